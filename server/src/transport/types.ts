@@ -1,0 +1,46 @@
+// What the transport layer offers the layers above. Everything here is about where bytes
+// come from and go to; nothing about transactions.
+import type { SipMessage, SipRequest, SipResponse } from '../sip/message.js';
+
+export type TransportName = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
+
+/** A transport address. `address` is a bare IP (no IPv6 brackets). */
+export interface Endpoint {
+  transport: TransportName;
+  address: string;
+  port: number;
+}
+
+/** Where a message came from: the peer, the local socket it reached, the connection. */
+export interface Source extends Endpoint {
+  localAddress: string;
+  localPort: number;
+  /** Stream transports: the connection it arrived on, reused for the answers (§18.2.2). */
+  connectionId?: number;
+}
+
+export interface Incoming {
+  msg: SipMessage;
+  /** Set when the message breaks the grammar: the reason phrase of the 400 it deserves. */
+  defect?: string;
+  source: Source;
+  /** Octets the message occupied, for stateless forwarding and logs. */
+  size: number;
+}
+
+export function isReliable(t: TransportName): boolean {
+  return t !== 'udp';
+}
+
+/** The transport layer as the transaction layer and the cores see it. */
+export interface SipTransport {
+  /**
+   * Sends a request towards `target`. The caller has put a top Via carrying the branch; the
+   * transport fills in its sent-protocol, sent-by and `rport` for the socket it really uses
+   * (which is TCP rather than UDP for a request over the UDP size limit, §18.1.1), and
+   * resolves with the endpoint the request went to.
+   */
+  sendRequest(req: SipRequest, target: Endpoint): Promise<Endpoint>;
+  /** Sends a response back along the path of RFC 3261 §18.2.2 / RFC 3581 for `source`. */
+  sendResponse(resp: SipResponse, source: Source): Promise<void>;
+}
