@@ -1,8 +1,9 @@
 // Messages derived from others: responses to a request (RFC 3261 §8.2.6), the ACK for a
 // non-2xx final response (§17.1.1.3) and CANCEL (§9.1).
-import { type Header, SipRequest, SipResponse } from './message.js';
-import { newTag } from './ids.js';
+
 import { getParam } from './grammar.js';
+import { newTag } from './ids.js';
+import { type Header, SipRequest, SipResponse } from './message.js';
 
 const REASONS: Record<number, string> = {
   100: 'Trying',

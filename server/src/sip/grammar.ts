@@ -162,7 +162,7 @@ export function formatParams(params: readonly Param[]): string {
 }
 
 /** Decodes %HH escapes once (no recursive unescaping, RFC 4475 §3.1.1.3). */
-export function unescape(s: string): string {
+export function unescapeUri(s: string): string {
   if (!s.includes('%')) return s;
   return s.replace(/%([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
 }

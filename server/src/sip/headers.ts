@@ -106,7 +106,7 @@ export function parseNameAddr(value: string): NameAddr {
   // addr-spec form: parameters after the URI belong to the header, and the URI may carry
   // neither its own parameters nor headers (RFC 3261 §20.10); '?' or ',' means it needed <>.
   const semi = s.indexOf(';');
-  const uriText = semi >= 0 ? s.slice(0, semi) : s;
+  const uriText = (semi >= 0 ? s.slice(0, semi) : s).trimEnd();
   if (/[?,\s]/.test(uriText)) throw new SipSyntaxError('URI with reserved characters must be in <>');
   return { uri: parseUri(uriText), params: semi >= 0 ? parseParams(s.slice(semi)) : [] };
 }

@@ -181,7 +181,13 @@ export class SipRequest extends SipMessageBase {
   /** Request-URI text as received (or set). */
   uri: string;
 
-  constructor(method: string, uri: string, headers: Header[] = [], body: Buffer = EMPTY, version = 'SIP/2.0') {
+  constructor(
+    method: string,
+    uri: string,
+    headers: Header[] = [],
+    body: Buffer = EMPTY,
+    version = 'SIP/2.0',
+  ) {
     super(headers, body, version);
     this.method = method;
     this.uri = uri;
@@ -198,7 +204,13 @@ export class SipResponse extends SipMessageBase {
   status: number;
   reason: string;
 
-  constructor(status: number, reason: string, headers: Header[] = [], body: Buffer = EMPTY, version = 'SIP/2.0') {
+  constructor(
+    status: number,
+    reason: string,
+    headers: Header[] = [],
+    body: Buffer = EMPTY,
+    version = 'SIP/2.0',
+  ) {
     super(headers, body, version);
     this.status = status;
     this.reason = reason;

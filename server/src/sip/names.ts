@@ -29,8 +29,8 @@ const CANONICAL: Record<string, string> = {
   cseq: 'CSeq',
   'www-authenticate': 'WWW-Authenticate',
   'mime-version': 'MIME-Version',
-  'rack': 'RAck',
-  'rseq': 'RSeq',
+  rack: 'RAck',
+  rseq: 'RSeq',
   'sip-etag': 'SIP-ETag',
   'sip-if-match': 'SIP-If-Match',
 };

@@ -2,7 +2,7 @@
 // header lines, Content-Length, body); header values are parsed on demand by the message
 // classes, and `validate.ts` decides whether a message is acceptable and what to answer.
 import { isToken, SipSyntaxError } from './grammar.js';
-import { type Header, SipRequest, SipResponse, type SipMessage } from './message.js';
+import { type Header, type SipMessage, SipRequest, SipResponse } from './message.js';
 import { canonicalName } from './names.js';
 
 export interface Parsed {

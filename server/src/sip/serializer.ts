@@ -6,7 +6,9 @@ import { displayName } from './names.js';
 
 export function serializeHead(msg: SipMessage, contentLength = msg.body.length): string {
   let out =
-    msg.kind === 'request' ? `${msg.method} ${msg.uri} ${msg.version}\r\n` : `${msg.version} ${msg.status} ${msg.reason}\r\n`;
+    msg.kind === 'request'
+      ? `${msg.method} ${msg.uri} ${msg.version}\r\n`
+      : `${msg.version} ${msg.status} ${msg.reason}\r\n`;
   let wroteLength = false;
   for (const h of msg.headers) {
     if (h.name === 'content-length') {

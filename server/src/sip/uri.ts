@@ -1,13 +1,6 @@
 // SIP, SIPS and TEL URIs (RFC 3261 §19.1, RFC 3966); any other scheme is kept as an
 // absolute URI (RFC 3261 allows them in Request-URI, To, From and Contact).
-import {
-  formatParams,
-  getParam,
-  type Param,
-  parseParams,
-  SipSyntaxError,
-  unescape,
-} from './grammar.js';
+import { formatParams, getParam, type Param, parseParams, SipSyntaxError, unescapeUri } from './grammar.js';
 
 export interface SipUri {
   scheme: 'sip' | 'sips';
@@ -128,7 +121,8 @@ export function parseHostPort(s: string): { host: string; port?: number } {
       if (after[0] !== ':') throw new SipSyntaxError('text after IPv6 reference');
       portStr = after.slice(1);
     }
-    if (!IPV6_REF_RE.test(host) || host.split(':').length < 3) throw new SipSyntaxError(`bad IPv6 reference ${host}`);
+    if (!IPV6_REF_RE.test(host) || host.split(':').length < 3)
+      throw new SipSyntaxError(`bad IPv6 reference ${host}`);
   } else {
     const colon = s.indexOf(':');
     host = colon >= 0 ? s.slice(0, colon) : s;
@@ -136,14 +130,16 @@ export function parseHostPort(s: string): { host: string; port?: number } {
     if (!HOSTNAME_RE.test(host)) throw new SipSyntaxError(`bad host ${host}`);
   }
   if (portStr === undefined) return { host };
-  if (!/^[0-9]{1,5}$/.test(portStr) || Number(portStr) > 65535) throw new SipSyntaxError(`bad port ${portStr}`);
+  if (!/^[0-9]{1,5}$/.test(portStr) || Number(portStr) > 65535)
+    throw new SipSyntaxError(`bad port ${portStr}`);
   return { host, port: Number(portStr) };
 }
 
 function parseTelUri(s: string): TelUri {
   const semi = s.indexOf(';');
   const number = semi >= 0 ? s.slice(0, semi) : s;
-  if (number === '' || !/^[0-9A-Fa-f*#+().\-pw]+$/.test(number)) throw new SipSyntaxError(`bad tel number ${number}`);
+  if (number === '' || !/^[0-9A-Fa-f*#+().\-pw]+$/.test(number))
+    throw new SipSyntaxError(`bad tel number ${number}`);
   return { scheme: 'tel', number, params: semi >= 0 ? parseParams(s.slice(semi)) : [] };
 }
 
@@ -172,7 +168,6 @@ export function bareHost(host: string): string {
 
 /** `user@host` of a SIP URI, unescaped, for registrar keys and comparisons. */
 export function aorOf(u: SipUri): string {
-  const user = u.user !== undefined ? `${unescape(u.user)}@` : '';
+  const user = u.user !== undefined ? `${unescapeUri(u.user)}@` : '';
   return `${u.scheme}:${user}${u.host.toLowerCase()}`;
 }
-

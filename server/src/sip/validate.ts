@@ -35,7 +35,8 @@ const ADDR_LISTS: [string, string][] = [
   ['record-route', 'Record-Route'],
 ];
 
-const RFC1123_DATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+const RFC1123_DATE =
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
 
 /** The answer a malformed request must get, or undefined when it may be processed. */
 export function checkRequest(p: Parsed): Rejection | undefined {
