@@ -1,0 +1,48 @@
+# nksip-server: `make run` starts the server, `make test` sets up and runs every test.
+SHELL := /bin/bash
+NODE_MODULES := node_modules/.installed
+BUILD := dist/.built
+TS_SOURCES := $(shell find server/src -name '*.ts' 2>/dev/null)
+
+.PHONY: all build run test test-deps unit lint format bench clean
+
+all: build
+
+$(NODE_MODULES): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+$(BUILD): $(NODE_MODULES) $(TS_SOURCES) tsconfig.json tsconfig.build.json
+	npx tsc -p tsconfig.build.json
+	@touch $@
+
+build: $(BUILD)
+
+# A working server on 127.0.0.1:5060, UDP and TCP, readable logs. Ctrl-C stops it.
+run: build
+	node dist/server/src/cli.js --listen sip:127.0.0.1:5060 --pretty
+
+# Tools the interop tests drive (sipp); installed from Debian's packages when missing.
+test-deps:
+	@scripts/install-test-deps.sh
+
+test: build test-deps
+	npx vitest run
+
+unit: $(NODE_MODULES)
+	npx vitest run server/test
+
+lint: $(NODE_MODULES)
+	npx biome check .
+	npx tsc -p tsconfig.json --noEmit
+
+format: $(NODE_MODULES)
+	npx biome check --write .
+
+bench: build test-deps
+	scripts/install-bench-deps.sh
+	node bench/parser-bench.mjs
+	node bench/options-load.mjs
+
+clean:
+	rm -rf dist

@@ -1,0 +1,38 @@
+// A stand-in SIP server for bench/options-load.mjs: answers every OPTIONS with 200 straight
+// from the UDP socket, using the compiled message layer (parse, makeResponse, serialise) and
+// nothing else — no transactions, no retransmission cache, no logging.
+//
+//   node bench/stub-options-server.mjs --listen sip:127.0.0.1:5060
+//
+// Two uses: it lets the load script be tested before the real CLI exists, and as a server of
+// its own (`--servers=stub`) it shows what Node's dgram plus our parser cost without the rest
+// of the stack, i.e. the floor nksip-server's figures can approach.
+import dgram from 'node:dgram';
+
+const { parseMessage } = await import('../dist/server/src/sip/parser.js');
+const { serialize } = await import('../dist/server/src/sip/serializer.js');
+const { makeResponse } = await import('../dist/server/src/sip/build.js');
+
+const i = process.argv.indexOf('--listen');
+const m = /^sip:([\d.]+):(\d+)$/.exec(process.argv[i + 1] ?? '');
+if (i < 0 || !m) {
+  console.error('usage: node bench/stub-options-server.mjs --listen sip:IP:PORT');
+  process.exit(2);
+}
+
+// same hint as Kamailio's MAXBUF: bursts at high rates must not overflow the socket queue
+const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
+sock.on('message', (buf, rinfo) => {
+  try {
+    const { msg } = parseMessage(buf);
+    if (msg.kind !== 'request' || msg.method === 'ACK') return;
+    const resp = makeResponse(msg, msg.method === 'OPTIONS' ? 200 : 405);
+    sock.send(serialize(resp), rinfo.port, rinfo.address);
+  } catch {
+    // garbage is dropped, as a server would
+  }
+});
+sock.bind(Number(m[2]), m[1]);
+const stop = () => sock.close(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+import { configFromArgs, HELP, version } from './args.js';
+// `nksip-server`: flags and config file in, a running server out; exit 2 with one line on
+// stderr for anything the user must fix.
+import { ConfigError } from './config.js';
+import { makeLogger } from './log.js';
+import { type Server, StartError, startServer } from './server.js';
+
+function fail(message: string): never {
+  process.stderr.write(`nksip-server: ${message}\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof configFromArgs>;
+  try {
+    config = configFromArgs(process.argv.slice(2));
+  } catch (e) {
+    if (e instanceof ConfigError) fail(e.message);
+    throw e;
+  }
+  if (config === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (config === 'version') {
+    process.stdout.write(`nksip-server ${version()}\n`);
+    return;
+  }
+  const logger = makeLogger(config.logLevel, config.logPretty);
+  let server: Server;
+  try {
+    server = await startServer(config, { logger });
+  } catch (e) {
+    if (e instanceof StartError || e instanceof ConfigError) fail(e.message);
+    throw e;
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'stopping: no new requests, letting live transactions finish');
+    server.stop(config.shutdownTimeout).then(
+      () => {
+        logger.info('stopped');
+        logger.flush();
+        process.exit(0);
+      },
+      (e: unknown) => {
+        logger.error({ err: e }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`nksip-server: unexpected error: ${(e as Error).stack ?? e}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,192 @@
+// The server's configuration: defaults, a JSON or YAML file, then command-line flags, with
+// every key checked so a typo stops the server with one clear line instead of being ignored.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { parse as parseYaml } from 'yaml';
+import { parseUri } from './sip/uri.js';
+import type { TransportName } from './transport/types.js';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface ListenSpec {
+  transport: TransportName;
+  /** Bare IP to bind: `0.0.0.0` / `::` for `sip:all` / `sip:all6`. */
+  address: string;
+  port: number;
+  /** The URI as the user wrote it, for messages. */
+  uri: string;
+}
+
+export interface Config {
+  /** Listen URIs (NkSIP `sip_listen`): `sip:HOST[:PORT][;transport=udp|tcp]`. */
+  listen: string[];
+  logLevel: LogLevel;
+  /** Human-readable logs instead of JSON lines. */
+  logPretty: boolean;
+  /** Host written in Via and Contact when listening on all interfaces (NkSIP `sip_local_host`). */
+  localHost?: string;
+  /** RFC 3261 T1, T2, T4 in ms (NkSIP ranges 10–2500, 100–16000, 100–25000). */
+  t1: number;
+  t2: number;
+  t4: number;
+  /** Upper bound of a transaction's life, seconds (NkSIP `sip_trans_timeout`). */
+  transTimeout: number;
+  /** Do not send the automatic 100 Trying for INVITE (NkSIP `sip_no_100`). */
+  no100: boolean;
+  /** Requests larger than this go over TCP (RFC 3261 §18.1.1). */
+  udpMaxSize: number;
+  /** Seconds without traffic before a TCP connection is closed. */
+  tcpIdleTimeout: number;
+  /** On SIGINT/SIGTERM, how long live transactions get to finish, ms. */
+  shutdownTimeout: number;
+  /** Allow header (NkSIP `sip_allow`). */
+  allow: string;
+  /** Supported header; a Require outside it gets 420 (NkSIP `sip_supported`). */
+  supported: string;
+}
+
+export const DEFAULTS: Config = {
+  listen: ['sip:all:5060'],
+  logLevel: 'info',
+  logPretty: false,
+  t1: 500,
+  t2: 4000,
+  t4: 5000,
+  transTimeout: 900,
+  no100: false,
+  udpMaxSize: 1300,
+  tcpIdleTimeout: 180,
+  shutdownTimeout: 5000,
+  allow: 'INVITE,ACK,CANCEL,BYE,OPTIONS,INFO,UPDATE,SUBSCRIBE,NOTIFY,REFER,MESSAGE',
+  supported: 'path',
+};
+
+type Checker = (key: string, v: unknown) => unknown;
+
+const int =
+  (min: number, max: number): Checker =>
+  (key, v) => {
+    const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+      throw new ConfigError(`${key} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+    }
+    return n;
+  };
+
+const bool: Checker = (key, v) => {
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === 'false') return v === 'true';
+  throw new ConfigError(`${key} must be true or false, got ${JSON.stringify(v)}`);
+};
+
+const str: Checker = (key, v) => {
+  if (typeof v !== 'string' || v === '') throw new ConfigError(`${key} must be a non-empty string`);
+  return v;
+};
+
+const CHECKS: Record<keyof Config, Checker> = {
+  listen: (key, v) => {
+    const list = typeof v === 'string' ? [v] : v;
+    if (!Array.isArray(list) || list.length === 0) throw new ConfigError(`${key} must be a list of SIP URIs`);
+    for (const u of list) parseListen(String(u));
+    return list.map(String);
+  },
+  logLevel: (key, v) => {
+    if (!LOG_LEVELS.includes(v as LogLevel)) {
+      throw new ConfigError(`${key} must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  },
+  logPretty: bool,
+  localHost: str,
+  t1: int(10, 2500),
+  t2: int(100, 16000),
+  t4: int(100, 25000),
+  transTimeout: int(1, 86400),
+  no100: bool,
+  udpMaxSize: int(500, 65507),
+  tcpIdleTimeout: int(1, 86400),
+  shutdownTimeout: int(0, 600000),
+  allow: str,
+  supported: (key, v) => {
+    if (typeof v !== 'string') throw new ConfigError(`${key} must be a string`);
+    return v;
+  },
+};
+
+/** Checks and merges a partial config (from a file or flags) over `base`. */
+export function mergeConfig(base: Config, partial: Record<string, unknown>, origin: string): Config {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(partial)) {
+    const check = CHECKS[key as keyof Config];
+    if (!check) throw new ConfigError(`${origin}: unknown key "${key}"`);
+    try {
+      out[key] = check(key, value);
+    } catch (e) {
+      throw new ConfigError(`${origin}: ${(e as Error).message}`);
+    }
+  }
+  return out as unknown as Config;
+}
+
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  let data: unknown;
+  try {
+    data = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(
+      `config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`,
+    );
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data))
+    throw new ConfigError(`config file ${path} must hold a mapping of keys`);
+  return data as Record<string, unknown>;
+}
+
+/**
+ * Turns a listen URI into the sockets to open. Without `;transport=` a URI means UDP and TCP
+ * on the same port, as NkSIP does. `all` and `all6` mean every IPv4 / IPv6 interface.
+ */
+export function parseListen(uri: string): ListenSpec[] {
+  const text = uri.trim().replace(/^<(.*)>$/, '$1');
+  let parsed: ReturnType<typeof parseUri>;
+  try {
+    parsed = parseUri(text);
+  } catch (e) {
+    throw new ConfigError(`bad listen URI ${uri}: ${(e as Error).message}`);
+  }
+  if (parsed.scheme !== 'sip') {
+    throw new ConfigError(`bad listen URI ${uri}: only sip: listeners are available (TLS comes with sips:)`);
+  }
+  const sip = parsed as Extract<typeof parsed, { host: string }>;
+  if (sip.user !== undefined) throw new ConfigError(`bad listen URI ${uri}: no user part allowed`);
+  const host = sip.host.toLowerCase();
+  let address: string;
+  if (host === 'all') address = '0.0.0.0';
+  else if (host === 'all6') address = '::';
+  else if (host === 'localhost') address = '127.0.0.1';
+  else {
+    address = host.startsWith('[') ? host.slice(1, -1) : host;
+    if (isIP(address) === 0)
+      throw new ConfigError(`bad listen URI ${uri}: host must be an IP address, all or all6`);
+  }
+  const port = sip.port ?? 5060;
+  const tp = sip.params.find(([n]) => n.toLowerCase() === 'transport')?.[1]?.toLowerCase();
+  let transports: TransportName[];
+  if (tp === undefined) transports = ['udp', 'tcp'];
+  else if (tp === 'udp' || tp === 'tcp') transports = [tp];
+  else throw new ConfigError(`bad listen URI ${uri}: transport ${tp} is not available (udp, tcp)`);
+  return transports.map((transport) => ({ transport, address, port, uri }));
+}

@@ -1,0 +1,17 @@
+// What a UAS decides to answer, before it becomes a SipResponse.
+
+export interface Reply {
+  status: number;
+  reason?: string;
+  /** Extra headers, added in order. */
+  headers?: [name: string, value: string][];
+  body?: Buffer;
+  contentType?: string;
+}
+
+export function reply(status: number, reason?: string, headers?: [string, string][]): Reply {
+  const r: Reply = { status };
+  if (reason !== undefined) r.reason = reason;
+  if (headers !== undefined) r.headers = headers;
+  return r;
+}

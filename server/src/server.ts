@@ -1,0 +1,131 @@
+// Composition: transports → transaction layer → UAS core, started from a Config, stopped
+// gracefully. Tests and embedders use `startServer` directly.
+import type { Logger } from 'pino';
+import { type Config, type ListenSpec, parseListen } from './config.js';
+import { type RequestHandler, UasCore } from './core/uas.js';
+import type { UasProfile } from './core/uas-checks.js';
+import { silentLogger } from './log.js';
+import { realClock, TransactionLayer } from './transaction/index.js';
+import { hostText, isWildcard } from './transport/address.js';
+import { TransportManager } from './transport/manager.js';
+import type { Source } from './transport/types.js';
+
+export class StartError extends Error {
+  override name = 'StartError';
+}
+
+export interface ServerOptions {
+  logger?: Logger;
+  /** Decides the answers instead of NkSIP's defaults (what SipApps plug into). */
+  handler?: RequestHandler;
+}
+
+export interface BoundListener {
+  transport: 'udp' | 'tcp';
+  address: string;
+  port: number;
+}
+
+export interface Server {
+  readonly listeners: BoundListener[];
+  readonly transport: TransportManager;
+  readonly transactions: TransactionLayer;
+  readonly core: UasCore;
+  /** New requests get 503; waits up to `timeoutMs` for live transactions, then closes. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+export async function startServer(config: Config, opts: ServerOptions = {}): Promise<Server> {
+  const log = opts.logger ?? silentLogger();
+  const groups = config.listen.map(parseListen);
+  const transportOpts: ConstructorParameters<typeof TransportManager>[0] = {
+    logger: log,
+    udpMaxSize: config.udpMaxSize,
+    idleTimeout: config.tcpIdleTimeout * 1000,
+  };
+  if (config.localHost !== undefined) transportOpts.localHost = config.localHost;
+  const transport = new TransportManager(transportOpts);
+  const layer = new TransactionLayer({
+    transport,
+    clock: realClock,
+    t1: config.t1,
+    t2: config.t2,
+    t4: config.t4,
+    transTimeout: config.transTimeout * 1000,
+    no100: config.no100,
+    logger: log,
+  });
+  const supported = config.supported
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '');
+  const profile = (source: Source): UasProfile => {
+    const host =
+      config.localHost ?? (isWildcard(source.localAddress) ? undefined : hostText(source.localAddress));
+    const p: UasProfile = { allow: config.allow, supported };
+    if (host !== undefined) {
+      p.contact = `<sip:${host}:${source.localPort}${source.transport === 'udp' ? '' : `;transport=${source.transport}`}>`;
+    }
+    return p;
+  };
+  const coreOpts: ConstructorParameters<typeof UasCore>[0] = { transport, layer, profile, logger: log };
+  if (opts.handler) coreOpts.handler = opts.handler;
+  const core = new UasCore(coreOpts);
+  transport.onMessage((inc) => core.receive(inc));
+
+  const listeners: BoundListener[] = [];
+  try {
+    for (const group of groups) {
+      // UDP and TCP of one URI share a port: with port 0, TCP takes the one UDP was given
+      let port: number | undefined;
+      for (const spec of group) {
+        port = await listenOrExplain(transport, port === undefined ? spec : { ...spec, port });
+        listeners.push({ transport: spec.transport as 'udp' | 'tcp', address: spec.address, port });
+      }
+    }
+  } catch (e) {
+    await transport.close();
+    throw e;
+  }
+  log.info(
+    { listeners: listeners.map((l) => `${l.transport}:${hostText(l.address)}:${l.port}`) },
+    'nksip-server started',
+  );
+
+  let stopped: Promise<void> | undefined;
+  const stop = (timeoutMs = config.shutdownTimeout): Promise<void> => {
+    stopped ??= (async () => {
+      core.drain();
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline && layer.pending() > 0) await sleep(50);
+      layer.close();
+      await transport.close();
+    })();
+    return stopped;
+  };
+  return { listeners, transport, transactions: layer, core, stop };
+}
+
+async function listenOrExplain(transport: TransportManager, spec: ListenSpec): Promise<number> {
+  const { port } = spec;
+  try {
+    return await transport.listen({
+      transport: spec.transport as 'udp' | 'tcp',
+      address: spec.address,
+      port,
+    });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const where = `${spec.transport} ${hostText(spec.address)}:${port}`;
+    if (err.code === 'EADDRINUSE' || /in use/i.test(err.message))
+      throw new StartError(`cannot listen on ${where}: address already in use`);
+    if (err.code === 'EADDRNOTAVAIL')
+      throw new StartError(`cannot listen on ${where}: no such local address`);
+    if (err.code === 'EACCES') throw new StartError(`cannot listen on ${where}: permission denied`);
+    throw new StartError(`cannot listen on ${where}: ${err.message}`);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

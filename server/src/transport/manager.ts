@@ -1,0 +1,360 @@
+// The transport layer as one object: listeners, connections, and the RFC 3261 §18 / RFC 3581
+// rules for where messages go and what the top Via says about it. Upper layers see only
+// `SipTransport` plus `onMessage`; sockets never leave this folder.
+
+import type { RemoteInfo } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import type { Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import type { Logger } from 'pino';
+import { DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_HEADER_SIZE } from '../sip/framer.js';
+import type { SipRequest, SipResponse } from '../sip/message.js';
+import { parseMessage } from '../sip/parser.js';
+import { serialize } from '../sip/serializer.js';
+import {
+  ipFamily,
+  isLoopback,
+  isWildcard,
+  loopbackFor,
+  normalizeIp,
+  sameIp,
+  stripBrackets,
+} from './address.js';
+import { type Connection, StreamConnection, type StreamOptions } from './connection.js';
+import type { Listener, ListenSpec } from './listener.js';
+import { ConnectionPool } from './pool.js';
+import { connectTcp, TcpListener } from './tcp.js';
+import type { Endpoint, Incoming, SipTransport, Source, TransportName } from './types.js';
+import { isReliable } from './types.js';
+import { UdpListener } from './udp.js';
+import { responseDestination, safeTopVia, setSentBy, stampReceived } from './via.js';
+
+export interface TransportOptions {
+  logger?: Logger;
+  /**
+   * Largest request sent over UDP; bigger ones go over TCP (RFC 3261 §18.1.1: 1300 bytes
+   * when the path MTU is unknown).
+   */
+  udpMaxSize?: number;
+  /** Via sent-by host for listeners bound to a wildcard address (a ListenSpec `host` wins). */
+  localHost?: string;
+  /** Stream connections with no traffic for this long are closed (ms). Default 180 s. */
+  idleTimeout?: number;
+  /** Outgoing connection attempts fail after this long (ms). Default 10 s. */
+  connectTimeout?: number;
+  /** Stream framing limits; see `FramerOptions`. */
+  maxHeaderSize?: number;
+  maxBodySize?: number;
+}
+
+export interface TransportStats {
+  listeners: number;
+  connections: number;
+}
+
+export type MessageHandler = (inc: Incoming) => void;
+
+export const DEFAULT_UDP_MAX_SIZE = 1300;
+export const DEFAULT_IDLE_TIMEOUT = 180_000;
+export const DEFAULT_CONNECT_TIMEOUT = 10_000;
+
+/** Socket errors after which §18.1.1 says a request moved from UDP to TCP should retry on UDP. */
+const NO_TCP = new Set(['ECONNREFUSED', 'ECONNRESET']);
+
+export class TransportManager implements SipTransport {
+  private readonly log: Logger | undefined;
+  private readonly udpMaxSize: number;
+  private readonly localHost: string | undefined;
+  private readonly connectTimeout: number;
+  private readonly streamOpts: StreamOptions;
+  private readonly listeners: Listener[] = [];
+  private readonly pool = new ConnectionPool();
+  private readonly aborter = new AbortController();
+  private handler: MessageHandler | undefined;
+  private isClosed = false;
+
+  constructor(opts: TransportOptions = {}) {
+    this.log = opts.logger;
+    this.udpMaxSize = opts.udpMaxSize ?? DEFAULT_UDP_MAX_SIZE;
+    this.localHost = opts.localHost;
+    this.connectTimeout = opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
+    this.streamOpts = {
+      idleTimeout: opts.idleTimeout ?? DEFAULT_IDLE_TIMEOUT,
+      maxHeaderSize: opts.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE,
+      maxBodySize: opts.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
+      logger: opts.logger,
+    };
+  }
+
+  /** Starts a listener; resolves with the port actually bound (useful with port 0). */
+  async listen(spec: ListenSpec): Promise<number> {
+    this.ensureOpen();
+    let listener: Listener;
+    if (spec.transport === 'udp') {
+      listener = await UdpListener.open(spec, (d, r, l) => this.onDatagram(d, r, l), this.log);
+    } else if (spec.transport === 'tcp') {
+      listener = await TcpListener.open(spec, (s) => this.onAccept(s, 'tcp'), this.log);
+    } else {
+      throw new Error(`transport ${String(spec.transport)} is not supported`);
+    }
+    if (this.isClosed) {
+      await listener.close();
+      throw new Error('transport closed');
+    }
+    this.listeners.push(listener);
+    this.log?.info(
+      { transport: listener.transport, address: listener.address, port: listener.port },
+      'listening',
+    );
+    return listener.port;
+  }
+
+  /** Every received message goes to this handler (one handler; a later call replaces it). */
+  onMessage(handler: MessageHandler): void {
+    this.handler = handler;
+  }
+
+  stats(): TransportStats {
+    return { listeners: this.listeners.length, connections: this.pool.size };
+  }
+
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.aborter.abort();
+    const listeners = this.listeners.splice(0);
+    await Promise.all([this.pool.closeAll(), ...listeners.map((l) => l.close())]);
+  }
+
+  async sendRequest(req: SipRequest, target: Endpoint): Promise<Endpoint> {
+    this.ensureOpen();
+    const address = await this.resolve(target.address);
+    if (target.transport === 'tcp') return this.sendOnStream(req, 'tcp', address, target.port);
+    if (target.transport !== 'udp') throw new Error(`transport ${target.transport} is not supported yet`);
+    const listener = pickListener(this.udpListeners(), address);
+    if (!listener) throw new Error(`no udp listener for IPv${ipFamily(address)} to send to ${address}`);
+    setSentBy(req, 'udp', this.sentByHost(listener, address), listener.port);
+    let data = serialize(req);
+    if (data.length > this.udpMaxSize) {
+      try {
+        return await this.sendOnStream(req, 'tcp', address, target.port);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === undefined || !NO_TCP.has(code)) throw err;
+        this.log?.debug(
+          { address, port: target.port, code },
+          'no TCP at target, large request sent over UDP',
+        );
+        setSentBy(req, 'udp', this.sentByHost(listener, address), listener.port);
+        data = serialize(req);
+      }
+    }
+    await listener.send(data, target.port, address);
+    return { transport: 'udp', address, port: target.port };
+  }
+
+  async sendResponse(resp: SipResponse, source: Source): Promise<void> {
+    this.ensureOpen();
+    if (isReliable(source.transport) && source.connectionId !== undefined) {
+      const conn = this.pool.get(source.connectionId);
+      if (conn) return conn.send(serialize(resp));
+    }
+    const dest = responseDestination(safeTopVia(resp), source);
+    const address = await this.resolve(dest.host);
+    if (dest.transport === 'tcp') {
+      const conn = await this.pool.obtain('tcp', address, dest.port, () =>
+        this.connect('tcp', address, dest.port),
+      );
+      return conn.send(serialize(resp));
+    }
+    if (dest.transport !== 'udp') throw new Error(`transport ${dest.transport} is not supported yet`);
+    // from the socket the request reached, so a NAT binding made by the request lets it in
+    const listener = this.udpListenerOf(source, address) ?? pickListener(this.udpListeners(), address);
+    if (!listener) throw new Error(`no udp listener for IPv${ipFamily(address)} to answer ${address}`);
+    await listener.send(serialize(resp), dest.port, address);
+  }
+
+  private async sendOnStream(
+    req: SipRequest,
+    transport: 'tcp',
+    address: string,
+    port: number,
+  ): Promise<Endpoint> {
+    const conn = await this.pool.obtain(transport, address, port, () =>
+      this.connect(transport, address, port),
+    );
+    const listener = pickListener(
+      this.listeners.filter((l) => l.transport === transport),
+      address,
+    );
+    if (listener) {
+      setSentBy(req, transport, this.sentByHost(listener, address, conn), listener.port);
+    } else {
+      // no listener to come back to: the connection itself is the only way back
+      setSentBy(req, transport, conn.localAddress, conn.localPort);
+    }
+    await conn.send(serialize(req));
+    return { transport, address, port };
+  }
+
+  private async connect(transport: 'tcp', address: string, port: number): Promise<Connection> {
+    const socket = await connectTcp(address, port, this.connectTimeout, this.aborter.signal);
+    const conn = this.adopt(socket, transport, false);
+    if (!conn) throw new Error('transport closed');
+    return conn;
+  }
+
+  private onAccept(socket: Socket, transport: 'tcp'): void {
+    this.adopt(socket, transport, true);
+  }
+
+  private adopt(socket: Socket, transport: TransportName, inbound: boolean): Connection | undefined {
+    if (this.isClosed) {
+      socket.destroy();
+      return undefined;
+    }
+    const conn = new StreamConnection(
+      socket,
+      transport,
+      inbound,
+      {
+        message: (c, data) =>
+          this.receive(data, {
+            transport: c.transport,
+            address: c.remoteAddress,
+            port: c.remotePort,
+            localAddress: c.localAddress,
+            localPort: c.localPort,
+            connectionId: c.id,
+          }),
+        closed: (c) => this.pool.remove(c),
+      },
+      this.streamOpts,
+    );
+    this.pool.add(conn);
+    this.log?.debug({ conn: conn.describe(), inbound }, 'connection open');
+    return conn;
+  }
+
+  private onDatagram(data: Buffer, rinfo: RemoteInfo, listener: UdpListener): void {
+    this.receive(data, {
+      transport: 'udp',
+      address: normalizeIp(rinfo.address),
+      port: rinfo.port,
+      localAddress: listener.address,
+      localPort: listener.port,
+    });
+  }
+
+  private receive(data: Buffer, source: Source): void {
+    if (isBlank(data)) return; // a keep-alive datagram (CRLFs): nothing to parse or answer
+    let parsed: ReturnType<typeof parseMessage>;
+    try {
+      parsed = parseMessage(data, { stream: isReliable(source.transport) });
+    } catch (err) {
+      this.log?.debug(
+        { from: `${source.address}:${source.port}`, err: (err as Error).message },
+        'dropped unparseable',
+      );
+      return;
+    }
+    const { msg } = parsed;
+    if (msg.kind === 'request') {
+      stampReceived(msg, source.address, source.port);
+    } else if (!safeTopVia(msg)) {
+      // §18.1.2: a response is matched by its top Via; without one it belongs to nobody
+      this.log?.debug({ from: `${source.address}:${source.port}` }, 'dropped response without a valid Via');
+      return;
+    }
+    const inc: Incoming = { msg, source, size: data.length };
+    if (parsed.defect !== undefined) inc.defect = parsed.defect;
+    if (!this.handler) {
+      this.log?.debug('message received with no handler installed');
+      return;
+    }
+    try {
+      this.handler(inc);
+    } catch (err) {
+      this.log?.error({ err }, 'message handler threw');
+    }
+  }
+
+  private udpListeners(): UdpListener[] {
+    return this.listeners.filter((l): l is UdpListener => l instanceof UdpListener);
+  }
+
+  private udpListenerOf(source: Source, address: string): UdpListener | undefined {
+    return this.udpListeners().find(
+      (l) =>
+        l.port === source.localPort &&
+        l.family === ipFamily(address) &&
+        sameIp(l.address, source.localAddress),
+    );
+  }
+
+  /** Via sent-by host for a message leaving `listener` towards `target` (RFC 3261 §18.1.1). */
+  private sentByHost(listener: Listener, target: string, conn?: Connection): string {
+    if (!isWildcard(listener.address)) return listener.address;
+    if (listener.host !== undefined) return listener.host;
+    if (isLoopback(target)) return loopbackFor(listener.family);
+    const configured = this.localHost;
+    if (configured !== undefined && [0, listener.family].includes(ipFamily(configured))) return configured;
+    if (conn) return conn.localAddress;
+    return interfaceAddress(listener.family) ?? loopbackFor(listener.family);
+  }
+
+  private async resolve(host: string): Promise<string> {
+    const bare = stripBrackets(host);
+    if (ipFamily(bare) !== 0) return normalizeIp(bare);
+    // plain A/AAAA for now; RFC 3263 (NAPTR, SRV) belongs to its own module
+    const { address } = await lookup(bare);
+    return normalizeIp(address);
+  }
+
+  private ensureOpen(): void {
+    if (this.isClosed) throw new Error('transport closed');
+  }
+}
+
+/** The best listener to send from towards `address`: same family, able to reach it. */
+function pickListener<L extends Listener>(candidates: L[], address: string): L | undefined {
+  const family = ipFamily(address);
+  const toLoopback = isLoopback(address);
+  let best: L | undefined;
+  let bestScore = 0;
+  for (const l of candidates) {
+    if (l.family !== family) continue;
+    const wildcard = isWildcard(l.address);
+    const onLoopback = !wildcard && isLoopback(l.address);
+    // a socket bound to loopback cannot reach anything else; prefer it for loopback peers
+    const score = toLoopback ? (onLoopback ? 3 : wildcard ? 2 : 1) : onLoopback ? 0 : 2;
+    if (score > bestScore) {
+      best = l;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+function isBlank(data: Buffer): boolean {
+  for (const b of data) if (b !== 13 && b !== 10) return false;
+  return true;
+}
+
+const ifaceCache = new Map<number, string | undefined>();
+
+/** First global address of this host for a family, for Via on wildcard listeners. */
+function interfaceAddress(family: 4 | 6): string | undefined {
+  if (ifaceCache.has(family)) return ifaceCache.get(family);
+  let found: string | undefined;
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.internal || a.family !== `IPv${family}`) continue;
+      // link-local IPv6 needs a scope id nobody can put in a Via
+      if (family === 6 && a.address.toLowerCase().startsWith('fe80')) continue;
+      found ??= a.address;
+    }
+  }
+  ifaceCache.set(family, found);
+  return found;
+}

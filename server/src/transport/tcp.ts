@@ -1,0 +1,87 @@
+// TCP: a listener accepting connections and an outgoing connect with a timeout. Both yield
+// plain sockets that the manager wraps in a StreamConnection; TLS will mirror this file with
+// `tls.createServer` and `tls.connect` and reuse everything else.
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { hostText } from './address.js';
+import { type Listener, type ListenSpec, listenError, normalizedAddress, specFamily } from './listener.js';
+
+export type AcceptHandler = (socket: Socket, listener: TcpListener) => void;
+
+export class TcpListener implements Listener {
+  readonly transport = 'tcp' as const;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly server: Server,
+    readonly address: string,
+    readonly port: number,
+    readonly family: 4 | 6,
+    readonly host: string | undefined,
+  ) {}
+
+  static open(spec: ListenSpec, onAccept: AcceptHandler, logger?: Logger): Promise<TcpListener> {
+    const family = specFamily(spec);
+    const server = createServer();
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        server.close();
+        reject(listenError(spec, err));
+      };
+      server.once('error', onError);
+      server.listen({ host: spec.address, port: spec.port, ipv6Only: family === 6, exclusive: true }, () => {
+        server.off('error', onError);
+        const bound = server.address();
+        const port = typeof bound === 'object' && bound ? bound.port : spec.port;
+        const listener = new TcpListener(server, normalizedAddress(spec), port, family, spec.host);
+        server.on('connection', (socket) => onAccept(socket, listener));
+        server.on('error', (err) => logger?.warn({ err: err.message, port }, 'tcp listener error'));
+        resolve(listener);
+      });
+    });
+  }
+
+  /** Stops accepting; connections already accepted are the manager's to close. */
+  close(): Promise<void> {
+    this.closing ??= new Promise((resolve) => this.server.close(() => resolve()));
+    return this.closing;
+  }
+}
+
+/** Opens a TCP connection to an IP, failing after `timeout` ms or when `signal` aborts. */
+export function connectTcp(
+  address: string,
+  port: number,
+  timeout: number,
+  signal?: AbortSignal,
+): Promise<Socket> {
+  const where = `tcp ${hostText(address)}:${port}`;
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: address, port });
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      socket.destroy();
+      reject(err);
+    };
+    const onError = (err: NodeJS.ErrnoException) =>
+      fail(
+        Object.assign(new Error(`connect to ${where} failed: ${err.message}`, { cause: err }), {
+          code: err.code,
+        }),
+      );
+    const onAbort = () => fail(new Error(`connect to ${where} aborted: transport closing`));
+    const timer = setTimeout(
+      () => fail(Object.assign(new Error(`connect to ${where} timed out`), { code: 'ETIMEDOUT' })),
+      timeout,
+    );
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      socket.off('error', onError);
+      resolve(socket);
+    });
+  });
+}

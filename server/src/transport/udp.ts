@@ -1,0 +1,60 @@
+// UDP listener: one datagram socket per listening address, used both to receive and to send,
+// so requests and responses leave from the address and port peers (and their NATs) expect.
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import type { Logger } from 'pino';
+import { type Listener, type ListenSpec, listenError, normalizedAddress, specFamily } from './listener.js';
+
+export type DatagramHandler = (data: Buffer, rinfo: RemoteInfo, listener: UdpListener) => void;
+
+export class UdpListener implements Listener {
+  readonly transport = 'udp' as const;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly socket: Socket,
+    readonly address: string,
+    readonly port: number,
+    readonly family: 4 | 6,
+    readonly host: string | undefined,
+  ) {}
+
+  static open(spec: ListenSpec, onDatagram: DatagramHandler, logger?: Logger): Promise<UdpListener> {
+    const family = specFamily(spec);
+    // ipv6Only: `::` takes IPv6 only, so `0.0.0.0` and `::` can share a port and every
+    // source address a listener sees has the listener's family
+    const socket = createSocket(family === 6 ? { type: 'udp6', ipv6Only: true } : { type: 'udp4' });
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        socket.close();
+        reject(listenError(spec, err));
+      };
+      socket.once('error', onError);
+      socket.bind({ address: spec.address, port: spec.port, exclusive: true }, () => {
+        socket.off('error', onError);
+        const listener = new UdpListener(
+          socket,
+          normalizedAddress(spec),
+          socket.address().port,
+          family,
+          spec.host,
+        );
+        socket.on('message', (data, rinfo) => onDatagram(data, rinfo, listener));
+        socket.on('error', (err) =>
+          logger?.warn({ err: err.message, port: listener.port }, 'udp socket error'),
+        );
+        resolve(listener);
+      });
+    });
+  }
+
+  send(data: Buffer, port: number, address: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.socket.send(data, port, address, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= new Promise((resolve) => this.socket.close(() => resolve()));
+    return this.closing;
+  }
+}

@@ -1,0 +1,62 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { configFromArgs } from '../src/args.js';
+import { ConfigError, DEFAULTS, parseListen } from '../src/config.js';
+
+describe('listen URIs', () => {
+  it('a URI without transport means UDP and TCP on one port', () => {
+    expect(parseListen('sip:127.0.0.1:5070').map((s) => [s.transport, s.address, s.port])).toEqual([
+      ['udp', '127.0.0.1', 5070],
+      ['tcp', '127.0.0.1', 5070],
+    ]);
+  });
+  it('transport=tcp, all, all6, IPv6 and the default port', () => {
+    expect(parseListen('sip:all;transport=tcp')).toMatchObject([{ transport: 'tcp', address: '0.0.0.0', port: 5060 }]);
+    expect(parseListen('sip:all6:5080;transport=udp')).toMatchObject([{ transport: 'udp', address: '::', port: 5080 }]);
+    expect(parseListen('sip:[::1]:5070')[0]).toMatchObject({ address: '::1', port: 5070 });
+  });
+  it('refuses what it cannot open, naming the URI', () => {
+    for (const bad of ['http://x', 'sip:example.com', 'sip:127.0.0.1:99999', 'sip:127.0.0.1;transport=sctp', 'sips:all']) {
+      expect(() => parseListen(bad)).toThrow(ConfigError);
+    }
+    expect(() => parseListen('sip:127.0.0.1;transport=sctp')).toThrow(/sctp/);
+  });
+});
+
+describe('command line and config file', () => {
+  it('defaults', () => {
+    expect(configFromArgs([])).toEqual(DEFAULTS);
+  });
+  it('flags override the file, which overrides defaults', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nksip-cfg-'));
+    const yaml = join(dir, 'c.yaml');
+    writeFileSync(yaml, 'listen:\n  - sip:127.0.0.1:5090\nt1: 100\nlogLevel: debug\n');
+    const c = configFromArgs(['--config', yaml, '--log-level', 'warn', '--no-100']);
+    expect(c).toMatchObject({ listen: ['sip:127.0.0.1:5090'], t1: 100, logLevel: 'warn', no100: true });
+    const json = join(dir, 'c.json');
+    writeFileSync(json, JSON.stringify({ listen: ['sip:127.0.0.1:5091'], t2: 2000 }));
+    expect(configFromArgs(['--config', json, '--listen', 'sip:127.0.0.1:6000', '--listen', 'sip:[::1]:6000'])).toMatchObject({
+      listen: ['sip:127.0.0.1:6000', 'sip:[::1]:6000'],
+      t2: 2000,
+    });
+  });
+  it('bad flags, values and keys are ConfigErrors with a clear message', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nksip-cfg-'));
+    const f = join(dir, 'bad.yaml');
+    writeFileSync(f, 'listne: sip:all\n');
+    const cases: [string[], RegExp][] = [
+      [['--bogus'], /bogus/],
+      [['--log-level', 'loud'], /logLevel/],
+      [['--listen', 'sip:nowhere'], /listen URI/],
+      [['--config', f], /unknown key "listne"/],
+      [['--config', join(dir, 'missing.yaml')], /cannot read/],
+    ];
+    for (const [args, msg] of cases) {
+      expect(() => configFromArgs(args)).toThrow(msg);
+    }
+    writeFileSync(f, 't1: 5\n');
+    expect(() => configFromArgs(['--config', f])).toThrow(/t1 must be an integer from 10 to 2500/);
+  });
+});
