@@ -13,12 +13,22 @@ describe('listen URIs', () => {
     ]);
   });
   it('transport=tcp, all, all6, IPv6 and the default port', () => {
-    expect(parseListen('sip:all;transport=tcp')).toMatchObject([{ transport: 'tcp', address: '0.0.0.0', port: 5060 }]);
-    expect(parseListen('sip:all6:5080;transport=udp')).toMatchObject([{ transport: 'udp', address: '::', port: 5080 }]);
+    expect(parseListen('sip:all;transport=tcp')).toMatchObject([
+      { transport: 'tcp', address: '0.0.0.0', port: 5060 },
+    ]);
+    expect(parseListen('sip:all6:5080;transport=udp')).toMatchObject([
+      { transport: 'udp', address: '::', port: 5080 },
+    ]);
     expect(parseListen('sip:[::1]:5070')[0]).toMatchObject({ address: '::1', port: 5070 });
   });
   it('refuses what it cannot open, naming the URI', () => {
-    for (const bad of ['http://x', 'sip:example.com', 'sip:127.0.0.1:99999', 'sip:127.0.0.1;transport=sctp', 'sips:all']) {
+    for (const bad of [
+      'http://x',
+      'sip:example.com',
+      'sip:127.0.0.1:99999',
+      'sip:127.0.0.1;transport=sctp',
+      'sips:all',
+    ]) {
       expect(() => parseListen(bad)).toThrow(ConfigError);
     }
     expect(() => parseListen('sip:127.0.0.1;transport=sctp')).toThrow(/sctp/);
@@ -37,7 +47,9 @@ describe('command line and config file', () => {
     expect(c).toMatchObject({ listen: ['sip:127.0.0.1:5090'], t1: 100, logLevel: 'warn', no100: true });
     const json = join(dir, 'c.json');
     writeFileSync(json, JSON.stringify({ listen: ['sip:127.0.0.1:5091'], t2: 2000 }));
-    expect(configFromArgs(['--config', json, '--listen', 'sip:127.0.0.1:6000', '--listen', 'sip:[::1]:6000'])).toMatchObject({
+    expect(
+      configFromArgs(['--config', json, '--listen', 'sip:127.0.0.1:6000', '--listen', 'sip:[::1]:6000']),
+    ).toMatchObject({
       listen: ['sip:127.0.0.1:6000', 'sip:[::1]:6000'],
       t2: 2000,
     });

@@ -110,6 +110,16 @@ describe('StreamFramer', () => {
     expect(msg.body.toString()).toBe('hello\r\n\r\nworld');
   });
 
+  it('frames a 1 MiB body arriving in 64 KiB reads', () => {
+    const body = Buffer.alloc(1024 * 1024, 'z').toString('latin1');
+    const msg = request('MESSAGE', body);
+    const frames = feed(
+      new StreamFramer(),
+      split(msg + B, () => 65536),
+    );
+    expect(summarise(frames)).toEqual([msg, B]);
+  });
+
   it('waits for a body that has not fully arrived', () => {
     const framer = new StreamFramer();
     const head = A.slice(0, A.length - 5);

@@ -24,7 +24,12 @@ const TORTURE = join(import.meta.dirname, '../../test/fixtures/sip-torture');
 
 const manager = (opts: TransportOptions = {}) => newManager((o) => new TransportManager(o), opts);
 
-afterEach(cleanup);
+afterEach(async () => {
+  await cleanup();
+  await sleep(5); // handles are released on the loop turn after their 'close'
+  // every socket a test opened, ours or the peers', is closed by the end of it
+  expect(process.getActiveResourcesInfo().filter((r) => /TCP|UDP/.test(r))).toEqual([]);
+});
 
 function asRequest(msg: unknown): SipRequest {
   const m = msg as SipRequest;

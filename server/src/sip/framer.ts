@@ -97,7 +97,9 @@ export class StreamFramer {
 
   private append(chunk: Buffer): void {
     if (this.buf.length - this.end < chunk.length) {
-      const need = this.end - this.start + chunk.length;
+      let need = this.end - this.start + chunk.length;
+      // a known body length: make room for the whole message at once, so it is copied once
+      if (this.bodyStart >= 0) need = Math.max(need, this.bodyStart + this.bodyLength - this.start);
       this.rebase(Buffer.allocUnsafe(Math.max(need, (this.end - this.start) * 2, 4096)));
     }
     chunk.copy(this.buf, this.end);

@@ -4,10 +4,10 @@ import { makeResponse } from '../../src/sip/build.js';
 import type { SipRequest, SipResponse } from '../../src/sip/message.js';
 import { parseMessage } from '../../src/sip/parser.js';
 import { serialize } from '../../src/sip/serializer.js';
-import type { Endpoint, Incoming, SipTransport, Source, TransportName } from '../../src/transport/types.js';
 import { FakeClock } from '../../src/transaction/clock.js';
 import { TransactionLayer, type TransactionLayerOptions } from '../../src/transaction/layer.js';
 import type { ClientHandler, ServerFailure, ServerTxn } from '../../src/transaction/types.js';
+import type { Endpoint, Incoming, SipTransport, Source, TransportName } from '../../src/transport/types.js';
 
 export type Sent =
   | { kind: 'request'; msg: SipRequest; to: Endpoint }

@@ -1,0 +1,293 @@
+// The UAS core with NkSIP's defaults, over a real transaction layer on a fake clock and a
+// recording transport: what each request gets back, and that nothing is left behind.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS } from '../src/config.js';
+import type { Reply } from '../src/core/reply.js';
+import { type RequestHandler, UasCore } from '../src/core/uas.js';
+import type { SipRequest } from '../src/sip/message.js';
+import { parseMessage } from '../src/sip/parser.js';
+import { FakeClock } from '../src/transaction/clock.js';
+import { TransactionLayer } from '../src/transaction/layer.js';
+import type { Incoming } from '../src/transport/types.js';
+import { request as baseRequest, FakeTransport, flush, source } from './support/transaction.js';
+
+let seq = 0;
+/** A request with its own branch and Call-ID unless the test sets them: a new transaction. */
+function request(spec: Parameters<typeof baseRequest>[0] = {}): SipRequest {
+  seq++;
+  return baseRequest({ branch: `z9hG4bKt${seq}`, callId: `call-${seq}`, ...spec });
+}
+
+function setup(handler?: RequestHandler) {
+  const clock = new FakeClock();
+  const transport = new FakeTransport();
+  const layer = new TransactionLayer({ transport, clock });
+  const profile = () => ({
+    allow: DEFAULTS.allow,
+    supported: ['path'],
+    contact: '<sip:192.0.2.1:5060>',
+  });
+  const core = new UasCore(handler ? { transport, layer, profile, handler } : { transport, layer, profile });
+  const send = (msg: SipRequest, defect?: string) => {
+    const inc: Incoming = { msg, source: source(), size: 0 };
+    if (defect) inc.defect = defect;
+    core.receive(inc);
+  };
+  /** Runs every timer out: afterwards no transaction may be left. */
+  const settle = async () => {
+    await flush();
+    for (let i = 0; i < 1000 && clock.nextDue() !== undefined; i++) {
+      clock.advanceToNext();
+      await flush();
+    }
+  };
+  return { clock, transport, layer, core, send, settle };
+}
+
+describe('NkSIP default answers', () => {
+  const cases: [string, Partial<Parameters<typeof request>[0]>, number][] = [
+    ['OPTIONS', { method: 'OPTIONS' }, 200],
+    ['INVITE', { method: 'INVITE' }, 603],
+    ['BYE outside a dialog', { method: 'BYE' }, 481],
+    ['INFO outside a dialog', { method: 'INFO' }, 481],
+    ['REGISTER without registrar', { method: 'REGISTER' }, 405],
+    ['MESSAGE', { method: 'MESSAGE' }, 603],
+    ['REFER', { method: 'REFER' }, 603],
+    ['PUBLISH', { method: 'PUBLISH' }, 405],
+    ['SUBSCRIBE to an event not accepted', { method: 'SUBSCRIBE' }, 489],
+    ['NOTIFY outside a subscription', { method: 'NOTIFY' }, 481],
+    ['unknown method', { method: 'FOO' }, 501],
+    ['re-INVITE in an unknown dialog', { method: 'INVITE', toTag: 'abc' }, 481],
+  ];
+  for (const [what, spec, status] of cases) {
+    it(`${what} → ${status}`, async () => {
+      const t = setup();
+      t.send(request(spec));
+      await flush();
+      const finals = t.transport.responses().filter((r) => r.status >= 200);
+      expect(finals.map((r) => r.status)).toEqual([status]);
+      if (status > 100) expect(finals[0]?.toTag).toBeDefined();
+      await t.settle();
+      expect(t.layer.stats()).toEqual({ client: 0, server: 0 });
+    });
+  }
+
+  it('OPTIONS carries Allow, Accept, Supported and Contact', async () => {
+    const t = setup();
+    t.send(request({ method: 'OPTIONS' }));
+    await flush();
+    const r = t.transport.responses(200)[0]!;
+    expect(r.header('allow')).toBe(DEFAULTS.allow);
+    expect(r.header('accept')).toBe('*/*');
+    expect(r.header('supported')).toBe('path');
+    expect(r.header('contact')).toBe('<sip:192.0.2.1:5060>');
+  });
+
+  it('INVITE gets 100 Trying first, then 603 with a To tag; 501 and 405 carry Allow', async () => {
+    const t = setup();
+    t.send(request({ method: 'INVITE' }));
+    t.send(request({ method: 'FOO', callId: 'x2' }));
+    t.send(request({ method: 'REGISTER', callId: 'x3' }));
+    await flush();
+    expect(t.transport.responses().map((r) => r.status)).toEqual([100, 603, 501, 405]);
+    expect(t.transport.responses(501)[0]?.header('allow')).toBe(DEFAULTS.allow);
+    expect(t.transport.responses(405)[0]?.header('allow')).toBe(DEFAULTS.allow);
+  });
+});
+
+describe('checks before the method', () => {
+  it('Require with an unknown option tag → 420 listing it; a supported one passes', async () => {
+    const t = setup();
+    const req = request({ method: 'OPTIONS' });
+    req.addHeader('Require', 'path, foo, 100rel');
+    t.send(req);
+    const ok = request({ method: 'OPTIONS', callId: 'y' });
+    ok.addHeader('Require', 'path');
+    t.send(ok);
+    await flush();
+    const [r420, r200] = t.transport.responses();
+    expect(r420?.status).toBe(420);
+    expect(r420?.header('unsupported')).toBe('foo, 100rel');
+    expect(r200?.status).toBe(200);
+  });
+
+  it('Max-Forwards 0 → 483, except OPTIONS which is answered', async () => {
+    const t = setup();
+    const inv = request({ method: 'INVITE' });
+    inv.setHeader('Max-Forwards', '0');
+    const opt = request({ method: 'OPTIONS', callId: 'z' });
+    opt.setHeader('Max-Forwards', '0');
+    t.send(inv);
+    t.send(opt);
+    await flush();
+    expect(t.transport.responses().map((r) => r.status)).toEqual([100, 483, 200]);
+  });
+
+  it('unsupported URI scheme → 416; tel: is fine', async () => {
+    const t = setup();
+    t.send(request({ method: 'OPTIONS', uri: 'mailto:bob@example.com' }));
+    t.send(request({ method: 'OPTIONS', uri: 'tel:+1-201-555-0123', callId: 'tel' }));
+    await flush();
+    expect(t.transport.responses().map((r) => r.status)).toEqual([416, 200]);
+  });
+
+  it('merged request (same From tag, Call-ID, CSeq; other branch) → 482', async () => {
+    const t = setup(
+      (() => {
+        const h: RequestHandler = { handle: () => new Promise<Reply>(() => {}) };
+        return h;
+      })(),
+    );
+    t.send(request({ method: 'OPTIONS', branch: 'z9hG4bKfirst', callId: 'm' }));
+    t.send(request({ method: 'OPTIONS', branch: 'z9hG4bKsecond', callId: 'm' }));
+    await flush();
+    expect(t.transport.responses().map((r) => r.status)).toEqual([482]);
+  });
+
+  it('malformed requests get 400 naming the fault, 505 for another version, statelessly', async () => {
+    const t = setup();
+    t.send(request({ method: 'INVITE', cseqMethod: 'OPTIONS' }));
+    const v = request({ method: 'OPTIONS', callId: 'v' });
+    v.version = 'SIP/7.0';
+    t.send(v);
+    t.send(request({ method: 'OPTIONS', callId: 'd' }), 'Bad Content-Length');
+    await flush();
+    expect(t.transport.responses().map((r) => [r.status, r.reason])).toEqual([
+      [400, 'CSeq Method Mismatch'],
+      [505, 'Version Not Supported'],
+      [400, 'Bad Content-Length'],
+    ]);
+    expect(t.layer.stats()).toEqual({ client: 0, server: 0 });
+  });
+
+  it('a malformed ACK gets nothing', async () => {
+    const t = setup();
+    t.send(request({ method: 'ACK', cseqMethod: 'INVITE' }));
+    await flush();
+    expect(t.transport.sent).toHaveLength(0);
+  });
+});
+
+describe('CANCEL', () => {
+  it('200 for the CANCEL and 487 for the pending INVITE, with one To tag; the app is told', async () => {
+    const cancelled: string[] = [];
+    const t = setup({
+      handle: (req) => (req.method === 'INVITE' ? new Promise<Reply>(() => {}) : { status: 200 }),
+      cancelled: (inv) => void cancelled.push(inv.callId),
+    });
+    const inv = request({ method: 'INVITE', branch: 'z9hG4bKinv', callId: 'c1' });
+    t.send(inv);
+    t.send(request({ method: 'CANCEL', branch: 'z9hG4bKinv', callId: 'c1' }));
+    await flush();
+    const rs = t.transport.responses();
+    expect(rs.map((r) => [r.status, r.cseq.method])).toEqual([
+      [100, 'INVITE'],
+      [200, 'CANCEL'],
+      [487, 'INVITE'],
+    ]);
+    expect(rs[1]?.toTag).toBeDefined();
+    expect(rs[1]?.toTag).toBe(rs[2]?.toTag);
+    expect(cancelled).toEqual([inv.callId]);
+    // the peer ACKs the 487; nothing is left afterwards
+    const ack = request({ method: 'ACK', branch: 'z9hG4bKinv', callId: 'c1', toTag: rs[2]?.toTag });
+    t.send(ack);
+    await t.settle();
+    expect(t.layer.stats()).toEqual({ client: 0, server: 0 });
+  });
+
+  it('a late answer from the app after the 487 is discarded', async () => {
+    let answer: (r: Reply) => void = () => {};
+    const t = setup({ handle: () => new Promise<Reply>((r) => (answer = r)) });
+    t.send(request({ method: 'INVITE', branch: 'z9hG4bKinv', callId: 'c1' }));
+    t.send(request({ method: 'CANCEL', branch: 'z9hG4bKinv', callId: 'c1' }));
+    await flush();
+    answer({ status: 200 });
+    await flush();
+    expect(t.transport.responses().map((r) => r.status)).toEqual([100, 200, 487]);
+  });
+
+  it('CANCEL matching nothing → 481; CANCEL after the final answer → 200 only', async () => {
+    const t = setup();
+    t.send(request({ method: 'CANCEL' }));
+    await flush();
+    expect(t.transport.responses().map((r) => r.status)).toEqual([481]);
+    const u = setup();
+    u.send(request({ method: 'INVITE', branch: 'z9hG4bKinv', callId: 'c1' }));
+    await flush();
+    u.send(request({ method: 'CANCEL', branch: 'z9hG4bKinv', callId: 'c1' }));
+    await flush();
+    expect(u.transport.responses().map((r) => [r.status, r.cseq.method])).toEqual([
+      [100, 'INVITE'],
+      [603, 'INVITE'],
+      [200, 'CANCEL'],
+    ]);
+  });
+});
+
+describe('handlers that fail', () => {
+  it('a handler that throws, rejects or answers nothing → 500; the core keeps serving', async () => {
+    let n = 0;
+    const t = setup({
+      handle: () => {
+        n++;
+        if (n === 1) throw new Error('boom');
+        if (n === 2) return Promise.reject(new Error('async boom'));
+        if (n === 3) return undefined;
+        return { status: 200 };
+      },
+    });
+    for (const id of ['a', 'b', 'c', 'd']) t.send(request({ method: 'OPTIONS', callId: id }));
+    await flush();
+    await flush();
+    // the rejected promise answers a tick later, hence the sort
+    expect(
+      t.transport
+        .responses()
+        .map((r) => r.status)
+        .sort(),
+    ).toEqual([200, 500, 500, 500]);
+  });
+
+  it('while draining, new requests get 503 with Retry-After', async () => {
+    const t = setup();
+    t.core.drain();
+    t.send(request({ method: 'OPTIONS' }));
+    await flush();
+    const r = t.transport.responses()[0];
+    expect([r?.status, r?.header('retry-after')]).toEqual([503, '5']);
+  });
+});
+
+describe('torture messages rejected by the UAS (valid-but-reject)', () => {
+  const DIR = join(import.meta.dirname, '../../test/fixtures/sip-torture');
+  const expected: Record<string, number | 'drop'> = {
+    intmeth: 501,
+    esc02: 501,
+    unkscm: 416,
+    novelsc: 416,
+    unksm2: 405,
+    bext01: 420,
+    invut: 415,
+    bcast: 'drop',
+    // an OPTIONS: an endpoint answers it whatever its Max-Forwards (RFC 4475 §3.3.11)
+    zeromf: 200,
+    sdp01: 406,
+  };
+  for (const [name, want] of Object.entries(expected)) {
+    it(`${name} → ${want}`, async () => {
+      const t = setup();
+      const p = parseMessage(readFileSync(join(DIR, `${name}.dat`)));
+      const inc: Incoming = { msg: p.msg, source: source(), size: 0 };
+      t.core.receive(inc);
+      await flush();
+      const finals = t.transport.responses().filter((r) => r.status >= 200);
+      if (want === 'drop') expect(t.transport.sent).toHaveLength(0);
+      else expect(finals.map((r) => r.status)).toEqual([want]);
+      if (want === 420)
+        expect(finals[0]?.header('unsupported')).toBe('nothingSupportsThis, nothingSupportsThisEither');
+      if (want === 415) expect(finals[0]?.header('accept')).toBe('application/sdp');
+    });
+  }
+});
