@@ -204,10 +204,12 @@ async function searchMaxRate(server, port) {
       failed: r.failed,
       achievedPerSec: Math.round(r.achieved),
       retransmissions: r.retransmissions,
+      rcvbufErrors: r.rcvbufErrors,
     });
     console.log(
       `  ${String(rate).padStart(6)}/s: ${pass ? 'pass' : 'FAIL'}  answered ${r.successful}/${r.count}, ` +
-        `achieved ${Math.round(r.achieved)}/s, ${r.retransmissions} retransmissions` +
+        `achieved ${Math.round(r.achieved)}/s, ${r.retransmissions} retransmissions, ` +
+        `${r.rcvbufErrors} datagrams dropped by full sockets` +
         `${pass ? '' : ` (${steps.at(-1).failedBy})`}`,
     );
     if (pass) lo = rate;
@@ -304,6 +306,7 @@ function sippArgs(port, localPort, rate, count, timeoutS, csv) {
  */
 async function runSipp(port, rate, count) {
   const localPort = await freePort();
+  const drops0 = udpRcvbufErrors();
   const csv = join(tmp, `sipp-${localPort}-${Date.now()}.csv`);
   const timeoutS = Math.ceil(count / rate) + 10;
   const sipp = startChild('sipp', ['sipp', ...sippArgs(port, localPort, rate, count, timeoutS, csv)], {
@@ -324,6 +327,7 @@ async function runSipp(port, rate, count) {
     throw new Error(`sipp (exit ${code}) left no statistics: ${sipp.tail()}`);
   }
   const successful = stats['SuccessfulCall(C)'];
+  const rcvbufErrors = udpRcvbufErrors() - drops0;
   const elapsed = stats.CurrentTime - stats.StartTime;
   return {
     count,
@@ -332,8 +336,23 @@ async function runSipp(port, rate, count) {
     failed: count - successful,
     achieved: elapsed > 0 ? successful / elapsed : 0,
     retransmissions: stats['Retransmissions(C)'],
+    rcvbufErrors,
     sippUsPerCall: successful > 0 && sippTicks > 0 ? (sippTicks / CLK_TCK / successful) * 1e6 : null,
   };
+}
+
+/**
+ * Datagrams the kernel dropped because a socket's receive queue was full, machine-wide
+ * (/proc/net/snmp Udp RcvbufErrors): tells "the server never saw it" from "answered too late".
+ * Other programs' sockets count too, but on loopback during a step they are mostly ours.
+ */
+function udpRcvbufErrors() {
+  const udp = readFileSync('/proc/net/snmp', 'latin1')
+    .split('\n')
+    .filter((l) => l.startsWith('Udp: '));
+  const names = (udp[0] ?? '').split(' ');
+  const values = (udp[1] ?? '').split(' ');
+  return Number(values[names.indexOf('RcvbufErrors')] ?? 0);
 }
 
 /** The last row of a sipp -trace_stat file as numbers; times as epoch seconds. */

@@ -20,12 +20,19 @@ export interface RunningServer {
 }
 
 /** Starts the CLI with a YAML/JSON config object (written to a temp file) and extra flags. */
-export async function startCli(config: Record<string, unknown> = {}, flags: string[] = []): Promise<RunningServer> {
+export async function startCli(
+  config: Record<string, unknown> = {},
+  flags: string[] = [],
+): Promise<RunningServer> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`make build\` first`);
   const dir = mkdtempSync(join(tmpdir(), 'nksip-test-'));
   const file = join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify({ listen: ['sip:127.0.0.1:0'], logLevel: 'info', ...config }));
-  const proc = spawn(process.execPath, [CLI, '--config', file, ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // the ports are read from the info-level start-up line, so the level stays at info or below
+  const logLevel = config.logLevel === 'debug' || config.logLevel === 'trace' ? config.logLevel : 'info';
+  writeFileSync(file, JSON.stringify({ listen: ['sip:127.0.0.1:0'], ...config, logLevel }));
+  const proc = spawn(process.execPath, [CLI, '--config', file, ...flags], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   proc.stderr?.on('data', (d: Buffer) => {
@@ -34,7 +41,10 @@ export async function startCli(config: Record<string, unknown> = {}, flags: stri
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const listeners = await new Promise<string[]>((resolve, reject) => {
     let buf = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start in 10 s; stderr: ${stderr}`)), 10_000);
+    const timer = setTimeout(
+      () => reject(new Error(`server did not start in 10 s; stderr: ${stderr}`)),
+      10_000,
+    );
     proc.stdout?.on('data', (d: Buffer) => {
       buf += d.toString();
       let nl = buf.indexOf('\n');
