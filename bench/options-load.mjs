@@ -21,7 +21,8 @@
 // Environment (seconds unless said): BENCH_STEP_S=10, BENCH_BUDGET_S=180 (search time per
 // server), BENCH_FIXED_RATE=2000 (/s), BENCH_FIXED_S=10, BENCH_START_RATE=2000 (/s),
 // BENCH_MAX_RATE=100000 (/s), BENCH_MAXBUF=4194304 (UDP receive buffer hint, bytes; 0 = none),
-// BENCH_KAMAILIO_CHILDREN=2. --quick sets 3 s steps, a 40 s budget and a 3 s fixed run.
+// BENCH_KAMAILIO_CHILDREN=2, BENCH_KAMAILIO_SHM=512 (MB; kamailio-tm keeps every transaction
+// for Timer J, 32 s, and 512 MB holds about 82,000 of them). --quick sets 3 s steps, a 40 s budget and a 3 s fixed run.
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -63,6 +64,7 @@ const cfg = {
   maxRate: env('BENCH_MAX_RATE', 100000),
   maxBuf: env('BENCH_MAXBUF', 4194304),
   kamailioChildren: env('BENCH_KAMAILIO_CHILDREN', 2),
+  kamailioShmMb: env('BENCH_KAMAILIO_SHM', 512),
 };
 const servers = (serversArg ?? 'kamailio,nksip').split(',').filter(Boolean);
 for (const s of servers) {
@@ -234,7 +236,8 @@ async function searchMaxRate(server, port) {
 }
 
 function kamailioCmd(port, withTm) {
-  const cmd = ['kamailio', '-f', join('bench', 'kamailio-options.cfg'), '-DD', '-E', '-m', '512', '-M', '16'];
+  const cmd = ['kamailio', '-f', join('bench', 'kamailio-options.cfg'), '-DD', '-E', '-M', '16'];
+  cmd.push('-m', String(cfg.kamailioShmMb));
   cmd.push('-l', `udp:127.0.0.1:${port}`, '-Y', tmp, '-P', join(tmp, 'kamailio.pid'));
   cmd.push('-A', `CHILDREN=${cfg.kamailioChildren}`);
   if (cfg.maxBuf > 0) cmd.push('-A', `MAXBUF=${cfg.maxBuf}`);
