@@ -2,7 +2,8 @@
 // gracefully. Tests and embedders use `startServer` directly.
 import type { Logger } from 'pino';
 import { type Config, type ListenSpec, parseListen } from './config.js';
-import { type RequestHandler, UasCore } from './core/uas.js';
+import type { AppHandler } from './core/app.js';
+import { UasCore } from './core/uas.js';
 import type { UasProfile } from './core/uas-checks.js';
 import { silentLogger } from './log.js';
 import { realClock, TransactionLayer } from './transaction/index.js';
@@ -16,8 +17,8 @@ export class StartError extends Error {
 
 export interface ServerOptions {
   logger?: Logger;
-  /** Decides the answers instead of NkSIP's defaults (what SipApps plug into). */
-  handler?: RequestHandler;
+  /** Decides instead of NkSIP's defaults (what SipApps plug into). */
+  app?: AppHandler;
 }
 
 export interface BoundListener {
@@ -69,7 +70,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     return p;
   };
   const coreOpts: ConstructorParameters<typeof UasCore>[0] = { transport, layer, profile, logger: log };
-  if (opts.handler) coreOpts.handler = opts.handler;
+  if (opts.app) coreOpts.app = opts.app;
   const core = new UasCore(coreOpts);
   transport.onMessage((inc) => core.receive(inc));
 

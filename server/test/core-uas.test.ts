@@ -4,8 +4,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../src/config.js';
+import type { AppHandler } from '../src/core/app.js';
+import { PROCESS } from '../src/core/decision.js';
 import type { Reply } from '../src/core/reply.js';
-import { type RequestHandler, UasCore } from '../src/core/uas.js';
+import { UasCore } from '../src/core/uas.js';
 import type { SipRequest } from '../src/sip/message.js';
 import { parseMessage } from '../src/sip/parser.js';
 import { FakeClock } from '../src/transaction/clock.js';
@@ -20,7 +22,14 @@ function request(spec: Parameters<typeof baseRequest>[0] = {}): SipRequest {
   return baseRequest({ branch: `z9hG4bKt${seq}`, callId: `call-${seq}`, ...spec });
 }
 
-function setup(handler?: RequestHandler) {
+/** An app that processes everything and answers with `method` (NkSIP's route default). */
+function app(method: AppHandler['method'], cancelled?: AppHandler['cancelled']): AppHandler {
+  const a: AppHandler = { route: () => PROCESS, method };
+  if (cancelled) a.cancelled = cancelled;
+  return a;
+}
+
+function setup(handler?: AppHandler) {
   const clock = new FakeClock();
   const transport = new FakeTransport();
   const layer = new TransactionLayer({ transport, clock });
@@ -29,7 +38,9 @@ function setup(handler?: RequestHandler) {
     supported: ['path'],
     contact: '<sip:192.0.2.1:5060>',
   });
-  const core = new UasCore(handler ? { transport, layer, profile, handler } : { transport, layer, profile });
+  const core = new UasCore(
+    handler ? { transport, layer, profile, app: handler } : { transport, layer, profile },
+  );
   const send = (msg: SipRequest, defect?: string) => {
     const inc: Incoming = { msg, source: source(), size: 0 };
     if (defect) inc.defect = defect;
@@ -134,12 +145,7 @@ describe('checks before the method', () => {
   });
 
   it('merged request (same From tag, Call-ID, CSeq; other branch) → 482', async () => {
-    const t = setup(
-      (() => {
-        const h: RequestHandler = { handle: () => new Promise<Reply>(() => {}) };
-        return h;
-      })(),
-    );
+    const t = setup(app(() => new Promise<Reply>(() => {})));
     t.send(request({ method: 'OPTIONS', branch: 'z9hG4bKfirst', callId: 'm' }));
     t.send(request({ method: 'OPTIONS', branch: 'z9hG4bKsecond', callId: 'm' }));
     await flush();
@@ -173,10 +179,12 @@ describe('checks before the method', () => {
 describe('CANCEL', () => {
   it('200 for the CANCEL and 487 for the pending INVITE, with one To tag; the app is told', async () => {
     const cancelled: string[] = [];
-    const t = setup({
-      handle: (req) => (req.method === 'INVITE' ? new Promise<Reply>(() => {}) : { status: 200 }),
-      cancelled: (inv) => void cancelled.push(inv.callId),
-    });
+    const t = setup(
+      app(
+        (req) => (req.method === 'INVITE' ? new Promise<Reply>(() => {}) : { status: 200 }),
+        (inv) => void cancelled.push(inv.callId),
+      ),
+    );
     const inv = request({ method: 'INVITE', branch: 'z9hG4bKinv', callId: 'c1' });
     t.send(inv);
     t.send(request({ method: 'CANCEL', branch: 'z9hG4bKinv', callId: 'c1' }));
@@ -199,7 +207,7 @@ describe('CANCEL', () => {
 
   it('a late answer from the app after the 487 is discarded', async () => {
     let answer: (r: Reply) => void = () => {};
-    const t = setup({ handle: () => new Promise<Reply>((r) => (answer = r)) });
+    const t = setup(app(() => new Promise<Reply>((r) => (answer = r))));
     t.send(request({ method: 'INVITE', branch: 'z9hG4bKinv', callId: 'c1' }));
     t.send(request({ method: 'CANCEL', branch: 'z9hG4bKinv', callId: 'c1' }));
     await flush();
@@ -226,18 +234,64 @@ describe('CANCEL', () => {
   });
 });
 
+describe('route decisions', () => {
+  function routed(decide: AppHandler['route']): AppHandler {
+    return { route: decide, method: () => ({ status: 299 }) };
+  }
+
+  it('reply and reply_stateless answer without the method callback', async () => {
+    const t = setup(routed(() => ({ kind: 'reply', reply: { status: 486 } })));
+    t.send(request({ method: 'INVITE' }));
+    await flush();
+    expect(t.transport.responses().map((r) => r.status)).toEqual([100, 486]);
+    const u = setup(routed(() => ({ kind: 'reply_stateless', reply: { status: 404, reason: 'Nobody' } })));
+    u.send(request({ method: 'OPTIONS' }));
+    await flush();
+    expect(u.transport.responses().map((r) => [r.status, r.reason])).toEqual([[404, 'Nobody']]);
+    // the transaction is gone at once: a retransmission is a new request
+    expect(u.layer.stats().server).toBe(0);
+  });
+
+  it('process runs the checks then the method; process_stateless too, but never for INVITE', async () => {
+    const t = setup(routed(() => ({ kind: 'process_stateless' })));
+    t.send(request({ method: 'OPTIONS' }));
+    t.send(request({ method: 'INVITE' }));
+    await flush();
+    expect(t.transport.responses().map((r) => [r.status, r.reason])).toEqual([
+      [299, 'OK'],
+      [100, 'Trying'],
+      [500, 'Invalid Service Reply'],
+    ]);
+  });
+
+  it('proxy without a proxy configured → 500; a route that throws → 500', async () => {
+    const t = setup(routed(() => ({ kind: 'proxy', targets: [], options: {} })));
+    t.send(request({ method: 'OPTIONS' }));
+    const u = setup(
+      routed(() => {
+        throw new Error('route broke');
+      }),
+    );
+    u.send(request({ method: 'OPTIONS' }));
+    await flush();
+    expect(t.transport.responses().map((r) => r.status)).toEqual([500]);
+    expect(u.transport.responses().map((r) => r.status)).toEqual([500]);
+  });
+});
+
 describe('handlers that fail', () => {
   it('a handler that throws, rejects or answers nothing → 500; the core keeps serving', async () => {
     let n = 0;
-    const t = setup({
-      handle: () => {
+    const t = setup(
+      app(() => {
         n++;
         if (n === 1) throw new Error('boom');
         if (n === 2) return Promise.reject(new Error('async boom'));
-        if (n === 3) return undefined;
+        // what a broken app could hand over despite the types
+        if (n === 3) return undefined as unknown as Reply;
         return { status: 200 };
-      },
-    });
+      }),
+    );
     for (const id of ['a', 'b', 'c', 'd']) t.send(request({ method: 'OPTIONS', callId: id }));
     await flush();
     await flush();

@@ -3,6 +3,8 @@
 // retransmit, and a CANCEL ending in 487.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../server/src/config.js';
+import type { AppHandler } from '../../server/src/core/app.js';
+import { PROCESS } from '../../server/src/core/decision.js';
 import type { Reply } from '../../server/src/core/reply.js';
 import { type Server, startServer } from '../../server/src/server.js';
 import { type RunningServer, startCli } from '../support/server-process.js';
@@ -70,13 +72,14 @@ describe('sipp CANCEL against a server holding the INVITE', () => {
   let server: Server;
   beforeAll(async () => {
     // an app that takes its time over INVITEs, as a SipApp deciding slowly would
-    const handler = {
-      handle: (req: { method: string }) =>
+    const app: AppHandler = {
+      route: () => PROCESS,
+      method: (req) =>
         req.method === 'INVITE'
           ? new Promise<Reply>((resolve) => setTimeout(() => resolve({ status: 603 }), 5000).unref())
           : { status: 200 },
     };
-    server = await startServer({ ...DEFAULTS, listen: ['sip:127.0.0.1:0'], t1: 100, t4: 200 }, { handler });
+    server = await startServer({ ...DEFAULTS, listen: ['sip:127.0.0.1:0'], t1: 100, t4: 200 }, { app });
   });
   afterAll(async () => {
     await server.stop(1000);

@@ -3,32 +3,28 @@
 // order (reference §4): CANCEL matching, merged requests, the stateless checks, then the
 // decision; every server transaction it is handed gets exactly one final response.
 import type { Logger } from 'pino';
-import { makeResponse } from '../sip/build.js';
+import { makeResponse, type ResponseOptions, reasonPhrase } from '../sip/build.js';
 import { newTag } from '../sip/ids.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
 import type { Parsed } from '../sip/parser.js';
 import { checkRequest, checkResponse } from '../sip/validate.js';
 import type { ServerTxn, TransactionLayer } from '../transaction/index.js';
 import type { Incoming, SipTransport, Source } from '../transport/types.js';
+import type { AppHandler } from './app.js';
+import type { RouteDecision } from './decision.js';
+import { defaultApp } from './default-app.js';
+import type { Forwarder } from './forwarder.js';
 import type { Reply } from './reply.js';
-import { defaultReply, precheck, type UasProfile } from './uas-checks.js';
-
-/** Whoever decides the answer to a request that passed every check. */
-export interface RequestHandler {
-  /**
-   * The answer, now or later; `undefined` for none (only right for ACK). A handler that
-   * throws or rejects gets the request a 500.
-   */
-  handle(req: SipRequest, source: Source): Reply | undefined | Promise<Reply | undefined>;
-  /** The INVITE was cancelled and has been answered 487. */
-  cancelled?(invite: SipRequest): void;
-}
+import { precheck, type UasProfile } from './uas-checks.js';
 
 export interface UasCoreOptions {
   transport: SipTransport;
   layer: TransactionLayer;
   profile: (source: Source) => UasProfile;
-  handler?: RequestHandler;
+  /** The application logic; NkSIP's defaults when absent. */
+  app?: AppHandler;
+  /** The proxy, for `proxy` decisions; without one they are answered 500. */
+  forwarder?: Forwarder;
   logger?: Logger;
 }
 
@@ -37,7 +33,8 @@ export class UasCore {
   private readonly layer: TransactionLayer;
   private readonly profile: (source: Source) => UasProfile;
   private readonly log: Logger | undefined;
-  private handler: RequestHandler;
+  private app: AppHandler;
+  private readonly forwarder: Forwarder | undefined;
   /** One To tag per server transaction, so every response to a request carries the same. */
   private readonly tags = new WeakMap<ServerTxn, string>();
   private draining = false;
@@ -47,21 +44,23 @@ export class UasCore {
     this.layer = opts.layer;
     this.profile = opts.profile;
     this.log = opts.logger;
-    this.handler = opts.handler ?? { handle: (req, source) => defaultReply(req, this.profile(source)) };
+    this.app = opts.app ?? defaultApp(opts.profile);
+    this.forwarder = opts.forwarder;
     this.layer.setUser({
       onRequest: (req, txn, source) => this.onRequest(req, txn, source),
-      onAck: () => {
-        // ACKs for our 2xx: no dialogs yet, so nothing waits for them
+      onAck: (ack, source) => this.onAck(ack, source),
+      onStrayResponse: (resp, source) => {
+        if (this.forwarder) this.forwarder.stray(resp, source);
+        else this.log?.debug({ status: resp.status, source }, 'stray response dropped');
       },
-      onStrayResponse: (resp, source) =>
-        this.log?.debug({ status: resp.status, source }, 'stray response dropped'),
       onServerFailure: (txn, reason) =>
         this.log?.debug({ method: txn.request.method, reason }, 'transaction failed'),
     });
   }
 
-  setHandler(handler: RequestHandler): void {
-    this.handler = handler;
+  /** Who decides from now on (the apps layer swaps SipApps in and out). */
+  setApp(app: AppHandler): void {
+    this.app = app;
   }
 
   /** From now on new requests get 503 (shutdown); live transactions carry on. */
@@ -94,12 +93,13 @@ export class UasCore {
     this.rejectStateless(inc.msg, inc.source, verdict.status, verdict.reason);
   }
 
-  private rejectStateless(req: SipRequest, source: Source, status: number, reason: string): void {
+  /** Answers without a transaction: malformed requests and stateless decisions. */
+  private rejectStateless(req: SipRequest, source: Source, status: number, reason: string, r?: Reply): void {
     if (req.method === 'ACK') return;
-    this.log?.debug({ status, reason, source, method: req.method }, 'malformed request rejected');
+    this.log?.debug({ status, reason, source, method: req.method }, 'stateless answer');
     let resp: SipResponse;
     try {
-      resp = makeResponse(req, status, { reason });
+      resp = makeResponse(req, status, responseOptions(r ?? { status, reason }));
     } catch {
       return;
     }
@@ -121,36 +121,113 @@ export class UasCore {
       this.respond(txn, { status: 503, reason: 'Service Unavailable', headers: [['Retry-After', '5']] });
       return;
     }
-    const profile = this.profile(source);
-    const rejection = precheck(req, profile);
-    if (rejection) {
-      this.respond(txn, rejection);
-      return;
-    }
-    let decided: ReturnType<RequestHandler['handle']>;
-    try {
-      decided = this.handler.handle(req, source);
-    } catch (err) {
-      this.log?.error({ err, method: req.method }, 'request handler failed');
-      this.respond(txn, { status: 500, reason: 'Server Internal Error' });
-      return;
-    }
-    if (decided instanceof Promise) {
-      decided.then(
-        (r) => this.answer(txn, r),
-        (err: unknown) => {
-          this.log?.error({ err, method: req.method }, 'request handler failed');
-          this.respond(txn, { status: 500, reason: 'Server Internal Error' });
-        },
-      );
-    } else {
-      this.answer(txn, decided);
+    this.settle(
+      () => this.app.route(req, source),
+      (decision) => this.decided(req, txn, source, decision),
+      txn,
+      'route',
+    );
+  }
+
+  /** What NkSIP does with each sip_route answer (reference §4). */
+  private decided(req: SipRequest, txn: ServerTxn, source: Source, d: RouteDecision): void {
+    switch (d.kind) {
+      case 'process':
+      case 'process_stateless': {
+        const stateless = d.kind === 'process_stateless';
+        if (stateless && req.method === 'INVITE') {
+          this.respond(txn, { status: 500, reason: 'Invalid Service Reply' });
+          return;
+        }
+        const rejection = precheck(req, this.profile(source));
+        if (rejection) {
+          this.finish(txn, rejection, stateless);
+          return;
+        }
+        this.settle(
+          () => this.app.method(req, source),
+          (r) => this.finish(txn, r, stateless),
+          txn,
+          'method',
+        );
+        return;
+      }
+      case 'reply':
+        this.respond(txn, d.reply);
+        return;
+      case 'reply_stateless':
+        this.finish(txn, d.reply, true);
+        return;
+      case 'proxy':
+        if (!this.forwarder) {
+          this.respond(txn, { status: 500, reason: 'No Proxy' });
+          return;
+        }
+        this.forwarder.forward(req, txn, source, d.targets, d.options);
+        return;
+      case 'proxy_stateless':
+        txn.abort();
+        if (this.forwarder) this.forwarder.forwardStateless(req, source, d.targets, d.options);
+        return;
     }
   }
 
-  private answer(txn: ServerTxn, r: Reply | undefined): void {
-    // a handler with nothing to say still owes the request a final response
-    this.respond(txn, r ?? { status: 500, reason: 'No Answer' });
+  /** An ACK for a 2xx: proxied on if the route decision says so, else told to the app. */
+  private onAck(ack: SipRequest, source: Source): void {
+    this.settle(
+      () => this.app.route(ack, source),
+      (d) => {
+        if ((d.kind === 'proxy' || d.kind === 'proxy_stateless') && this.forwarder) {
+          this.forwarder.forwardAck(ack, source, d.targets, d.options);
+        } else if (d.kind === 'process' || d.kind === 'process_stateless') {
+          this.app.ack?.(ack, source);
+        }
+      },
+      undefined,
+      'route',
+    );
+  }
+
+  /**
+   * Runs an app step that may answer now or later; a throw or rejection answers the request
+   * 500 (an ACK, having no transaction, is only logged).
+   */
+  private settle<T>(
+    step: () => T | Promise<T>,
+    then: (v: T) => void,
+    txn: ServerTxn | undefined,
+    what: string,
+  ): void {
+    const fail = (err: unknown) => {
+      this.log?.error({ err, step: what }, 'app step failed');
+      if (txn) this.respond(txn, { status: 500, reason: 'Server Internal Error' });
+    };
+    const next = (r: T) => {
+      try {
+        then(r);
+      } catch (err) {
+        fail(err);
+      }
+    };
+    let v: T | Promise<T>;
+    try {
+      v = step();
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    if (v instanceof Promise) v.then(next, fail);
+    else next(v);
+  }
+
+  /** The final answer, through the transaction or (stateless) straight to the transport. */
+  private finish(txn: ServerTxn, r: Reply, stateless: boolean): void {
+    if (!stateless) {
+      this.respond(txn, r);
+      return;
+    }
+    txn.abort();
+    this.rejectStateless(txn.request, txn.source, r.status, r.reason ?? reasonPhrase(r.status), r);
   }
 
   /** RFC 3261 §9.2: 200 for the CANCEL, 487 for the INVITE if it is still unanswered. */
@@ -164,9 +241,12 @@ export class UasCore {
     const tag = this.tags.get(invite) ?? newTag();
     this.tags.set(invite, tag);
     this.respond(txn, { status: 200 }, tag);
-    if (invite.state === 'proceeding') {
+    if (this.forwarder?.isProxying(invite)) {
+      // the 487 comes back from downstream (§16.10)
+      this.forwarder.cancel(invite, cancel);
+    } else if (invite.state === 'proceeding') {
       this.respond(invite, { status: 487 });
-      this.handler.cancelled?.(invite.request);
+      this.app.cancelled?.(invite.request, cancel);
     }
   }
 
@@ -177,12 +257,17 @@ export class UasCore {
       tag = newTag();
       this.tags.set(txn, tag);
     }
-    const opts: Parameters<typeof makeResponse>[2] = {};
-    if (r.reason !== undefined) opts.reason = r.reason;
+    const opts = responseOptions(r);
     if (tag !== undefined) opts.toTag = tag;
-    if (r.headers) opts.headers = r.headers;
-    if (r.body) opts.body = r.body;
-    if (r.contentType) opts.contentType = r.contentType;
     return txn.respond(makeResponse(txn.request, r.status, opts));
   }
+}
+
+function responseOptions(r: Reply): ResponseOptions {
+  const opts: ResponseOptions = {};
+  if (r.reason !== undefined) opts.reason = r.reason;
+  if (r.headers) opts.headers = r.headers;
+  if (r.body) opts.body = r.body;
+  if (r.contentType) opts.contentType = r.contentType;
+  return opts;
 }

@@ -43,6 +43,8 @@ export interface ServerTxn {
   /** Set when the request is a merged copy of the one in that transaction (§8.2.2.2). */
   readonly mergedWith: ServerTxn | undefined;
   respond(resp: SipResponse): boolean;
+  /** Ends the transaction silently: its answer went out statelessly, or never will. */
+  abort(): void;
 }
 
 /**
