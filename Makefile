@@ -2,9 +2,9 @@
 SHELL := /bin/bash
 NODE_MODULES := node_modules/.installed
 BUILD := dist/.built
-TS_SOURCES := $(shell find server/src -name '*.ts' 2>/dev/null)
+TS_SOURCES := $(shell find server/src clients/typescript/src -name '*.ts' 2>/dev/null)
 
-.PHONY: all build run test test-deps unit lint format bench clean
+.PHONY: all build proto run test test-deps unit lint format bench clean
 
 all: build
 
@@ -13,8 +13,13 @@ $(NODE_MODULES): package.json package-lock.json
 	@touch $@
 
 $(BUILD): $(NODE_MODULES) $(TS_SOURCES) tsconfig.json tsconfig.build.json
-	npx tsc -p tsconfig.build.json
+	npm run build
 	@touch $@
+
+# Regenerates every language's code from proto/ (buf lints the contract first).
+proto: $(NODE_MODULES)
+	npx buf lint
+	npx buf generate
 
 build: $(BUILD)
 
@@ -33,6 +38,7 @@ unit: $(NODE_MODULES)
 	npx vitest run server/test
 
 lint: $(NODE_MODULES)
+	npx buf lint
 	npx biome check .
 	npx tsc -p tsconfig.json --noEmit
 
