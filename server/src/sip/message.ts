@@ -24,7 +24,14 @@ abstract class SipMessageBase {
   headers: Header[];
   body: Buffer;
   version: string;
-  private cache = new Map<string, unknown>();
+  // Parsed views, filled on first use (plain fields: cheaper than a Map on the hot path).
+  private _vias: Via[] | undefined;
+  private _callId: string | undefined;
+  private _cseq: CSeq | undefined;
+  private _from: NameAddr | undefined;
+  private _to: NameAddr | undefined;
+  private _contacts: NameAddr[] | undefined;
+  private _maxForwards: number | null | undefined;
 
   constructor(headers: Header[], body: Buffer, version: string) {
     this.headers = headers;
@@ -63,7 +70,7 @@ abstract class SipMessageBase {
   addHeader(name: string, value: string): this {
     const n = canonicalName(name);
     this.headers.push({ name: n, value });
-    this.cache.delete(n);
+    this.drop(n);
     return this;
   }
 
@@ -71,7 +78,7 @@ abstract class SipMessageBase {
   prependHeader(name: string, value: string): this {
     const n = canonicalName(name);
     this.headers.unshift({ name: n, value });
-    this.cache.delete(n);
+    this.drop(n);
     return this;
   }
 
@@ -82,81 +89,114 @@ abstract class SipMessageBase {
     if (idx < 0) return this.addHeader(n, value);
     this.headers = this.headers.filter((h, i) => h.name !== n || i === idx);
     this.headers[this.headers.findIndex((h) => h.name === n)] = { name: n, value };
-    this.cache.delete(n);
+    this.drop(n);
     return this;
   }
 
   removeHeader(name: string): this {
     const n = canonicalName(name);
     this.headers = this.headers.filter((h) => h.name !== n);
-    this.cache.delete(n);
+    this.drop(n);
     return this;
   }
 
-  protected cached<T>(key: string, make: () => T): T {
-    if (this.cache.has(key)) return this.cache.get(key) as T;
-    const v = make();
-    this.cache.set(key, v);
-    return v;
+  /** Forgets the parsed view of one header after it was edited. */
+  protected drop(name: string): void {
+    switch (name) {
+      case 'via':
+        this._vias = undefined;
+        break;
+      case 'call-id':
+        this._callId = undefined;
+        break;
+      case 'cseq':
+        this._cseq = undefined;
+        break;
+      case 'from':
+        this._from = undefined;
+        break;
+      case 'to':
+        this._to = undefined;
+        break;
+      case 'contact':
+        this._contacts = undefined;
+        break;
+      case 'max-forwards':
+        this._maxForwards = undefined;
+        break;
+    }
   }
 
   /** All Via values, top first. Throws SipSyntaxError if any is malformed. */
   get vias(): Via[] {
-    return this.cached('via', () => this.headerValues('via').map(parseVia));
+    this._vias ??= this.headerValues('via').map(parseVia);
+    return this._vias;
   }
 
+  /** The top Via alone: routing needs only it, so the others stay unparsed. */
   get topVia(): Via | undefined {
-    return this.vias[0];
+    if (this._vias !== undefined) return this._vias[0];
+    const line = this.header('via');
+    if (line === undefined) return undefined;
+    const comma = line.indexOf(',');
+    return parseVia(comma < 0 ? line : (splitTopLevel(line)[0] as string));
   }
 
   get callId(): string {
-    return this.cached('call-id', () => {
+    if (this._callId === undefined) {
       const v = this.header('call-id');
       if (!v) throw new SipSyntaxError('missing Call-ID');
-      return v;
-    });
+      this._callId = v;
+    }
+    return this._callId;
   }
 
   get cseq(): CSeq {
-    return this.cached('cseq', () => {
+    if (this._cseq === undefined) {
       const v = this.header('cseq');
       if (v === undefined) throw new SipSyntaxError('missing CSeq');
-      return parseCSeq(v);
-    });
+      this._cseq = parseCSeq(v);
+    }
+    return this._cseq;
   }
 
   get from(): NameAddr {
-    return this.cached('from', () => requiredAddr(this, 'from'));
+    this._from ??= requiredAddr(this, 'from');
+    return this._from;
   }
 
   get to(): NameAddr {
-    return this.cached('to', () => requiredAddr(this, 'to'));
+    this._to ??= requiredAddr(this, 'to');
+    return this._to;
   }
 
   get fromTag(): string | undefined {
-    return getParam(this.from.params, 'tag') ?? undefined;
+    return this._from ? (getParam(this._from.params, 'tag') ?? undefined) : tagOf(this, 'from');
   }
 
   get toTag(): string | undefined {
-    return getParam(this.to.params, 'tag') ?? undefined;
+    return this._to ? (getParam(this._to.params, 'tag') ?? undefined) : tagOf(this, 'to');
   }
 
   get contacts(): NameAddr[] {
-    return this.cached('contact', () =>
-      this.headerValues('contact')
-        .filter((v) => v !== '*')
-        .map(parseNameAddr),
-    );
+    this._contacts ??= this.headerValues('contact')
+      .filter((v) => v !== '*')
+      .map(parseNameAddr);
+    return this._contacts;
   }
 
   /** Max-Forwards, or undefined when absent. */
   get maxForwards(): number | undefined {
-    return this.cached('max-forwards', () => {
+    if (this._maxForwards === undefined) {
       const v = this.header('max-forwards');
-      if (v === undefined) return undefined;
-      if (!/^\d{1,10}$/.test(v)) throw new SipSyntaxError('bad Max-Forwards');
-      return Number(v);
-    });
+      if (v === undefined) {
+        this._maxForwards = null;
+      } else {
+        if (!/^\d{1,10}$/.test(v)) throw new SipSyntaxError('bad Max-Forwards');
+        this._maxForwards = Number(v);
+      }
+    }
+    return this._maxForwards ?? undefined;
   }
 
   get contentType(): string | undefined {
@@ -165,8 +205,23 @@ abstract class SipMessageBase {
 
   /** Drops every cached structured view; call after editing `headers` directly. */
   invalidate(): void {
-    this.cache.clear();
+    for (const n of ['via', 'call-id', 'cseq', 'from', 'to', 'contact', 'max-forwards']) this.drop(n);
   }
+}
+
+/**
+ * The tag of From or To read straight from the text, for matching without a full name-addr
+ * parse; falls back to the parser when the value has anything unusual (quotes, escapes).
+ */
+function tagOf(m: SipMessageBase, name: 'from' | 'to'): string | undefined {
+  const v = m.header(name);
+  if (v === undefined || v.includes('"'))
+    return getParam((name === 'from' ? m.from : m.to).params, 'tag') ?? undefined;
+  // header parameters follow the '>' of a name-addr, or the URI of an addr-spec
+  const gt = v.lastIndexOf('>');
+  const params = gt >= 0 ? v.slice(gt + 1) : v.slice(Math.max(0, v.indexOf(';')));
+  const m1 = /;\s*tag\s*=\s*([^;\s]+)/i.exec(params);
+  return m1 ? m1[1] : undefined;
 }
 
 function requiredAddr(m: SipMessageBase, name: string): NameAddr {
@@ -193,9 +248,12 @@ export class SipRequest extends SipMessageBase {
     this.uri = uri;
   }
 
+  private parsedUri: { text: string; uri: Uri } | undefined;
+
   /** The Request-URI parsed; throws SipSyntaxError when malformed. */
   get ruri(): Uri {
-    return this.cached(`ruri:${this.uri}`, () => parseUri(this.uri));
+    if (this.parsedUri?.text !== this.uri) this.parsedUri = { text: this.uri, uri: parseUri(this.uri) };
+    return this.parsedUri.uri;
   }
 }
 

@@ -4,8 +4,11 @@
 import type { TimerHandle } from './clock.js';
 import type { TxnEnv, TxnState } from './types.js';
 
+/** States whose own timers (D, H, I, J, K, L, M) already bound what is left of the life. */
+const BOUNDED: ReadonlySet<TxnState> = new Set(['completed', 'confirmed', 'accepted']);
+
 export abstract class Transaction {
-  state: TxnState;
+  private current: TxnState;
   /** The map key the layer stores this transaction under. */
   readonly key: string;
   protected readonly env: TxnEnv;
@@ -14,11 +17,22 @@ export abstract class Transaction {
   constructor(env: TxnEnv, key: string, initial: TxnState) {
     this.env = env;
     this.key = key;
-    this.state = initial;
+    this.current = initial;
     this.lifetime = this.timer(env.timers.transTimeout, () => {
       this.lifetime = undefined;
       this.onLifetimeExpired();
     });
+  }
+
+  get state(): TxnState {
+    return this.current;
+  }
+
+  set state(next: TxnState) {
+    this.current = next;
+    // a final response ends the wait the lifetime guards against; one timer fewer per
+    // transaction in the 32 s of Timer J/K matters at thousands of requests a second
+    if (BOUNDED.has(next)) this.lifetime = this.clear(this.lifetime);
   }
 
   get terminated(): boolean {

@@ -28,8 +28,15 @@ export class ServerNonInviteTransaction extends ServerTransactionBase {
       const j = timerJ(this.env.timers, this.reliable);
       // sent before a zero Timer J removes the transaction, so the send happens either way
       this.send(resp);
-      if (j === 0) this.terminate();
-      else this.timerJ = this.timer(j, () => this.terminate());
+      if (j === 0) {
+        this.terminate();
+      } else {
+        this.timerJ = this.timer(j, () => this.terminate());
+        // for the 64*T1 of Timer J only retransmissions matter: free the parsed views of
+        // the request (they come back on demand) so thousands of completed transactions
+        // weigh little
+        this.request.invalidate();
+      }
       return true;
     }
     this.send(resp);

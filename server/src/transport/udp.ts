@@ -6,6 +6,8 @@ import { type Listener, type ListenSpec, listenError, normalizedAddress, specFam
 
 export type DatagramHandler = (data: Buffer, rinfo: RemoteInfo, listener: UdpListener) => void;
 
+const UDP_BUFFER = 4 * 1024 * 1024;
+
 export class UdpListener implements Listener {
   readonly transport = 'udp' as const;
   private closing: Promise<void> | undefined;
@@ -22,7 +24,12 @@ export class UdpListener implements Listener {
     const family = specFamily(spec);
     // ipv6Only: `::` takes IPv6 only, so `0.0.0.0` and `::` can share a port and every
     // source address a listener sees has the listener's family
-    const socket = createSocket(family === 6 ? { type: 'udp6', ipv6Only: true } : { type: 'udp4' });
+    // a large receive buffer rides out event-loop pauses (GC) under load instead of
+    // dropping datagrams; the kernel caps it at net.core.rmem_max
+    const buffers = { recvBufferSize: UDP_BUFFER, sendBufferSize: UDP_BUFFER };
+    const socket = createSocket(
+      family === 6 ? { type: 'udp6', ipv6Only: true, ...buffers } : { type: 'udp4', ...buffers },
+    );
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         socket.close();
