@@ -81,6 +81,11 @@ export function canonicalName(wireName: string): string {
   return name;
 }
 
+/** Whether this exact spelling was seen before as a valid name (so needs no token check). */
+export function isKnownName(wireName: string): boolean {
+  return nameCache.has(wireName);
+}
+
 /** How we spell a header we write ourselves: `call-id` → `Call-ID`, `x-foo-bar` → `X-Foo-Bar`. */
 export function displayName(name: string): string {
   const special = CANONICAL[name];

@@ -3,7 +3,7 @@
 // classes, and `validate.ts` decides whether a message is acceptable and what to answer.
 import { isToken, SipSyntaxError } from './grammar.js';
 import { type Header, type SipMessage, SipRequest, SipResponse } from './message.js';
-import { canonicalName } from './names.js';
+import { canonicalName, isKnownName } from './names.js';
 
 export interface Parsed {
   msg: SipMessage;
@@ -79,42 +79,43 @@ export function parseMessage(buf: Buffer, opts: ParseOptions = {}): Parsed {
 
 function parseHeaderLines(lines: string[], note: (d: string) => void): Header[] {
   const headers: Header[] = [];
-  let cur: { nameEnd: number; text: string; folded: boolean } | undefined;
-  const flush = () => {
-    if (!cur) return;
-    const { text, nameEnd } = cur;
-    const wireName = text.slice(0, nameEnd).trimEnd();
-    const colon = text.indexOf(':', nameEnd);
-    const rawValue = text.slice(colon + 1);
-    const value = (cur.folded ? rawValue.replace(/\r\n[ \t]+/g, ' ') : rawValue).trim();
-    headers.push({ name: canonicalName(wireName), value, raw: text });
-    cur = undefined;
-  };
   for (let i = 1; i < lines.length; i++) {
-    const line = lines[i] as string;
+    let line = lines[i] as string;
+    if (line === '') continue;
     const c0 = line.charCodeAt(0);
     if (c0 === 32 || c0 === 9) {
-      if (cur) {
-        cur.text += `\r\n${line}`;
-        cur.folded = true;
-      } else {
-        note('Bad Header Folding');
-      }
+      note('Bad Header Folding'); // a continuation with no header to continue
       continue;
     }
-    flush();
-    if (line === '') continue;
+    // continuation lines (RFC 3261 §7.3.1 folding) belong to this header
+    let folded = false;
+    while (i + 1 < lines.length) {
+      const next = lines[i + 1] as string;
+      const n0 = next.charCodeAt(0);
+      if (n0 !== 32 && n0 !== 9) break;
+      line += `\r\n${next}`;
+      folded = true;
+      i++;
+    }
     const colon = line.indexOf(':');
     let nameEnd = colon;
-    while (nameEnd > 0 && (line[nameEnd - 1] === ' ' || line[nameEnd - 1] === '\t')) nameEnd--;
-    if (colon <= 0 || nameEnd === 0 || !isToken(line.slice(0, nameEnd))) {
+    while (nameEnd > 0 && (line.charCodeAt(nameEnd - 1) === 32 || line.charCodeAt(nameEnd - 1) === 9))
+      nameEnd--;
+    const name = nameEnd > 0 ? headerName(line.slice(0, nameEnd)) : undefined;
+    if (name === undefined) {
       note('Malformed Header Line');
       continue;
     }
-    cur = { nameEnd, text: line, folded: false };
+    const rawValue = line.slice(colon + 1);
+    const value = (folded ? rawValue.replace(/\r\n[ \t]+/g, ' ') : rawValue).trim();
+    headers.push({ name, value, raw: line });
   }
-  flush();
   return headers;
+}
+
+/** The canonical name of a header name as written, or undefined when it is no token. */
+function headerName(wire: string): string | undefined {
+  return isKnownName(wire) || isToken(wire) ? canonicalName(wire) : undefined;
 }
 
 function frameBody(

@@ -108,6 +108,25 @@ function parseUriHeaders(s: string): Param[] {
 const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/;
 const IPV6_REF_RE = /^\[[0-9A-Fa-f:.]+\]$/;
 
+/** Dotted quad of digits: the common case, checked without the hostname regex. */
+function isIpv4Literal(h: string): boolean {
+  let dots = 0;
+  let digits = 0;
+  for (let i = 0; i < h.length; i++) {
+    const c = h.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0) return false;
+      dots++;
+      digits = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      digits++;
+    } else {
+      return false;
+    }
+  }
+  return dots === 3 && digits > 0;
+}
+
 /** Parses `host[:port]` where host is a name, an IPv4 address or an `[IPv6]` reference. */
 export function parseHostPort(s: string): { host: string; port?: number } {
   let host: string;
@@ -127,7 +146,7 @@ export function parseHostPort(s: string): { host: string; port?: number } {
     const colon = s.indexOf(':');
     host = colon >= 0 ? s.slice(0, colon) : s;
     if (colon >= 0) portStr = s.slice(colon + 1);
-    if (!HOSTNAME_RE.test(host)) throw new SipSyntaxError(`bad host ${host}`);
+    if (!isIpv4Literal(host) && !HOSTNAME_RE.test(host)) throw new SipSyntaxError(`bad host ${host}`);
   }
   if (portStr === undefined) return { host };
   if (!/^[0-9]{1,5}$/.test(portStr) || Number(portStr) > 65535)
