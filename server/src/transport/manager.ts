@@ -153,6 +153,25 @@ export class TransportManager implements SipTransport {
     return { transport: 'udp', address, port: target.port };
   }
 
+  /**
+   * Where a request sent towards `target` would leave from, as a Contact should name it: the
+   * listener `sendRequest` would pick and the host its Via sent-by would carry (bare, IPv6
+   * without brackets; the configured `localHost` or a ListenSpec `host` when one applies).
+   * `target.address` must be an IP (resolve names first). Throws when no listener of that
+   * transport and IP family exists.
+   */
+  localContact(target: Endpoint): { host: string; port: number; transport: TransportName } {
+    const address = normalizeIp(target.address);
+    const transport = target.transport;
+    const candidates =
+      transport === 'udp' ? this.udpListeners() : this.listeners.filter((l) => l.transport === transport);
+    const listener = pickListener(candidates, address);
+    if (!listener) {
+      throw new Error(`no ${transport} listener for IPv${ipFamily(address)} to reach ${address}`);
+    }
+    return { host: this.sentByHost(listener, address), port: listener.port, transport };
+  }
+
   async sendResponse(resp: SipResponse, source: Source): Promise<void> {
     this.ensureOpen();
     if (isReliable(source.transport) && source.connectionId !== undefined) {

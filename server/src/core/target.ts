@@ -1,0 +1,98 @@
+// Where a request we originate goes first (RFC 3261 §8.1.2): the first Route when there is
+// one (loose routing), with the §12.2.1.1 rewrite when that Route is a strict router, else
+// the Request-URI; then `transport`, `maddr` and port from that URI, and the host resolved.
+// Deliberately minimal and isolated: RFC 3263 (NAPTR/SRV, TLS, WS) replaces `hopOf` and the
+// resolver later without touching the UAC core.
+import { lookup } from 'node:dns/promises';
+import { getParam, removeParam } from '../sip/grammar.js';
+import { parseNameAddr } from '../sip/headers.js';
+import type { SipRequest } from '../sip/message.js';
+import { formatUri, isSipUri, type SipUri, type Uri } from '../sip/uri.js';
+import { ipFamily, normalizeIp, stripBrackets } from '../transport/address.js';
+import type { Endpoint } from '../transport/types.js';
+
+export type TargetErrorKind = 'invalid_uri' | 'invalid_route' | 'service_unavailable';
+
+export class TargetError extends Error {
+  override name = 'TargetError';
+  constructor(
+    readonly kind: TargetErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The next hop before resolution. `host` is bare (no IPv6 brackets): an IP or a name. */
+export interface NextHop {
+  transport: 'udp' | 'tcp';
+  host: string;
+  port: number;
+}
+
+/** Turns a host name into an IP address. */
+export type Resolver = (host: string) => Promise<string>;
+
+/** Plain A/AAAA through the system resolver (what the transport does for responses). */
+export const dnsResolver: Resolver = async (host) => (await lookup(host)).address;
+
+const NOT_YET = new Set(['tls', 'ws', 'wss', 'sctp']);
+
+/** Transport, host and port to reach a SIP URI (RFC 3261 §8.1.2, without RFC 3263). */
+export function hopOf(uri: Uri): NextHop {
+  if (!isSipUri(uri)) {
+    throw new TargetError('service_unavailable', `cannot send to a ${uri.scheme}: URI without a SIP route`);
+  }
+  if (uri.scheme === 'sips') {
+    throw new TargetError('service_unavailable', 'sips: needs TLS, which is not available yet');
+  }
+  const param = getParam(uri.params, 'transport');
+  const tp = param === undefined || param === null ? 'udp' : param.toLowerCase();
+  if (tp !== 'udp' && tp !== 'tcp') {
+    const why = NOT_YET.has(tp) ? 'is not available yet' : 'is unknown';
+    throw new TargetError('service_unavailable', `transport ${tp} ${why}`);
+  }
+  const maddr = getParam(uri.params, 'maddr');
+  const host = stripBrackets(maddr ?? uri.host);
+  return { transport: tp, host, port: uri.port ?? 5060 };
+}
+
+/**
+ * The next hop of `req` from its Route headers and Request-URI. When the first Route lacks
+ * `lr` (a strict router, §12.2.1.1) the request is rewritten: that URI becomes the
+ * Request-URI (without the parameters and headers a Request-URI may not carry) and the old
+ * Request-URI goes last in the Route set.
+ */
+export function routeRequest(req: SipRequest): NextHop {
+  let routes: string[];
+  let first: Uri;
+  try {
+    routes = req.headerValues('route');
+    first = parseNameAddr(routes[0] ?? `<${req.uri}>`).uri;
+  } catch (err) {
+    const kind = req.hasHeader('route') ? 'invalid_route' : 'invalid_uri';
+    throw new TargetError(kind, (err as Error).message);
+  }
+  if (routes.length === 0) return hopOf(first);
+  if (!isSipUri(first)) throw new TargetError('invalid_route', `Route ${routes[0]} is not a SIP URI`);
+  if (getParam(first.params, 'lr') !== undefined) return hopOf(first);
+  const strict: SipUri = { ...first, params: removeParam(first.params, 'method'), headers: [] };
+  const rest = [...routes.slice(1), `<${req.uri}>`];
+  const at = req.headers.findIndex((h) => h.name === 'route');
+  req.headers = req.headers.filter((h) => h.name !== 'route');
+  req.headers.splice(at, 0, ...rest.map((value) => ({ name: 'route', value })));
+  req.uri = formatUri(strict);
+  req.invalidate();
+  return hopOf(strict);
+}
+
+/** The endpoint of a hop: at once for an IP literal, through `resolve` for a name. */
+export function resolveHop(hop: NextHop, resolve: Resolver): Endpoint | Promise<Endpoint> {
+  if (ipFamily(hop.host) !== 0) {
+    return { transport: hop.transport, address: normalizeIp(hop.host), port: hop.port };
+  }
+  return resolve(hop.host).then((address) => {
+    if (ipFamily(address) === 0) throw new Error(`resolver gave ${address} for ${hop.host}, not an IP`);
+    return { transport: hop.transport, address: normalizeIp(address), port: hop.port };
+  });
+}
