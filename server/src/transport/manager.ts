@@ -172,13 +172,34 @@ export class TransportManager implements SipTransport {
     return { host: this.sentByHost(listener, address), port: listener.port, transport };
   }
 
-  async sendResponse(resp: SipResponse, source: Source): Promise<void> {
-    this.ensureOpen();
+  sendResponse(resp: SipResponse, source: Source): Promise<void> {
+    // failures are rejections, never throws: callers chain .catch on the result
+    if (this.isClosed) return Promise.reject(new Error('transport closed'));
     if (isReliable(source.transport) && source.connectionId !== undefined) {
       const conn = this.pool.get(source.connectionId);
       if (conn) return conn.send(serialize(resp));
     }
     const dest = responseDestination(safeTopVia(resp), source);
+    const bare = stripBrackets(dest.host);
+    // the common case, a UDP answer to an IP, goes out without a promise chain
+    if (dest.transport === 'udp' && ipFamily(bare) !== 0)
+      return this.sendUdpResponse(resp, source, normalizeIp(bare), dest.port);
+    return this.sendResponseResolved(resp, source, dest);
+  }
+
+  private sendUdpResponse(resp: SipResponse, source: Source, address: string, port: number): Promise<void> {
+    // from the socket the request reached, so a NAT binding made by the request lets it in
+    const listener = this.udpListenerOf(source, address) ?? pickListener(this.udpListeners(), address);
+    if (!listener)
+      return Promise.reject(new Error(`no udp listener for IPv${ipFamily(address)} to answer ${address}`));
+    return listener.send(serialize(resp), port, address);
+  }
+
+  private async sendResponseResolved(
+    resp: SipResponse,
+    source: Source,
+    dest: ReturnType<typeof responseDestination>,
+  ): Promise<void> {
     const address = await this.resolve(dest.host);
     if (dest.transport === 'tcp') {
       const conn = await this.pool.obtain('tcp', address, dest.port, () =>
@@ -187,10 +208,7 @@ export class TransportManager implements SipTransport {
       return conn.send(serialize(resp));
     }
     if (dest.transport !== 'udp') throw new Error(`transport ${dest.transport} is not supported yet`);
-    // from the socket the request reached, so a NAT binding made by the request lets it in
-    const listener = this.udpListenerOf(source, address) ?? pickListener(this.udpListeners(), address);
-    if (!listener) throw new Error(`no udp listener for IPv${ipFamily(address)} to answer ${address}`);
-    await listener.send(serialize(resp), dest.port, address);
+    return this.sendUdpResponse(resp, source, address, dest.port);
   }
 
   private async sendOnStream(
