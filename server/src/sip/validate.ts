@@ -12,28 +12,85 @@ export interface Rejection {
   reason: string;
 }
 
-const MANDATORY: [string, string][] = [
-  ['via', 'Via'],
-  ['from', 'From'],
-  ['to', 'To'],
-  ['call-id', 'Call-ID'],
-  ['cseq', 'CSeq'],
-];
+/** How often each header the checks care about occurs: one pass over the headers. */
+interface Counts {
+  via: number;
+  from: number;
+  to: number;
+  callId: number;
+  cseq: number;
+  maxForwards: number;
+  contentType: number;
+  contact: number;
+  route: number;
+  recordRoute: number;
+}
 
-const SINGLE: [string, string][] = [
-  ['from', 'From'],
-  ['to', 'To'],
-  ['call-id', 'Call-ID'],
-  ['cseq', 'CSeq'],
-  ['max-forwards', 'Max-Forwards'],
-  ['content-type', 'Content-Type'],
-];
+function countHeaders(m: SipRequest | SipResponse): Counts {
+  const c: Counts = {
+    via: 0,
+    from: 0,
+    to: 0,
+    callId: 0,
+    cseq: 0,
+    maxForwards: 0,
+    contentType: 0,
+    contact: 0,
+    route: 0,
+    recordRoute: 0,
+  };
+  for (const h of m.headers) {
+    switch (h.name) {
+      case 'via':
+        c.via++;
+        break;
+      case 'from':
+        c.from++;
+        break;
+      case 'to':
+        c.to++;
+        break;
+      case 'call-id':
+        c.callId++;
+        break;
+      case 'cseq':
+        c.cseq++;
+        break;
+      case 'max-forwards':
+        c.maxForwards++;
+        break;
+      case 'content-type':
+        c.contentType++;
+        break;
+      case 'contact':
+        c.contact++;
+        break;
+      case 'route':
+        c.route++;
+        break;
+      case 'record-route':
+        c.recordRoute++;
+        break;
+    }
+  }
+  return c;
+}
 
-const ADDR_LISTS: [string, string][] = [
-  ['contact', 'Contact'],
-  ['route', 'Route'],
-  ['record-route', 'Record-Route'],
-];
+/** Mandatory headers present (RFC 3261 §8.1.1) and single-valued ones not repeated. */
+function presence(c: Counts): string | undefined {
+  if (c.via === 0) return 'Missing Via';
+  if (c.from === 0) return 'Missing From';
+  if (c.to === 0) return 'Missing To';
+  if (c.callId === 0) return 'Missing Call-ID';
+  if (c.cseq === 0) return 'Missing CSeq';
+  if (c.from > 1) return 'Duplicate From';
+  if (c.to > 1) return 'Duplicate To';
+  if (c.callId > 1) return 'Duplicate Call-ID';
+  if (c.cseq > 1) return 'Duplicate CSeq';
+  if (c.maxForwards > 1) return 'Duplicate Max-Forwards';
+  if (c.contentType > 1) return 'Duplicate Content-Type';
+  return undefined;
+}
 
 const RFC1123_DATE =
   /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
@@ -43,8 +100,9 @@ export function checkRequest(p: Parsed): Rejection | undefined {
   const req = p.msg as SipRequest;
   if (p.defect) return bad(p.defect);
   if (req.version.toUpperCase() !== 'SIP/2.0') return { status: 505, reason: 'Version Not Supported' };
-  for (const [name, label] of MANDATORY) if (!req.hasHeader(name)) return bad(`Missing ${label}`);
-  for (const [name, label] of SINGLE) if (req.headerLines(name).length > 1) return bad(`Duplicate ${label}`);
+  const counts = countHeaders(req);
+  const missing = presence(counts);
+  if (missing) return bad(missing);
   try {
     const ruri = req.ruri;
     // headers embedded in a Request-URI are never legal there (RFC 4475 §3.1.2.11)
@@ -60,45 +118,54 @@ export function checkRequest(p: Parsed): Rejection | undefined {
   } catch {
     return bad('Bad Max-Forwards');
   }
-  for (const [name, label] of ADDR_LISTS) {
+  if (counts.contact > 0) {
     try {
-      for (const v of req.headerValues(name)) if (!(v === '*' && name === 'contact')) parseNameAddr(v);
+      void req.contacts; // parsed once, kept for whoever reads them next
     } catch {
-      return bad(`Bad ${label}`);
+      return bad('Bad Contact');
     }
+    if (req.headerValues('contact').includes('*') && req.method !== 'REGISTER') return bad('Bad Contact');
   }
-  if (req.headerValues('contact').includes('*') && req.method !== 'REGISTER') return bad('Bad Contact');
+  if (counts.route > 0 && !addrsParse(req, 'route')) return bad('Bad Route');
+  if (counts.recordRoute > 0 && !addrsParse(req, 'record-route')) return bad('Bad Record-Route');
   const date = req.header('date');
   if (date !== undefined && !RFC1123_DATE.test(date)) return bad('Bad Date');
   return undefined;
+}
+
+function addrsParse(m: SipRequest, name: string): boolean {
+  try {
+    for (const v of m.headerValues(name)) parseNameAddr(v);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Why a response must be dropped (RFC 3261 §18.1.2, RFC 4475 §3.1.2.5/.19), or undefined. */
 export function checkResponse(p: Parsed): string | undefined {
   if (p.defect) return p.defect;
   const resp = p.msg as SipResponse;
-  for (const [name, label] of MANDATORY) if (!resp.hasHeader(name)) return `Missing ${label}`;
-  for (const [name, label] of SINGLE) if (resp.headerLines(name).length > 1) return `Duplicate ${label}`;
-  return checkCommon(resp);
+  return presence(countHeaders(resp)) ?? checkCommon(resp);
 }
 
+/** Syntax of the headers every message needs; the label names the first bad one. */
 function checkCommon(m: SipRequest | SipResponse): string | undefined {
-  const steps: [string, () => unknown][] = [
-    ['Bad Via', () => m.vias],
-    ['Bad From', () => m.from],
-    ['Bad To', () => m.to],
-    ['Bad CSeq', () => m.cseq],
-    ['Bad Call-ID', () => m.callId],
-  ];
-  for (const [label, step] of steps) {
-    try {
-      step();
-    } catch (e) {
-      if (e instanceof SipSyntaxError) return label;
-      throw e;
-    }
+  let label = 'Bad Via';
+  try {
+    if (m.vias.length === 0) return label;
+    label = 'Bad From';
+    void m.from;
+    label = 'Bad To';
+    void m.to;
+    label = 'Bad CSeq';
+    void m.cseq;
+    label = 'Bad Call-ID';
+    void m.callId;
+  } catch (e) {
+    if (e instanceof SipSyntaxError) return label;
+    throw e;
   }
-  if (m.vias.length === 0) return 'Bad Via';
   return undefined;
 }
 
