@@ -279,6 +279,68 @@ describe('route decisions', () => {
   });
 });
 
+describe('proxy-related core rules', () => {
+  it('a merged request that the app routes elsewhere is not a loop (a spiral): no 482', async () => {
+    const t = setup({
+      route: () => ({ kind: 'reply', reply: { status: 404 } }),
+      method: () => ({ status: 200 }),
+    });
+    t.send(request({ method: 'OPTIONS', branch: 'z9hG4bKone', callId: 'sp' }));
+    t.send(request({ method: 'OPTIONS', branch: 'z9hG4bKtwo', callId: 'sp' }));
+    await flush();
+    expect(t.transport.responses().map((r) => r.status)).toEqual([404, 404]);
+  });
+
+  it('a 2xx to an INVITE carries the Record-Route of the request; a 4xx does not', async () => {
+    const t = setup(app((req) => ({ status: req.callId === 'ok' ? 200 : 486 })));
+    for (const id of ['ok', 'busy']) {
+      const inv = request({ method: 'INVITE', callId: id });
+      inv.addHeader('Record-Route', '<sip:p1.example.com;lr>, <sip:p2.example.com;lr>');
+      t.send(inv);
+    }
+    await flush();
+    const finals = t.transport.responses().filter((r) => r.status >= 200);
+    expect(finals.map((r) => [r.status, r.header('record-route')])).toEqual([
+      [200, '<sip:p1.example.com;lr>, <sip:p2.example.com;lr>'],
+      [486, undefined],
+    ]);
+  });
+
+  it('a CANCEL matching no INVITE is routed: a stateless proxy decision forwards it, else 481', async () => {
+    const forwarded: string[] = [];
+    const t = setup({
+      route: () => ({ kind: 'proxy_stateless', targets: [['sip:b@192.0.2.9']], options: {} }),
+      method: () => ({ status: 200 }),
+    });
+    const forwarder = {
+      forward: () => {},
+      forwardStateless: (req: SipRequest) => void forwarded.push(req.method),
+      forwardAck: () => {},
+      isProxying: () => false,
+      cancel: () => {},
+      stray: () => {},
+    };
+    const core = new UasCore({
+      transport: t.transport,
+      layer: t.layer,
+      profile: () => ({ allow: '', supported: [] }),
+      app: {
+        route: () => ({ kind: 'proxy_stateless', targets: [['sip:b@192.0.2.9']], options: {} }),
+        method: () => ({ status: 200 }),
+      },
+      forwarder,
+    });
+    core.receive({ msg: request({ method: 'CANCEL' }), source: source(), size: 0 });
+    await flush();
+    expect(forwarded).toEqual(['CANCEL']);
+    expect(t.transport.responses()).toHaveLength(0);
+    const u = setup();
+    u.send(request({ method: 'CANCEL' }));
+    await flush();
+    expect(u.transport.responses().map((r) => r.status)).toEqual([481]);
+  });
+});
+
 describe('handlers that fail', () => {
   it('a handler that throws, rejects or answers nothing → 500; the core keeps serving', async () => {
     let n = 0;

@@ -113,10 +113,6 @@ export class UasCore {
       this.onCancel(req, txn);
       return;
     }
-    if (txn.mergedWith !== undefined) {
-      this.respond(txn, { status: 482, reason: 'Loop Detected' });
-      return;
-    }
     if (this.draining) {
       this.respond(txn, { status: 503, reason: 'Service Unavailable', headers: [['Retry-After', '5']] });
       return;
@@ -137,6 +133,12 @@ export class UasCore {
         const stateless = d.kind === 'process_stateless';
         if (stateless && req.method === 'INVITE') {
           this.respond(txn, { status: 500, reason: 'Invalid Service Reply' });
+          return;
+        }
+        // a merged request is a loop only for the UAS; a proxy sees legitimate spirals
+        // that look the same (RFC 3261 §8.2.2.2, §16.3)
+        if (txn.mergedWith !== undefined && !stateless) {
+          this.respond(txn, { status: 482, reason: 'Loop Detected' });
           return;
         }
         const rejection = precheck(req, this.profile(source));
@@ -230,11 +232,32 @@ export class UasCore {
     this.rejectStateless(txn.request, txn.source, r.status, r.reason ?? reasonPhrase(r.status), r);
   }
 
+  /**
+   * A CANCEL whose INVITE has no transaction here: if the INVITE was proxied statelessly,
+   * the route decision says so again and the CANCEL follows it (its branch is derived the
+   * same way, so it matches downstream); otherwise 481 (§9.2).
+   */
+  private cancelWithoutInvite(cancel: SipRequest, txn: ServerTxn): void {
+    this.settle(
+      () => this.app.route(cancel, txn.source),
+      (d) => {
+        if (d.kind === 'proxy_stateless' && this.forwarder) {
+          txn.abort();
+          this.forwarder.forwardStateless(cancel, txn.source, d.targets, d.options);
+        } else {
+          this.respond(txn, { status: 481 });
+        }
+      },
+      txn,
+      'route',
+    );
+  }
+
   /** RFC 3261 §9.2: 200 for the CANCEL, 487 for the INVITE if it is still unanswered. */
   private onCancel(cancel: SipRequest, txn: ServerTxn): void {
     const invite = this.layer.findInviteForCancel(cancel);
     if (!invite) {
-      this.respond(txn, { status: 481 });
+      this.cancelWithoutInvite(cancel, txn);
       return;
     }
     // RFC 3261 §9.2: the 200 to the CANCEL and the INVITE's responses share a To tag
@@ -259,8 +282,26 @@ export class UasCore {
     }
     const opts = responseOptions(r);
     if (tag !== undefined) opts.toTag = tag;
-    return txn.respond(makeResponse(txn.request, r.status, opts));
+    const resp = makeResponse(txn.request, r.status, opts);
+    copyRecordRoute(txn.request, resp);
+    return txn.respond(resp);
   }
+}
+
+/**
+ * A dialog-creating response carries the request's Record-Route, so the caller learns the
+ * route set (RFC 3261 §12.1.1; NkSIP does it for 101–299 to INVITE and NOTIFY).
+ */
+function copyRecordRoute(req: SipRequest, resp: SipResponse): void {
+  if (resp.status <= 100 || resp.status >= 300) return;
+  if (
+    req.method !== 'INVITE' &&
+    req.method !== 'NOTIFY' &&
+    req.method !== 'SUBSCRIBE' &&
+    req.method !== 'REFER'
+  )
+    return;
+  for (const h of req.headers) if (h.name === 'record-route') resp.headers.push(h);
 }
 
 function responseOptions(r: Reply): ResponseOptions {

@@ -1,0 +1,698 @@
+// The proxy (RFC 3261 §16, NkSIP reference §5): stateful forking over a URI set of serial
+// groups of parallel targets, stateless forwarding, the ACK for a proxied 2xx, and the
+// stateless relay of responses that match no client transaction. Every message goes out
+// through the transaction layer or the transport; the proxy owns timers (Timer C) and the
+// state of each fork, which it drops as soon as the fork is over.
+import { lookup } from 'node:dns/promises';
+import type { Logger } from 'pino';
+import type { ProxyOptions, UriSet } from '../core/decision.js';
+import type { Forwarder } from '../core/forwarder.js';
+import { makeResponse } from '../sip/build.js';
+import { getParam, quote, SipSyntaxError } from '../sip/grammar.js';
+import { viaBranch } from '../sip/headers.js';
+import type { SipRequest, SipResponse } from '../sip/message.js';
+import { bareHost, formatUri, isSipUri, type SipUri, type Uri } from '../sip/uri.js';
+import {
+  type ClientHandler,
+  ClientInviteTransaction,
+  type ClientTransaction,
+  type Clock,
+  realClock,
+  type ServerTxn,
+  type TimerHandle,
+  type TransactionLayer,
+} from '../transaction/index.js';
+import { hostText, ipFamily, normalizeIp, stripBrackets } from '../transport/address.js';
+import type { Endpoint, SipTransport, Source, TransportName } from '../transport/types.js';
+import { bestResponse } from './best.js';
+import {
+  copyRequest,
+  copyResponse,
+  insertTop,
+  isOurBranch,
+  optionTags,
+  parseTarget,
+  popVia,
+  preprocess,
+  pushVia,
+  statefulBranch,
+  statelessBranch,
+  targetRequest,
+} from './edit.js';
+import { LocalIdentity, type LocalListener } from './local.js';
+
+export interface SipProxyOptions {
+  layer: TransactionLayer;
+  /** The transport manager (any SipTransport: tests pass a fake). */
+  transport: SipTransport;
+  logger?: Logger;
+  /** Timers of the proxy itself (Timer C); the transaction layer's own clock in tests. */
+  clock?: Clock;
+  /** Timer C, ms (RFC 3261 §16.6 step 11: more than 3 minutes). Default 180 s. */
+  timerC?: number;
+  /**
+   * Host written in Record-Route and Path for listeners bound to a wildcard address (the
+   * server's `localHost`), and recognised as ours in Route headers.
+   */
+  recordRouteHost?: string;
+  /** The server's listeners: which Route/Via point at us, which socket faces the next hop. */
+  listeners?: () => readonly LocalListener[];
+  /**
+   * Where a request towards a target leaves from (`TransportManager.localContact`): the
+   * outgoing Record-Route and Path values. Without it they are derived from `listeners`.
+   */
+  localContact?: (target: Endpoint) => { host: string; port: number };
+  /** Host name → IP address for next hops (RFC 3263 minimal: A/AAAA). Default dns.lookup. */
+  resolve?: (host: string) => Promise<string>;
+}
+
+export const DEFAULT_TIMER_C = 180_000;
+
+const COMPLETED_ELSEWHERE = 'SIP;cause=200;text="Call completed elsewhere"';
+
+type Hop = { ok: true; ep: Endpoint } | { ok: false; status: number; reason: string };
+
+interface Rejection {
+  status: number;
+  reason?: string;
+  headers?: [string, string][];
+}
+
+interface Fork {
+  readonly txn: ServerTxn;
+  readonly source: Source;
+  /** The request after §16.4 pre-processing: what every branch is copied from. */
+  readonly base: SipRequest;
+  readonly options: ProxyOptions;
+  readonly groups: Uri[][];
+  /** Index of the next serial group to launch. */
+  next: number;
+  /** Branches without a final outcome yet. */
+  readonly active: Set<Branch>;
+  /** Final non-2xx outcomes gathered (ours popped), for the best response. */
+  readonly responses: SipResponse[];
+  /** A final response went upstream (a 2xx, a 6xx, or the best one). */
+  answered: boolean;
+  cancelled: boolean;
+  /** A 6xx arrived: no new branches. */
+  stopped: boolean;
+  /** Targets already tried in this fork (URI text): a redirect loop ends here. */
+  readonly tried: Set<string>;
+  ended: boolean;
+}
+
+interface Branch {
+  readonly fork: Fork;
+  readonly uri: Uri;
+  state: 'resolving' | 'sent' | 'done';
+  ctx: ClientTransaction | undefined;
+  provisional: boolean;
+  /** A CANCEL is due: sent at once when a provisional arrived, else when one does (§9.1). */
+  cancelWanted: boolean;
+  cancelReason: string | undefined;
+  cancelSent: boolean;
+  timerC: TimerHandle | undefined;
+  timerCFired: boolean;
+  /** After Timer C's CANCEL: how long to wait for the final before giving up on it. */
+  guard: TimerHandle | undefined;
+}
+
+/** The CANCELs we send need no handling: their INVITE's final response tells the outcome. */
+const IGNORE: ClientHandler = { onResponse: () => {}, onTimeout: () => {}, onTransportError: () => {} };
+
+export class SipProxy implements Forwarder {
+  private readonly layer: TransactionLayer;
+  private readonly transport: SipTransport;
+  private readonly log: Logger | undefined;
+  private readonly clock: Clock;
+  private readonly timerC: number;
+  private readonly resolveHost: (host: string) => Promise<string>;
+  private readonly local: LocalIdentity;
+  private readonly forks = new Map<ServerTxn, Fork>();
+  private readonly live = new Set<Branch>();
+  private readonly isLocalUri = (u: SipUri): boolean =>
+    this.local.isLocal(u.host, u.port, uriTransport(u) ?? 'udp');
+
+  constructor(opts: SipProxyOptions) {
+    this.layer = opts.layer;
+    this.transport = opts.transport;
+    this.log = opts.logger;
+    this.clock = opts.clock ?? realClock;
+    this.timerC = opts.timerC ?? DEFAULT_TIMER_C;
+    if (!Number.isFinite(this.timerC) || this.timerC <= 0) throw new RangeError('timerC must be > 0 ms');
+    this.resolveHost = opts.resolve ?? (async (host) => (await lookup(host)).address);
+    this.local = new LocalIdentity(opts.listeners, opts.recordRouteHost, opts.localContact);
+  }
+
+  /** Live forks and branches without a final outcome (for leak checks and metrics). */
+  stats(): { forks: number; branches: number } {
+    return { forks: this.forks.size, branches: this.live.size };
+  }
+
+  isProxying(txn: ServerTxn): boolean {
+    const f = this.forks.get(txn);
+    return f !== undefined && !f.ended;
+  }
+
+  // ---- stateful ---------------------------------------------------------------------------
+
+  forward(req: SipRequest, txn: ServerTxn, source: Source, targets: UriSet, options: ProxyOptions): void {
+    this.local.learn(source);
+    let base: SipRequest;
+    let groups: Uri[][];
+    try {
+      const rejection = check(req, options);
+      if (rejection) {
+        txn.respond(makeResponse(txn.request, rejection.status, responseOpts(rejection)));
+        return;
+      }
+      base = copyRequest(req);
+      preprocess(base, this.isLocalUri);
+      groups = this.uriGroups(targets, base);
+    } catch (err) {
+      if (!(err instanceof SipSyntaxError)) this.log?.error({ err }, 'proxy: cannot forward');
+      txn.respond(makeResponse(txn.request, 500, { reason: 'Invalid Request' }));
+      return;
+    }
+    const fork: Fork = {
+      txn,
+      source,
+      base,
+      options,
+      groups,
+      next: 0,
+      active: new Set(),
+      responses: [],
+      answered: false,
+      cancelled: false,
+      stopped: false,
+      tried: new Set(),
+      ended: false,
+    };
+    this.forks.set(txn, fork);
+    if (!this.launchNext(fork)) this.end(fork);
+  }
+
+  cancel(txn: ServerTxn, cancel: SipRequest): void {
+    const fork = this.forks.get(txn);
+    if (!fork || fork.ended) return;
+    fork.cancelled = true;
+    // RFC 3326: the reason the caller gave travels with the CANCELs downstream
+    const reason = cancel.headerLines('reason').join(', ') || undefined;
+    for (const b of [...fork.active]) this.cancelBranch(b, reason);
+  }
+
+  /** Launches the next serial group that has targets not tried yet; false when none is left. */
+  private launchNext(fork: Fork): boolean {
+    while (fork.next < fork.groups.length) {
+      const group = fork.groups[fork.next++] as Uri[];
+      const created = this.newBranches(fork, group);
+      if (created.length === 0) continue;
+      for (const b of created) this.start(b);
+      return true;
+    }
+    return false;
+  }
+
+  private newBranches(fork: Fork, uris: readonly Uri[]): Branch[] {
+    const out: Branch[] = [];
+    for (const uri of uris) {
+      const key = formatUri(uri);
+      if (fork.tried.has(key)) continue;
+      fork.tried.add(key);
+      const b: Branch = {
+        fork,
+        uri,
+        state: 'resolving',
+        ctx: undefined,
+        provisional: false,
+        cancelWanted: false,
+        cancelReason: undefined,
+        cancelSent: false,
+        timerC: undefined,
+        timerCFired: false,
+        guard: undefined,
+      };
+      fork.active.add(b);
+      this.live.add(b);
+      out.push(b);
+    }
+    return out;
+  }
+
+  private start(b: Branch): void {
+    const fork = b.fork;
+    let req: SipRequest;
+    let hopUri: Uri;
+    try {
+      ({ req, hop: hopUri } = targetRequest(fork.base, b.uri, fork.options));
+    } catch (err) {
+      this.log?.debug({ err, target: formatUri(b.uri) }, 'proxy: unusable target');
+      this.settle(b, this.synth(fork, 500, 'Invalid Target'));
+      return;
+    }
+    this.hop(hopUri).then(
+      (h) => this.sendBranch(b, req, h),
+      (err: unknown) => {
+        this.log?.error({ err }, 'proxy: next hop failed');
+        this.settle(b, this.synth(fork, 500));
+      },
+    );
+  }
+
+  private sendBranch(b: Branch, req: SipRequest, hop: Hop): void {
+    if (b.state !== 'resolving') return;
+    const fork = b.fork;
+    if (fork.cancelled || b.cancelWanted) {
+      // cancelled before it left: nothing downstream to CANCEL
+      this.settle(b, this.synth(fork, 487));
+      return;
+    }
+    if (!hop.ok) {
+      this.settle(b, this.synth(fork, hop.status, hop.reason));
+      return;
+    }
+    try {
+      this.stamp(req, fork.source, hop.ep, fork.options, statefulBranch());
+      b.ctx = this.layer.sendRequest(req, hop.ep, {
+        onResponse: (resp) => this.onResponse(b, resp),
+        onTimeout: () => this.onFailure(b, 408),
+        onTransportError: (err) => {
+          this.log?.debug({ err, to: hop.ep }, 'proxy: branch transport error');
+          this.onFailure(b, 503);
+        },
+      });
+    } catch (err) {
+      this.log?.error({ err }, 'proxy: cannot start a branch');
+      this.settle(b, this.synth(fork, 500));
+      return;
+    }
+    b.state = 'sent';
+    if (req.method === 'INVITE') b.timerC = this.clock.setTimer(this.timerC, () => this.onTimerC(b));
+  }
+
+  private onResponse(b: Branch, resp: SipResponse): void {
+    const fork = b.fork;
+    const s = resp.status;
+    const up = copyResponse(resp);
+    popVia(up);
+    if (s < 200) {
+      b.provisional = true;
+      if (b.state !== 'sent') return;
+      if (b.cancelWanted && !b.cancelSent) this.sendCancel(b);
+      if (s === 100) return; // hop by hop
+      if (b.timerC && !b.timerCFired) {
+        // §16.7 step 2: every provisional but 100 restarts Timer C
+        this.clock.clearTimer(b.timerC);
+        b.timerC = this.clock.setTimer(this.timerC, () => this.onTimerC(b));
+      }
+      if (!fork.answered && !b.cancelWanted) fork.txn.respond(up);
+      return;
+    }
+    if (s < 300) {
+      // every 2xx goes up, even after another one (RFC 6026: the server txn is Accepted)
+      fork.txn.respond(up);
+      if (!fork.answered) {
+        fork.answered = true;
+        this.cancelPending(fork, b, COMPLETED_ELSEWHERE);
+      }
+      this.settle(b, undefined);
+      return;
+    }
+    if (b.state !== 'sent') return;
+    if (b.timerCFired) {
+      this.settle(b, this.timerCResponse(fork));
+      return;
+    }
+    if (s >= 600) {
+      fork.stopped = true;
+      if (!fork.answered) {
+        fork.answered = true;
+        fork.txn.respond(up);
+        this.cancelPending(fork, b, `SIP;cause=${s};text=${quote(resp.reason)}`);
+      }
+      this.settle(b, up);
+      return;
+    }
+    if (s < 400 && fork.options.followRedirects && !fork.cancelled && !fork.stopped && !fork.answered) {
+      const created = this.newBranches(fork, this.redirectTargets(fork, up));
+      if (created.length > 0) {
+        this.settle(b, undefined);
+        for (const nb of created) this.start(nb);
+        return;
+      }
+    }
+    this.settle(b, up);
+  }
+
+  private onFailure(b: Branch, status: 408 | 503): void {
+    if (b.state !== 'sent') return;
+    this.settle(b, b.timerCFired ? this.timerCResponse(b.fork) : this.synth(b.fork, status));
+  }
+
+  /** RFC 3261 §16.8. */
+  private onTimerC(b: Branch): void {
+    b.timerC = undefined;
+    if (b.state !== 'sent') return;
+    b.timerCFired = true;
+    this.log?.debug({ target: formatUri(b.uri) }, 'proxy: Timer C fired');
+    if (b.provisional && !b.cancelSent) {
+      this.sendCancel(b);
+      b.guard = this.clock.setTimer(64 * this.layer.timers.t1, () => {
+        b.guard = undefined;
+        if (b.state !== 'sent') return;
+        b.ctx?.abort();
+        this.settle(b, this.timerCResponse(b.fork));
+      });
+      return;
+    }
+    // no provisional (no CANCEL allowed) or CANCELled already and still no final: give up
+    b.ctx?.abort();
+    this.settle(b, this.timerCResponse(b.fork));
+  }
+
+  private cancelPending(fork: Fork, except: Branch | undefined, reason: string | undefined): void {
+    for (const b of [...fork.active]) if (b !== except) this.cancelBranch(b, reason);
+  }
+
+  private cancelBranch(b: Branch, reason: string | undefined): void {
+    if (b.cancelWanted) return;
+    b.cancelWanted = true;
+    b.cancelReason = reason;
+    // a branch still resolving is dropped when it resolves; CANCEL is for INVITE only
+    if (b.state !== 'sent' || b.fork.base.method !== 'INVITE') return;
+    if (b.provisional) this.sendCancel(b);
+  }
+
+  private sendCancel(b: Branch): void {
+    const ctx = b.ctx;
+    if (b.cancelSent || !(ctx instanceof ClientInviteTransaction)) return;
+    if (ctx.state !== 'calling' && ctx.state !== 'proceeding') return;
+    b.cancelSent = true;
+    try {
+      this.layer.sendCancel(ctx, IGNORE, b.cancelReason);
+    } catch (err) {
+      this.log?.debug({ err }, 'proxy: CANCEL not sent');
+    }
+  }
+
+  /** A branch has its outcome (a stored response, or none for a 2xx / dropped branch). */
+  private settle(b: Branch, resp: SipResponse | undefined): void {
+    if (b.state === 'done') return;
+    b.state = 'done';
+    if (b.timerC) this.clock.clearTimer(b.timerC);
+    if (b.guard) this.clock.clearTimer(b.guard);
+    b.timerC = undefined;
+    b.guard = undefined;
+    const fork = b.fork;
+    fork.active.delete(b);
+    this.live.delete(b);
+    if (resp) fork.responses.push(resp);
+    if (fork.active.size > 0 || fork.ended) return;
+    if (!fork.answered && !fork.cancelled && !fork.stopped && this.launchNext(fork)) return;
+    this.end(fork);
+  }
+
+  /** Every branch is over: the best response goes up unless a final did already. */
+  private end(fork: Fork): void {
+    if (fork.ended) return;
+    fork.ended = true;
+    this.forks.delete(fork.txn);
+    if (fork.answered) return;
+    fork.answered = true;
+    fork.txn.respond(bestResponse(fork.responses) ?? this.synth(fork, 480));
+  }
+
+  private redirectTargets(fork: Fork, resp: SipResponse): Uri[] {
+    let contacts: Uri[];
+    try {
+      contacts = resp.contacts.map((c) => c.uri);
+    } catch {
+      return [];
+    }
+    const sips = fork.base.ruri.scheme === 'sips';
+    return contacts.filter((u) => isSipUri(u) && (!sips || u.scheme === 'sips'));
+  }
+
+  private synth(fork: Fork, status: number, reason?: string): SipResponse {
+    return makeResponse(fork.txn.request, status, reason !== undefined ? { reason } : {});
+  }
+
+  private timerCResponse(fork: Fork): SipResponse {
+    return this.synth(fork, 408, 'Timer C Timeout');
+  }
+
+  /**
+   * NkSIP's normalisation: targets parsed and grouped, empty groups dropped, the Request-URI
+   * for an empty set. Invalid URIs are skipped; when none is left the fork has nothing to try
+   * and answers 480.
+   */
+  private uriGroups(targets: UriSet, base: SipRequest): Uri[][] {
+    const groups = targets
+      .map((g) => g.map((s) => s.trim()).filter((s) => s !== ''))
+      .filter((g) => g.length > 0);
+    if (groups.length === 0) return [[base.ruri]];
+    const out: Uri[][] = [];
+    for (const g of groups) {
+      const parsed: Uri[] = [];
+      for (const s of g) {
+        try {
+          parsed.push(parseTarget(s));
+        } catch {
+          this.log?.debug({ target: s }, 'proxy: invalid target skipped');
+        }
+      }
+      if (parsed.length > 0) out.push(parsed);
+    }
+    return out;
+  }
+
+  // ---- next hop and the proxy's own headers --------------------------------------------
+
+  /** RFC 3263 minimal: transport from `;transport=`, IP from maddr or host, port or 5060. */
+  private async hop(uri: Uri): Promise<Hop> {
+    if (!isSipUri(uri)) return { ok: false, status: 416, reason: 'Unsupported URI Scheme' };
+    if (uri.scheme === 'sips') return { ok: false, status: 503, reason: 'TLS Not Available' };
+    const transport = uriTransport(uri);
+    if (transport === undefined) {
+      const t = getParam(uri.params, 'transport');
+      return { ok: false, status: 503, reason: `Transport ${t ?? ''} Not Available` };
+    }
+    const maddr = getParam(uri.params, 'maddr');
+    const host = bareHost(maddr || uri.host);
+    let address: string;
+    if (ipFamily(host) !== 0) {
+      address = normalizeIp(host);
+    } else {
+      try {
+        address = normalizeIp(stripBrackets(await this.resolveHost(host)));
+      } catch (err) {
+        this.log?.debug({ err, host }, 'proxy: next hop not resolved');
+        return { ok: false, status: 503, reason: 'DNS Lookup Failed' };
+      }
+    }
+    return { ok: true, ep: { transport, address, port: uri.port ?? 5060 } };
+  }
+
+  /**
+   * RFC 3261 §16.6 steps 4 and 8 once the next hop is known: Record-Route (two values when
+   * the request changes transport or interface, RFC 5658, the outgoing one on top), Path for
+   * REGISTER (RFC 3327), and our Via, whose sent-by the transport fills in.
+   */
+  private stamp(req: SipRequest, source: Source, ep: Endpoint, options: ProxyOptions, branch: string): void {
+    const m = req.method;
+    if (options.recordRoute && m !== 'REGISTER' && m !== 'ACK' && m !== 'CANCEL') {
+      const inbound = this.local.inboundUri(source);
+      const outbound = this.local.outboundUri(source, ep);
+      insertTop(req, 'record-route', outbound === inbound ? [inbound] : [outbound, inbound]);
+    }
+    if (options.path && m === 'REGISTER') insertTop(req, 'path', [this.local.outboundUri(source, ep)]);
+    const host = hostText(this.local.hostFor(source.localAddress, ep.address));
+    pushVia(req, ep.transport, host, source.localPort, branch);
+  }
+
+  // ---- stateless ----------------------------------------------------------------------------
+
+  forwardStateless(req: SipRequest, source: Source, targets: UriSet, options: ProxyOptions): void {
+    this.local.learn(source);
+    if (req.method === 'ACK') {
+      this.forwardAck(req, source, targets, options);
+      return;
+    }
+    const answer = (r: Rejection) => this.replyStateless(req, source, r);
+    let out: { req: SipRequest; hop: Uri };
+    let first: Uri;
+    try {
+      const rejection = check(req, options);
+      if (rejection) {
+        answer(rejection);
+        return;
+      }
+      const base = copyRequest(req);
+      preprocess(base, this.isLocalUri);
+      const target = this.uriGroups(targets, base)?.[0]?.[0];
+      if (!target) {
+        answer({ status: 480 });
+        return;
+      }
+      first = target;
+      out = targetRequest(base, first, options);
+    } catch (err) {
+      this.log?.debug({ err }, 'proxy: cannot forward statelessly');
+      answer({ status: 500, reason: 'Invalid Request' });
+      return;
+    }
+    this.sendStateless(req, out, first, source, options, answer);
+  }
+
+  forwardAck(ack: SipRequest, source: Source, targets: UriSet, options: ProxyOptions): void {
+    this.local.learn(source);
+    let out: { req: SipRequest; hop: Uri };
+    let first: Uri;
+    try {
+      if (ack.maxForwards === 0) return;
+      const base = copyRequest(ack);
+      preprocess(base, this.isLocalUri);
+      const target = this.uriGroups(targets, base)?.[0]?.[0];
+      if (!target) return;
+      first = target;
+      out = targetRequest(base, first, { ...options, recordRoute: false, path: false });
+    } catch (err) {
+      this.log?.debug({ err }, 'proxy: ACK not forwarded');
+      return;
+    }
+    this.sendStateless(ack, out, first, source, options, () => {});
+  }
+
+  private sendStateless(
+    orig: SipRequest,
+    { req: out, hop: hopUri }: { req: SipRequest; hop: Uri },
+    target: Uri,
+    source: Source,
+    options: ProxyOptions,
+    answer: (r: Rejection) => void,
+  ): void {
+    let branch: string;
+    try {
+      branch = statelessBranch(orig, formatUri(target));
+    } catch {
+      answer({ status: 500, reason: 'Invalid Target' });
+      return;
+    }
+    this.hop(hopUri)
+      .then((h) => {
+        if (!h.ok) {
+          answer({ status: h.status, reason: h.reason });
+          return;
+        }
+        this.stamp(out, source, h.ep, options, branch);
+        if (source.connectionId !== undefined) {
+          // the way back to a stream peer: our Via carries its connection (see `stray`)
+          const idx = out.headers.findIndex((x) => x.name === 'via');
+          const via = out.headers[idx];
+          if (via) out.headers[idx] = { name: 'via', value: `${via.value};nkc=${source.connectionId}` };
+          out.invalidate();
+        }
+        return this.transport.sendRequest(out, h.ep);
+      })
+      .catch((err: unknown) => {
+        this.log?.debug({ err, method: out.method }, 'proxy: stateless send failed');
+      });
+  }
+
+  private replyStateless(req: SipRequest, source: Source, r: Rejection): void {
+    if (req.method === 'ACK') return;
+    let resp: SipResponse;
+    try {
+      resp = makeResponse(req, r.status, responseOpts(r));
+    } catch {
+      return;
+    }
+    this.transport.sendResponse(resp, source).catch((err: unknown) => {
+      this.log?.debug({ err }, 'proxy: stateless answer not sent');
+    });
+  }
+
+  /**
+   * RFC 3261 §16.7 (no matching client transaction) and §16.11: a response whose top Via is
+   * ours loses it and goes to the next Via as §18.2.2 says; anything else is dropped.
+   */
+  stray(resp: SipResponse, source: Source): void {
+    let top: ReturnType<typeof firstTwo>;
+    try {
+      top = firstTwo(resp);
+    } catch {
+      return;
+    }
+    const [ours, next] = top;
+    if (!ours || !next) {
+      this.log?.debug({ status: resp.status }, 'proxy: stray response for us dropped');
+      return;
+    }
+    const oursByBranch = isOurBranch(viaBranch(ours));
+    const tp = ours.transport.toLowerCase();
+    const oursByAddr = this.local.isLocal(ours.host, ours.port, tp === 'tcp' ? 'tcp' : 'udp');
+    if (!oursByBranch && !oursByAddr) {
+      this.log?.debug({ status: resp.status, via: ours.host }, 'proxy: stray response not ours dropped');
+      return;
+    }
+    const transport = next.transport.toLowerCase();
+    if (transport !== 'udp' && transport !== 'tcp') {
+      this.log?.debug({ transport }, 'proxy: stray response towards an unsupported transport');
+      return;
+    }
+    const up = copyResponse(resp);
+    popVia(up);
+    const received = getParam(next.params, 'received');
+    const rport = getParam(next.params, 'rport');
+    const dest: Source = {
+      transport,
+      address: normalizeIp(stripBrackets(received || next.host)),
+      port: rport && /^\d{1,5}$/.test(rport) ? Number(rport) : (next.port ?? 5060),
+      localAddress: source.localAddress,
+      localPort: source.localPort,
+    };
+    const cid = getParam(ours.params, 'nkc');
+    if (transport === 'tcp' && cid && /^\d{1,15}$/.test(cid)) dest.connectionId = Number(cid);
+    this.transport.sendResponse(up, dest).catch((err: unknown) => {
+      this.log?.debug({ err, status: resp.status }, 'proxy: stray response not relayed');
+    });
+  }
+}
+
+function firstTwo(resp: SipResponse) {
+  const vias = resp.vias;
+  return [vias[0], vias[1]] as const;
+}
+
+/** The transport a SIP URI asks for (UDP by default); undefined for one we cannot use. */
+function uriTransport(u: SipUri): TransportName | undefined {
+  const t = (getParam(u.params, 'transport') ?? 'udp').toLowerCase();
+  return t === 'udp' || t === 'tcp' ? t : undefined;
+}
+
+/**
+ * RFC 3261 §16.3 and NkSIP's proxy checks on a request about to be proxied: Max-Forwards
+ * (OPTIONS at 0 answered here), Proxy-Require (no extension needs a proxy's support here),
+ * and Path for REGISTER (RFC 3327 §5.1: 421 when the UA does not support it).
+ */
+function check(req: SipRequest, options: ProxyOptions): Rejection | undefined {
+  if (req.maxForwards === 0) {
+    return req.method === 'OPTIONS' ? { status: 200, reason: 'Max Forwards' } : { status: 483 };
+  }
+  const proxyRequire = optionTags(req, 'proxy-require');
+  if (proxyRequire.length > 0) {
+    return { status: 420, headers: [['Unsupported', req.headerValues('proxy-require').join(', ')]] };
+  }
+  if (options.path && req.method === 'REGISTER' && !optionTags(req, 'supported').includes('path')) {
+    return { status: 421, headers: [['Require', 'path']] };
+  }
+  return undefined;
+}
+
+function responseOpts(r: Rejection): { reason?: string; headers?: [string, string][] } {
+  const o: { reason?: string; headers?: [string, string][] } = {};
+  if (r.reason !== undefined) o.reason = r.reason;
+  if (r.headers) o.headers = r.headers;
+  return o;
+}
