@@ -1,7 +1,6 @@
 // Messages derived from others: responses to a request (RFC 3261 §8.2.6), the ACK for a
 // non-2xx final response (§17.1.1.3) and CANCEL (§9.1).
 
-import { getParam } from './grammar.js';
 import { newTag } from './ids.js';
 import { type Header, SipRequest, SipResponse } from './message.js';
 
@@ -94,6 +93,18 @@ export interface ResponseOptions {
   contentType?: string;
 }
 
+/**
+ * Whether the request's To has a tag. A To that does not parse (the 400 we are building may
+ * be about it, RFC 4475 §3.1.2.6) counts as untagged: the tag is appended to its text.
+ */
+function hasToTag(req: SipRequest): boolean {
+  try {
+    return req.toTag !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 /** A response to `req`: Via, From, To, Call-ID and CSeq copied, To tag added after 100. */
 export function makeResponse(req: SipRequest, status: number, opts: ResponseOptions = {}): SipResponse {
   const headers: Header[] = [];
@@ -101,7 +112,7 @@ export function makeResponse(req: SipRequest, status: number, opts: ResponseOpti
     if (COPIED.has(h.name)) {
       headers.push(h);
     } else if (h.name === 'to') {
-      if (status > 100 && getParam(req.to.params, 'tag') == null) {
+      if (status > 100 && !hasToTag(req)) {
         headers.push({ name: 'to', value: `${h.value};tag=${opts.toTag ?? newTag()}` });
       } else {
         headers.push(h);
