@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_MODULES := node_modules/.installed
 BUILD := dist/.built
-TS_SOURCES := $(shell find server/src clients/typescript/src -name '*.ts' 2>/dev/null)
+TS_SOURCES := $(shell find server/src clients/typescript/src examples/typescript -name '*.ts' -not -path '*/dist/*' 2>/dev/null)
 
 .PHONY: all build proto run test test-deps unit lint format bench clean
 

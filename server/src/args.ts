@@ -17,12 +17,14 @@ Options:
   --pretty             human-readable logs instead of JSON lines
   --local-host HOST    host for Via and Contact when listening on all interfaces
   --no-100             do not send 100 Trying for INVITE automatically
+  --grpc HOST:PORT     where SipApps connect (gRPC); port 0 picks one; off disables it.
+                       Default: 127.0.0.1:50051
   -h, --help           show this help
   -V, --version        show the version
 
 Config file keys: listen (list), logLevel, logPretty, localHost, t1, t2, t4 (ms),
 transTimeout (s), no100, udpMaxSize, tcpIdleTimeout (s), shutdownTimeout (ms), allow,
-supported. See docs/configuration.md.
+supported, grpc, grpcTls ({cert, key, ca}), grpcToken. See docs/configuration.md.
 `;
 
 export function version(): string {
@@ -52,6 +54,7 @@ export function configFromArgs(argv: string[]): Config | 'help' | 'version' {
         pretty: { type: 'boolean' },
         'local-host': { type: 'string' },
         'no-100': { type: 'boolean' },
+        grpc: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -70,5 +73,6 @@ export function configFromArgs(argv: string[]): Config | 'help' | 'version' {
   if (v.pretty) flags.logPretty = true;
   if (v['local-host'] !== undefined) flags.localHost = v['local-host'];
   if (v['no-100']) flags.no100 = true;
+  if (v.grpc !== undefined) flags.grpc = v.grpc;
   return mergeConfig(config, flags, 'flag');
 }

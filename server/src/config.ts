@@ -48,6 +48,12 @@ export interface Config {
   allow: string;
   /** Supported header; a Require outside it gets 420 (NkSIP `sip_supported`). */
   supported: string;
+  /** `HOST:PORT` of the gRPC service SipApps connect to (port 0: any); false: none. */
+  grpc: string | false;
+  /** TLS for the gRPC service: PEM files; with `ca`, clients must present a certificate. */
+  grpcTls?: { cert: string; key: string; ca?: string };
+  /** Shared secret every SipApp's Start must carry. */
+  grpcToken?: string;
 }
 
 export const DEFAULTS: Config = {
@@ -64,6 +70,7 @@ export const DEFAULTS: Config = {
   shutdownTimeout: 5000,
   allow: 'INVITE,ACK,CANCEL,BYE,OPTIONS,INFO,UPDATE,SUBSCRIBE,NOTIFY,REFER,MESSAGE',
   supported: 'path',
+  grpc: '127.0.0.1:50051',
 };
 
 type Checker = (key: string, v: unknown) => unknown;
@@ -117,7 +124,42 @@ const CHECKS: Record<keyof Config, Checker> = {
     if (typeof v !== 'string') throw new ConfigError(`${key} must be a string`);
     return v;
   },
+  grpc: (key, v) => parseGrpcAddress(key, v),
+  grpcTls: (key, v) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v))
+      throw new ConfigError(`${key} must be a mapping with cert, key and optionally ca (PEM file paths)`);
+    const o = v as Record<string, unknown>;
+    for (const k of Object.keys(o)) {
+      if (!['cert', 'key', 'ca'].includes(k))
+        throw new ConfigError(`${key}: unknown key "${k}" (cert, key, ca)`);
+    }
+    const out: { cert: string; key: string; ca?: string } = {
+      cert: str(`${key}.cert`, o.cert) as string,
+      key: str(`${key}.key`, o.key) as string,
+    };
+    if (o.ca !== undefined) out.ca = str(`${key}.ca`, o.ca) as string;
+    return out;
+  },
+  grpcToken: str,
 };
+
+/** `HOST:PORT` (HOST an IP, `[IPv6]` or localhost; PORT 0–65535), or false / `off`. */
+export function parseGrpcAddress(key: string, v: unknown): string | false {
+  if (v === false || v === 'off' || v === 'false') return false;
+  const bad = () =>
+    new ConfigError(
+      `${key} must be HOST:PORT (e.g. 127.0.0.1:50051, port 0 for any) or off, got ${JSON.stringify(v)}`,
+    );
+  if (typeof v !== 'string') throw bad();
+  const m = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(v.trim());
+  if (!m) throw bad();
+  const host = m[1] as string;
+  const port = Number(m[2]);
+  const bare = host.startsWith('[') ? host.slice(1, -1) : host;
+  if (port > 65535 || (bare !== 'localhost' && isIP(bare) === 0)) throw bad();
+  if (host.startsWith('[') !== (isIP(bare) === 6)) throw bad();
+  return `${host}:${port}`;
+}
 
 /** Checks and merges a partial config (from a file or flags) over `base`. */
 export function mergeConfig(base: Config, partial: Record<string, unknown>, origin: string): Config {

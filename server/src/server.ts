@@ -1,8 +1,13 @@
-// Composition: transports → transaction layer → UAS core, started from a Config, stopped
-// gracefully. Tests and embedders use `startServer` directly.
+// Composition: transports → transaction layer → UAS and UAC cores → apps layer (SipApps over
+// gRPC), started from a Config, stopped gracefully. Tests and embedders use `startServer`
+// directly (with `grpc: false` when they need no gRPC service).
 import type { Logger } from 'pino';
+import { type AppsLayer, startApps } from './apps/index.js';
+import { version } from './args.js';
 import { type Config, type ListenSpec, parseListen } from './config.js';
 import type { AppHandler } from './core/app.js';
+import { defaultApp } from './core/default-app.js';
+import { UacCore } from './core/uac.js';
 import { UasCore } from './core/uas.js';
 import type { UasProfile } from './core/uas-checks.js';
 import { silentLogger } from './log.js';
@@ -17,7 +22,10 @@ export class StartError extends Error {
 
 export interface ServerOptions {
   logger?: Logger;
-  /** Decides instead of NkSIP's defaults (what SipApps plug into). */
+  /**
+   * The built-in app: serves the server's own listeners when no SipApp has taken them over.
+   * NkSIP's defaults when absent.
+   */
   app?: AppHandler;
 }
 
@@ -32,6 +40,10 @@ export interface Server {
   readonly transport: TransportManager;
   readonly transactions: TransactionLayer;
   readonly core: UasCore;
+  readonly uac: UacCore;
+  readonly apps: AppsLayer;
+  /** Where SipApps connect (`127.0.0.1:50051`), when the gRPC service runs. */
+  readonly grpcAddress: string | undefined;
   /** New requests get 503; waits up to `timeoutMs` for live transactions, then closes. */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -69,9 +81,16 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     }
     return p;
   };
-  const coreOpts: ConstructorParameters<typeof UasCore>[0] = { transport, layer, profile, logger: log };
-  if (opts.app) coreOpts.app = opts.app;
-  const core = new UasCore(coreOpts);
+  const builtIn = opts.app ?? defaultApp(profile);
+  const core = new UasCore({ transport, layer, profile, logger: log, app: builtIn });
+  const uacDefaults: ConstructorParameters<typeof UacCore>[0]['defaults'] = {
+    from: '"NkSIP App" <sip:user@nksip>',
+    route: [],
+    allow: config.allow,
+    supported: config.supported,
+  };
+  if (config.localHost !== undefined) uacDefaults.localHost = config.localHost;
+  const uac = new UacCore({ layer, transport, defaults: uacDefaults, logger: log });
   transport.onMessage((inc) => core.receive(inc));
 
   const listeners: BoundListener[] = [];
@@ -88,10 +107,33 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     await transport.close();
     throw e;
   }
-  log.info(
-    { listeners: listeners.map((l) => `${l.transport}:${hostText(l.address)}:${l.port}`) },
-    'nksip-server started',
-  );
+  let apps: AppsLayer;
+  try {
+    apps = await startApps({
+      transport,
+      serverListeners: listeners,
+      defaultApp: builtIn,
+      profile,
+      version: version(),
+      uac,
+      grpc: config.grpc,
+      ...(config.grpcTls ? { grpcTls: config.grpcTls } : {}),
+      ...(config.grpcToken !== undefined ? { grpcToken: config.grpcToken } : {}),
+      logger: log,
+    });
+  } catch (e) {
+    layer.close();
+    await transport.close();
+    const err = e as NodeJS.ErrnoException;
+    const why = /EADDRINUSE|in use/i.test(err.message) ? 'address already in use' : err.message;
+    throw new StartError(`cannot start the gRPC service on ${config.grpc}: ${why}`);
+  }
+  core.setApp(apps.router);
+  const started: Record<string, unknown> = {
+    listeners: listeners.map((l) => `${l.transport}:${hostText(l.address)}:${l.port}`),
+  };
+  if (apps.grpcAddress !== undefined) started.grpc = apps.grpcAddress;
+  log.info(started, 'nksip-server started');
 
   let stopped: Promise<void> | undefined;
   const stop = (timeoutMs = config.shutdownTimeout): Promise<void> => {
@@ -99,12 +141,22 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       core.drain();
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline && layer.pending() > 0) await sleep(50);
+      await apps.close();
       layer.close();
       await transport.close();
     })();
     return stopped;
   };
-  return { listeners, transport, transactions: layer, core, stop };
+  return {
+    listeners,
+    transport,
+    transactions: layer,
+    core,
+    uac,
+    apps,
+    grpcAddress: apps.grpcAddress,
+    stop,
+  };
 }
 
 async function listenOrExplain(transport: TransportManager, spec: ListenSpec): Promise<number> {

@@ -79,7 +79,10 @@ describe('sipp CANCEL against a server holding the INVITE', () => {
           ? new Promise<Reply>((resolve) => setTimeout(() => resolve({ status: 603 }), 5000).unref())
           : { status: 200 },
     };
-    server = await startServer({ ...DEFAULTS, listen: ['sip:127.0.0.1:0'], t1: 100, t4: 200 }, { app });
+    server = await startServer(
+      { ...DEFAULTS, listen: ['sip:127.0.0.1:0'], grpc: false, t1: 100, t4: 200 },
+      { app },
+    );
   });
   afterAll(async () => {
     await server.stop(1000);

@@ -29,7 +29,10 @@ export async function startCli(
   const file = join(dir, 'config.json');
   // the ports are read from the info-level start-up line, so the level stays at info or below
   const logLevel = config.logLevel === 'debug' || config.logLevel === 'trace' ? config.logLevel : 'info';
-  writeFileSync(file, JSON.stringify({ listen: ['sip:127.0.0.1:0'], ...config, logLevel }));
+  writeFileSync(
+    file,
+    JSON.stringify({ listen: ['sip:127.0.0.1:0'], grpc: '127.0.0.1:0', ...config, logLevel }),
+  );
   const proc = spawn(process.execPath, [CLI, '--config', file, ...flags], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

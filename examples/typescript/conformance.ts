@@ -1,0 +1,299 @@
+// conformance: the NkSIP test peer (reference/nksip.md §7) as a SipApp, driven by request
+// headers. Every SDK ships the same app; the cross-language suite in test/ drives it.
+//
+//   node examples/typescript/dist/conformance.js
+//
+// Environment: NKSIP_SERVER (default 127.0.0.1:50051), NKSIP_APP (default conformance; also
+// the name appended to x-nk-id), NKSIP_LISTEN (comma-separated listen URIs; empty: the
+// server's own listeners), NKSIP_TOKEN, NKSIP_PASS (digest password for every user,
+// default 1234).
+//
+// Headers of a request to this app:
+//   x-nk-op: <op>     what to answer (default ok):
+//       ok | busy | decline | answer (200 echoing the request's SDP) | <code> (any 3-digit code)
+//       reply-request      200 whose body is the request as received (message/sip)
+//       reply-stateless    answered 200 from route, without a transaction
+//       reply-stateful     answered 200 from route, with a transaction
+//       reply-invalid      an invalid answer on purpose (the server answers 500)
+//       route-invalid      the same from route
+//       prov-busy          183 then 486;  rel-prov-busy: reliable 183 then 486
+//       pending            180 and no final answer (wait for CANCEL or a timeout)
+//       wait               noreply and no answer at all
+//       ignore             never answer the callback (the server's deadline applies)
+//   x-nk-prov: true|<code> send a provisional first (180, or that code), then the answer
+//   x-nk-sleep: <ms>       wait before answering (inside the callback unless x-nk-prov is set)
+//   x-nk-proxy: <uris>     proxy instead of processing: one line per hop, this app takes the
+//                          first line and forwards the rest; `,` separates parallel URIs and
+//                          `|` serial groups. x-nk-proxy-mode: stateless | strict (default
+//                          stateful).
+//   x-nk-rr                with x-nk-proxy: Record-Route
+//   x-nk-redirect          with x-nk-proxy: follow redirects
+//   x-nk-auth: [realm|proxy[:realm]]  challenge unless the request carries a valid credential
+//   x-nk-id                this app appends its name to x-nk-id in its answers and in the
+//                          requests it forwards
+//   x-nk-uac: <METHOD> <uri>   (on MESSAGE) send that request from the app, then answer the
+//                          MESSAGE 200 with x-nk-uac-status: <final code> (or `error` and
+//                          x-nk-uac-error: <kind>); an INVITE offers SDP, is ACKed and hung up
+//                          (x-nk-uac-bye-status). x-nk-uac-header: `Name: value` lines are
+//                          added to the request sent.
+//
+// Output: one JSON line per event on stdout ({"ev":"ready",...}, {"ev":"callback",...},
+// {"ev":"dialog",...}, ...), so a test can wait for readiness and check what the app saw.
+import {
+  Authorize,
+  addHeader,
+  answer,
+  busy,
+  decline,
+  type HeaderEdit,
+  invalidRequest,
+  type MethodAnswer,
+  noreply,
+  ok,
+  type RawAnswer,
+  type Reply,
+  Route,
+  raw,
+  relSessionProgress,
+  removeHeader,
+  replaceHeader,
+  ringing,
+  SipApp,
+  type SipAppCallbacks,
+  type SipRequest,
+  sessionProgress,
+  status,
+  UacError,
+} from '@nksip/sipapp';
+
+const NAME = process.env.NKSIP_APP ?? 'conformance';
+const PASSWORD = process.env.NKSIP_PASS ?? '1234';
+
+const emit = (ev: string, fields: Record<string, unknown> = {}): void => {
+  process.stdout.write(`${JSON.stringify({ ev, app: NAME, ...fields })}\n`);
+};
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+// x-nk-id: the values received plus this app's name, as one line.
+function idHeaders(req: SipRequest): HeaderEdit[] {
+  const ids = req
+    .headers('x-nk-id')
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
+  return [replaceHeader('x-nk-id', [...ids, NAME].join(','))];
+}
+
+// The request as received, for reply-request.
+function requestText(req: SipRequest): string {
+  const lines = [
+    `${req.method} ${req.ruri.raw} SIP/2.0`,
+    ...req.allHeaders.map((h) => `${h.name}: ${h.value}`),
+  ];
+  return `${lines.join('\r\n')}\r\n\r\n${req.text}`;
+}
+
+function finalReply(op: string, req: SipRequest): Reply | 'none' {
+  const headers = idHeaders(req);
+  if (/^[1-6]\d\d$/.test(op)) return status(Number(op), { headers });
+  switch (op) {
+    case 'ok':
+    case 'reply-stateless':
+    case 'reply-stateful':
+      return ok({ headers });
+    case 'busy':
+    case 'prov-busy':
+    case 'rel-prov-busy':
+      return busy({ headers });
+    case 'decline':
+      return decline({ headers });
+    case 'answer':
+      return answer(req.body, { headers, contentType: req.contentType || undefined });
+    case 'reply-request':
+      return ok({ headers, body: requestText(req), contentType: 'message/sip' });
+    case 'wait':
+    case 'pending':
+      return 'none';
+    default:
+      return invalidRequest(`Unknown x-nk-op ${op}`, { headers });
+  }
+}
+
+function provisionalReply(op: string, req: SipRequest): Reply | undefined {
+  if (op === 'prov-busy') return sessionProgress();
+  if (op === 'rel-prov-busy') return relSessionProgress();
+  if (op === 'pending') return ringing();
+  const prov = req.header('x-nk-prov');
+  if (prov === undefined) return undefined;
+  return /^1\d\d$/.test(prov) ? status(Number(prov)) : ringing();
+}
+
+// Every method callback: answer as the headers say.
+async function handle(req: SipRequest): Promise<MethodAnswer | RawAnswer> {
+  emit('callback', {
+    kind: req.method.toLowerCase(),
+    method: req.method,
+    callId: req.callId,
+    dialog: req.dialogHandle,
+  });
+  if (req.method === 'MESSAGE' && req.hasHeader('x-nk-uac')) {
+    void runUac(req);
+    return noreply();
+  }
+  const op = (req.header('x-nk-op') ?? 'ok').trim().toLowerCase();
+  if (op === 'ignore') return new Promise<never>(() => undefined);
+  if (op === 'reply-invalid')
+    return raw({ $case: 'route', value: { decision: { $case: 'process', value: {} } } });
+  const delay = Number(req.header('x-nk-sleep') ?? 0) || 0;
+  const provisional = provisionalReply(op, req);
+  const final = finalReply(op, req);
+  if (provisional === undefined) {
+    if (delay > 0) await sleep(delay);
+    return final === 'none' ? noreply() : final;
+  }
+  // A provisional first: answer later through the request handle.
+  req.reply(provisional);
+  if (final !== 'none') {
+    void sleep(delay).then(() => {
+      try {
+        req.reply(final);
+      } catch (e) {
+        emit('error', { where: 'late reply', message: String(e) });
+      }
+    });
+  }
+  return noreply();
+}
+
+// x-nk-uac: send a request from the app and report its outcome in the MESSAGE's answer.
+async function runUac(req: SipRequest): Promise<void> {
+  const [method = 'OPTIONS', uri = ''] = (req.header('x-nk-uac') ?? '').trim().split(/\s+/);
+  const headers = req.headers('x-nk-uac-header').map((line) => {
+    const i = line.indexOf(':');
+    return addHeader(line.slice(0, i).trim(), line.slice(i + 1).trim());
+  });
+  const result: Record<string, string> = {};
+  try {
+    const isInvite = method.toUpperCase() === 'INVITE';
+    const res = await app.request(method, uri, {
+      headers,
+      ...(isInvite ? { body: sdpOffer(), auto2xxAck: true } : {}),
+    });
+    result['x-nk-uac-status'] = String(res.code);
+    result['x-nk-uac-reason'] = res.reason;
+    if (isInvite && res.ok && res.dialogHandle) {
+      const bye = await app.bye(res.dialogHandle);
+      result['x-nk-uac-bye-status'] = String(bye.code);
+    }
+  } catch (e) {
+    result['x-nk-uac-status'] = 'error';
+    result['x-nk-uac-error'] = e instanceof UacError ? e.kind : String(e);
+  }
+  emit('uac', { method, uri, ...result });
+  try {
+    req.reply(ok({ headers: { ...result } }));
+  } catch (e) {
+    emit('error', { where: 'uac late reply', message: String(e) });
+  }
+}
+
+function sdpOffer(): string {
+  const id = Date.now();
+  return `v=0\r\no=${NAME} ${id} ${id} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n`;
+}
+
+const callbacks: SipAppCallbacks = {
+  route: (req) => {
+    emit('callback', { kind: 'route', method: req.method, callId: req.callId, ruri: req.ruri.raw });
+    const op = (req.header('x-nk-op') ?? '').trim().toLowerCase();
+    if (op === 'reply-stateless') return Route.replyStateless(ok({ headers: idHeaders(req) }));
+    if (op === 'reply-stateful') return Route.reply(ok({ headers: idHeaders(req) }));
+    if (op === 'route-invalid')
+      return raw({ $case: 'method', value: { decision: { $case: 'noreply', value: {} } } });
+    const [hop, ...next] = req.headers('x-nk-proxy');
+    if (hop === undefined) return Route.process();
+    const uriSet = hop
+      .split('|')
+      .map((group) => group.split(',').map((u) => u.trim().replace(/^<(.*)>$/, '$1')))
+      .map((group) => group.filter(Boolean))
+      .filter((group) => group.length > 0);
+    const options = {
+      recordRoute: req.hasHeader('x-nk-rr'),
+      followRedirects: req.hasHeader('x-nk-redirect'),
+      headers: [
+        removeHeader('x-nk-proxy'),
+        ...next.map((h) => addHeader('x-nk-proxy', h)),
+        ...idHeaders(req),
+      ],
+    };
+    switch ((req.header('x-nk-proxy-mode') ?? '').trim().toLowerCase()) {
+      case 'stateless':
+        return Route.proxyStateless(uriSet, options);
+      case 'strict':
+        return Route.strictProxy(uriSet, options);
+      default:
+        return Route.proxy(uriSet, options);
+    }
+  },
+
+  invite: handle,
+  reinvite: handle,
+  bye: handle,
+  options: handle,
+  info: handle,
+  update: handle,
+  message: handle,
+  subscribe: handle,
+  resubscribe: handle,
+  notify: handle,
+  refer: handle,
+  publish: handle,
+  prack: handle,
+
+  // x-nk-auth: challenge until the request carries a credential that checks out.
+  authorize: (auth, req) => {
+    const want = req.header('x-nk-auth');
+    if (want === undefined || auth.dialog) return Authorize.ok();
+    if (auth.digests.some((d) => d.ok)) return Authorize.ok();
+    if (auth.digests.length > 0) return Authorize.forbidden();
+    const [kind, realm] = want.trim().split(':');
+    if (kind === 'proxy') return Authorize.proxyAuthenticate(realm || undefined);
+    return Authorize.authenticate(want.trim() && want.trim() !== 'true' ? want.trim() : undefined);
+  },
+  getUserPass: (user) => (user === 'anonymous' ? '' : PASSWORD),
+
+  ack: (req) => emit('callback', { kind: 'ack', callId: req.callId, dialog: req.dialogHandle }),
+  cancel: (invite) => emit('callback', { kind: 'cancel', callId: invite.callId }),
+  dialogUpdate: (u) =>
+    emit('dialog', {
+      dialog: u.dialogHandle,
+      status: u.status,
+      inviteStatus: u.inviteStatus,
+      stopReason: u.stopReason,
+    }),
+  sessionUpdate: (u) => emit('session', { dialog: u.dialogHandle, kind: u.kind }),
+};
+
+const app = await SipApp.start(
+  {
+    app: NAME,
+    server: process.env.NKSIP_SERVER,
+    listen: process.env.NKSIP_LISTEN?.split(',').filter(Boolean),
+    token: process.env.NKSIP_TOKEN,
+  },
+  callbacks,
+);
+
+app.on('started', (info) => emit('started', { ...info }));
+app.on('disconnected', (e) => emit('disconnected', { message: e?.message }));
+app.on('callbackExpired', (e) => emit('expired', { ...e }));
+app.on('callbackError', (name, e) => emit('callback-error', { name, message: String(e) }));
+app.on('error', (e) => emit('error', { code: e.code, message: e.message, ref: e.ref }));
+emit('ready', { ...app.startedInfo });
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void app.stop().then(() => process.exit(0));
+  });
+}

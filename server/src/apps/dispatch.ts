@@ -1,0 +1,567 @@
+// Dispatch of one SipApp's callbacks to its instances: the core's AppHandler seam on one side,
+// the instances' streams on the other. Callbacks the app did not ask for get NkSIP's default
+// here, with no round trip. Every callback sent has an id and a deadline; when the deadline
+// passes or the instance goes away, it is sent to another instance if one is left, else the
+// configured deadline reply or NkSIP's default applies, and the app is told. New requests are
+// shared round robin; a Call-ID stays with the instance handling it while that one lives.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AppHandler } from '../core/app.js';
+import { PROCESS, type RouteDecision } from '../core/decision.js';
+import type { Reply } from '../core/reply.js';
+import { defaultReply, type UasProfile } from '../core/uas-checks.js';
+import type { Reply as PbReply } from '../gen/nksip/v1/decisions.js';
+import {
+  type Callback,
+  type CallbackAnswer,
+  CallbackKind,
+  type ConnectResponse,
+  ErrorCode,
+  type LateReply,
+} from '../gen/nksip/v1/service.js';
+import type { SipRequest } from '../sip/message.js';
+import type { Clock, TimerHandle } from '../transaction/clock.js';
+import type { Source } from '../transport/types.js';
+import { type AppSettings, callbackName } from './app-config.js';
+import {
+  INVALID_SERVICE_REPLY,
+  InvalidAnswer,
+  proxyOptionsFromPb,
+  type ReplyContext,
+  replyFromPb,
+  requestToPb,
+  uriSetFromPb,
+} from './convert.js';
+
+/** One connected instance of an app, as dispatch sees it: an id and a way to talk to it. */
+export interface InstanceLink {
+  readonly id: string;
+  send(msg: ConnectResponse): void;
+}
+
+export interface DispatchOptions {
+  settings: AppSettings;
+  /** The server's Allow/Supported/Contact for a listener (NkSIP's defaults use them). */
+  profile: (source: Source) => UasProfile;
+  clock: Clock;
+  logger?: Logger;
+  /** How long a `noreply` request handle waits for its LateReply (ms). Default 900 s. */
+  lateReplyTtlMs?: number;
+  /** Call-IDs remembered for stickiness (oldest forgotten first). Default 100 000. */
+  stickyMax?: number;
+}
+
+type Purpose = 'route' | 'method' | 'notify';
+
+interface Pending {
+  id: number;
+  kind: CallbackKind;
+  purpose: Purpose;
+  req: SipRequest;
+  source: Source;
+  callId: string | undefined;
+  instance: InstanceLink;
+  timer: TimerHandle | undefined;
+  /** Instances this callback was sent to (not sent there again). */
+  tried: Set<string>;
+  handle: string;
+  cancel?: SipRequest;
+  resolve: (v: RouteDecision | Reply | undefined) => void;
+}
+
+interface Waiting {
+  pending: Pending;
+  timer: TimerHandle;
+}
+
+const METHOD_KINDS: Record<string, CallbackKind> = {
+  INVITE: CallbackKind.CALLBACK_KIND_INVITE,
+  BYE: CallbackKind.CALLBACK_KIND_BYE,
+  OPTIONS: CallbackKind.CALLBACK_KIND_OPTIONS,
+  REGISTER: CallbackKind.CALLBACK_KIND_REGISTER,
+  INFO: CallbackKind.CALLBACK_KIND_INFO,
+  UPDATE: CallbackKind.CALLBACK_KIND_UPDATE,
+  SUBSCRIBE: CallbackKind.CALLBACK_KIND_SUBSCRIBE,
+  NOTIFY: CallbackKind.CALLBACK_KIND_NOTIFY,
+  REFER: CallbackKind.CALLBACK_KIND_REFER,
+  PUBLISH: CallbackKind.CALLBACK_KIND_PUBLISH,
+  MESSAGE: CallbackKind.CALLBACK_KIND_MESSAGE,
+  PRACK: CallbackKind.CALLBACK_KIND_PRACK,
+};
+
+/**
+ * The callback a method request goes to: an in-dialog INVITE is `reinvite` when the app has
+ * it, else `invite` (NkSIP's sip_reinvite default calls sip_invite); an in-dialog SUBSCRIBE
+ * is `resubscribe`.
+ */
+export function methodCallback(
+  req: SipRequest,
+  callbacks: ReadonlySet<CallbackKind>,
+): CallbackKind | undefined {
+  let inDialog = false;
+  try {
+    inDialog = req.toTag !== undefined;
+  } catch {
+    // no usable To: treat as out of dialog
+  }
+  if (req.method === 'INVITE' && inDialog && callbacks.has(CallbackKind.CALLBACK_KIND_REINVITE)) {
+    return CallbackKind.CALLBACK_KIND_REINVITE;
+  }
+  if (req.method === 'SUBSCRIBE' && inDialog) return CallbackKind.CALLBACK_KIND_RESUBSCRIBE;
+  return METHOD_KINDS[req.method];
+}
+
+function callIdOf(req: SipRequest): string | undefined {
+  try {
+    return req.callId;
+  } catch {
+    return undefined;
+  }
+}
+
+export class AppDispatcher implements AppHandler {
+  readonly settings: AppSettings;
+  private readonly profileOf: (source: Source) => UasProfile;
+  private readonly clock: Clock;
+  private readonly log: Logger | undefined;
+  private readonly lateReplyTtl: number;
+  private readonly stickyMax: number;
+  private readonly live: InstanceLink[] = [];
+  private rr = 0;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly waiting = new Map<string, Waiting>();
+  private readonly sticky = new Map<string, InstanceLink>();
+  private closed = false;
+
+  constructor(opts: DispatchOptions) {
+    this.settings = opts.settings;
+    this.profileOf = opts.profile;
+    this.clock = opts.clock;
+    this.log = opts.logger;
+    this.lateReplyTtl = opts.lateReplyTtlMs ?? 900_000;
+    this.stickyMax = opts.stickyMax ?? 100_000;
+  }
+
+  // ----- instances
+
+  get instances(): number {
+    return this.live.length;
+  }
+
+  addInstance(inst: InstanceLink): void {
+    if (!this.live.includes(inst)) this.live.push(inst);
+  }
+
+  /** The instance is gone (stream broken or Stop): what it held goes elsewhere. */
+  removeInstance(inst: InstanceLink): void {
+    const i = this.live.indexOf(inst);
+    if (i < 0) return;
+    this.live.splice(i, 1);
+    for (const p of [...this.pending.values()]) if (p.instance === inst) this.expire(p, false);
+    for (const [handle, w] of [...this.waiting]) {
+      if (w.pending.instance !== inst) continue;
+      this.clock.clearTimer(w.timer);
+      this.waiting.delete(handle);
+      // the request still waits for its answer: ask another instance, else the default
+      this.expire(w.pending, false);
+    }
+  }
+
+  /** Shutdown: every pending callback and waiting request gets its default now. */
+  close(): void {
+    this.closed = true;
+    for (const p of [...this.pending.values()]) {
+      this.pending.delete(p.id);
+      if (p.timer) this.clock.clearTimer(p.timer);
+      this.fallback(p);
+    }
+    for (const w of this.waiting.values()) {
+      this.clock.clearTimer(w.timer);
+      this.fallback(w.pending);
+    }
+    this.waiting.clear();
+    this.sticky.clear();
+  }
+
+  pendingCount(): number {
+    return this.pending.size + this.waiting.size;
+  }
+
+  // ----- AppHandler
+
+  route(req: SipRequest, source: Source): RouteDecision | Promise<RouteDecision> {
+    const kind = CallbackKind.CALLBACK_KIND_ROUTE;
+    if (!this.wants(kind)) return PROCESS;
+    return this.dispatch(kind, 'route', req, source) as Promise<RouteDecision>;
+  }
+
+  method(req: SipRequest, source: Source): Reply | Promise<Reply> {
+    const kind = methodCallback(req, this.settings.callbacks);
+    if (kind === undefined || !this.wants(kind)) return this.defaultMethod(req, source);
+    return this.dispatch(kind, 'method', req, source) as Promise<Reply>;
+  }
+
+  ack(ack: SipRequest, source: Source): void {
+    const kind = CallbackKind.CALLBACK_KIND_ACK;
+    if (this.wants(kind)) void this.dispatch(kind, 'notify', ack, source);
+  }
+
+  cancelled(invite: SipRequest, cancel: SipRequest): void {
+    const kind = CallbackKind.CALLBACK_KIND_CANCEL;
+    const source = this.sourceOfRequest(invite);
+    if (this.wants(kind) && source) void this.dispatch(kind, 'notify', invite, source, cancel);
+  }
+
+  private sourceOfRequest(req: SipRequest): Source | undefined {
+    for (const p of this.pending.values()) if (p.req === req) return p.source;
+    for (const w of this.waiting.values()) if (w.pending.req === req) return w.pending.source;
+    return this.lastSources.get(req);
+  }
+
+  /** Sources of requests seen, so a later CANCEL notification can carry the INVITE's transport. */
+  private readonly lastSources = new WeakMap<SipRequest, Source>();
+
+  private wants(kind: CallbackKind): boolean {
+    return !this.closed && this.settings.callbacks.has(kind) && this.live.length > 0;
+  }
+
+  // ----- defaults
+
+  private profile(source: Source): UasProfile {
+    const p = this.profileOf(source);
+    const out: UasProfile = { ...p };
+    if (this.settings.allow !== undefined) out.allow = this.settings.allow;
+    if (this.settings.supported !== undefined) out.supported = this.settings.supported;
+    return out;
+  }
+
+  private defaultMethod(req: SipRequest, source: Source): Reply {
+    return defaultReply(req, this.profile(source)) ?? { status: 500, reason: 'No Answer' };
+  }
+
+  private replyContext(req: SipRequest, source: Source): ReplyContext {
+    const p = this.profile(source);
+    const ctx: ReplyContext = { req, allow: p.allow, supported: p.supported };
+    if (p.contact !== undefined) ctx.contact = p.contact;
+    return ctx;
+  }
+
+  // ----- sending callbacks
+
+  private dispatch(
+    kind: CallbackKind,
+    purpose: Purpose,
+    req: SipRequest,
+    source: Source,
+    cancel?: SipRequest,
+  ): Promise<RouteDecision | Reply | undefined> {
+    this.lastSources.set(req, source);
+    return new Promise((resolve) => {
+      const callId = callIdOf(req);
+      const inst = this.pick(callId, new Set());
+      if (!inst) {
+        resolve(this.defaultValue(purpose, req, source));
+        return;
+      }
+      const p: Pending = {
+        id: 0,
+        kind,
+        purpose,
+        req,
+        source,
+        callId,
+        instance: inst,
+        timer: undefined,
+        tried: new Set(),
+        handle: purpose === 'method' ? `R_${randomBytes(9).toString('base64url')}` : '',
+        resolve,
+      };
+      if (cancel) p.cancel = cancel;
+      this.sendTo(p, inst);
+    });
+  }
+
+  /** The sticky instance of a Call-ID while it lives, else the next in round robin. */
+  private pick(callId: string | undefined, exclude: ReadonlySet<string>): InstanceLink | undefined {
+    if (callId !== undefined) {
+      const s = this.sticky.get(callId);
+      if (s && this.live.includes(s) && !exclude.has(s.id)) return s;
+    }
+    const candidates = this.live.filter((i) => !exclude.has(i.id));
+    if (candidates.length === 0) return undefined;
+    const inst = candidates[this.rr++ % candidates.length] as InstanceLink;
+    if (this.rr > 1e9) this.rr = 0;
+    return inst;
+  }
+
+  private remember(callId: string | undefined, inst: InstanceLink): void {
+    if (callId === undefined) return;
+    this.sticky.delete(callId);
+    this.sticky.set(callId, inst);
+    if (this.sticky.size > this.stickyMax) {
+      const oldest = this.sticky.keys().next().value;
+      if (oldest !== undefined) this.sticky.delete(oldest);
+    }
+  }
+
+  private deadlineOf(kind: CallbackKind): number {
+    return this.settings.deadlinesMs.get(kind) ?? this.settings.defaultDeadlineMs;
+  }
+
+  private sendTo(p: Pending, inst: InstanceLink): void {
+    p.id = this.nextId++;
+    p.instance = inst;
+    p.tried.add(inst.id);
+    const deadline = this.deadlineOf(p.kind);
+    p.timer = this.clock.setTimer(deadline, () => {
+      p.timer = undefined;
+      if (this.pending.get(p.id) === p) this.expire(p, true);
+    });
+    this.pending.set(p.id, p);
+    this.remember(p.callId, inst);
+    const cb: Callback = {
+      id: p.id,
+      kind: p.kind,
+      request: requestToPb(p.req, p.source),
+      requestHandle: p.handle,
+      dialogHandle: '',
+      deadlineMs: deadline,
+      extra: p.cancel ? { $case: 'cancel', value: requestToPb(p.cancel) } : undefined,
+    };
+    try {
+      inst.send({ msg: { $case: 'callback', value: cb } });
+    } catch (err) {
+      this.log?.warn({ err, app: this.settings.name, instance: inst.id }, 'could not send a callback');
+    }
+  }
+
+  /**
+   * A callback whose deadline passed (`byDeadline`) or whose instance left: to another
+   * instance not yet tried, else the deadline reply or NkSIP's default; the instance that
+   * had it, if still there, is told.
+   */
+  private expire(p: Pending, byDeadline: boolean): void {
+    this.pending.delete(p.id);
+    if (p.timer) this.clock.clearTimer(p.timer);
+    p.timer = undefined;
+    const old = p.instance;
+    const oldId = p.id;
+    const next = this.closed ? undefined : this.pick(undefined, p.tried);
+    let handledBy: string;
+    let code = 0;
+    if (next) {
+      handledBy = 'other_instance';
+      this.sendTo(p, next);
+    } else {
+      ({ handledBy, code } = this.fallback(p));
+    }
+    this.log?.info(
+      {
+        app: this.settings.name,
+        callback: callbackName(p.kind),
+        id: oldId,
+        instance: old.id,
+        handledBy,
+        code,
+      },
+      byDeadline ? 'callback deadline passed' : 'callback moved: its instance left',
+    );
+    if (this.live.includes(old)) {
+      this.safeSend(old, {
+        msg: {
+          $case: 'notification',
+          value: { event: { $case: 'callbackExpired', value: { id: oldId, kind: p.kind, handledBy, code } } },
+        },
+      });
+    }
+  }
+
+  /** The configured deadline reply, else NkSIP's default; resolves the callback with it. */
+  private fallback(p: Pending): { handledBy: string; code: number } {
+    const configured = this.settings.deadlineReplies.get(p.kind);
+    if (configured && p.purpose !== 'notify') {
+      const r = this.configuredReply(configured, p);
+      if (r) {
+        p.resolve(p.purpose === 'route' ? { kind: 'reply', reply: r } : r);
+        return { handledBy: 'deadline_reply', code: r.status };
+      }
+    }
+    const v = this.defaultValue(p.purpose, p.req, p.source);
+    p.resolve(v);
+    return { handledBy: 'default', code: v !== undefined && 'status' in v ? v.status : 0 };
+  }
+
+  private configuredReply(r: PbReply, p: Pending): Reply | undefined {
+    try {
+      return replyFromPb(r, this.replyContext(p.req, p.source));
+    } catch (err) {
+      this.log?.warn({ err, app: this.settings.name }, 'configured deadline reply unusable; default used');
+      return undefined;
+    }
+  }
+
+  private defaultValue(purpose: Purpose, req: SipRequest, source: Source): RouteDecision | Reply | undefined {
+    if (purpose === 'route') return PROCESS;
+    if (purpose === 'method') return this.defaultMethod(req, source);
+    return undefined;
+  }
+
+  // ----- answers from instances
+
+  private safeSend(inst: InstanceLink, msg: ConnectResponse): void {
+    try {
+      inst.send(msg);
+    } catch (err) {
+      this.log?.debug({ err, instance: inst.id }, 'could not write to an instance');
+    }
+  }
+
+  private error(inst: InstanceLink, code: ErrorCode, message: string, ref = 0): void {
+    this.safeSend(inst, { msg: { $case: 'error', value: { code, message, ref } } });
+  }
+
+  /** A CallbackAnswer from an instance. */
+  answer(inst: InstanceLink, a: CallbackAnswer): void {
+    const p = this.pending.get(a.id);
+    if (!p || p.instance !== inst) {
+      this.error(
+        inst,
+        ErrorCode.ERROR_CODE_UNKNOWN_CALLBACK,
+        `no pending callback ${a.id} for this instance (unknown, expired or already answered)`,
+        a.id,
+      );
+      return;
+    }
+    this.pending.delete(p.id);
+    if (p.timer) this.clock.clearTimer(p.timer);
+    p.timer = undefined;
+    try {
+      this.apply(p, a);
+    } catch (e) {
+      if (!(e instanceof InvalidAnswer)) this.log?.error({ err: e }, 'answer handling failed');
+      const what = e instanceof Error ? e.message : String(e);
+      this.error(
+        inst,
+        ErrorCode.ERROR_CODE_INVALID_ANSWER,
+        `invalid answer to ${callbackName(p.kind)} callback ${p.id}: ${what}`,
+        p.id,
+      );
+      if (p.purpose === 'route') p.resolve({ kind: 'reply', reply: INVALID_SERVICE_REPLY });
+      else if (p.purpose === 'method') p.resolve(INVALID_SERVICE_REPLY);
+      else p.resolve(undefined);
+    }
+  }
+
+  private apply(p: Pending, a: CallbackAnswer): void {
+    const got = a.answer?.$case ?? 'nothing';
+    if (p.purpose === 'notify') {
+      if (a.answer?.$case !== 'ack') throw new InvalidAnswer(`expected ack, got ${got}`);
+      p.resolve(undefined);
+      return;
+    }
+    if (p.purpose === 'route') {
+      if (a.answer?.$case !== 'route')
+        throw new InvalidAnswer(`expected a RouteDecision (route), got ${got}`);
+      p.resolve(this.routeDecision(p, a.answer.value.decision));
+      return;
+    }
+    if (a.answer?.$case !== 'method')
+      throw new InvalidAnswer(`expected a MethodDecision (method), got ${got}`);
+    const d = a.answer.value.decision;
+    if (d === undefined) throw new InvalidAnswer('empty MethodDecision');
+    if (d.$case === 'noreply') {
+      const timer = this.clock.setTimer(this.lateReplyTtl, () => {
+        const w = this.waiting.get(p.handle);
+        if (w?.pending !== p) return;
+        this.waiting.delete(p.handle);
+        p.resolve({ status: 408, reason: 'No Late Reply' });
+      });
+      this.waiting.set(p.handle, { pending: p, timer });
+      return;
+    }
+    p.resolve(this.finalReply(p, d.value));
+  }
+
+  private finalReply(p: Pending, r: PbReply): Reply {
+    const reply = replyFromPb(r, this.replyContext(p.req, p.source));
+    if (reply.status < 200) {
+      // the AppHandler seam carries the final answer only; provisionals need core support
+      throw new InvalidAnswer(
+        `a provisional reply (${reply.status}) cannot answer a callback yet; answer with a final reply`,
+      );
+    }
+    return reply;
+  }
+
+  private routeDecision(
+    p: Pending,
+    d: NonNullable<CallbackAnswer['answer'] & { $case: 'route' }>['value']['decision'],
+  ): RouteDecision {
+    if (d === undefined) throw new InvalidAnswer('empty RouteDecision');
+    switch (d.$case) {
+      case 'process':
+        return PROCESS;
+      case 'processStateless':
+        if (p.req.method === 'INVITE') throw new InvalidAnswer('process_stateless is not allowed for INVITE');
+        return { kind: 'process_stateless' };
+      case 'reply':
+      case 'replyStateless':
+        return {
+          kind: d.$case === 'reply' ? 'reply' : 'reply_stateless',
+          reply: this.finalReply(p, d.value),
+        };
+      case 'proxy':
+      case 'proxyStateless':
+        return {
+          kind: d.$case === 'proxy' ? 'proxy' : 'proxy_stateless',
+          targets: uriSetFromPb(d.value),
+          options: proxyOptionsFromPb(d.value),
+        };
+      case 'strictProxy':
+        throw new InvalidAnswer('strict_proxy is not supported by this server');
+    }
+  }
+
+  /** A LateReply for a request whose callback answered noreply. */
+  lateReply(inst: InstanceLink, lr: LateReply): void {
+    let p: Pending | undefined;
+    const w = this.waiting.get(lr.requestHandle);
+    if (w) {
+      this.waiting.delete(lr.requestHandle);
+      this.clock.clearTimer(w.timer);
+      p = w.pending;
+    } else if (lr.requestHandle !== '') {
+      // a callback still pending (e.g. moved here from an instance that left) may be
+      // answered by its request handle as well as by its id
+      for (const q of this.pending.values()) {
+        if (q.handle === lr.requestHandle && q.instance === inst) p = q;
+      }
+      if (p) {
+        this.pending.delete(p.id);
+        if (p.timer) this.clock.clearTimer(p.timer);
+        p.timer = undefined;
+      }
+    }
+    if (!p) {
+      this.error(
+        inst,
+        ErrorCode.ERROR_CODE_UNKNOWN_REQUEST,
+        `no request waits for a reply with handle ${JSON.stringify(lr.requestHandle)} (unknown or already answered)`,
+      );
+      return;
+    }
+    try {
+      if (!lr.reply) throw new InvalidAnswer('LateReply without a reply');
+      p.resolve(this.finalReply(p, lr.reply));
+    } catch (e) {
+      this.error(
+        inst,
+        ErrorCode.ERROR_CODE_INVALID_ANSWER,
+        `invalid late reply for ${lr.requestHandle}: ${(e as Error).message}`,
+        p.id,
+      );
+      p.resolve(INVALID_SERVICE_REPLY);
+    }
+  }
+}

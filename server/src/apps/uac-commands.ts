@@ -1,0 +1,169 @@
+// UAC commands from an app instance: each UacCommand becomes a UacCore request with the app's
+// defaults (from, route, local host), and what comes back is streamed as UacEvents carrying
+// the command id, the request handle and the Call-ID. In-dialog commands wait for dialogs.
+import type { Logger } from 'pino';
+import type { UacCore, UacErrorKind, UacRequestSpec } from '../core/uac.js';
+import type { UacDefaults } from '../core/uac-build.js';
+import { UacErrorKind as PbUacErrorKind, type UacCommand, type UacEvent } from '../gen/nksip/v1/uac.js';
+import type { SipResponse } from '../sip/message.js';
+import { fromText, toText } from '../sip/message.js';
+import type { AppSettings } from './app-config.js';
+import { headerOpFromPb, responseToPb } from './convert.js';
+
+/** The part of UacCore apps use. */
+export type UacPort = Pick<UacCore, 'send' | 'cancel'>;
+
+function errorKind(kind: UacErrorKind | string): PbUacErrorKind {
+  const v = (PbUacErrorKind as unknown as Record<string, number>)[`UAC_ERROR_KIND_${kind.toUpperCase()}`];
+  return v ?? PbUacErrorKind.UAC_ERROR_KIND_UNSPECIFIED;
+}
+
+/** One instance's UAC requests: it may CANCEL only those it sent. */
+export class UacSession {
+  private readonly owned = new Set<string>();
+  private closed = false;
+
+  constructor(
+    private readonly uac: UacPort | undefined,
+    private readonly settings: AppSettings,
+    private readonly emit: (ev: UacEvent) => void,
+    private readonly log?: Logger,
+  ) {}
+
+  close(): void {
+    this.closed = true;
+    this.owned.clear();
+  }
+
+  private event(ev: Partial<UacEvent> & Pick<UacEvent, 'id' | 'event'>): void {
+    if (this.closed) return;
+    this.emit({ requestHandle: '', dialogHandle: '', subscriptionHandle: '', callId: '', ...ev });
+  }
+
+  private fail(id: number, kind: PbUacErrorKind, message: string, extra: Partial<UacEvent> = {}): void {
+    this.event({ id, event: { $case: 'error', value: { kind, message } }, ...extra });
+  }
+
+  handle(cmd: UacCommand): void {
+    const method = cmd.method.trim().toUpperCase();
+    const o = cmd.options;
+    if (cmd.dialogHandle !== '' || cmd.subscriptionHandle !== '') {
+      this.fail(
+        cmd.id,
+        PbUacErrorKind.UAC_ERROR_KIND_UNKNOWN_DIALOG,
+        `unknown dialog or subscription ${cmd.dialogHandle || cmd.subscriptionHandle}`,
+      );
+      return;
+    }
+    if (method === 'CANCEL') {
+      const ok =
+        this.owned.has(cmd.requestHandle) && this.uac?.cancel(cmd.requestHandle, o?.reason || undefined);
+      if (!ok) {
+        this.fail(
+          cmd.id,
+          PbUacErrorKind.UAC_ERROR_KIND_UNKNOWN_REQUEST,
+          `no pending INVITE of this instance with handle ${JSON.stringify(cmd.requestHandle)}`,
+          { requestHandle: cmd.requestHandle },
+        );
+      }
+      // on success the INVITE's own final response (487 normally) is what the app gets
+      return;
+    }
+    if (method === 'ACK') {
+      this.fail(
+        cmd.id,
+        PbUacErrorKind.UAC_ERROR_KIND_UNKNOWN_DIALOG,
+        'ACK is sent within a dialog: give dialog_handle',
+      );
+      return;
+    }
+    if (!this.uac) {
+      this.fail(cmd.id, PbUacErrorKind.UAC_ERROR_KIND_NOT_IMPLEMENTED, 'this server has no UAC core');
+      return;
+    }
+    if (cmd.uri.trim() === '') {
+      this.fail(cmd.id, PbUacErrorKind.UAC_ERROR_KIND_INVALID_URI, 'uri is required out of a dialog');
+      return;
+    }
+    const spec: UacRequestSpec = { method, uri: fromText(cmd.uri.trim()) };
+    let provisionals = false;
+    if (o) {
+      try {
+        if (o.headers.length > 0) spec.headers = o.headers.map(headerOpFromPb);
+      } catch (e) {
+        this.fail(cmd.id, PbUacErrorKind.UAC_ERROR_KIND_INVALID_OPTION, (e as Error).message);
+        return;
+      }
+      if (o.body.length > 0) spec.body = Buffer.from(o.body);
+      if (o.contentType !== '') spec.contentType = fromText(o.contentType);
+      if (o.contact !== '') spec.contact = fromText(o.contact);
+      if (o.makeContact) spec.makeContact = true;
+      if (o.from !== '') spec.from = fromText(o.from);
+      if (o.to !== '') spec.to = fromText(o.to);
+      if (o.route.length > 0) spec.route = o.route.map(fromText);
+      if (o.callId !== '') spec.callId = fromText(o.callId);
+      if (o.cseq !== undefined) spec.cseq = o.cseq;
+      if (o.expires !== undefined) spec.expires = o.expires;
+      if (o.event !== '') spec.event = fromText(o.event);
+      if (o.referTo !== '') spec.referTo = fromText(o.referTo);
+      if (o.unregister) spec.unregister = true;
+      if (o.unregisterAll) spec.unregisterAll = true;
+      if (o.toAsFrom) spec.toAsFrom = true;
+      if (o.auto2xxAck) spec.auto2xxAck = true;
+      if (o.noAutoExpire) spec.noAutoExpire = true;
+      if (o.reason !== '') spec.reason = fromText(o.reason);
+      if (o.subscriptionState !== '') spec.subscriptionState = fromText(o.subscriptionState);
+      if (o.sipIfMatch !== '') spec.sipIfMatch = fromText(o.sipIfMatch);
+      if (o.localHost !== '') spec.localHost = o.localHost;
+      // `pass` (digest answers to 401/407) comes with digest authentication
+      provisionals = o.provisionals;
+    }
+    const defaults: Partial<UacDefaults> = {};
+    if (this.settings.from !== undefined) defaults.from = this.settings.from;
+    if (this.settings.route.length > 0) defaults.route = this.settings.route;
+    if (this.settings.localHost !== undefined) defaults.localHost = this.settings.localHost;
+    if (this.settings.allow !== undefined) defaults.allow = this.settings.allow;
+    if (this.settings.supported !== undefined) defaults.supported = this.settings.supported.join(', ');
+    let handle = '';
+    let callId = '';
+    const id = cmd.id;
+    const res = (resp: SipResponse, which: 'provisional' | 'final') => {
+      this.event({
+        id,
+        requestHandle: handle,
+        callId,
+        event:
+          which === 'final'
+            ? { $case: 'final', value: responseToPb(resp) }
+            : { $case: 'provisional', value: responseToPb(resp) },
+      });
+    };
+    let sent: ReturnType<UacPort['send']>;
+    try {
+      sent = this.uac.send(
+        spec,
+        {
+          provisional: provisionals ? (resp) => res(resp, 'provisional') : undefined,
+          final: (resp) => {
+            this.owned.delete(handle);
+            res(resp, 'final');
+          },
+          error: (kind, message) => {
+            this.owned.delete(handle);
+            this.fail(id, errorKind(kind), message, { requestHandle: handle, callId });
+          },
+        },
+        defaults,
+      );
+    } catch (err) {
+      this.log?.error({ err }, 'UAC send failed');
+      this.fail(id, PbUacErrorKind.UAC_ERROR_KIND_SERVICE_UNAVAILABLE, (err as Error).message);
+      return;
+    }
+    if (sent) {
+      handle = sent.handle;
+      callId = toText(sent.callId);
+      this.owned.add(handle);
+    }
+  }
+}

@@ -1,0 +1,342 @@
+// Dispatch of one app's callbacks to fake instances on a fake clock: defaults without a round
+// trip, deadlines, failover, stickiness, invalid and unknown answers, noreply and late replies.
+import { describe, expect, it } from 'vitest';
+import { type AppSettings, appSettings } from '../src/apps/app-config.js';
+import { AppDispatcher, type InstanceLink } from '../src/apps/dispatch.js';
+import type { RouteDecision } from '../src/core/decision.js';
+import type { Reply } from '../src/core/reply.js';
+import { NamedReply, type Reply as PbReply } from '../src/gen/nksip/v1/decisions.js';
+import {
+  type Callback,
+  type CallbackAnswer,
+  CallbackKind,
+  type ConnectResponse,
+  ErrorCode,
+  type Start,
+} from '../src/gen/nksip/v1/service.js';
+import { FakeClock } from '../src/transaction/clock.js';
+import { request, source } from './support/transaction.js';
+
+const K = CallbackKind;
+
+function start(callbacks: CallbackKind[], config: Partial<NonNullable<Start['config']>> = {}): Start {
+  return {
+    app: 'test',
+    callbacks,
+    token: '',
+    instanceId: '',
+    config: {
+      listen: [],
+      from: '',
+      route: [],
+      localHost: '',
+      timers: undefined,
+      plugins: [],
+      allow: '',
+      supported: '',
+      accept: '',
+      events: '',
+      deadlinesMs: {},
+      defaultDeadlineMs: 0,
+      deadlineReplies: {},
+      graceMs: 0,
+      ...config,
+    },
+  };
+}
+
+class FakeInstance implements InstanceLink {
+  readonly got: ConnectResponse[] = [];
+  constructor(readonly id: string) {}
+  send(msg: ConnectResponse): void {
+    this.got.push(msg);
+  }
+  callbacks(): Callback[] {
+    return this.got.flatMap((m) => (m.msg?.$case === 'callback' ? [m.msg.value] : []));
+  }
+  errors(): { code: ErrorCode; message: string }[] {
+    return this.got.flatMap((m) => (m.msg?.$case === 'error' ? [m.msg.value] : []));
+  }
+  expired() {
+    return this.got.flatMap((m) =>
+      m.msg?.$case === 'notification' && m.msg.value.event?.$case === 'callbackExpired'
+        ? [m.msg.value.event.value]
+        : [],
+    );
+  }
+  last(): Callback {
+    const cbs = this.callbacks();
+    return cbs[cbs.length - 1] as Callback;
+  }
+}
+
+function reply(code: number, extra: Partial<PbReply> = {}): PbReply {
+  return {
+    code,
+    named: NamedReply.NAMED_REPLY_UNSPECIFIED,
+    reason: '',
+    headers: [],
+    body: Buffer.alloc(0),
+    contentType: '',
+    contacts: [],
+    realm: '',
+    allow: '',
+    accept: '',
+    unsupported: '',
+    require: '',
+    warning: '',
+    minValue: 0,
+    ...extra,
+  };
+}
+
+function methodAnswer(id: number, r: PbReply): CallbackAnswer {
+  return { id, answer: { $case: 'method', value: { decision: { $case: 'reply', value: r } } } };
+}
+
+function setup(callbacks: CallbackKind[], config: Partial<NonNullable<Start['config']>> = {}, n = 1) {
+  const clock = new FakeClock();
+  const settings: AppSettings = appSettings(start(callbacks, config));
+  const d = new AppDispatcher({
+    settings,
+    clock,
+    profile: () => ({ allow: 'INVITE,ACK,OPTIONS', supported: ['path'], contact: '<sip:192.0.2.1:5060>' }),
+  });
+  const inst = Array.from({ length: n }, (_, i) => new FakeInstance(`i${i + 1}`));
+  for (const i of inst) d.addInstance(i);
+  return { clock, d, inst };
+}
+
+let n = 0;
+const req = (method = 'OPTIONS', callId?: string) =>
+  request({ method, callId: callId ?? `c${++n}`, branch: `z9hG4bKd${n}` });
+
+describe('callbacks the app did not ask for', () => {
+  it('get NkSIP defaults in-process, nothing sent', async () => {
+    const { d, inst } = setup([K.CALLBACK_KIND_INVITE]);
+    expect(d.route(req(), source())).toEqual({ kind: 'process' });
+    const r = d.method(req('OPTIONS'), source()) as Reply;
+    expect(r.status).toBe(200);
+    expect(r.headers).toContainEqual(['Allow', 'INVITE,ACK,OPTIONS']);
+    expect((d.method(req('MESSAGE'), source()) as Reply).status).toBe(603);
+    d.ack(req('ACK'), source());
+    expect(inst[0]?.got).toEqual([]);
+  });
+
+  it('with no instance connected, even listed callbacks get the default', () => {
+    const { d, inst } = setup([K.CALLBACK_KIND_OPTIONS]);
+    d.removeInstance(inst[0] as FakeInstance);
+    expect((d.method(req(), source()) as Reply).status).toBe(200);
+  });
+});
+
+describe('answers', () => {
+  it('a method reply from the app answers the request', async () => {
+    const { d, inst } = setup([K.CALLBACK_KIND_OPTIONS]);
+    const p = d.method(req(), source()) as Promise<Reply>;
+    const cb = inst[0]?.last() as Callback;
+    expect(cb.kind).toBe(K.CALLBACK_KIND_OPTIONS);
+    expect(cb.request?.method).toBe('OPTIONS');
+    expect(cb.requestHandle).toMatch(/^R_/);
+    expect(cb.deadlineMs).toBe(5000);
+    d.answer(inst[0] as FakeInstance, methodAnswer(cb.id, reply(486, { reason: 'Nope' })));
+    expect(await p).toEqual({ status: 486, reason: 'Nope' });
+  });
+
+  it('a route decision: proxy with a URI set and options', async () => {
+    const { d, inst } = setup([K.CALLBACK_KIND_ROUTE]);
+    const p = d.route(req('INVITE'), source()) as Promise<RouteDecision>;
+    const cb = inst[0]?.last() as Callback;
+    d.answer(inst[0] as FakeInstance, {
+      id: cb.id,
+      answer: {
+        $case: 'route',
+        value: {
+          decision: {
+            $case: 'proxy',
+            value: {
+              uriSet: [{ uris: ['sip:a@127.0.0.1'] }, { uris: ['<sip:b@127.0.0.1>', 'sip:c@127.0.0.1'] }],
+              options: {
+                recordRoute: true,
+                path: false,
+                followRedirects: false,
+                headers: [],
+                route: [],
+                branchEvents: false,
+              },
+            },
+          },
+        },
+      },
+    });
+    expect(await p).toEqual({
+      kind: 'proxy',
+      targets: [['sip:a@127.0.0.1'], ['sip:b@127.0.0.1', 'sip:c@127.0.0.1']],
+      options: { recordRoute: true },
+    });
+  });
+
+  const invalid: [string, CallbackKind, string, CallbackAnswer['answer']][] = [
+    [
+      'a RouteDecision for a method callback',
+      K.CALLBACK_KIND_OPTIONS,
+      'OPTIONS',
+      { $case: 'route', value: { decision: { $case: 'process', value: {} } } },
+    ],
+    [
+      'a reply with code 0 and no named reply',
+      K.CALLBACK_KIND_OPTIONS,
+      'OPTIONS',
+      { $case: 'method', value: { decision: { $case: 'reply', value: reply(0) } } },
+    ],
+    [
+      'a code outside 100–699',
+      K.CALLBACK_KIND_OPTIONS,
+      'OPTIONS',
+      { $case: 'method', value: { decision: { $case: 'reply', value: reply(700) } } },
+    ],
+    [
+      'process_stateless for an INVITE',
+      K.CALLBACK_KIND_ROUTE,
+      'INVITE',
+      { $case: 'route', value: { decision: { $case: 'processStateless', value: {} } } },
+    ],
+    ['no answer at all', K.CALLBACK_KIND_OPTIONS, 'OPTIONS', undefined],
+  ];
+  for (const [what, kind, method, answer] of invalid) {
+    it(`${what} → 500 "Invalid Service Reply" and INVALID_ANSWER`, async () => {
+      const { d, inst } = setup([kind]);
+      const r = req(method);
+      const p = kind === K.CALLBACK_KIND_ROUTE ? d.route(r, source()) : d.method(r, source());
+      const cb = inst[0]?.last() as Callback;
+      d.answer(inst[0] as FakeInstance, { id: cb.id, answer });
+      const got = await p;
+      const status = 'status' in got ? got.status : got.kind === 'reply' ? got.reply.status : 0;
+      expect(status).toBe(500);
+      expect(JSON.stringify(got)).toContain('Invalid Service Reply');
+      expect(inst[0]?.errors()).toEqual([
+        expect.objectContaining({ code: ErrorCode.ERROR_CODE_INVALID_ANSWER }),
+      ]);
+    });
+  }
+
+  it('a double answer and an unknown id → UNKNOWN_CALLBACK, nothing else happens', async () => {
+    const { d, inst } = setup([K.CALLBACK_KIND_OPTIONS]);
+    const i1 = inst[0] as FakeInstance;
+    const p = d.method(req(), source());
+    const id = i1.last().id;
+    d.answer(i1, methodAnswer(id, reply(200)));
+    d.answer(i1, methodAnswer(id, reply(404)));
+    d.answer(i1, methodAnswer(999, reply(404)));
+    expect((await p).status).toBe(200);
+    expect(i1.errors().map((e) => e.code)).toEqual([
+      ErrorCode.ERROR_CODE_UNKNOWN_CALLBACK,
+      ErrorCode.ERROR_CODE_UNKNOWN_CALLBACK,
+    ]);
+  });
+
+  it('noreply keeps the request; LateReply answers it; an unknown handle → UNKNOWN_REQUEST', async () => {
+    const { d, inst } = setup([K.CALLBACK_KIND_INVITE]);
+    const i1 = inst[0] as FakeInstance;
+    const p = d.method(req('INVITE'), source()) as Promise<Reply>;
+    const cb = i1.last();
+    d.answer(i1, {
+      id: cb.id,
+      answer: { $case: 'method', value: { decision: { $case: 'noreply', value: {} } } },
+    });
+    d.lateReply(i1, { requestHandle: 'R_nope', reply: reply(200) });
+    expect(i1.errors()[0]?.code).toBe(ErrorCode.ERROR_CODE_UNKNOWN_REQUEST);
+    d.lateReply(i1, { requestHandle: cb.requestHandle, reply: reply(486) });
+    expect((await p).status).toBe(486);
+    d.lateReply(i1, { requestHandle: cb.requestHandle, reply: reply(486) });
+    expect(i1.errors().map((e) => e.code)).toEqual([
+      ErrorCode.ERROR_CODE_UNKNOWN_REQUEST,
+      ErrorCode.ERROR_CODE_UNKNOWN_REQUEST,
+    ]);
+  });
+});
+
+describe('deadlines and failover', () => {
+  it('deadline with one instance → NkSIP default, the app told; a late answer is unknown', async () => {
+    const { d, inst, clock } = setup([K.CALLBACK_KIND_INVITE], { deadlinesMs: { invite: 300 } });
+    const i1 = inst[0] as FakeInstance;
+    const p = d.method(req('INVITE'), source()) as Promise<Reply>;
+    const cb = i1.last();
+    expect(cb.deadlineMs).toBe(300);
+    clock.advance(299);
+    expect(d.pendingCount()).toBe(1);
+    clock.advance(1);
+    expect((await p).status).toBe(603);
+    expect(i1.expired()).toEqual([
+      { id: cb.id, kind: K.CALLBACK_KIND_INVITE, handledBy: 'default', code: 603 },
+    ]);
+    d.answer(i1, methodAnswer(cb.id, reply(200)));
+    expect(i1.errors()[0]?.code).toBe(ErrorCode.ERROR_CODE_UNKNOWN_CALLBACK);
+  });
+
+  it('deadline → the configured deadline reply', async () => {
+    const { d, inst, clock } = setup([K.CALLBACK_KIND_ROUTE], {
+      defaultDeadlineMs: 100,
+      deadlineReplies: { route: reply(0, { named: NamedReply.NAMED_REPLY_TEMPORARILY_UNAVAILABLE }) },
+    });
+    const p = d.route(req(), source()) as Promise<RouteDecision>;
+    clock.advance(100);
+    expect(await p).toMatchObject({ kind: 'reply', reply: { status: 480 } });
+    expect(inst[0]?.expired()[0]).toMatchObject({ handledBy: 'deadline_reply', code: 480 });
+  });
+
+  it('deadline with two instances → re-sent to the other one, which answers', async () => {
+    const { d, inst, clock } = setup([K.CALLBACK_KIND_OPTIONS], { defaultDeadlineMs: 100 }, 2);
+    const [i1, i2] = inst as [FakeInstance, FakeInstance];
+    const p = d.method(req(), source()) as Promise<Reply>;
+    expect(i1.callbacks()).toHaveLength(1);
+    clock.advance(100);
+    expect(i1.expired()[0]?.handledBy).toBe('other_instance');
+    expect(i2.callbacks()).toHaveLength(1);
+    d.answer(i2, methodAnswer(i2.last().id, reply(202)));
+    expect((await p).status).toBe(202);
+  });
+
+  it("an instance's stream breaking moves its pending callbacks; with none left the default answers", async () => {
+    const { d, inst } = setup([K.CALLBACK_KIND_INVITE, K.CALLBACK_KIND_OPTIONS], {}, 2);
+    const [i1, i2] = inst as [FakeInstance, FakeInstance];
+    const p = d.method(req('INVITE'), source()) as Promise<Reply>;
+    d.removeInstance(i1);
+    expect(i2.callbacks()).toHaveLength(1);
+    const q = d.method(req('OPTIONS'), source()) as Promise<Reply>;
+    d.removeInstance(i2);
+    expect((await p).status).toBe(603);
+    expect((await q).status).toBe(200);
+    expect(d.pendingCount()).toBe(0);
+  });
+
+  it('a noreply request whose instance leaves goes to another instance, same handle', async () => {
+    const { d, inst } = setup([K.CALLBACK_KIND_INVITE], {}, 2);
+    const [i1, i2] = inst as [FakeInstance, FakeInstance];
+    const p = d.method(req('INVITE'), source()) as Promise<Reply>;
+    const cb = i1.last();
+    d.answer(i1, {
+      id: cb.id,
+      answer: { $case: 'method', value: { decision: { $case: 'noreply', value: {} } } },
+    });
+    d.removeInstance(i1);
+    expect(i2.last().requestHandle).toBe(cb.requestHandle);
+    d.lateReply(i2, { requestHandle: cb.requestHandle, reply: reply(200) });
+    expect((await p).status).toBe(200);
+  });
+});
+
+describe('sharing among instances', () => {
+  it('new requests round robin; a Call-ID sticks to its instance while it lives', () => {
+    const { d, inst } = setup([K.CALLBACK_KIND_OPTIONS], {}, 2);
+    const [i1, i2] = inst as [FakeInstance, FakeInstance];
+    void d.method(req('OPTIONS', 'a'), source());
+    void d.method(req('OPTIONS', 'b'), source());
+    expect([i1.callbacks().length, i2.callbacks().length]).toEqual([1, 1]);
+    for (let k = 0; k < 3; k++) void d.method(req('OPTIONS', 'a'), source());
+    expect(i1.callbacks().map((c) => c.request?.callId)).toEqual(['a', 'a', 'a', 'a']);
+    d.removeInstance(i1);
+    void d.method(req('OPTIONS', 'a'), source());
+    expect(i2.callbacks().at(-1)?.request?.callId).toBe('a');
+  });
+});
