@@ -11,6 +11,7 @@ import { UacCore } from './core/uac.js';
 import { UasCore } from './core/uas.js';
 import type { UasProfile } from './core/uas-checks.js';
 import { silentLogger } from './log.js';
+import { SipProxy } from './proxy/index.js';
 import { realClock, TransactionLayer } from './transaction/index.js';
 import { hostText, isWildcard } from './transport/address.js';
 import { TransportManager } from './transport/manager.js';
@@ -82,7 +83,16 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     return p;
   };
   const builtIn = opts.app ?? defaultApp(profile);
-  const core = new UasCore({ transport, layer, profile, logger: log, app: builtIn });
+  const proxyOpts: ConstructorParameters<typeof SipProxy>[0] = {
+    layer,
+    transport,
+    logger: log,
+    listeners: () => transport.listening(),
+    localContact: (t) => transport.localContact(t),
+  };
+  if (config.localHost !== undefined) proxyOpts.recordRouteHost = config.localHost;
+  const proxy = new SipProxy(proxyOpts);
+  const core = new UasCore({ transport, layer, profile, logger: log, app: builtIn, forwarder: proxy });
   const uacDefaults: ConstructorParameters<typeof UacCore>[0]['defaults'] = {
     from: '"NkSIP App" <sip:user@nksip>',
     route: [],

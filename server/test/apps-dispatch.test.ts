@@ -235,6 +235,28 @@ describe('answers', () => {
     ]);
   });
 
+  it('a 1xx answer is sent as a provisional and the request waits; 1xx late replies too, then the final', async () => {
+    const { d, inst } = setup([K.CALLBACK_KIND_INVITE]);
+    const i1 = inst[0] as FakeInstance;
+    const sent: number[] = [];
+    const p = d.method(req('INVITE'), source(), (r) => {
+      sent.push(r.status);
+      return true;
+    }) as Promise<Reply>;
+    const cb = i1.last();
+    d.answer(i1, {
+      id: cb.id,
+      answer: { $case: 'method', value: { decision: { $case: 'reply', value: reply(180) } } },
+    });
+    d.lateReply(i1, { requestHandle: cb.requestHandle, reply: reply(183) });
+    // 100 Trying is the server's own
+    d.lateReply(i1, { requestHandle: cb.requestHandle, reply: reply(100) });
+    expect(i1.errors().map((e) => e.code)).toEqual([ErrorCode.ERROR_CODE_INVALID_ANSWER]);
+    d.lateReply(i1, { requestHandle: cb.requestHandle, reply: reply(200) });
+    expect(sent).toEqual([180, 183]);
+    expect((await p).status).toBe(200);
+  });
+
   it('noreply keeps the request; LateReply answers it; an unknown handle → UNKNOWN_REQUEST', async () => {
     const { d, inst } = setup([K.CALLBACK_KIND_INVITE]);
     const i1 = inst[0] as FakeInstance;

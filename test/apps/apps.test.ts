@@ -237,6 +237,24 @@ describe('apps with their own listeners', () => {
     expect(a.callbacks()).toHaveLength(1);
   });
 
+  it('the last instance leaving: its listener stays through the grace period for a rejoin, then closes', async () => {
+    const cfg = appConfig({ listen: ['sip:127.0.0.1:0;transport=udp'], graceMs: 300 });
+    const a = app();
+    a.start('graceful', [K.CALLBACK_KIND_OPTIONS], cfg);
+    const port = Number((await a.started()).listeners[0]?.split(':')[2]);
+    const open = () => server.transport.listening().some((l) => l.transport === 'udp' && l.port === port);
+    a.stop();
+    // a restarting instance within the grace period keeps the port
+    await new Promise((r) => setTimeout(r, 100));
+    expect(open()).toBe(true);
+    const b = app();
+    b.start('graceful', [K.CALLBACK_KIND_OPTIONS], cfg);
+    expect(Number((await b.started()).listeners[0]?.split(':')[2])).toBe(port);
+    b.stop();
+    await new Promise((r) => setTimeout(r, 700));
+    expect(open()).toBe(false);
+  });
+
   it('a listen URI already in use: LISTEN_FAILED naming it, stream closed', async () => {
     const a = app();
     a.start(

@@ -6,7 +6,7 @@
 // shared round robin; a Call-ID stays with the instance handling it while that one lives.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AppHandler } from '../core/app.js';
+import type { AppHandler, Provisional } from '../core/app.js';
 import { PROCESS, type RouteDecision } from '../core/decision.js';
 import type { Reply } from '../core/reply.js';
 import { defaultReply, type UasProfile } from '../core/uas-checks.js';
@@ -26,6 +26,7 @@ import { type AppSettings, callbackName } from './app-config.js';
 import {
   INVALID_SERVICE_REPLY,
   InvalidAnswer,
+  NAMED_REPLIES,
   proxyOptionsFromPb,
   type ReplyContext,
   replyFromPb,
@@ -66,7 +67,15 @@ interface Pending {
   tried: Set<string>;
   handle: string;
   cancel?: SipRequest;
+  /** Method callbacks: sends a 1xx on the request's transaction. */
+  provisional?: Provisional;
   resolve: (v: RouteDecision | Reply | undefined) => void;
+}
+
+/** Whether a reply is a 1xx, by its code or its name. */
+function isProvisional(r: PbReply): boolean {
+  const code = r.code !== 0 ? r.code : (NAMED_REPLIES[r.named]?.code ?? 0);
+  return code >= 100 && code < 200;
 }
 
 interface Waiting {
@@ -196,10 +205,10 @@ export class AppDispatcher implements AppHandler {
     return this.dispatch(kind, 'route', req, source) as Promise<RouteDecision>;
   }
 
-  method(req: SipRequest, source: Source): Reply | Promise<Reply> {
+  method(req: SipRequest, source: Source, provisional?: Provisional): Reply | Promise<Reply> {
     const kind = methodCallback(req, this.settings.callbacks);
     if (kind === undefined || !this.wants(kind)) return this.defaultMethod(req, source);
-    return this.dispatch(kind, 'method', req, source) as Promise<Reply>;
+    return this.dispatch(kind, 'method', req, source, undefined, provisional) as Promise<Reply>;
   }
 
   ack(ack: SipRequest, source: Source): void {
@@ -255,6 +264,7 @@ export class AppDispatcher implements AppHandler {
     req: SipRequest,
     source: Source,
     cancel?: SipRequest,
+    provisional?: Provisional,
   ): Promise<RouteDecision | Reply | undefined> {
     this.lastSources.set(req, source);
     return new Promise((resolve) => {
@@ -278,6 +288,7 @@ export class AppDispatcher implements AppHandler {
         resolve,
       };
       if (cancel) p.cancel = cancel;
+      if (provisional) p.provisional = provisional;
       this.sendTo(p, inst);
     });
   }
@@ -471,25 +482,41 @@ export class AppDispatcher implements AppHandler {
     const d = a.answer.value.decision;
     if (d === undefined) throw new InvalidAnswer('empty MethodDecision');
     if (d.$case === 'noreply') {
-      const timer = this.clock.setTimer(this.lateReplyTtl, () => {
-        const w = this.waiting.get(p.handle);
-        if (w?.pending !== p) return;
-        this.waiting.delete(p.handle);
-        p.resolve({ status: 408, reason: 'No Late Reply' });
-      });
-      this.waiting.set(p.handle, { pending: p, timer });
+      this.wait(p);
+      return;
+    }
+    const reply = replyFromPb(d.value, this.replyContext(p.req, p.source));
+    if (reply.status < 200) {
+      // NkSIP: a provisional answer means "more to come": the final one is a LateReply
+      this.sendProvisional(p, reply);
+      this.wait(p);
       return;
     }
     p.resolve(this.finalReply(p, d.value));
   }
 
+  /** Keeps a request for its LateReply, bounded by `lateReplyTtl`. */
+  private wait(p: Pending): void {
+    const timer = this.clock.setTimer(this.lateReplyTtl, () => {
+      const w = this.waiting.get(p.handle);
+      if (w?.pending !== p) return;
+      this.waiting.delete(p.handle);
+      p.resolve({ status: 408, reason: 'No Late Reply' });
+    });
+    this.waiting.set(p.handle, { pending: p, timer });
+  }
+
+  private sendProvisional(p: Pending, reply: Reply): void {
+    if (reply.status <= 100 || !p.provisional) {
+      throw new InvalidAnswer(`${reply.status} cannot be sent: 100 Trying is the server's own`);
+    }
+    p.provisional(reply);
+  }
+
   private finalReply(p: Pending, r: PbReply): Reply {
     const reply = replyFromPb(r, this.replyContext(p.req, p.source));
     if (reply.status < 200) {
-      // the AppHandler seam carries the final answer only; provisionals need core support
-      throw new InvalidAnswer(
-        `a provisional reply (${reply.status}) cannot answer a callback yet; answer with a final reply`,
-      );
+      throw new InvalidAnswer(`a provisional reply (${reply.status}) cannot be the final answer here`);
     }
     return reply;
   }
@@ -527,6 +554,23 @@ export class AppDispatcher implements AppHandler {
   lateReply(inst: InstanceLink, lr: LateReply): void {
     let p: Pending | undefined;
     const w = this.waiting.get(lr.requestHandle);
+    if (w && lr.reply && isProvisional(lr.reply)) {
+      // a 1xx before the final answer: send it, keep waiting
+      try {
+        this.sendProvisional(
+          w.pending,
+          replyFromPb(lr.reply, this.replyContext(w.pending.req, w.pending.source)),
+        );
+      } catch (e) {
+        this.error(
+          inst,
+          ErrorCode.ERROR_CODE_INVALID_ANSWER,
+          `invalid late reply for ${lr.requestHandle}: ${(e as Error).message}`,
+          w.pending.id,
+        );
+      }
+      return;
+    }
     if (w) {
       this.waiting.delete(lr.requestHandle);
       this.clock.clearTimer(w.timer);

@@ -36,8 +36,8 @@ export interface ListenerRef {
 /** What the registry needs of the transport layer. */
 export interface ListenerPort {
   listen(spec: ListenerRef): Promise<number>;
-  /** Closes one listener. Optional until the transport offers it: without it listeners stay open. */
-  closeListener?(transport: ListenTransport, address: string, port: number): Promise<void>;
+  /** Closes one listener (an app's, when its last instance has been gone for the grace period). */
+  closeListener(transport: ListenTransport, address: string, port: number): Promise<void>;
 }
 
 export class JoinError extends Error {
@@ -92,8 +92,6 @@ export class AppRegistry {
   private readonly clock: Clock;
   private readonly log: Logger | undefined;
   private readonly apps = new Map<string, AppEntry>();
-  /** Listeners of apps gone that could not be closed: adopted again by the next app asking. */
-  private readonly orphans: ListenerRef[] = [];
   /** The handler each request went to, so its CANCEL notification follows it. */
   private readonly handlers = new WeakMap<SipRequest, AppHandler>();
   private queue: Promise<unknown> = Promise.resolve();
@@ -113,7 +111,8 @@ export class AppRegistry {
     };
     this.router = {
       route: (req, source): RouteDecision | Promise<RouteDecision> => pick(req, source).route(req, source),
-      method: (req, source): Reply | Promise<Reply> => pick(req, source).method(req, source),
+      method: (req, source, provisional): Reply | Promise<Reply> =>
+        pick(req, source).method(req, source, provisional),
       ack: (ack, source) => pick(ack, source).ack?.(ack, source),
       cancelled: (invite, cancel) => this.handlers.get(invite)?.cancelled?.(invite, cancel),
     };
@@ -260,10 +259,6 @@ export class AppRegistry {
   private async open(spec: ListenSpec): Promise<ListenerRef> {
     const transport = spec.transport as ListenTransport;
     const ref: ListenerRef = { transport, address: spec.address, port: spec.port };
-    if (spec.port !== 0) {
-      const i = this.orphans.findIndex((o) => sameListener(o, ref));
-      if (i >= 0) return this.orphans.splice(i, 1)[0] as ListenerRef;
-    }
     for (const other of this.apps.values()) {
       if (spec.port !== 0 && other.listeners.some((l) => sameListener(l, ref))) {
         throw new JoinError(
@@ -294,19 +289,8 @@ export class AppRegistry {
   }
 
   private async closeListener(l: ListenerRef): Promise<void> {
-    const close = this.opts.transport.closeListener;
-    if (!close) {
-      // the transport cannot close one listener yet: it stays open, served by the built-in
-      // app, and is adopted by the next app that asks for it
-      this.log?.warn(
-        { listener: listenerName(l) },
-        'listener kept open: the transport cannot close one listener',
-      );
-      this.orphans.push(l);
-      return;
-    }
     try {
-      await close.call(this.opts.transport, l.transport, l.address, l.port);
+      await this.opts.transport.closeListener(l.transport, l.address, l.port);
     } catch (err) {
       this.log?.warn({ err, listener: listenerName(l) }, 'could not close a listener');
     }

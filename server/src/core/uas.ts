@@ -147,7 +147,7 @@ export class UasCore {
           return;
         }
         this.settle(
-          () => this.app.method(req, source),
+          () => this.app.method(req, source, (r) => r.status > 100 && r.status < 200 && this.respond(txn, r)),
           (r) => this.finish(txn, r, stateless),
           txn,
           'method',

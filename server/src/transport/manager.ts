@@ -114,6 +114,23 @@ export class TransportManager implements SipTransport {
     this.handler = handler;
   }
 
+  /** The listeners open now (apps open and close theirs while the server runs). */
+  listening(): readonly { transport: TransportName; address: string; port: number }[] {
+    return this.listeners.map((l) => ({ transport: l.transport, address: l.address, port: l.port }));
+  }
+
+  /** Closes one listener (an app's, after its grace period); connections it accepted stay. */
+  async closeListener(transport: TransportName, address: string, port: number): Promise<void> {
+    const addr = normalizeIp(address);
+    const i = this.listeners.findIndex(
+      (l) => l.transport === transport && l.address === addr && l.port === port,
+    );
+    if (i < 0) return;
+    const [listener] = this.listeners.splice(i, 1);
+    await listener?.close();
+    this.log?.info({ transport, address: addr, port }, 'listener closed');
+  }
+
   stats(): TransportStats {
     return { listeners: this.listeners.length, connections: this.pool.size };
   }
