@@ -257,6 +257,26 @@ describe('answers', () => {
     expect((await p).status).toBe(200);
   });
 
+  it('a 1xx LateReply before the callback answer (ringing, then noreply) is sent; the final comes later', async () => {
+    const { d, inst } = setup([K.CALLBACK_KIND_INVITE]);
+    const i1 = inst[0] as FakeInstance;
+    const sent: number[] = [];
+    const p = d.method(req('INVITE'), source(), (r) => {
+      sent.push(r.status);
+      return true;
+    }) as Promise<Reply>;
+    const cb = i1.last();
+    d.lateReply(i1, { requestHandle: cb.requestHandle, reply: reply(180) });
+    d.answer(i1, {
+      id: cb.id,
+      answer: { $case: 'method', value: { decision: { $case: 'noreply', value: {} } } },
+    });
+    d.lateReply(i1, { requestHandle: cb.requestHandle, reply: reply(200) });
+    expect(sent).toEqual([180]);
+    expect((await p).status).toBe(200);
+    expect(i1.errors()).toEqual([]);
+  });
+
   it('noreply keeps the request; LateReply answers it; an unknown handle → UNKNOWN_REQUEST', async () => {
     const { d, inst } = setup([K.CALLBACK_KIND_INVITE]);
     const i1 = inst[0] as FakeInstance;

@@ -552,41 +552,10 @@ export class AppDispatcher implements AppHandler {
 
   /** A LateReply for a request whose callback answered noreply. */
   lateReply(inst: InstanceLink, lr: LateReply): void {
-    let p: Pending | undefined;
     const w = this.waiting.get(lr.requestHandle);
-    if (w && lr.reply && isProvisional(lr.reply)) {
-      // a 1xx before the final answer: send it, keep waiting
-      try {
-        this.sendProvisional(
-          w.pending,
-          replyFromPb(lr.reply, this.replyContext(w.pending.req, w.pending.source)),
-        );
-      } catch (e) {
-        this.error(
-          inst,
-          ErrorCode.ERROR_CODE_INVALID_ANSWER,
-          `invalid late reply for ${lr.requestHandle}: ${(e as Error).message}`,
-          w.pending.id,
-        );
-      }
-      return;
-    }
-    if (w) {
-      this.waiting.delete(lr.requestHandle);
-      this.clock.clearTimer(w.timer);
-      p = w.pending;
-    } else if (lr.requestHandle !== '') {
-      // a callback still pending (e.g. moved here from an instance that left) may be
-      // answered by its request handle as well as by its id
-      for (const q of this.pending.values()) {
-        if (q.handle === lr.requestHandle && q.instance === inst) p = q;
-      }
-      if (p) {
-        this.pending.delete(p.id);
-        if (p.timer) this.clock.clearTimer(p.timer);
-        p.timer = undefined;
-      }
-    }
+    // a callback still pending (the app replies by handle before answering the callback, or
+    // it moved here from an instance that left) may be answered by its request handle too
+    const p = w?.pending ?? this.pendingByHandle(lr.requestHandle, inst);
     if (!p) {
       this.error(
         inst,
@@ -595,17 +564,42 @@ export class AppDispatcher implements AppHandler {
       );
       return;
     }
-    try {
-      if (!lr.reply) throw new InvalidAnswer('LateReply without a reply');
-      p.resolve(this.finalReply(p, lr.reply));
-    } catch (e) {
+    const invalid = (e: unknown) =>
       this.error(
         inst,
         ErrorCode.ERROR_CODE_INVALID_ANSWER,
         `invalid late reply for ${lr.requestHandle}: ${(e as Error).message}`,
         p.id,
       );
+    if (lr.reply && isProvisional(lr.reply)) {
+      // a 1xx before the final answer: send it; the request stays open
+      try {
+        this.sendProvisional(p, replyFromPb(lr.reply, this.replyContext(p.req, p.source)));
+      } catch (e) {
+        invalid(e);
+      }
+      return;
+    }
+    if (w) {
+      this.waiting.delete(lr.requestHandle);
+      this.clock.clearTimer(w.timer);
+    } else {
+      this.pending.delete(p.id);
+      if (p.timer) this.clock.clearTimer(p.timer);
+      p.timer = undefined;
+    }
+    try {
+      if (!lr.reply) throw new InvalidAnswer('LateReply without a reply');
+      p.resolve(this.finalReply(p, lr.reply));
+    } catch (e) {
+      invalid(e);
       p.resolve(INVALID_SERVICE_REPLY);
     }
+  }
+
+  private pendingByHandle(handle: string, inst: InstanceLink): Pending | undefined {
+    if (handle === '') return undefined;
+    for (const q of this.pending.values()) if (q.handle === handle && q.instance === inst) return q;
+    return undefined;
   }
 }
