@@ -1,0 +1,206 @@
+// The conformance app of each language, as a child process: how to start it, how to know it
+// joined the server, what it printed, and how to stop it (by PID, nothing broader).
+//
+// Every conformance app is the NkSIP test peer driven by x-nk-* request headers (see
+// examples/typescript/conformance.ts for the reference behaviour) and shares one interface:
+//   env NKSIP_SERVER (gRPC host:port), NKSIP_APP (app name, also what it appends to x-nk-id),
+//       NKSIP_LISTEN (comma-separated listen URIs; empty: take over the server's listeners),
+//       NKSIP_TOKEN, NKSIP_PASS;
+//   stdout: one JSON object per line, `{"ev":"ready",...}` once it has joined the server.
+// Adding a language = adding a row to APPS (see README.md).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const ROOT = join(import.meta.dirname, '../..');
+
+export interface AppSpec {
+  /** The executable (resolved through PATH unless absolute). */
+  command: string;
+  args: string[];
+  /** Working directory (default: the repository root). */
+  cwd?: string;
+  /** Extra environment on top of the NKSIP_* variables. */
+  env?: Record<string, string>;
+  /** Files that must exist for the app to be runnable (built); absent: the language is skipped. */
+  requires: string[];
+  /** How to build it, for the error message when it was asked for but is missing. */
+  build: string;
+}
+
+/** One row per language. Only TypeScript exists today; the others land with issue 6. */
+export const APPS: Record<string, AppSpec> = {
+  typescript: {
+    command: process.execPath,
+    args: [join(ROOT, 'examples/typescript/dist/conformance.js')],
+    requires: [join(ROOT, 'examples/typescript/dist/conformance.js'), join(ROOT, 'clients/typescript/dist')],
+    build: 'make build',
+  },
+};
+
+/**
+ * The languages to run: env CONFORMANCE_LANGS (comma-separated; each must be in APPS and built),
+ * else every language whose app is present.
+ */
+export function conformanceLanguages(): string[] {
+  const wanted = (process.env.CONFORMANCE_LANGS ?? '')
+    .split(',')
+    .map((l) => l.trim().toLowerCase())
+    .filter(Boolean);
+  if (wanted.length === 0) return Object.keys(APPS).filter((l) => appPresent(l));
+  for (const lang of wanted) {
+    const spec = APPS[lang];
+    if (!spec) throw new Error(`CONFORMANCE_LANGS: no conformance app known for ${JSON.stringify(lang)}`);
+    if (!appPresent(lang)) {
+      throw new Error(`CONFORMANCE_LANGS: the ${lang} conformance app is not built (${spec.build})`);
+    }
+  }
+  return wanted;
+}
+
+export function appPresent(lang: string): boolean {
+  return (APPS[lang]?.requires ?? ['']).every((f) => f !== '' && existsSync(f));
+}
+
+export type AppEvent = Record<string, unknown> & { ev: string };
+
+export interface AppOptions {
+  /** gRPC address of the server, `host:port`. */
+  server: string;
+  /** App name (NKSIP_APP); instances with the same name join the same app. */
+  name?: string;
+  /** Listen URIs; none: the app takes over the server's own listeners. */
+  listen?: string[];
+  token?: string;
+  /** Milliseconds to wait for the ready line. */
+  readyTimeoutMs?: number;
+}
+
+export class RunningApp {
+  /** Every JSON line printed, in order. */
+  readonly events: AppEvent[] = [];
+  /** Non-JSON stdout and all of stderr, for failure messages. */
+  output = '';
+  readonly exited: Promise<number | null>;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    readonly lang: string,
+    readonly name: string,
+    readonly proc: ChildProcess,
+  ) {
+    this.exited = new Promise((resolve) => {
+      proc.once('exit', (code, signal) => {
+        resolve(code ?? (signal ? -1 : null));
+        this.wake();
+      });
+    });
+    let buf = '';
+    proc.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (!line) continue;
+        try {
+          const obj = JSON.parse(line) as AppEvent;
+          if (obj && typeof obj.ev === 'string') this.events.push(obj);
+          else this.output += `${line}\n`;
+        } catch {
+          this.output += `${line}\n`;
+        }
+      }
+      this.wake();
+    });
+    proc.stderr?.on('data', (d: Buffer) => {
+      this.output = (this.output + d.toString()).slice(-8000);
+    });
+  }
+
+  get pid(): number {
+    return this.proc.pid ?? -1;
+  }
+
+  get alive(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** The first event (from index `from`) matching `pred`, or undefined after `timeoutMs`. */
+  async waitEvent(
+    pred: (e: AppEvent) => boolean,
+    timeoutMs: number,
+    from = 0,
+  ): Promise<AppEvent | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.events.slice(from).find(pred);
+      if (found) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) return undefined;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Events of kind `ev` (e.g. `callback`) whose fields match `fields`. */
+  find(ev: string, fields: Record<string, unknown> = {}): AppEvent[] {
+    return this.events.filter((e) => e.ev === ev && Object.entries(fields).every(([k, v]) => e[k] === v));
+  }
+
+  /** Sends `signal` to this process (by its PID) and waits for it to exit. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL', timeoutMs = 5000): Promise<void> {
+    if (!this.alive) return;
+    this.proc.kill(signal);
+    const killer = setTimeout(() => {
+      if (this.alive) this.proc.kill('SIGKILL');
+    }, timeoutMs);
+    await this.exited;
+    clearTimeout(killer);
+  }
+
+  /** A clean stop (SIGTERM: the app sends Stop and exits), SIGKILL if it takes too long. */
+  stop(): Promise<void> {
+    return this.kill('SIGTERM', 3000);
+  }
+}
+
+/** Starts the `lang` conformance app and resolves once it printed its ready line. */
+export async function startApp(lang: string, o: AppOptions): Promise<RunningApp> {
+  const spec = APPS[lang];
+  if (!spec) throw new Error(`no conformance app for ${lang}`);
+  const name = o.name ?? 'conformance';
+  const proc = spawn(spec.command, spec.args, {
+    cwd: spec.cwd ?? ROOT,
+    env: {
+      ...process.env,
+      ...spec.env,
+      NKSIP_SERVER: o.server,
+      NKSIP_APP: name,
+      NKSIP_LISTEN: (o.listen ?? []).join(','),
+      NKSIP_TOKEN: o.token ?? '',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const app = new RunningApp(lang, name, proc);
+  const timeout = o.readyTimeoutMs ?? 10_000;
+  const ready = await Promise.race([
+    app.waitEvent((e) => e.ev === 'ready', timeout),
+    app.exited.then(() => undefined),
+  ]);
+  if (!ready) {
+    await app.kill();
+    throw new Error(
+      `${lang} conformance app did not become ready in ${timeout} ms: ${app.output.slice(-2000)}`,
+    );
+  }
+  return app;
+}
