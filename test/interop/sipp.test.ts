@@ -65,7 +65,7 @@ describe('sipp against the nksip-server CLI', () => {
     });
     expect([r.code, r.successful, r.failed], r.output).toEqual([0, 40, 0]);
     expect(r.retransmissions).toBeGreaterThan(0);
-  });
+  }, 60_000);
 });
 
 describe('sipp CANCEL against a server holding the INVITE', () => {
