@@ -62,16 +62,22 @@ export async function cleanup() {
   if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
 }
 
-/** On SIGINT/SIGTERM: stop every child by PID, clean up, exit 130. */
+/**
+ * On SIGINT/SIGTERM, or when our stdout is closed (`| head`: EPIPE would otherwise kill us and
+ * leave the children running): stop every child by PID, clean up, exit 130.
+ */
 export function installSignalHandlers() {
-  for (const sig of ['SIGINT', 'SIGTERM']) {
-    process.on(sig, () => {
-      if (stopping) return;
-      stopping = true;
-      console.error(`\n${sig}: stopping children`);
-      cleanup().finally(() => process.exit(130));
-    });
-  }
+  const stop = (why) => {
+    if (stopping) return;
+    stopping = true;
+    if (why !== 'EPIPE') console.error(`\n${why}: stopping children`);
+    cleanup().finally(() => process.exit(130));
+  };
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => stop(sig));
+  process.stdout.on('error', (err) => {
+    if (err.code !== 'EPIPE') throw err;
+    stop('EPIPE');
+  });
 }
 
 /**

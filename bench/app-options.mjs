@@ -1,0 +1,286 @@
+// OPTIONS answered by a remote TypeScript SipApp against the same load answered by
+// nksip-server's built-in default, in one run, on 127.0.0.1.
+//
+//   make build && node bench/app-options.mjs [--quick] [--setups=in-server,remote-app] [--cpu-prof]
+//
+// Setups, each with a fresh nksip-server (SERVER_CMD below):
+//   - in-server: no app connected; the built-in default app answers OPTIONS (200) in the
+//     server's process;
+//   - remote-app: bench/apps/options-app.mjs (the built SDK, clients/typescript/dist) joins
+//     over gRPC, implementing only the `options` callback; it names no listen URI, so it takes
+//     over the server's listener and every OPTIONS makes a gRPC round trip to it.
+// Both are driven by the same sipp scenario (bench/options.xml), the same search for the
+// highest rate with < 0.1 % unanswered and the same CPU-per-request measurement at a fixed
+// rate as bench/options-load.mjs (the shared code is bench/lib/load.mjs). CPU is read from
+// /proc for the server and the app separately. It prints one table with the ratio
+// remote/in-server and writes bench/results/app-options.json.
+//
+// Environment (seconds unless said): BENCH_STEP_S=10, BENCH_BUDGET_S=150 (search time per
+// setup), BENCH_FIXED_RATE=2000 (/s), BENCH_FIXED_S=10, BENCH_START_RATE=2000 (/s),
+// BENCH_MAX_RATE=100000 (/s). --quick: 3 s steps, a 35 s budget, a 3 s fixed run.
+// --cpu-prof: run both Node processes with --cpu-prof, profiles in bench/results/profiles/
+// (read them with `node bench/profile-top.mjs FILE`).
+import { mkdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join, relative } from 'node:path';
+import {
+  benchDir,
+  cleanup,
+  fileExists,
+  fmt,
+  freePort,
+  freeTcpPort,
+  installSignalHandlers,
+  loadConfig,
+  MAX_FAILED,
+  MIN_ACHIEVED,
+  measureCpu,
+  root,
+  searchMaxRate,
+  sippArgs,
+  sleep,
+  startChild,
+  stopChild,
+  waitReady,
+} from './lib/load.mjs';
+import { writeResult } from './write-result.mjs';
+
+// {port} and {grpc} are replaced by the ports the script picked.
+const SERVER_CMD = [
+  'node',
+  'dist/server/src/cli.js',
+  '--listen',
+  'sip:127.0.0.1:{port}',
+  '--grpc',
+  '127.0.0.1:{grpc}',
+  '--log-level',
+  'warn',
+];
+const APP_CMD = ['node', 'bench/apps/options-app.mjs'];
+const APP_ENV = { NKSIP_SERVER: '127.0.0.1:{grpc}', NKSIP_APP: 'bench-options' };
+// the header the bench app adds to its 200s: tells its answers from the server's default
+const APP_MARKER = 'x-bench-app';
+const SETUPS = ['in-server', 'remote-app'];
+
+const args = process.argv.slice(2);
+for (const a of args) {
+  if (!/^--(quick|cpu-prof|setups=.*)$/.test(a)) throw new Error(`unknown argument ${a}`);
+}
+const quick = args.includes('--quick');
+const cpuProf = args.includes('--cpu-prof');
+const setups = (args.find((a) => a.startsWith('--setups='))?.slice('--setups='.length) ?? SETUPS.join(','))
+  .split(',')
+  .filter(Boolean);
+for (const s of setups) if (!SETUPS.includes(s)) throw new Error(`unknown setup ${s}`);
+const cfg = loadConfig(quick, { budgetS: 150, quickBudgetS: 35 });
+const profDir = join(benchDir, 'results', 'profiles');
+
+installSignalHandlers();
+try {
+  await main();
+} finally {
+  await cleanup();
+}
+
+async function main() {
+  for (const f of ['dist/server/src/cli.js', 'clients/typescript/dist/index.js']) {
+    if (!fileExists(join(root, f))) throw new Error(`${f} is missing: run \`make build\` first`);
+  }
+  if (cpuProf) {
+    rmSync(profDir, { recursive: true, force: true });
+    mkdirSync(profDir, { recursive: true });
+  }
+  const started = Date.now();
+  console.log(
+    `OPTIONS over UDP on 127.0.0.1; ${os.cpus().length} cores shared by sipp, the server and the app; ` +
+      `steps of ${cfg.stepS} s, search budget ${cfg.budgetS} s per setup, ` +
+      `CPU at ${cfg.fixedRate}/s for ${cfg.fixedS} s${cpuProf ? '; --cpu-prof on' : ''}`,
+  );
+  const results = {};
+  for (const name of setups) results[name] = await benchSetup(name);
+
+  const ratio = ratios(results);
+  printTable(results, ratio);
+  const out = {
+    benchmark: 'app-options',
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: os.cpus()[0]?.model ?? null,
+    cpus: os.cpus().length,
+    config: { ...cfg, maxFailed: MAX_FAILED, minAchieved: MIN_ACHIEVED, quick, cpuProf },
+    commands: {
+      server: SERVER_CMD.join(' '),
+      app: `${Object.entries(APP_ENV)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')} ${APP_CMD.join(' ')}`,
+      sipp: sippArgs('{port}', '{localport}', 'RATE', 'N', 'T', '{csv}').join(' '),
+    },
+    results,
+    ratio,
+    limits:
+      'sipp, the server and the app share 2 cores on loopback. in-server: one Node event loop (the ' +
+      'server) and sipp; remote-app: the server and the app each need CPU per request, so near the ' +
+      'top the three processes compete for the 2 cores. CPU µs/request at a fixed rate is the steadier figure.',
+    durationS: Math.round((Date.now() - started) / 1000),
+  };
+  console.log(`wrote ${relative(process.cwd(), writeResult('app-options', out))}`);
+  if (cpuProf)
+    console.log(`profiles in ${relative(process.cwd(), profDir)}/ (node bench/profile-top.mjs FILE)`);
+}
+
+/** The node command, with --cpu-prof into bench/results/profiles/<setup>-<proc>/ when asked. */
+function nodeCmd(cmd, setup, proc) {
+  if (!cpuProf) return cmd;
+  const dir = join(profDir, `${setup}-${proc}`);
+  return [cmd[0], '--cpu-prof', `--cpu-prof-dir=${dir}`, ...cmd.slice(1)];
+}
+
+async function benchSetup(name) {
+  const withApp = name === 'remote-app';
+  const port = await freePort();
+  const grpc = await freeTcpPort();
+  const fill = (s) => s.replaceAll('{port}', String(port)).replaceAll('{grpc}', String(grpc));
+  console.log(`\n== ${name}: SIP on 127.0.0.1:${port} (UDP), gRPC on 127.0.0.1:${grpc}`);
+  const server = startChild('nksip-server', nodeCmd(SERVER_CMD.map(fill), name, 'server'), {
+    cwd: root,
+    detached: true,
+  });
+  let app;
+  try {
+    await waitReady(server, port);
+    let stats;
+    if (withApp) {
+      app = startApp(fill, name);
+      // the server answers with its default until the app has joined: wait for the app's marker
+      await waitReady([server, app], port, { header: APP_MARKER });
+      stats = await app.stats();
+      console.log(`  app joined (pid ${app.pid})`);
+    }
+    const groups = withApp ? { server: server.pid, app: app.pid } : { server: server.pid };
+    const watch = withApp ? [server, app] : [server];
+
+    const m = await measureCpu(cfg, port, groups);
+    const total = Object.values(m.cpu).reduce((s, c) => s + c.cpuSeconds, 0);
+    m.cpu.total = {
+      cpuSeconds: Math.round(total * 100) / 100,
+      usPerRequest: m.answered > 0 ? Math.round((total / m.answered) * 1e7) / 10 : null,
+    };
+    console.log(
+      `  CPU at ${cfg.fixedRate}/s: ${m.answered}/${m.sent} answered; µs/request ` +
+        Object.entries(m.cpu)
+          .map(([k, c]) => `${k} ${c.usPerRequest?.toFixed(1)}`)
+          .join(', ') +
+        ` (sipp ~${m.sippUsPerRequest?.toFixed(1)})`,
+    );
+    let afterStep;
+    if (withApp) {
+      const s = await app.stats();
+      m.appAnswered = s.options - stats.options; // the warm-up run and the measured one
+      m.appExpired = s.expired - stats.expired;
+      stats = s;
+      afterStep = async () => {
+        const now = await app.stats();
+        const d = { appAnswered: now.options - stats.options, appExpired: now.expired - stats.expired };
+        stats = now;
+        return { fields: d, note: `app answered ${d.appAnswered}, ${d.appExpired} expired` };
+      };
+    }
+
+    const search = await searchMaxRate(cfg, port, watch, afterStep);
+    if (withApp) {
+      // the figures are the app's only if it was still the one answering at the end
+      await waitReady(watch, port, { header: APP_MARKER, tries: 20 });
+    }
+    return {
+      port,
+      grpcPort: grpc,
+      commands: { server: server.command, ...(withApp ? { app: app.command } : {}) },
+      maxRate: search.maxRate,
+      maxRateBracket: search.bracket,
+      limitedBy: search.limitedBy,
+      steps: search.steps,
+      fixed: m,
+      appTotals: withApp ? stats : undefined,
+    };
+  } finally {
+    if (app) await stopChild(app);
+    await stopChild(server);
+  }
+}
+
+/** The bench app in its own process group; stats() asks it for its counters (SIGUSR2). */
+function startApp(fill, setup) {
+  const env = { ...process.env };
+  for (const [k, v] of Object.entries(APP_ENV)) env[k] = fill(v);
+  let waiting = [];
+  const app = startChild('options-app', nodeCmd(APP_CMD, setup, 'app'), {
+    cwd: root,
+    detached: true,
+    env,
+    onLine: (line) => {
+      if (!line.startsWith('stats ')) return;
+      const s = JSON.parse(line.slice('stats '.length));
+      const w = waiting;
+      waiting = [];
+      for (const res of w) res(s);
+    },
+  });
+  const env1 = Object.entries(APP_ENV)
+    .map(([k, v]) => `${k}=${fill(v)}`)
+    .join(' ');
+  app.command = `${env1} ${app.command}`;
+  app.stats = async () => {
+    const got = new Promise((res) => waiting.push(res));
+    process.kill(app.pid, 'SIGUSR2');
+    const s = await Promise.race([got, sleep(3000).then(() => null)]);
+    if (!s) throw new Error(`the app did not report its counters: ${app.tail()}`);
+    return s;
+  };
+  return app;
+}
+
+/** remote-app over in-server: max rate (aim ≥ 0.5) and CPU per request. */
+function ratios(results) {
+  const a = results['remote-app'];
+  const b = results['in-server'];
+  if (!a || !b) return null;
+  const r = (x, y) => (x && y ? Number((x / y).toFixed(2)) : null);
+  return {
+    of: 'remote-app/in-server',
+    maxRate: r(a.maxRate, b.maxRate),
+    // a max rate with no failing step above it is only a lower bound
+    maxRateBound: a.maxRateBracket[1] === null || b.maxRateBracket[1] === null,
+    usPerRequestTotal: r(a.fixed.cpu.total.usPerRequest, b.fixed.cpu.total.usPerRequest),
+    usPerRequestServer: r(a.fixed.cpu.server.usPerRequest, b.fixed.cpu.server.usPerRequest),
+  };
+}
+
+function printTable(results, ratio) {
+  console.log('');
+  const head =
+    `${'setup'.padEnd(12)}${'max OPTIONS/s'.padStart(15)}` +
+    `${'server'.padStart(9)}${'app'.padStart(9)}${'total'.padStart(9)}${'sipp'.padStart(8)}  above the max`;
+  console.log(`${' '.repeat(27)}CPU µs/req @${cfg.fixedRate}/s`);
+  console.log(head);
+  for (const [name, r] of Object.entries(results)) {
+    const max = r.maxRateBracket[1] === null ? `≥${fmt(r.maxRate)}` : fmt(r.maxRate);
+    const c = r.fixed.cpu;
+    console.log(
+      `${name.padEnd(12)}${max.padStart(15)}${fmt(c.server.usPerRequest).padStart(9)}` +
+        `${fmt(c.app?.usPerRequest).padStart(9)}${fmt(c.total.usPerRequest).padStart(9)}` +
+        `${fmt(r.fixed.sippUsPerRequest).padStart(8)}  ${r.limitedBy}`,
+    );
+  }
+  if (ratio) {
+    console.log(
+      `remote-app/in-server: max rate ×${fmt(ratio.maxRate)}${ratio.maxRateBound ? ' (a bound: no step failed)' : ''} ` +
+        `(aim ≥ 0.5), CPU per request ×${fmt(ratio.usPerRequestTotal)} total, ` +
+        `×${fmt(ratio.usPerRequestServer)} server alone`,
+    );
+  }
+  console.log(
+    "max OPTIONS/s: highest step rate with < 0.1 % unanswered and ≥ 95 % of the rate reached; 'above the max'\n" +
+      "says why the next step failed: 'unanswered' = answers lost or late, 'rate not reached' = sipp\n" +
+      'could not send faster on the cores it shares with the server and the app (≥: no step failed).',
+  );
+}
