@@ -23,7 +23,7 @@ import type {
   Via as PbVia,
 } from '../gen/nksip/v1/sip.js';
 import type { Param } from '../sip/grammar.js';
-import { type NameAddr, parseNameAddr, parseVia } from '../sip/headers.js';
+import { type NameAddr, parseNameAddr, parseVia, type Via } from '../sip/headers.js';
 import { fromText, type SipRequest, type SipResponse, toText } from '../sip/message.js';
 import { isSipUri, isTelUri, parseUri, type Uri } from '../sip/uri.js';
 import type { Source } from '../transport/types.js';
@@ -100,32 +100,40 @@ export function nameAddrToPb(value: string, parsed?: NameAddr): PbNameAddr {
   };
 }
 
+/** Parsed views the message already holds (validation made them), or undefined when bad. */
+function cachedOr<T>(view: () => T): T | undefined {
+  try {
+    return view();
+  } catch {
+    return undefined;
+  }
+}
+
 function viasToPb(msg: SipRequest | SipResponse): PbVia[] {
+  const toPb = (via: Via): PbVia => ({
+    transport: via.transport,
+    host: via.host,
+    port: via.port ?? 0,
+    params: paramsToPb(via.params),
+  });
+  const all = cachedOr(() => msg.vias);
+  if (all) return all.map(toPb);
+  // some Via is malformed: pass the good ones; the bad one reaches the app only in `headers`
   const out: PbVia[] = [];
   for (const v of msg.headerValues('via')) {
-    try {
-      const via = parseVia(v);
-      out.push({
-        transport: via.transport,
-        host: via.host,
-        port: via.port ?? 0,
-        params: paramsToPb(via.params),
-      });
-    } catch {
-      // a malformed Via reaches an app only through `headers`
-    }
+    const via = cachedOr(() => parseVia(v));
+    if (via) out.push(toPb(via));
   }
   return out;
 }
 
 function contactsToPb(msg: SipRequest | SipResponse): { contacts: PbNameAddr[]; star: boolean } {
-  const contacts: PbNameAddr[] = [];
-  let star = false;
-  for (const v of msg.headerValues('contact')) {
-    if (v.trim() === '*') star = true;
-    else contacts.push(nameAddrToPb(v));
-  }
-  return { contacts, star };
+  const values = msg.headerValues('contact');
+  const star = values.some((v) => v.trim() === '*');
+  const texts = values.filter((v) => v.trim() !== '*');
+  // the parsed Contacts follow the same order as their texts
+  const parsed = cachedOr(() => msg.contacts);
+  return { contacts: texts.map((v, i) => nameAddrToPb(v, parsed?.[i])), star };
 }
 
 function cseqOf(msg: SipRequest | SipResponse): { seq: number; method: string } {
@@ -138,7 +146,12 @@ function cseqOf(msg: SipRequest | SipResponse): { seq: number; method: string } 
 
 function firstAddr(msg: SipRequest | SipResponse, name: 'from' | 'to'): PbNameAddr | undefined {
   const v = msg.header(name);
-  return v === undefined ? undefined : nameAddrToPb(v);
+  return v === undefined
+    ? undefined
+    : nameAddrToPb(
+        v,
+        cachedOr(() => msg[name]),
+      );
 }
 
 export function transportToPb(source: Source): PbTransportInfo {
@@ -162,7 +175,10 @@ export function requestToPb(req: SipRequest, source?: Source): PbRequest {
   }
   const out: PbRequest = {
     method: req.method,
-    ruri: uriToPb(req.uri),
+    ruri: uriToPb(
+      req.uri,
+      cachedOr(() => req.ruri),
+    ),
     from: firstAddr(req, 'from'),
     to: firstAddr(req, 'to'),
     callId: toText(req.header('call-id') ?? ''),

@@ -4,7 +4,6 @@
 // passes or the instance goes away, it is sent to another instance if one is left, else the
 // configured deadline reply or NkSIP's default applies, and the app is told. New requests are
 // shared round robin; a Call-ID stays with the instance handling it while that one lives.
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AppHandler, Provisional } from '../core/app.js';
 import { PROCESS, type RouteDecision } from '../core/decision.js';
@@ -19,6 +18,7 @@ import {
   ErrorCode,
   type LateReply,
 } from '../gen/nksip/v1/service.js';
+import { newTag } from '../sip/ids.js';
 import type { SipRequest } from '../sip/message.js';
 import type { Clock, TimerHandle } from '../transaction/clock.js';
 import type { Source } from '../transport/types.js';
@@ -284,7 +284,7 @@ export class AppDispatcher implements AppHandler {
         instance: inst,
         timer: undefined,
         tried: new Set(),
-        handle: purpose === 'method' ? `R_${randomBytes(9).toString('base64url')}` : '',
+        handle: purpose === 'method' ? `R_${newTag()}` : '',
         resolve,
       };
       if (cancel) p.cancel = cancel;

@@ -106,7 +106,8 @@ export class AppRegistry {
     this.log = opts.logger;
     const pick = (req: SipRequest, source: Source): AppHandler => {
       const h = this.handlerFor(source);
-      this.handlers.set(req, h);
+      // only an INVITE can be cancelled later; a WeakMap entry per request costs the GC
+      if (req.method === 'INVITE') this.handlers.set(req, h);
       return h;
     };
     this.router = {

@@ -122,6 +122,7 @@ export function makeResponse(req: SipRequest, status: number, opts: ResponseOpti
     }
   }
   const resp = new SipResponse(status, opts.reason ?? reasonPhrase(status), headers);
+  resp.shareViews(req);
   for (const [n, v] of opts.headers ?? []) resp.addHeader(n, v);
   if (opts.body && opts.body.length > 0) {
     resp.body = opts.body;

@@ -39,19 +39,41 @@ export interface CSeq {
   method: string;
 }
 
+const VIA_TRANSPORTS: Record<string, string> = {
+  UDP: 'UDP',
+  TCP: 'TCP',
+  TLS: 'TLS',
+  WS: 'WS',
+  WSS: 'WSS',
+  SCTP: 'SCTP',
+};
+
 export function parseVia(value: string): Via {
-  // sent-protocol allows LWS around each '/' (RFC 4475 §3.1.1.1)
-  const m = /^([^\s/]+)\s*\/\s*([^\s/]+)\s*\/\s*([^\s/;]+)\s*/.exec(value);
-  if (!m) throw new SipSyntaxError('bad Via sent-protocol');
-  const protocol = `${m[1]}/${m[2]}`;
-  const transport = (m[3] as string).toUpperCase();
-  if (!isToken(m[1] as string) || !isToken(transport)) throw new SipSyntaxError('bad Via sent-protocol');
-  let rest = value.slice(m[0].length);
+  let protocol: string;
+  let transport: string;
+  let rest: string;
+  const sp = value.indexOf(' ');
+  const known =
+    sp > 8 && value.startsWith('SIP/2.0/') ? VIA_TRANSPORTS[value.slice(8, sp).toUpperCase()] : undefined;
+  if (known !== undefined) {
+    // the common spelling, `SIP/2.0/UDP host`, without a regular expression
+    protocol = 'SIP/2.0';
+    transport = known;
+    rest = value.slice(sp + 1);
+  } else {
+    // sent-protocol allows LWS around each '/' (RFC 4475 §3.1.1.1)
+    const m = /^([^\s/]+)\s*\/\s*([^\s/]+)\s*\/\s*([^\s/;]+)\s*/.exec(value);
+    if (!m) throw new SipSyntaxError('bad Via sent-protocol');
+    protocol = `${m[1]}/${m[2]}`;
+    transport = (m[3] as string).toUpperCase();
+    if (!isToken(m[1] as string) || !isToken(transport)) throw new SipSyntaxError('bad Via sent-protocol');
+    rest = value.slice(m[0].length);
+  }
   const semi = rest.indexOf(';');
   const sentBy = (semi >= 0 ? rest.slice(0, semi) : rest).trim();
   rest = semi >= 0 ? rest.slice(semi) : '';
   // LWS may surround the colon of sent-by (`host : port`)
-  const { host, port } = parseHostPort(sentBy.replace(/\s*:\s*(\d+)$/, ':$1'));
+  const { host, port } = parseHostPort(/\s/.test(sentBy) ? sentBy.replace(/\s*:\s*(\d+)$/, ':$1') : sentBy);
   const via: Via = { protocol, transport, host, params: rest ? parseParams(rest) : [] };
   if (port !== undefined) via.port = port;
   const ttl = getParam(via.params, 'ttl');

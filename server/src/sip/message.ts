@@ -127,6 +127,18 @@ abstract class SipMessageBase {
     }
   }
 
+  /**
+   * Takes over another message's parsed Via, From, Call-ID and CSeq views: for a response
+   * built from a request, whose header lines it copies unchanged (RFC 3261 §8.2.6), so the
+   * transport routing the response does not parse them again.
+   */
+  shareViews(from: SipMessageBase): void {
+    this._vias ??= from._vias;
+    this._from ??= from._from;
+    this._callId ??= from._callId;
+    this._cseq ??= from._cseq;
+  }
+
   /** All Via values, top first. Throws SipSyntaxError if any is malformed. */
   get vias(): Via[] {
     this._vias ??= this.headerValues('via').map(parseVia);
