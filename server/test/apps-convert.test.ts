@@ -1,6 +1,8 @@
 // SIP ⇄ protobuf conversions: requests as apps see them, named replies and their headers,
 // automatic response headers, header operations, app config checks.
+
 import { describe, expect, it } from 'vitest';
+import { appConfig } from '../../test/apps/support.js';
 import { appSettings, configDiff } from '../src/apps/app-config.js';
 import {
   InvalidAnswer,
@@ -9,29 +11,13 @@ import {
   replyFromPb,
   requestToPb,
 } from '../src/apps/convert.js';
-import { HeaderOp_Kind, NamedReply, type Reply as PbReply } from '../src/gen/nksip/v1/decisions.js';
+import { HeaderOp_Kind, NamedReply, Reply as PbReply } from '../src/gen/nksip/v1/decisions.js';
 import { CallbackKind, type Start } from '../src/gen/nksip/v1/service.js';
 import type { SipRequest } from '../src/sip/message.js';
 import { parse, request, source } from './support/transaction.js';
 
 function pb(extra: Partial<PbReply>): PbReply {
-  return {
-    code: 0,
-    named: NamedReply.NAMED_REPLY_UNSPECIFIED,
-    reason: '',
-    headers: [],
-    body: Buffer.alloc(0),
-    contentType: '',
-    contacts: [],
-    realm: '',
-    allow: '',
-    accept: '',
-    unsupported: '',
-    require: '',
-    warning: '',
-    minValue: 0,
-    ...extra,
-  };
+  return PbReply.fromPartial(extra);
 }
 
 const ctx = (req: SipRequest = request({ method: 'OPTIONS' })): ReplyContext => ({
@@ -270,23 +256,7 @@ describe('app config', () => {
     token: '',
     instanceId: '',
     callbacks,
-    config: {
-      listen: [],
-      from: '',
-      route: [],
-      localHost: '',
-      timers: undefined,
-      plugins: [],
-      allow: '',
-      supported: '',
-      accept: '',
-      events: '',
-      deadlinesMs: {},
-      defaultDeadlineMs: 0,
-      deadlineReplies: {},
-      graceMs: 0,
-      ...config,
-    },
+    config: appConfig(config),
   });
 
   it('names the field that is wrong', () => {

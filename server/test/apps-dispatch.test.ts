@@ -1,6 +1,8 @@
 // Dispatch of one app's callbacks to fake instances on a fake clock: defaults without a round
 // trip, deadlines, failover, stickiness, invalid and unknown answers, noreply and late replies.
+
 import { describe, expect, it } from 'vitest';
+import { appConfig } from '../../test/apps/support.js';
 import { type AppSettings, appSettings } from '../src/apps/app-config.js';
 import { AppDispatcher, type InstanceLink } from '../src/apps/dispatch.js';
 import type { RouteDecision } from '../src/core/decision.js';
@@ -25,23 +27,7 @@ function start(callbacks: CallbackKind[], config: Partial<NonNullable<Start['con
     callbacks,
     token: '',
     instanceId: '',
-    config: {
-      listen: [],
-      from: '',
-      route: [],
-      localHost: '',
-      timers: undefined,
-      plugins: [],
-      allow: '',
-      supported: '',
-      accept: '',
-      events: '',
-      deadlinesMs: {},
-      defaultDeadlineMs: 0,
-      deadlineReplies: {},
-      graceMs: 0,
-      ...config,
-    },
+    config: appConfig(config),
   };
 }
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../server/src/config.js';
-import { NamedReply } from '../../server/src/gen/nksip/v1/decisions.js';
+import { NamedReply, Reply } from '../../server/src/gen/nksip/v1/decisions.js';
 import { ErrorCode } from '../../server/src/gen/nksip/v1/service.js';
 import { type Server, startServer } from '../../server/src/server.js';
 import { freePort } from '../support/sipp.js';
@@ -354,22 +354,7 @@ describe('UAC commands', () => {
 });
 
 function pbReplyNamed(named: NamedReply) {
-  return {
-    code: 0,
-    named,
-    reason: '',
-    headers: [],
-    body: Buffer.alloc(0),
-    contentType: '',
-    contacts: [],
-    realm: '',
-    allow: '',
-    accept: '',
-    unsupported: '',
-    require: '',
-    warning: '',
-    minValue: 0,
-  };
+  return Reply.fromPartial({ named });
 }
 
 describe('a server with a token', () => {

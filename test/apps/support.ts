@@ -5,7 +5,7 @@ import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { credentials } from '@grpc/grpc-js';
 import { NamedReply, type Reply } from '../../server/src/gen/nksip/v1/decisions.js';
 import {
-  type AppConfig,
+  AppConfig,
   type Callback,
   CallbackKind,
   type ConnectRequest,
@@ -20,23 +20,7 @@ import { parseMessage } from '../../server/src/sip/parser.js';
 export const K = CallbackKind;
 
 export function appConfig(c: Partial<AppConfig> = {}): AppConfig {
-  return {
-    listen: [],
-    from: '',
-    route: [],
-    localHost: '',
-    timers: undefined,
-    plugins: [],
-    allow: '',
-    supported: '',
-    accept: '',
-    events: '',
-    deadlinesMs: {},
-    defaultDeadlineMs: 0,
-    deadlineReplies: {},
-    graceMs: 0,
-    ...c,
-  };
+  return AppConfig.fromPartial(c);
 }
 
 export function pbReply(r: Partial<Reply>): Reply {

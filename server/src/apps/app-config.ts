@@ -2,7 +2,7 @@
 // defaults filled in, and one canonical text so that instances of an app can be compared.
 import { type ListenSpec, parseListen } from '../config.js';
 import { NamedReply, type Reply as PbReply, Reply as PbReplyCodec } from '../gen/nksip/v1/decisions.js';
-import { type AppConfig, CallbackKind, type Start } from '../gen/nksip/v1/service.js';
+import { AppConfig, CallbackKind, type Start } from '../gen/nksip/v1/service.js';
 import { parseNameAddr } from '../sip/headers.js';
 import { fromText } from '../sip/message.js';
 import { parseUri } from '../sip/uri.js';
@@ -99,22 +99,7 @@ export function appSettings(start: Start, defaultDeadlineMs = DEFAULT_DEADLINE_M
       `app: a name of letters, digits, '.', '_' or '-' (1–128, starting with a letter or digit) is required, got ${JSON.stringify(start.app)}`,
     );
   }
-  const c: AppConfig = start.config ?? {
-    listen: [],
-    from: '',
-    route: [],
-    localHost: '',
-    timers: undefined,
-    plugins: [],
-    allow: '',
-    supported: '',
-    accept: '',
-    events: '',
-    deadlinesMs: {},
-    defaultDeadlineMs: 0,
-    deadlineReplies: {},
-    graceMs: 0,
-  };
+  const c: AppConfig = start.config ?? AppConfig.fromPartial({});
   const listenSpecs = c.listen.map((u, i) => {
     try {
       return parseListen(u);

@@ -6,49 +6,27 @@
 //   Calling --Timer B / transport error--> Terminated (TU told)
 import { makeNon2xxAck } from '../sip/build.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
-import { type Endpoint, isReliable } from '../transport/types.js';
-import { Transaction } from './base.js';
+import type { Endpoint } from '../transport/types.js';
+import { ClientTransactionBase } from './client-base.js';
 import type { TimerHandle } from './clock.js';
-import { initialRetransmit, sixtyFourT1, timerD } from './timers.js';
+import { sixtyFourT1, timerD } from './timers.js';
 import type { ClientHandler, TxnEnv } from './types.js';
 
-export class ClientInviteTransaction extends Transaction {
+export class ClientInviteTransaction extends ClientTransactionBase {
   readonly isInvite = true;
-  /** The INVITE as sent: what a CANCEL (makeCancel) is built from. */
-  readonly request: SipRequest;
-  readonly handler: ClientHandler;
-  /** Where the INVITE went: the endpoint the transport reports once sent (CANCEL goes there too). */
-  target: Endpoint;
   /** Whether a provisional response arrived: §9.1 allows a CANCEL only after one. */
   gotProvisional = false;
-  private reliable: boolean;
-  private interval = 0;
   private ack: SipRequest | undefined;
-  private timerA: TimerHandle | undefined;
-  private timerB: TimerHandle | undefined;
   private timerD: TimerHandle | undefined;
   private timerM: TimerHandle | undefined;
 
   constructor(env: TxnEnv, key: string, request: SipRequest, target: Endpoint, handler: ClientHandler) {
-    super(env, key, 'calling');
-    this.request = request;
-    this.target = target;
-    this.handler = handler;
-    this.reliable = isReliable(target.transport);
+    // `request` is the INVITE as sent: what a CANCEL (makeCancel) is built from
+    super(env, key, 'calling', request, target, handler);
   }
 
-  /** Sends the INVITE and starts Timers A (unreliable only) and B. */
-  start(): void {
-    const t = this.env.timers;
-    this.env.transport.sendRequest(this.request, this.target).then(
-      (ep) => this.guard(() => this.sentTo(ep)),
-      (err: Error) => this.guard(() => this.transportError(err)),
-    );
-    if (!this.reliable) {
-      this.interval = initialRetransmit(t);
-      this.timerA = this.timer(this.interval, () => this.onTimerA());
-    }
-    this.timerB = this.timer(sixtyFourT1(t), () => this.onTimerB());
+  protected pending(): boolean {
+    return this.state === 'calling' || this.state === 'proceeding';
   }
 
   receiveResponse(resp: SipResponse): void {
@@ -56,8 +34,8 @@ export class ClientInviteTransaction extends Transaction {
     switch (this.state) {
       case 'calling':
       case 'proceeding':
-        this.timerA = this.clear(this.timerA);
-        this.timerB = this.clear(this.timerB);
+        this.retransmit = this.clear(this.retransmit);
+        this.timeout = this.clear(this.timeout);
         if (s < 200) {
           this.state = 'proceeding';
           this.gotProvisional = true;
@@ -87,28 +65,19 @@ export class ClientInviteTransaction extends Transaction {
     }
   }
 
-  private sentTo(ep: Endpoint): void {
-    this.target = ep;
-    // the transport may have switched to a stream (§18.1.1, request over the UDP size limit)
-    if (!this.reliable && isReliable(ep.transport)) {
-      this.reliable = true;
-      this.timerA = this.clear(this.timerA);
-    }
-  }
-
-  private onTimerA(): void {
-    this.timerA = undefined;
+  protected onRetransmit(): void {
+    this.retransmit = undefined;
     if (this.state !== 'calling') return;
     this.env.transport
       .sendRequest(this.request, this.target)
       .catch((err: Error) => this.guard(() => this.transportError(err)));
     // no T2 cap for INVITE: A doubles until Timer B ends it
     this.interval *= 2;
-    this.timerA = this.timer(this.interval, () => this.onTimerA());
+    this.retransmit = this.timer(this.interval, () => this.onRetransmit());
   }
 
-  private onTimerB(): void {
-    this.timerB = undefined;
+  protected onTimeout(): void {
+    this.timeout = undefined;
     if (this.state !== 'calling') return;
     this.terminate();
     this.handler.onTimeout();
@@ -122,12 +91,6 @@ export class ClientInviteTransaction extends Transaction {
     });
   }
 
-  private transportError(err: Error): void {
-    if (this.state !== 'calling' && this.state !== 'proceeding') return;
-    this.terminate();
-    this.handler.onTransportError(err);
-  }
-
   protected override onLifetimeExpired(): void {
     const pending = this.state === 'calling' || this.state === 'proceeding';
     this.terminate();
@@ -135,8 +98,8 @@ export class ClientInviteTransaction extends Transaction {
   }
 
   protected override clearTimers(): void {
-    this.timerA = this.clear(this.timerA);
-    this.timerB = this.clear(this.timerB);
+    this.retransmit = this.clear(this.retransmit);
+    this.timeout = this.clear(this.timeout);
     this.timerD = this.clear(this.timerD);
     this.timerM = this.clear(this.timerM);
   }

@@ -4,44 +4,22 @@
 //   Trying --200-699--> Completed
 //   Trying/Proceeding --Timer F / transport error--> Terminated (TU told)
 import type { SipRequest, SipResponse } from '../sip/message.js';
-import { type Endpoint, isReliable } from '../transport/types.js';
-import { Transaction } from './base.js';
+import type { Endpoint } from '../transport/types.js';
+import { ClientTransactionBase } from './client-base.js';
 import type { TimerHandle } from './clock.js';
-import { initialRetransmit, sixtyFourT1, timerT4 } from './timers.js';
+import { timerT4 } from './timers.js';
 import type { ClientHandler, TxnEnv } from './types.js';
 
-export class ClientNonInviteTransaction extends Transaction {
+export class ClientNonInviteTransaction extends ClientTransactionBase {
   readonly isInvite = false;
-  readonly request: SipRequest;
-  readonly handler: ClientHandler;
-  /** Where the request went: the endpoint the transport reports once sent. */
-  target: Endpoint;
-  private reliable: boolean;
-  private interval = 0;
-  private timerE: TimerHandle | undefined;
-  private timerF: TimerHandle | undefined;
   private timerK: TimerHandle | undefined;
 
   constructor(env: TxnEnv, key: string, request: SipRequest, target: Endpoint, handler: ClientHandler) {
-    super(env, key, 'trying');
-    this.request = request;
-    this.target = target;
-    this.handler = handler;
-    this.reliable = isReliable(target.transport);
+    super(env, key, 'trying', request, target, handler);
   }
 
-  /** Sends the request and starts Timers E (unreliable only) and F. */
-  start(): void {
-    const t = this.env.timers;
-    this.env.transport.sendRequest(this.request, this.target).then(
-      (ep) => this.guard(() => this.sentTo(ep)),
-      (err: Error) => this.guard(() => this.transportError(err)),
-    );
-    if (!this.reliable) {
-      this.interval = initialRetransmit(t);
-      this.timerE = this.timer(this.interval, () => this.onTimerE());
-    }
-    this.timerF = this.timer(sixtyFourT1(t), () => this.onTimerF());
+  protected pending(): boolean {
+    return this.state === 'trying' || this.state === 'proceeding';
   }
 
   receiveResponse(resp: SipResponse): void {
@@ -50,8 +28,8 @@ export class ClientNonInviteTransaction extends Transaction {
       this.state = 'proceeding';
     } else {
       this.state = 'completed';
-      this.timerE = this.clear(this.timerE);
-      this.timerF = this.clear(this.timerF);
+      this.retransmit = this.clear(this.retransmit);
+      this.timeout = this.clear(this.timeout);
       const k = timerT4(this.env.timers, this.reliable);
       if (k === 0) this.terminate();
       else this.timerK = this.timer(k, () => this.terminate());
@@ -59,16 +37,8 @@ export class ClientNonInviteTransaction extends Transaction {
     this.handler.onResponse(resp);
   }
 
-  private sentTo(ep: Endpoint): void {
-    this.target = ep;
-    if (!this.reliable && isReliable(ep.transport)) {
-      this.reliable = true;
-      this.timerE = this.clear(this.timerE);
-    }
-  }
-
-  private onTimerE(): void {
-    this.timerE = undefined;
+  protected onRetransmit(): void {
+    this.retransmit = undefined;
     if (this.state !== 'trying' && this.state !== 'proceeding') return;
     this.env.transport
       .sendRequest(this.request, this.target)
@@ -76,20 +46,14 @@ export class ClientNonInviteTransaction extends Transaction {
     // Trying backs off up to T2; once a provisional came, the peer is alive: just every T2
     const t2 = this.env.timers.t2;
     this.interval = this.state === 'trying' ? Math.min(2 * this.interval, t2) : t2;
-    this.timerE = this.timer(this.interval, () => this.onTimerE());
+    this.retransmit = this.timer(this.interval, () => this.onRetransmit());
   }
 
-  private onTimerF(): void {
-    this.timerF = undefined;
+  protected onTimeout(): void {
+    this.timeout = undefined;
     if (this.state !== 'trying' && this.state !== 'proceeding') return;
     this.terminate();
     this.handler.onTimeout();
-  }
-
-  private transportError(err: Error): void {
-    if (this.state !== 'trying' && this.state !== 'proceeding') return;
-    this.terminate();
-    this.handler.onTransportError(err);
   }
 
   protected override onLifetimeExpired(): void {
@@ -99,8 +63,8 @@ export class ClientNonInviteTransaction extends Transaction {
   }
 
   protected override clearTimers(): void {
-    this.timerE = this.clear(this.timerE);
-    this.timerF = this.clear(this.timerF);
+    this.retransmit = this.clear(this.retransmit);
+    this.timeout = this.clear(this.timeout);
     this.timerK = this.clear(this.timerK);
   }
 }
