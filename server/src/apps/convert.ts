@@ -221,17 +221,19 @@ export function responseToPb(resp: SipResponse, source?: Source): PbResponse {
 
 const HEADER_NAME = /^[A-Za-z0-9!%*_+`'~.-]+$/;
 
+const HEADER_OP_KINDS: Record<number, CoreHeaderOp['op']> = {
+  [HeaderOp_Kind.KIND_ADD]: 'add',
+  [HeaderOp_Kind.KIND_REPLACE]: 'replace',
+  [HeaderOp_Kind.KIND_REMOVE]: 'remove',
+  [HeaderOp_Kind.KIND_INSERT]: 'insert',
+};
+
 export function headerOpFromPb(op: PbHeaderOp): CoreHeaderOp {
-  const kinds: Record<number, CoreHeaderOp['op']> = {
-    [HeaderOp_Kind.KIND_ADD]: 'add',
-    [HeaderOp_Kind.KIND_REPLACE]: 'replace',
-    [HeaderOp_Kind.KIND_REMOVE]: 'remove',
-    [HeaderOp_Kind.KIND_INSERT]: 'insert',
-  };
-  const kind = kinds[op.kind];
+  const kind = HEADER_OP_KINDS[op.kind];
   if (kind === undefined) throw new InvalidAnswer(`header operation on "${op.name}" has no kind`);
   if (!HEADER_NAME.test(op.name)) throw new InvalidAnswer(`bad header name "${op.name}"`);
-  if (/[\r\n]/.test(op.value)) throw new InvalidAnswer(`header ${op.name}: line breaks are not allowed`);
+  if (op.value.includes('\r') || op.value.includes('\n'))
+    throw new InvalidAnswer(`header ${op.name}: line breaks are not allowed`);
   return { op: kind, name: op.name, value: fromText(op.value) };
 }
 
