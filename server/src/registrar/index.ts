@@ -1,0 +1,3 @@
+export * from './binding.js';
+export * from './registrar.js';
+export * from './store.js';
