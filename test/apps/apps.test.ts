@@ -255,6 +255,40 @@ describe('apps with their own listeners', () => {
     expect(open()).toBe(false);
   });
 
+  it('the registrar plugin: REGISTER is stored and listed back, 423 below the minimum, old CSeq refused', async () => {
+    const a = app();
+    a.start(
+      'registrar-app',
+      [],
+      appConfig({
+        listen: ['sip:127.0.0.1:0;transport=udp'],
+        plugins: [{ name: 'registrar', options: { min_time: '60' } }],
+      }),
+    );
+    const port = Number((await a.started()).listeners[0]?.split(':')[2]);
+    const callId = `reg-${process.pid}@127.0.0.1`;
+    const ok = peer.send('REGISTER', port, { callId, cseq: 2, headers: ['Expires: 120'] });
+    const r200 = await peer.final(ok.callId);
+    expect(r200.status).toBe(200);
+    expect(r200.header('contact')).toBe(`<sip:peer@127.0.0.1:${peer.port}>;expires=120`);
+    expect(r200.header('allow')).toMatch(/REGISTER/);
+    expect(r200.header('date')).toMatch(/GMT$/);
+    const brief = peer.send('REGISTER', port, { headers: ['Expires: 10'] });
+    const r423 = await peer.final(brief.callId);
+    expect([r423.status, r423.header('min-expires')]).toEqual([423, '60']);
+    peer.send('REGISTER', port, { callId, cseq: 1, headers: ['Expires: 120'] });
+    const old = await (async () => {
+      for (let i = 0; i < 200; i++) {
+        const r = peer.responses.find((x) => x.header('call-id') === callId && x.status === 400);
+        if (r) return r;
+        await new Promise((res) => setTimeout(res, 10));
+      }
+      return undefined;
+    })();
+    expect(old?.reason).toBe('Rejected Old CSeq');
+    expect(a.callbacks()).toHaveLength(0);
+  });
+
   it('a listen URI already in use: LISTEN_FAILED naming it, stream closed', async () => {
     const a = app();
     a.start(

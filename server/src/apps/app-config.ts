@@ -48,8 +48,44 @@ const REPLY_CALLBACKS = new Set<CallbackKind>([
   CallbackKind.CALLBACK_KIND_PRACK,
 ]);
 
-/** Plugins the server offers today (registrar, 100rel, timers... come with their issues). */
-export const KNOWN_PLUGINS = new Set<string>();
+/** Plugins the server offers today (100rel, timers... come with their issues). */
+export const KNOWN_PLUGINS = new Set<string>(['registrar']);
+
+/** The registrar plugin's options (NkSIP's sip_registrar_*_time), seconds. */
+export interface RegistrarSettings {
+  defaultTime: number;
+  minTime: number;
+  maxTime: number;
+}
+
+const REGISTRAR_OPTIONS: Record<string, [keyof RegistrarSettings, number, number, number]> = {
+  // option: [field, default, lowest allowed (NkSIP), highest]
+  default_time: ['defaultTime', 3600, 5, 86_400 * 365],
+  min_time: ['minTime', 60, 1, 86_400 * 365],
+  max_time: ['maxTime', 86_400, 60, 86_400 * 365],
+};
+
+function registrarSettings(i: number, options: Record<string, string>): RegistrarSettings {
+  const out: RegistrarSettings = { defaultTime: 3600, minTime: 60, maxTime: 86_400 };
+  for (const [key, value] of Object.entries(options)) {
+    const spec = REGISTRAR_OPTIONS[key];
+    const where = `config.plugins[${i}].options.${key}`;
+    if (!spec) {
+      throw new InvalidConfig(
+        `${where}: unknown registrar option (known: ${Object.keys(REGISTRAR_OPTIONS).join(', ')})`,
+      );
+    }
+    const [field, , min, max] = spec;
+    const n = /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;
+    if (!(n >= min && n <= max))
+      throw new InvalidConfig(
+        `${where}: an integer from ${min} to ${max} seconds, got ${JSON.stringify(value)}`,
+      );
+    out[field] = n;
+  }
+  if (out.minTime > out.maxTime) throw new InvalidConfig(`config.plugins[${i}]: min_time above max_time`);
+  return out;
+}
 
 export interface AppSettings {
   name: string;
@@ -67,6 +103,8 @@ export interface AppSettings {
   defaultDeadlineMs: number;
   deadlineReplies: Map<CallbackKind, PbReply>;
   graceMs: number;
+  /** Set when the app enabled the registrar plugin. */
+  registrar?: RegistrarSettings;
   /** Equal for two Starts that may share an app. */
   canonical: string;
 }
@@ -154,13 +192,14 @@ export function appSettings(start: Start, defaultDeadlineMs = DEFAULT_DEADLINE_M
     checkRange('config.timers.timer_c', c.timers.timerC, 1, 86400);
     checkRange('config.timers.dialog_timeout', c.timers.dialogTimeout, 1, 86400);
   }
-  for (const p of c.plugins) {
+  c.plugins.forEach((p, i) => {
     if (!KNOWN_PLUGINS.has(p.name)) {
       throw new InvalidConfig(
-        `config.plugins: plugin ${JSON.stringify(p.name)} is not available in this server${KNOWN_PLUGINS.size > 0 ? ` (known: ${[...KNOWN_PLUGINS].join(', ')})` : ''}`,
+        `config.plugins: plugin ${JSON.stringify(p.name)} is not available in this server (known: ${[...KNOWN_PLUGINS].join(', ')})`,
       );
     }
-  }
+    if (p.name === 'registrar') out.registrar = registrarSettings(i, p.options);
+  });
   checkRange('config.default_deadline_ms', c.defaultDeadlineMs, 1, MAX_DEADLINE_MS);
   checkRange('config.grace_ms', c.graceMs, 1, MAX_GRACE_MS);
   for (const [name, ms] of Object.entries(c.deadlinesMs)) {

@@ -18,6 +18,7 @@ import {
   ErrorCode,
   type LateReply,
 } from '../gen/nksip/v1/service.js';
+import { MemoryStore, Registrar } from '../registrar/index.js';
 import { newTag } from '../sip/ids.js';
 import type { SipRequest } from '../sip/message.js';
 import type { Clock, TimerHandle } from '../transaction/clock.js';
@@ -69,7 +70,16 @@ interface Pending {
   cancel?: SipRequest;
   /** Method callbacks: sends a 1xx on the request's transaction. */
   provisional?: Provisional;
-  resolve: (v: RouteDecision | Reply | undefined) => void;
+  resolve: (v: RouteDecision | Reply | Promise<Reply> | undefined) => void;
+}
+
+/** A registrar's 2xx says what else the app does (RFC 3261 §10.3 leaves it to the UAS). */
+function withAllowSupported(r: Reply, profile: UasProfile): Reply {
+  if (r.status < 200 || r.status >= 300) return r;
+  return {
+    ...r,
+    headers: [...(r.headers ?? []), ['Allow', profile.allow], ['Supported', profile.supported.join(', ')]],
+  };
 }
 
 /** Whether a reply is a 1xx, by its code or its name. */
@@ -150,7 +160,17 @@ export class AppDispatcher implements AppHandler {
     this.log = opts.logger;
     this.lateReplyTtl = opts.lateReplyTtlMs ?? 900_000;
     this.stickyMax = opts.stickyMax ?? 100_000;
+    const r = opts.settings.registrar;
+    if (r) {
+      this.store = new MemoryStore({ clock: opts.clock });
+      this.store.startSweeper();
+      this.registrar = new Registrar({ store: this.store, clock: opts.clock, ...r });
+    }
   }
+
+  /** The app's registrar plugin (NkSIP's nksip_registrar), when it enabled it. */
+  readonly registrar: Registrar | undefined;
+  private readonly store: MemoryStore | undefined;
 
   // ----- instances
 
@@ -180,6 +200,7 @@ export class AppDispatcher implements AppHandler {
   /** Shutdown: every pending callback and waiting request gets its default now. */
   close(): void {
     this.closed = true;
+    this.store?.stopSweeper();
     for (const p of [...this.pending.values()]) {
       this.pending.delete(p.id);
       if (p.timer) this.clock.clearTimer(p.timer);
@@ -241,12 +262,18 @@ export class AppDispatcher implements AppHandler {
     const p = this.profileOf(source);
     const out: UasProfile = { ...p };
     if (this.settings.allow !== undefined) out.allow = this.settings.allow;
+    // plugins add their methods to the default Allow (NkSIP: the registrar adds REGISTER)
+    else if (this.registrar && !/\bREGISTER\b/i.test(out.allow)) out.allow = `${out.allow},REGISTER`;
     if (this.settings.supported !== undefined) out.supported = this.settings.supported;
     return out;
   }
 
-  private defaultMethod(req: SipRequest, source: Source): Reply {
-    return defaultReply(req, this.profile(source)) ?? { status: 500, reason: 'No Answer' };
+  private defaultMethod(req: SipRequest, source: Source): Reply | Promise<Reply> {
+    const profile = this.profile(source);
+    if (req.method === 'REGISTER' && this.registrar) {
+      return this.registrar.register(req, source).then((r) => withAllowSupported(r, profile));
+    }
+    return defaultReply(req, profile) ?? { status: 500, reason: 'No Answer' };
   }
 
   private replyContext(req: SipRequest, source: Source): ReplyContext {
@@ -412,7 +439,11 @@ export class AppDispatcher implements AppHandler {
     }
   }
 
-  private defaultValue(purpose: Purpose, req: SipRequest, source: Source): RouteDecision | Reply | undefined {
+  private defaultValue(
+    purpose: Purpose,
+    req: SipRequest,
+    source: Source,
+  ): RouteDecision | Reply | Promise<Reply> | undefined {
     if (purpose === 'route') return PROCESS;
     if (purpose === 'method') return this.defaultMethod(req, source);
     return undefined;
