@@ -73,13 +73,19 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     .split(',')
     .map((s) => s.trim().toLowerCase())
     .filter((s) => s !== '');
+  // one profile per local socket, built once: it is read for every request
+  const profiles = new Map<string, UasProfile>();
   const profile = (source: Source): UasProfile => {
+    const key = `${source.transport}|${source.localAddress}|${source.localPort}`;
+    let p = profiles.get(key);
+    if (p) return p;
     const host =
       config.localHost ?? (isWildcard(source.localAddress) ? undefined : hostText(source.localAddress));
-    const p: UasProfile = { allow: config.allow, supported };
+    p = { allow: config.allow, supported };
     if (host !== undefined) {
       p.contact = `<sip:${host}:${source.localPort}${source.transport === 'udp' ? '' : `;transport=${source.transport}`}>`;
     }
+    if (profiles.size < 1024) profiles.set(key, p);
     return p;
   };
   const builtIn = opts.app ?? defaultApp(profile);

@@ -33,9 +33,10 @@ export class ServerNonInviteTransaction extends ServerTransactionBase {
       } else {
         this.timerJ = this.timer(j, () => this.terminate());
         // for the 64*T1 of Timer J only retransmissions matter: free the parsed views of
-        // the request (they come back on demand) so thousands of completed transactions
-        // weigh little
+        // the request and of the response, which shares some (they come back on demand),
+        // so thousands of completed transactions weigh little
         this.request.invalidate();
+        resp.invalidate();
       }
       return true;
     }
