@@ -23,8 +23,9 @@ Options:
   -V, --version        show the version
 
 Config file keys: listen (list), logLevel, logPretty, localHost, t1, t2, t4 (ms),
-transTimeout (s), no100, udpMaxSize, tcpIdleTimeout (s), shutdownTimeout (ms), allow,
-supported, grpc, grpcTls ({cert, key, ca}), grpcToken. See docs/configuration.md.
+transTimeout (s), dialogTimeout (s), no100, udpMaxSize, tcpIdleTimeout (s),
+shutdownTimeout (ms), allow, supported, grpc, grpcTls ({cert, key, ca}), grpcToken.
+See docs/configuration.md.
 `;
 
 export function version(): string {

@@ -36,6 +36,8 @@ export interface Config {
   t4: number;
   /** Upper bound of a transaction's life, seconds (NkSIP `sip_trans_timeout`). */
   transTimeout: number;
+  /** A dialog without activity for this long is stopped, seconds (NkSIP `sip_dialog_timeout`). */
+  dialogTimeout: number;
   /** Do not send the automatic 100 Trying for INVITE (NkSIP `sip_no_100`). */
   no100: boolean;
   /** Requests larger than this go over TCP (RFC 3261 §18.1.1). */
@@ -64,6 +66,7 @@ export const DEFAULTS: Config = {
   t2: 4000,
   t4: 5000,
   transTimeout: 900,
+  dialogTimeout: 1800,
   no100: false,
   udpMaxSize: 1300,
   tcpIdleTimeout: 180,
@@ -115,6 +118,7 @@ const CHECKS: Record<keyof Config, Checker> = {
   t2: int(100, 16000),
   t4: int(100, 25000),
   transTimeout: int(1, 86400),
+  dialogTimeout: int(1, 86400),
   no100: bool,
   udpMaxSize: int(500, 65507),
   tcpIdleTimeout: int(1, 86400),

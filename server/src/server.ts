@@ -7,6 +7,7 @@ import { version } from './args.js';
 import { type Config, type ListenSpec, parseListen } from './config.js';
 import type { AppHandler } from './core/app.js';
 import { defaultApp } from './core/default-app.js';
+import { DialogTable } from './core/dialog/table.js';
 import { UacCore } from './core/uac.js';
 import { UasCore } from './core/uas.js';
 import type { UasProfile } from './core/uas-checks.js';
@@ -41,6 +42,8 @@ export interface Server {
   readonly transport: TransportManager;
   readonly transactions: TransactionLayer;
   readonly core: UasCore;
+  /** The dialogs the server is a UAS of (owned by the UAS core). */
+  readonly dialogs: DialogTable;
   readonly uac: UacCore;
   readonly apps: AppsLayer;
   /** Where SipApps connect (`127.0.0.1:50051`), when the gRPC service runs. */
@@ -98,7 +101,18 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   };
   if (config.localHost !== undefined) proxyOpts.recordRouteHost = config.localHost;
   const proxy = new SipProxy(proxyOpts);
-  const core = new UasCore({ transport, layer, profile, logger: log, app: builtIn, forwarder: proxy });
+  const dialogs = new DialogTable();
+  const core = new UasCore({
+    transport,
+    layer,
+    profile,
+    logger: log,
+    app: builtIn,
+    forwarder: proxy,
+    clock: realClock,
+    dialogs,
+    dialogTimeoutMs: config.dialogTimeout * 1000,
+  });
   const uacDefaults: ConstructorParameters<typeof UacCore>[0]['defaults'] = {
     from: '"NkSIP App" <sip:user@nksip>',
     route: [],
@@ -120,6 +134,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       }
     }
   } catch (e) {
+    core.close();
     await transport.close();
     throw e;
   }
@@ -138,6 +153,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       logger: log,
     });
   } catch (e) {
+    core.close();
     layer.close();
     await transport.close();
     const err = e as NodeJS.ErrnoException;
@@ -158,6 +174,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline && layer.pending() > 0) await sleep(50);
       await apps.close();
+      core.close();
       layer.close();
       await transport.close();
     })();
@@ -168,6 +185,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     transport,
     transactions: layer,
     core,
+    dialogs,
     uac,
     apps,
     grpcAddress: apps.grpcAddress,

@@ -267,9 +267,18 @@ describe('app config', () => {
       [base({ route: ['::'] }), /^config\.route\[0\]/],
       [base({ deadlinesMs: { invit: 100 } }), /^config\.deadlines_ms: unknown callback name "invit"/],
       [base({ deadlineReplies: { ack: pb({ code: 500 }) } }), /^config\.deadline_replies\.ack/],
-      [base({ plugins: [{ name: 'gruu', options: {} }] }), /^config\.plugins: plugin "gruu" is not available/],
-      [base({ plugins: [{ name: 'registrar', options: { min_time: '0' } }] }), /^config\.plugins\[0\]\.options\.min_time/],
-      [base({ plugins: [{ name: 'registrar', options: { maxtime: '60' } }] }), /^config\.plugins\[0\]\.options\.maxtime: unknown/],
+      [
+        base({ plugins: [{ name: 'gruu', options: {} }] }),
+        /^config\.plugins: plugin "gruu" is not available/,
+      ],
+      [
+        base({ plugins: [{ name: 'registrar', options: { min_time: '0' } }] }),
+        /^config\.plugins\[0\]\.options\.min_time/,
+      ],
+      [
+        base({ plugins: [{ name: 'registrar', options: { maxtime: '60' } }] }),
+        /^config\.plugins\[0\]\.options\.maxtime: unknown/,
+      ],
       [base({}, [0 as CallbackKind]), /^callbacks\[0\]/],
       [base({ graceMs: 99_999_999 }), /^config\.grace_ms/],
     ];

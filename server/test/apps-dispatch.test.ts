@@ -4,8 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { appConfig } from '../../test/apps/support.js';
 import { type AppSettings, appSettings } from '../src/apps/app-config.js';
-import { AppDispatcher, type InstanceLink } from '../src/apps/dispatch.js';
+import { AppDispatcher, dialogUpdateToPb, type InstanceLink } from '../src/apps/dispatch.js';
 import type { RouteDecision } from '../src/core/decision.js';
+import { Dialog } from '../src/core/dialog/dialog.js';
 import type { Reply } from '../src/core/reply.js';
 import { NamedReply, type Reply as PbReply } from '../src/gen/nksip/v1/decisions.js';
 import {
@@ -13,9 +14,11 @@ import {
   type CallbackAnswer,
   CallbackKind,
   type ConnectResponse,
+  DialogUpdate_Status,
   ErrorCode,
   type Start,
 } from '../src/gen/nksip/v1/service.js';
+import { makeResponse } from '../src/sip/build.js';
 import { FakeClock } from '../src/transaction/clock.js';
 import { request, source } from './support/transaction.js';
 
@@ -366,5 +369,54 @@ describe('sharing among instances', () => {
     d.removeInstance(i1);
     void d.method(req('OPTIONS', 'a'), source());
     expect(i2.callbacks().at(-1)?.request?.callId).toBe('a');
+  });
+});
+
+describe('dialogs', () => {
+  it('in-dialog method and ACK callbacks carry the dialog handle; dialog updates are sent', async () => {
+    const { d, inst } = setup([K.CALLBACK_KIND_BYE, K.CALLBACK_KIND_ACK, K.CALLBACK_KIND_DIALOG_UPDATE]);
+    const i1 = inst[0] as FakeInstance;
+    const invite = req('INVITE', 'dlg');
+    const resp = makeResponse(invite, 200, { toTag: 'uas1' });
+    const { dialog } = Dialog.uas(invite, resp, { now: 0 });
+    const bye = req('BYE', 'dlg');
+    const answered = d.method(bye, source(), undefined, { dialog }) as Promise<Reply>;
+    expect(i1.last().dialogHandle).toBe(dialog.handle);
+    d.answer(i1, methodAnswer(i1.last().id, reply(200)));
+    expect((await answered).status).toBe(200);
+    d.ack(req('ACK', 'dlg'), source(), { dialog });
+    expect(i1.last()).toMatchObject({ kind: K.CALLBACK_KIND_ACK, dialogHandle: dialog.handle });
+    d.dialogUpdate(
+      { type: 'invite_status', status: { stop: 'caller_bye' } },
+      { dialog, req: bye, source: source() },
+    );
+    const cb = i1.last();
+    expect(cb.kind).toBe(K.CALLBACK_KIND_DIALOG_UPDATE);
+    expect(cb.dialogHandle).toBe(dialog.handle);
+    expect(cb.extra).toMatchObject({
+      $case: 'dialogUpdate',
+      value: { dialogHandle: dialog.handle, inviteStatus: 'stop', stopReason: 'caller_bye' },
+    });
+    // an out-of-dialog request carries none
+    void d.method(req('BYE'), source());
+    expect(i1.last().dialogHandle).toBe('');
+  });
+
+  it('dialog updates in the contract form', () => {
+    const S = DialogUpdate_Status;
+    expect(dialogUpdateToPb('D_1', { type: 'start' })).toMatchObject({ status: S.STATUS_START });
+    expect(dialogUpdateToPb('D_1', { type: 'target_update' })).toMatchObject({
+      status: S.STATUS_TARGET_UPDATE,
+    });
+    expect(dialogUpdateToPb('D_1', { type: 'stop' })).toMatchObject({ status: S.STATUS_STOP });
+    expect(dialogUpdateToPb('D_1', { type: 'invite_status', status: 'confirmed' })).toMatchObject({
+      status: S.STATUS_INVITE_STATUS,
+      inviteStatus: 'confirmed',
+      stopReason: '',
+    });
+    expect(dialogUpdateToPb('D_1', { type: 'invite_status', status: { stop: 486 } })).toMatchObject({
+      inviteStatus: 'stop',
+      stopReason: '486',
+    });
   });
 });

@@ -70,5 +70,10 @@ describe('command line and config file', () => {
     }
     writeFileSync(f, 't1: 5\n');
     expect(() => configFromArgs(['--config', f])).toThrow(/t1 must be an integer from 10 to 2500/);
+    writeFileSync(f, 'dialogTimeout: 0\n');
+    expect(() => configFromArgs(['--config', f])).toThrow(/dialogTimeout must be an integer from 1 to 86400/);
+    writeFileSync(f, 'dialogTimeout: 60\n');
+    expect(configFromArgs(['--config', f])).toMatchObject({ dialogTimeout: 60 });
+    expect(DEFAULTS.dialogTimeout).toBe(1800);
   });
 });

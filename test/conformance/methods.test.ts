@@ -89,9 +89,7 @@ describe.each(languages)('%s conformance app: OPTIONS, INVITE and BYE answered b
     expect(app.find('callback', { kind: 'bye', callId: sent.callId })).toHaveLength(1);
   });
 
-  // Needs the dialog layer (issue 4): until then in-dialog callbacks carry no dialog handle.
-  // `it.fails` keeps the correct assertions and turns red once dialogs land: make it `it` then.
-  it.fails('expected to fail until dialogs land (issue 4): in-dialog ACK and BYE carry the handle of the dialog the INVITE created', async () => {
+  it('in-dialog ACK and BYE carry the handle of the dialog the INVITE created', async () => {
     const { sent, res } = await client.request({ method: 'INVITE', headers: ['x-nk-op: answer'], body: SDP });
     expect(res?.status, describeMessage(res)).toBe(200);
     await client.ack(sent, res!);
@@ -182,9 +180,8 @@ describe.each(languages)('%s conformance app: OPTIONS, INVITE and BYE answered b
     ).toBeDefined();
   });
 
-  // NkSIP: "A BYE outside any dialog gets 481 automatically" (reference §4). Needs the dialog
-  // layer (issue 4); today the BYE reaches the app, which answers 200.
-  it.fails('expected to fail until dialogs land (issue 4): BYE outside any dialog gets 481 from the server, no bye callback', async () => {
+  // NkSIP: "A BYE outside any dialog gets 481 automatically" (reference §4).
+  it('BYE outside any dialog gets 481 from the server, no bye callback', async () => {
     const { sent, res } = await client.request({
       method: 'BYE',
       to: `<${client.defaultRuri()}>;tag=nonexistent`,

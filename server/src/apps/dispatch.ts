@@ -5,8 +5,9 @@
 // configured deadline reply or NkSIP's default applies, and the app is told. New requests are
 // shared round robin; a Call-ID stays with the instance handling it while that one lives.
 import type { Logger } from 'pino';
-import type { AppHandler, Provisional } from '../core/app.js';
+import type { AppHandler, DialogUpdateContext, Provisional, RequestContext } from '../core/app.js';
 import { PROCESS, type RouteDecision } from '../core/decision.js';
+import type { DialogUpdate } from '../core/dialog/dialog.js';
 import type { Reply } from '../core/reply.js';
 import { defaultReply, type UasProfile } from '../core/uas-checks.js';
 import type { Reply as PbReply } from '../gen/nksip/v1/decisions.js';
@@ -15,8 +16,10 @@ import {
   type CallbackAnswer,
   CallbackKind,
   type ConnectResponse,
+  DialogUpdate_Status,
   ErrorCode,
   type LateReply,
+  type DialogUpdate as PbDialogUpdate,
 } from '../gen/nksip/v1/service.js';
 import { MemoryStore, Registrar } from '../registrar/index.js';
 import { newTag } from '../sip/ids.js';
@@ -70,6 +73,10 @@ interface Pending {
   cancel?: SipRequest;
   /** Method callbacks: sends a 1xx on the request's transaction. */
   provisional?: Provisional;
+  /** The handle of the dialog the request belongs to ('' outside one). */
+  dialog: string;
+  /** dialog_update callbacks: what changed. */
+  update?: PbDialogUpdate;
   resolve: (v: RouteDecision | Reply | Promise<Reply> | undefined) => void;
 }
 
@@ -91,6 +98,48 @@ function isProvisional(r: PbReply): boolean {
 interface Waiting {
   pending: Pending;
   timer: TimerHandle;
+}
+
+/** What a callback carries beyond its request. */
+interface DispatchExtra {
+  cancel?: SipRequest;
+  provisional?: Provisional;
+  dialog?: string;
+  update?: PbDialogUpdate;
+}
+
+/** A dialog update as the DialogUpdate message of the contract. */
+export function dialogUpdateToPb(handle: string, u: DialogUpdate): PbDialogUpdate {
+  const pb: PbDialogUpdate = {
+    dialogHandle: handle,
+    status: DialogUpdate_Status.STATUS_UNSPECIFIED,
+    inviteStatus: '',
+    stopReason: '',
+    sdp: Buffer.alloc(0),
+    subscriptionHandle: '',
+    retryAfter: 0,
+  };
+  switch (u.type) {
+    case 'start':
+      pb.status = DialogUpdate_Status.STATUS_START;
+      break;
+    case 'target_update':
+      pb.status = DialogUpdate_Status.STATUS_TARGET_UPDATE;
+      break;
+    case 'stop':
+      pb.status = DialogUpdate_Status.STATUS_STOP;
+      break;
+    case 'invite_status':
+      pb.status = DialogUpdate_Status.STATUS_INVITE_STATUS;
+      if (typeof u.status === 'string') {
+        pb.inviteStatus = u.status;
+      } else {
+        pb.inviteStatus = 'stop';
+        pb.stopReason = String(u.status.stop);
+      }
+      break;
+  }
+  return pb;
 }
 
 const METHOD_KINDS: Record<string, CallbackKind> = {
@@ -226,21 +275,40 @@ export class AppDispatcher implements AppHandler {
     return this.dispatch(kind, 'route', req, source) as Promise<RouteDecision>;
   }
 
-  method(req: SipRequest, source: Source, provisional?: Provisional): Reply | Promise<Reply> {
+  method(
+    req: SipRequest,
+    source: Source,
+    provisional?: Provisional,
+    ctx?: RequestContext,
+  ): Reply | Promise<Reply> {
     const kind = methodCallback(req, this.settings.callbacks);
     if (kind === undefined || !this.wants(kind)) return this.defaultMethod(req, source);
-    return this.dispatch(kind, 'method', req, source, undefined, provisional) as Promise<Reply>;
+    const extra: DispatchExtra = {};
+    if (provisional) extra.provisional = provisional;
+    if (ctx?.dialog) extra.dialog = ctx.dialog.handle;
+    return this.dispatch(kind, 'method', req, source, extra) as Promise<Reply>;
   }
 
-  ack(ack: SipRequest, source: Source): void {
+  ack(ack: SipRequest, source: Source, ctx?: RequestContext): void {
     const kind = CallbackKind.CALLBACK_KIND_ACK;
-    if (this.wants(kind)) void this.dispatch(kind, 'notify', ack, source);
+    const extra: DispatchExtra = ctx?.dialog ? { dialog: ctx.dialog.handle } : {};
+    if (this.wants(kind)) void this.dispatch(kind, 'notify', ack, source, extra);
   }
 
   cancelled(invite: SipRequest, cancel: SipRequest): void {
     const kind = CallbackKind.CALLBACK_KIND_CANCEL;
     const source = this.sourceOfRequest(invite);
-    if (this.wants(kind) && source) void this.dispatch(kind, 'notify', invite, source, cancel);
+    if (this.wants(kind) && source) void this.dispatch(kind, 'notify', invite, source, { cancel });
+  }
+
+  dialogUpdate(update: DialogUpdate, ctx: DialogUpdateContext): void {
+    const kind = CallbackKind.CALLBACK_KIND_DIALOG_UPDATE;
+    if (!this.wants(kind)) return;
+    const handle = ctx.dialog.handle;
+    void this.dispatch(kind, 'notify', ctx.req, ctx.source, {
+      dialog: handle,
+      update: dialogUpdateToPb(handle, update),
+    });
   }
 
   private sourceOfRequest(req: SipRequest): Source | undefined {
@@ -290,8 +358,7 @@ export class AppDispatcher implements AppHandler {
     purpose: Purpose,
     req: SipRequest,
     source: Source,
-    cancel?: SipRequest,
-    provisional?: Provisional,
+    extra: DispatchExtra = {},
   ): Promise<RouteDecision | Reply | undefined> {
     this.lastSources.set(req, source);
     return new Promise((resolve) => {
@@ -312,10 +379,12 @@ export class AppDispatcher implements AppHandler {
         timer: undefined,
         tried: new Set(),
         handle: purpose === 'method' ? `R_${newTag()}` : '',
+        dialog: extra.dialog ?? '',
         resolve,
       };
-      if (cancel) p.cancel = cancel;
-      if (provisional) p.provisional = provisional;
+      if (extra.cancel) p.cancel = extra.cancel;
+      if (extra.provisional) p.provisional = extra.provisional;
+      if (extra.update) p.update = extra.update;
       this.sendTo(p, inst);
     });
   }
@@ -363,9 +432,13 @@ export class AppDispatcher implements AppHandler {
       kind: p.kind,
       request: requestToPb(p.req, p.source),
       requestHandle: p.handle,
-      dialogHandle: '',
+      dialogHandle: p.dialog,
       deadlineMs: deadline,
-      extra: p.cancel ? { $case: 'cancel', value: requestToPb(p.cancel) } : undefined,
+      extra: p.cancel
+        ? { $case: 'cancel', value: requestToPb(p.cancel) }
+        : p.update
+          ? { $case: 'dialogUpdate', value: p.update }
+          : undefined,
     };
     try {
       inst.send({ msg: { $case: 'callback', value: cb } });

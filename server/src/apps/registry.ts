@@ -112,10 +112,14 @@ export class AppRegistry {
     };
     this.router = {
       route: (req, source): RouteDecision | Promise<RouteDecision> => pick(req, source).route(req, source),
-      method: (req, source, provisional): Reply | Promise<Reply> =>
-        pick(req, source).method(req, source, provisional),
-      ack: (ack, source) => pick(ack, source).ack?.(ack, source),
+      method: (req, source, provisional, ctx): Reply | Promise<Reply> =>
+        ctx
+          ? pick(req, source).method(req, source, provisional, ctx)
+          : pick(req, source).method(req, source, provisional),
+      ack: (ack, source, ctx) =>
+        ctx ? pick(ack, source).ack?.(ack, source, ctx) : pick(ack, source).ack?.(ack, source),
       cancelled: (invite, cancel) => this.handlers.get(invite)?.cancelled?.(invite, cancel),
+      dialogUpdate: (update, ctx) => this.handlerFor(ctx.source).dialogUpdate?.(update, ctx),
     };
   }
 

@@ -3,10 +3,24 @@
 import type { SipRequest } from '../sip/message.js';
 import type { Source } from '../transport/types.js';
 import type { RouteDecision } from './decision.js';
+import type { Dialog, DialogUpdate } from './dialog/dialog.js';
 import type { Reply } from './reply.js';
 
 /** Sends a 101–199 response before the final one; false once a final was sent. */
 export type Provisional = (r: Reply) => boolean;
+
+/** What the core knows of a request beyond the message: the dialog it belongs to, if any. */
+export interface RequestContext {
+  /** The UAS dialog the request was matched to (after the dialog checks passed). */
+  dialog?: Dialog;
+}
+
+/** Where a dialog update comes from: the dialog and the request that drove it (or created it). */
+export interface DialogUpdateContext {
+  dialog: Dialog;
+  req: SipRequest;
+  source: Source;
+}
 
 export interface AppHandler {
   /** NkSIP's sip_route. Called for every request, ACK and CANCEL excepted. */
@@ -16,10 +30,18 @@ export interface AppHandler {
    * passed the checks: its final answer, now or later. A promise that never settles is
    * bounded by the transaction's lifetime (408). Before the final answer, `provisional`
    * sends 101–199 responses (ringing, session progress) on the request's transaction.
+   * `ctx.dialog` is set for a request inside a dialog of ours.
    */
-  method(req: SipRequest, source: Source, provisional?: Provisional): Reply | Promise<Reply>;
-  /** An ACK for a 2xx we sent (sip_ack): notification only. */
-  ack?(ack: SipRequest, source: Source): void;
+  method(
+    req: SipRequest,
+    source: Source,
+    provisional?: Provisional,
+    ctx?: RequestContext,
+  ): Reply | Promise<Reply>;
+  /** An ACK for a 2xx we sent (sip_ack): notification only; `ctx.dialog` is the dialog it confirmed. */
+  ack?(ack: SipRequest, source: Source, ctx?: RequestContext): void;
   /** The INVITE was cancelled and has been answered 487 (sip_cancel). */
   cancelled?(invite: SipRequest, cancel: SipRequest): void;
+  /** A dialog changed (sip_dialog_update): notification only. */
+  dialogUpdate?(update: DialogUpdate, ctx: DialogUpdateContext): void;
 }

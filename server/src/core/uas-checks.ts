@@ -75,8 +75,9 @@ export function precheck(req: SipRequest, profile: UasProfile): Reply | undefine
 
 /**
  * NkSIP's default answer for a request that passed the checks and that no app handled
- * (reference §4, `nksip_callbacks.erl`). Requests with a To tag belong to a dialog; the
- * dialog layer answers the known ones, so here they are all unknown (481).
+ * (reference §4, `nksip_callbacks.erl`). A request with a To tag only gets here once the UAS
+ * core matched it to one of our dialogs (the dialog checks answer the others 481), so it is
+ * answered as inside that dialog; the methods that live only in a dialog get 481 outside one.
  */
 export function defaultReply(req: SipRequest, profile: UasProfile): Reply | undefined {
   const inDialog = req.toTag !== undefined;
@@ -98,17 +99,21 @@ export function defaultReply(req: SipRequest, profile: UasProfile): Reply | unde
       return reply(405, undefined, [['Allow', profile.allow]]);
     case 'BYE':
     case 'INFO':
-    case 'UPDATE':
     case 'PRACK':
     case 'NOTIFY':
-      // these live only inside a dialog (or subscription) we would know of
-      return reply(481);
+      // these live only inside a dialog (or subscription) we know of: sip_bye, sip_info,
+      // sip_prack and sip_notify answer 200 there
+      return inDialog ? reply(200) : reply(481);
+    case 'UPDATE':
+      return inDialog ? reply(603) : reply(481);
     case 'SUBSCRIBE': {
-      if (inDialog) return reply(481);
+      // sip_resubscribe: 200 (a refresh)
+      if (inDialog) return reply(200);
       const event = (req.header('event') ?? '').split(';')[0]?.trim().toLowerCase();
       return event === 'refer' ? reply(603) : reply(489);
     }
     default:
-      return inDialog ? reply(481) : reply(603);
+      // sip_invite (sip_reinvite calls it), sip_message, sip_refer: 603
+      return reply(603);
   }
 }

@@ -2,19 +2,35 @@
 // its answer (today the built-in defaults, later the SipApps). It applies NkSIP's processing
 // order (reference §4): CANCEL matching, merged requests, the stateless checks, then the
 // decision; every server transaction it is handed gets exactly one final response.
+// It owns the UAS side of the dialogs (dialog/): requests with a To tag are checked against
+// them after the route decision (NkSIP step 5), every response sent on a server transaction
+// creates, updates or stops its dialog, and ACKs for 2xx confirm them. One periodic sweep
+// stops dialogs idle for longer than the dialog timeout; a 2xx never ACKed stops its dialog.
 import type { Logger } from 'pino';
 import { makeResponse, type ResponseOptions, reasonPhrase } from '../sip/build.js';
 import { newTag } from '../sip/ids.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
 import type { Parsed } from '../sip/parser.js';
+import type { Uri } from '../sip/uri.js';
 import { checkRequest, checkResponse } from '../sip/validate.js';
-import type { ServerTxn, TransactionLayer } from '../transaction/index.js';
+import {
+  type Clock,
+  realClock,
+  type ServerFailure,
+  type ServerTxn,
+  type TimerHandle,
+  type TransactionLayer,
+} from '../transaction/index.js';
+import { sixtyFourT1 } from '../transaction/timers.js';
 import type { Incoming, SipTransport, Source } from '../transport/types.js';
-import type { AppHandler } from './app.js';
+import type { AppHandler, RequestContext } from './app.js';
 import type { RouteDecision } from './decision.js';
 import { defaultApp } from './default-app.js';
+import { inDialogError, receiveInDialog } from './dialog/check.js';
+import type { Dialog, DialogUpdate, StopReason } from './dialog/dialog.js';
+import { DialogTable } from './dialog/table.js';
 import type { Forwarder } from './forwarder.js';
-import type { Reply } from './reply.js';
+import { type Reply, reply } from './reply.js';
 import { precheck, type UasProfile } from './uas-checks.js';
 
 export interface UasCoreOptions {
@@ -26,7 +42,21 @@ export interface UasCoreOptions {
   /** The proxy, for `proxy` decisions; without one they are answered 500. */
   forwarder?: Forwarder;
   logger?: Logger;
+  /** Time for dialogs (activity, the timeout sweep, the ACK wait). Default: the real clock. */
+  clock?: Clock;
+  /** The UAS dialogs; a new table when absent. */
+  dialogs?: DialogTable;
+  /**
+   * NkSIP `sip_dialog_timeout`, ms: a dialog without any request or response for this long
+   * is stopped. Default 1800 s.
+   */
+  dialogTimeoutMs?: number;
+  /** Our own URIs: a Record-Route of ours on top is left out of a dialog's route set. */
+  isLocal?: (uri: Uri) => boolean;
 }
+
+/** NkSIP's `sip_dialog_timeout` default: 1800 s. */
+export const DEFAULT_DIALOG_TIMEOUT_MS = 1_800_000;
 
 export class UasCore {
   private readonly transport: SipTransport;
@@ -38,6 +68,20 @@ export class UasCore {
   /** One To tag per server transaction, so every response to a request carries the same. */
   private readonly tags = new WeakMap<ServerTxn, string>();
   private draining = false;
+  /** The dialogs this server is a UAS of (UAC-side dialogs come with the UAC core). */
+  readonly dialogs: DialogTable;
+  private readonly clock: Clock;
+  private readonly dialogTimeoutMs: number;
+  private readonly isLocal: ((uri: Uri) => boolean) | undefined;
+  /** Transactions answered by the dialog checks themselves: their response leaves the dialog alone. */
+  private readonly noDialog = new WeakSet<ServerTxn>();
+  /** The request (and its source) that created each dialog, for updates with no request of their own. */
+  private readonly origins = new WeakMap<Dialog, { req: SipRequest; source: Source }>();
+  /** Dialogs whose INVITE was answered 2xx and waits for its ACK (64*T1). */
+  private readonly ackWaits = new Map<Dialog, TimerHandle>();
+  /** The one periodic dialog timeout sweep; armed only while there are dialogs. */
+  private sweepTimer: TimerHandle | undefined;
+  private closed = false;
 
   constructor(opts: UasCoreOptions) {
     this.transport = opts.transport;
@@ -46,6 +90,10 @@ export class UasCore {
     this.log = opts.logger;
     this.app = opts.app ?? defaultApp(opts.profile);
     this.forwarder = opts.forwarder;
+    this.dialogs = opts.dialogs ?? new DialogTable();
+    this.clock = opts.clock ?? realClock;
+    this.dialogTimeoutMs = opts.dialogTimeoutMs ?? DEFAULT_DIALOG_TIMEOUT_MS;
+    this.isLocal = opts.isLocal;
     this.layer.setUser({
       onRequest: (req, txn, source) => this.onRequest(req, txn, source),
       onAck: (ack, source) => this.onAck(ack, source),
@@ -53,8 +101,7 @@ export class UasCore {
         if (this.forwarder) this.forwarder.stray(resp, source);
         else this.log?.debug({ status: resp.status, source }, 'stray response dropped');
       },
-      onServerFailure: (txn, reason) =>
-        this.log?.debug({ method: txn.request.method, reason }, 'transaction failed'),
+      onServerFailure: (txn, reason) => this.onServerFailure(txn, reason),
     });
   }
 
@@ -66,6 +113,15 @@ export class UasCore {
   /** From now on new requests get 503 (shutdown); live transactions carry on. */
   drain(): void {
     this.draining = true;
+  }
+
+  /** Shutdown: the dialog sweep and the ACK waits stop (the dialogs themselves are left). */
+  close(): void {
+    this.closed = true;
+    if (this.sweepTimer) this.clock.clearTimer(this.sweepTimer);
+    this.sweepTimer = undefined;
+    for (const t of this.ackWaits.values()) this.clock.clearTimer(t);
+    this.ackWaits.clear();
   }
 
   /**
@@ -141,13 +197,28 @@ export class UasCore {
           this.respond(txn, { status: 482, reason: 'Loop Detected' });
           return;
         }
+        // NkSIP step 5: a request with a To tag must belong to one of our dialogs
+        const ctx: RequestContext = {};
+        if (req.toTag !== undefined) {
+          const found = stateless ? this.checkInDialog(req) : this.receiveInDialog(req, source);
+          if ('reply' in found) {
+            if (!stateless) this.noDialog.add(txn);
+            this.finish(txn, found.reply, stateless);
+            return;
+          }
+          if (found.dialog) ctx.dialog = found.dialog;
+        }
         const rejection = precheck(req, this.profile(source));
         if (rejection) {
           this.finish(txn, rejection, stateless);
           return;
         }
+        const provisional = (r: Reply) => r.status > 100 && r.status < 200 && this.respond(txn, r);
         this.settle(
-          () => this.app.method(req, source, (r) => r.status > 100 && r.status < 200 && this.respond(txn, r)),
+          () =>
+            ctx.dialog
+              ? this.app.method(req, source, provisional, ctx)
+              : this.app.method(req, source, provisional),
           (r) => this.finish(txn, r, stateless),
           txn,
           'method',
@@ -182,12 +253,185 @@ export class UasCore {
         if ((d.kind === 'proxy' || d.kind === 'proxy_stateless') && this.forwarder) {
           this.forwarder.forwardAck(ack, source, d.targets, d.options);
         } else if (d.kind === 'process' || d.kind === 'process_stateless') {
-          this.app.ack?.(ack, source);
+          this.ackInDialog(ack, source);
         }
       },
       undefined,
       'route',
     );
+  }
+
+  /** The ACK of a 2xx we sent confirms its dialog; then the app is told, with the dialog. */
+  private ackInDialog(ack: SipRequest, source: Source): void {
+    const r = receiveInDialog(this.dialogs, ack, { now: this.clock.now() });
+    switch (r.kind) {
+      case 'none':
+        this.app.ack?.(ack, source);
+        return;
+      case 'drop':
+        this.log?.debug({ callId: ack.callId, why: r.why }, 'ACK dropped');
+        return;
+      case 'ack':
+        this.dialogChanged(r.dialog, r.updates, ack, source);
+        if (r.result === 'confirmed') {
+          this.stopAckWait(r.dialog);
+          this.app.ack?.(ack, source, { dialog: r.dialog });
+        }
+        return;
+      default:
+        // receiveInDialog answers an ACK only with none, drop or ack
+        return;
+    }
+  }
+
+  /** The dialog checks of a stateful request: recorded in its dialog when it passes. */
+  private receiveInDialog(
+    req: SipRequest,
+    source: Source,
+  ): { reply: Reply } | { dialog: Dialog | undefined } {
+    const r = receiveInDialog(this.dialogs, req, { now: this.clock.now() });
+    switch (r.kind) {
+      case 'reply':
+        return { reply: r.reply };
+      case 'process':
+        if (r.dialog) this.dialogChanged(r.dialog, r.updates, req, source);
+        return { dialog: r.dialog };
+      default:
+        // none (CANCEL never comes here) and the ACK kinds (nor does ACK)
+        return { dialog: undefined };
+    }
+  }
+
+  /**
+   * The same checks for a request processed statelessly: nothing is recorded, since its
+   * response will not pass through the dialog either.
+   */
+  private checkInDialog(req: SipRequest): { reply: Reply } | { dialog: Dialog } {
+    const dialog = this.dialogs.findUas(req);
+    if (!dialog) return { reply: reply(481) };
+    const error = inDialogError(dialog, req);
+    return error ? { reply: error } : { dialog };
+  }
+
+  /** A response went out on `txn`: its dialog is created, updated or stopped. */
+  private dialogResponse(txn: ServerTxn, resp: SipResponse): void {
+    const req = txn.request;
+    let step: ReturnType<DialogTable['uasResponse']>;
+    try {
+      const ctx: Parameters<DialogTable['uasResponse']>[2] = { now: this.clock.now() };
+      if (this.isLocal) ctx.isLocal = this.isLocal;
+      step = this.dialogs.uasResponse(req, resp, ctx);
+    } catch (err) {
+      this.log?.debug({ err, callId: req.callId, status: resp.status }, 'response left out of dialogs');
+      return;
+    }
+    const { dialog, updates, created } = step;
+    if (!dialog) return;
+    if (created) {
+      this.origins.set(dialog, { req, source: txn.source });
+      this.armSweep();
+    }
+    this.dialogChanged(dialog, updates, req, txn.source);
+    const inv = dialog.invite;
+    if (
+      !dialog.ended &&
+      req.method === 'INVITE' &&
+      resp.status >= 200 &&
+      resp.status < 300 &&
+      inv?.status === 'accepted_uas' &&
+      inv.cseq === req.cseq.seq
+    ) {
+      this.waitAck(dialog, inv.cseq);
+    }
+  }
+
+  /** RFC 3261 §13.3.1.4: no ACK for our 2xx within 64*T1 ends the dialog (NkSIP `ack_timeout`). */
+  private waitAck(dialog: Dialog, cseq: number): void {
+    if (this.closed) return;
+    this.stopAckWait(dialog);
+    const timer = this.clock.setTimer(sixtyFourT1(this.layer.timers), () => {
+      if (this.ackWaits.get(dialog) !== timer) return;
+      this.ackWaits.delete(dialog);
+      const inv = dialog.invite;
+      if (inv?.status === 'accepted_uas' && inv.cseq === cseq) this.stopDialog(dialog, 'ack_timeout');
+    });
+    this.ackWaits.set(dialog, timer);
+  }
+
+  private stopAckWait(dialog: Dialog): void {
+    const t = this.ackWaits.get(dialog);
+    if (t === undefined) return;
+    this.clock.clearTimer(t);
+    this.ackWaits.delete(dialog);
+  }
+
+  /**
+   * A server transaction failed. An INVITE whose 2xx could not be sent (Accepted) will never
+   * be ACKed: its dialog stops as an ACK timeout would stop it.
+   */
+  private onServerFailure(txn: ServerTxn, reason: ServerFailure): void {
+    const req = txn.request;
+    this.log?.debug({ method: req.method, reason }, 'transaction failed');
+    if (req.method !== 'INVITE' || txn.state !== 'accepted') return;
+    const local = req.toTag ?? this.tags.get(txn);
+    const remote = req.fromTag;
+    if (local === undefined || remote === undefined) return;
+    const dialog = this.dialogs.get(req.callId, local, remote);
+    const inv = dialog?.invite;
+    if (dialog && inv?.status === 'accepted_uas' && inv.cseq === req.cseq.seq) {
+      this.stopDialog(dialog, 'ack_timeout');
+    }
+  }
+
+  /** Stops a dialog on our own account (timeouts), tells the app and logs it. */
+  private stopDialog(dialog: Dialog, why: StopReason): void {
+    const updates = dialog.stop(why);
+    this.dialogs.settle(dialog, updates);
+    this.log?.info({ callId: dialog.callId, dialog: dialog.handle, reason: why }, 'dialog stopped');
+    const origin = this.origins.get(dialog);
+    if (origin) this.dialogChanged(dialog, updates, origin.req, origin.source);
+    else this.stopAckWait(dialog);
+  }
+
+  /** Tells the app what changed in a dialog; a stopped dialog has nothing left to wait for. */
+  private dialogChanged(dialog: Dialog, updates: DialogUpdate[], req: SipRequest, source: Source): void {
+    if (dialog.ended) this.stopAckWait(dialog);
+    if (!this.app.dialogUpdate) return;
+    for (const update of updates) {
+      try {
+        this.app.dialogUpdate(update, { dialog, req, source });
+      } catch (err) {
+        this.log?.error({ err, dialog: dialog.handle }, 'dialog update callback failed');
+      }
+    }
+  }
+
+  /**
+   * NkSIP's dialog timeout, as one periodic sweep over the table rather than a timer per
+   * dialog: every dialog whose last activity (`updated`) is older than the timeout stops.
+   * NkSIP sends a BYE with `Reason: SIP;cause=408;text="Dialog Timeout"` first; that needs
+   * the UAC side of dialogs (in-dialog requests), so for now the dialog is stopped and logged.
+   */
+  private armSweep(): void {
+    if (this.sweepTimer !== undefined || this.closed || this.dialogs.size === 0) return;
+    const every = Math.max(1000, Math.min(60_000, Math.floor(this.dialogTimeoutMs / 10)));
+    this.sweepTimer = this.clock.setTimer(every, () => {
+      this.sweepTimer = undefined;
+      this.sweep();
+      this.armSweep();
+    });
+  }
+
+  /** Stops every dialog idle for the dialog timeout; returns how many. */
+  sweep(): number {
+    const oldest = this.clock.now() - this.dialogTimeoutMs;
+    let n = 0;
+    for (const d of this.dialogs.all()) {
+      if (d.updated > oldest) continue;
+      n++;
+      this.stopDialog(d, 'timeout');
+    }
+    return n;
   }
 
   /**
@@ -284,7 +528,9 @@ export class UasCore {
     if (tag !== undefined) opts.toTag = tag;
     const resp = makeResponse(txn.request, r.status, opts);
     copyRecordRoute(txn.request, resp);
-    return txn.respond(resp);
+    const sent = txn.respond(resp);
+    if (sent && !this.noDialog.has(txn)) this.dialogResponse(txn, resp);
+    return sent;
   }
 }
 
