@@ -42,7 +42,7 @@ export interface Server {
   readonly transport: TransportManager;
   readonly transactions: TransactionLayer;
   readonly core: UasCore;
-  /** The dialogs the server is a UAS of (owned by the UAS core). */
+  /** The dialogs of the server, UAS and UAC side (owned by the UAS core, shared with the UAC core). */
   readonly dialogs: DialogTable;
   readonly uac: UacCore;
   readonly apps: AppsLayer;
@@ -120,7 +120,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     supported: config.supported,
   };
   if (config.localHost !== undefined) uacDefaults.localHost = config.localHost;
-  const uac = new UacCore({ layer, transport, defaults: uacDefaults, logger: log });
+  const uac = new UacCore({ layer, transport, defaults: uacDefaults, logger: log, dialogs: core.dialogs });
   transport.onMessage((inc) => core.receive(inc));
 
   const listeners: BoundListener[] = [];

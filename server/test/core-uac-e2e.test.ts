@@ -6,7 +6,14 @@ import type { AppHandler } from '../src/core/app.js';
 import { PROCESS } from '../src/core/decision.js';
 import { defaultApp } from '../src/core/default-app.js';
 import type { Reply } from '../src/core/reply.js';
-import { UacCore, type UacErrorKind, type UacListener, type UacRequestSpec } from '../src/core/uac.js';
+import {
+  type InDialogOptions,
+  type InDialogSpec,
+  UacCore,
+  type UacErrorKind,
+  type UacListener,
+  type UacRequestSpec,
+} from '../src/core/uac.js';
 import { UasCore } from '../src/core/uas.js';
 import type { UasProfile } from '../src/core/uas-checks.js';
 import type { SipRequest, SipResponse } from '../src/sip/message.js';
@@ -18,10 +25,12 @@ import { cleanup, cleanups, until, within } from './transport-helpers.js';
 interface Outcome {
   provisionals: number[];
   final: SipResponse;
+  /** The dialog handle the final carried. */
+  dialog: string | undefined;
 }
 
 let a: { uac: UacCore; layer: TransactionLayer; port: number; transport: TransportManager };
-let b: { port: number; acks: SipRequest[]; cancelled: SipRequest[]; methods: SipRequest[] };
+let b: { port: number; acks: SipRequest[]; cancelled: SipRequest[]; methods: SipRequest[]; uas: UasCore };
 
 async function start(): Promise<void> {
   // B: the UAS, NkSIP's defaults plus INVITEs that ring forever (`hold`) or are answered (`answer`)
@@ -56,7 +65,7 @@ async function start(): Promise<void> {
   };
   const uas = new UasCore({ transport: tb, layer: layerB, profile, app });
   tb.onMessage((inc) => uas.receive(inc));
-  b = { port: portB, acks, cancelled, methods };
+  b = { port: portB, acks, cancelled, methods, uas };
 
   // A: the UAC
   const ta = new TransportManager();
@@ -78,17 +87,27 @@ async function start(): Promise<void> {
 
 /** Sends and waits (bounded) for the final response. */
 function request(spec: UacRequestSpec, onSent?: (handle: string) => void): Promise<Outcome> {
-  const provisionals: number[] = [];
-  const done = new Promise<Outcome>((resolve, reject) => {
-    const listener: UacListener = {
-      provisional: (r) => void provisionals.push(r.status),
-      final: (r) => resolve({ provisionals, final: r }),
-      error: (kind: UacErrorKind, message) => reject(new Error(`${kind}: ${message}`)),
-    };
+  return outcome(spec.method, (listener) => {
     const h = a.uac.send(spec, listener);
     if (h && onSent) onSent(h.handle);
   });
-  return within(done, 5000, `final response to ${spec.method}`);
+}
+
+/** Sends in a dialog and waits (bounded) for the final response. */
+function inDialog(dialog: string, spec: InDialogSpec, opts?: InDialogOptions): Promise<Outcome> {
+  return outcome(spec.method, (listener) => void a.uac.sendInDialog(dialog, spec, listener, opts));
+}
+
+function outcome(method: string, send: (l: UacListener) => void): Promise<Outcome> {
+  const provisionals: number[] = [];
+  const done = new Promise<Outcome>((resolve, reject) => {
+    send({
+      provisional: (r) => void provisionals.push(r.status),
+      final: (r, dialog) => resolve({ provisionals, final: r, dialog }),
+      error: (kind: UacErrorKind, message) => reject(new Error(`${kind}: ${message}`)),
+    });
+  });
+  return within(done, 5000, `final response to ${method}`);
 }
 
 beforeEach(start);
@@ -146,6 +165,55 @@ describe('UAC → UAS over loopback', () => {
     expect(ack.uri).toBe(`sip:b@127.0.0.1:${b.port}`);
     expect(ack.cseq.seq).toBe(final.cseq.seq);
     expect(ack.toTag).toBe(final.toTag);
+  });
+
+  it('INVITE 200 → a dialog on both sides; BYE in it → 200 and both tables empty', async () => {
+    const { final, dialog } = await request({
+      method: 'INVITE',
+      uri: `sip:answer@127.0.0.1:${b.port}`,
+      auto2xxAck: true,
+    });
+    expect(final.status).toBe(200);
+    expect(dialog).toMatch(/./);
+    expect(a.uac.dialogs.handle(dialog as string)?.inviteStatus).toBe('confirmed');
+    await until(() => b.acks.length === 1, 'the ACK at the UAS');
+    expect(b.uas.dialogs.counts()).toEqual({ total: 1, early: 0, confirmed: 1 });
+    const bye = await inDialog(dialog as string, { method: 'BYE' });
+    expect(bye.final.status).toBe(200);
+    expect(bye.dialog).toBe(dialog);
+    const got = b.methods.find((m) => m.method === 'BYE') as SipRequest;
+    expect(got.uri).toBe(`sip:b@127.0.0.1:${b.port}`);
+    expect(got.toTag).toBe(final.toTag);
+    expect(got.fromTag).toBe(final.fromTag);
+    expect(got.cseq.seq).toBe(final.cseq.seq + 1);
+    expect(a.uac.dialogs.counts().total).toBe(0);
+    expect(b.uas.dialogs.counts().total).toBe(0);
+    expect(a.uac.stats().pending).toBe(0);
+  });
+
+  it('INVITE 200 without auto2xxAck: the ACK is sent in the dialog; INFO then gets its 200', async () => {
+    const { final, dialog } = await request({ method: 'INVITE', uri: `sip:answer@127.0.0.1:${b.port}` });
+    expect(final.status).toBe(200);
+    const d = dialog as string;
+    expect(a.uac.dialogs.handle(d)?.inviteStatus).toBe('accepted_uac');
+    const ack = await inDialog(d, { method: 'ACK' });
+    expect(ack.final).toBe(final);
+    await until(() => b.acks.length === 1, 'the ACK at the UAS');
+    expect(b.acks[0]?.cseq.seq).toBe(final.cseq.seq);
+    expect(a.uac.dialogs.handle(d)?.inviteStatus).toBe('confirmed');
+    // a second ACK has no 2xx left to acknowledge
+    await expect(inDialog(d, { method: 'ACK' })).rejects.toThrow(/unknown_dialog/);
+    const info = await inDialog(d, { method: 'INFO' });
+    expect(info.final.status).toBe(200);
+    expect(info.dialog).toBe(d);
+    expect((await inDialog(d, { method: 'BYE' })).final.status).toBe(200);
+    expect(a.uac.dialogs.size).toBe(0);
+    expect(b.uas.dialogs.size).toBe(0);
+  });
+
+  it('an unknown dialog handle → unknown_dialog', async () => {
+    await expect(inDialog('D_nope', { method: 'BYE' })).rejects.toThrow(/unknown_dialog/);
+    await expect(inDialog('D_nope', { method: 'ACK' })).rejects.toThrow(/unknown_dialog/);
   });
 
   it('an INVITE the app holds is CANCELled → 487', async () => {

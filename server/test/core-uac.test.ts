@@ -26,6 +26,8 @@ class UacFakeTransport extends FakeTransport {
 interface Recorder extends UacListener {
   provisionals: SipResponse[];
   finals: SipResponse[];
+  /** The dialog handle each final carried. */
+  dialogs: (string | undefined)[];
   errors: { kind: UacErrorKind; message: string }[];
 }
 
@@ -33,9 +35,13 @@ function recorder(): Recorder {
   const r: Recorder = {
     provisionals: [],
     finals: [],
+    dialogs: [],
     errors: [],
     provisional: (resp) => void r.provisionals.push(resp),
-    final: (resp) => void r.finals.push(resp),
+    final: (resp, dialog) => {
+      r.finals.push(resp);
+      r.dialogs.push(dialog);
+    },
     error: (kind, message) => void r.errors.push({ kind, message }),
   };
   return r;
@@ -702,14 +708,95 @@ describe('ACK for a 2xx (auto2xxAck)', () => {
     expect(acks[1]).toBe(acks[0]);
     expect(t.rec.finals).toHaveLength(1);
 
-    // a 2xx from another branch of a fork: reported, and ACKed on its own
+    // a 2xx from another branch of a fork: reported, ACKed on its own and hung up (NkSIP)
     t.answer(invite, 200, 'b2', [['Contact', '<sip:bob2@192.0.2.31>']]);
     await flush();
     expect(t.rec.finals.map((r) => r.toTag)).toEqual(['b1', 'b2']);
+    const [d1, d2] = t.rec.dialogs;
+    expect(d1).toBeDefined();
+    expect(d2).toBeDefined();
+    expect(d2).not.toBe(d1);
     const last = t.sent('ACK');
     expect(last.req.uri).toBe('sip:bob2@192.0.2.31');
     expect(last.req.toTag).toBe('b2');
+    expect(last.req.header('cseq')).toBe(`${invite.cseq.seq} ACK`);
     expect(last.to).toEqual({ transport: 'udp', address: '192.0.2.31', port: 5060 });
+    const bye = t.sent('BYE');
+    expect(bye.req.uri).toBe('sip:bob2@192.0.2.31');
+    expect(bye.req.toTag).toBe('b2');
+    expect(bye.req.cseq.seq).toBe(invite.cseq.seq + 1);
+    expect(t.uac.dialogs.counts()).toEqual({ total: 2, early: 0, confirmed: 2 });
+    // its 200 ends that dialog; the first one stays
+    t.answer(bye.req, 200, 'b2');
+    await flush();
+    expect(t.uac.dialogs.size).toBe(1);
+    expect(t.uac.dialogs.handle(d1 as string)?.inviteStatus).toBe('confirmed');
+    expect(t.uac.dialogs.handle(d2 as string)).toBeUndefined();
+  });
+
+  it('early dialogs of a fork: a 2xx ends the others; a non-2xx final ends them all', async () => {
+    const t = setup();
+    t.send({ method: 'INVITE', uri: 'sip:bob@192.0.2.20' });
+    await flush();
+    const invite = t.sent('INVITE').req;
+    t.answer(invite, 180, 'e1', [['Contact', '<sip:e1@192.0.2.31>']]);
+    t.answer(invite, 183, 'e2', [['Contact', '<sip:e2@192.0.2.32>']]);
+    await flush();
+    expect(t.uac.dialogs.counts()).toEqual({ total: 2, early: 2, confirmed: 0 });
+    t.answer(invite, 200, 'e1', [['Contact', '<sip:e1@192.0.2.31>']]);
+    await flush();
+    expect(t.uac.dialogs.counts()).toEqual({ total: 1, early: 0, confirmed: 1 });
+
+    const u = setup();
+    u.send({ method: 'INVITE', uri: 'sip:bob@192.0.2.20' });
+    await flush();
+    const inv2 = u.sent('INVITE').req;
+    u.answer(inv2, 180, 'e1', [['Contact', '<sip:e1@192.0.2.31>']]);
+    u.answer(inv2, 180, 'e2', [['Contact', '<sip:e2@192.0.2.32>']]);
+    await flush();
+    expect(u.uac.dialogs.size).toBe(2);
+    u.answer(inv2, 486, 'e2');
+    await flush();
+    expect(u.rec.finals.map((r) => r.status)).toEqual([486]);
+    expect(u.uac.dialogs.size).toBe(0);
+  });
+
+  it('in a dialog: unknown handle → unknown_dialog; ACK only for a 2xx; BYE 200 ends it', async () => {
+    const t = setup();
+    expect(t.uac.sendInDialog('D_nope', { method: 'BYE' }, t.rec)).toBeUndefined();
+    expect(t.rec.errors.map((e) => e.kind)).toEqual(['unknown_dialog']);
+    t.send({ method: 'INVITE', uri: 'sip:bob@192.0.2.20' });
+    await flush();
+    const invite = t.sent('INVITE').req;
+    t.answer(invite, 180, 'b1', [['Contact', '<sip:bob@192.0.2.30>']]);
+    await flush();
+    const early = t.uac.dialogs.all()[0]?.handle as string;
+    // nothing to ACK yet (NkSIP invalid_dialog)
+    expect(t.uac.sendInDialog(early, { method: 'ACK' }, t.rec)).toBeUndefined();
+    expect(t.rec.errors.at(-1)?.kind).toBe('unknown_dialog');
+    t.answer(invite, 200, 'b1', [['Contact', '<sip:bob@192.0.2.30>']]);
+    await flush();
+    expect(t.rec.dialogs).toEqual([early]);
+    // a re-INVITE before the ACK is refused
+    expect(t.uac.sendInDialog(early, { method: 'INVITE' }, t.rec)).toBeUndefined();
+    expect(t.rec.errors.at(-1)?.kind).toBe('request_pending');
+    expect(t.uac.sendInDialog(early, { method: 'ACK' }, t.rec)).toBeDefined();
+    await flush();
+    expect(t.sent('ACK').req.uri).toBe('sip:bob@192.0.2.30');
+    expect(t.rec.finals).toHaveLength(2); // the ACK reports the 2xx it acknowledged
+    // a retransmitted 2xx gets the app's ACK again
+    t.answer(invite, 200, 'b1', [['Contact', '<sip:bob@192.0.2.30>']]);
+    await flush();
+    expect(t.transport.requests('ACK')).toHaveLength(2);
+    expect(t.uac.sendInDialog(early, { method: 'BYE' }, t.rec)).toBeDefined();
+    await flush();
+    const bye = t.sent('BYE');
+    t.answer(bye.req, 200, 'b1');
+    await flush();
+    expect(t.rec.finals.at(-1)?.status).toBe(200);
+    expect(t.rec.dialogs.at(-1)).toBe(early);
+    expect(t.uac.dialogs.size).toBe(0);
+    expect(t.uac.stats().pending).toBe(0);
   });
 
   it('without auto2xxAck no ACK is sent (the app sends it)', async () => {

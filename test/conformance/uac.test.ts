@@ -98,10 +98,8 @@ describe.each(languages)('%s conformance app: UAC commands from the app', (lang)
       expect(got, 'the UAS got no ACK for its 200').toMatch(/\nACK sip:/);
     });
 
-    // The app hangs up through the dialog handle of the 2xx: needs the dialog layer (issue 4);
-    // today the response carries no dialog handle, so no BYE is sent. `it.fails` keeps the
-    // correct assertions and turns red once dialogs land: make it `it` then.
-    it.fails('expected to fail until dialogs land (issue 4): the app hangs up, BYE reaches the UAS and its 200 comes back', async () => {
+    // The app hangs up through the dialog handle of the 2xx.
+    it('the app hangs up, BYE reaches the UAS and its 200 comes back', async () => {
       const { res, uas, uasCode } = await invite();
       expect(headerOf(res!, 'x-nk-uac-bye-status'), describeMessage(res)).toBe('200');
       expect(uasCode, uas.output()).toBe(0);

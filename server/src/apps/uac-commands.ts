@@ -1,8 +1,16 @@
 // UAC commands from an app instance: each UacCommand becomes a UacCore request with the app's
 // defaults (from, route, local host), and what comes back is streamed as UacEvents carrying
-// the command id, the request handle and the Call-ID. In-dialog commands wait for dialogs.
+// the command id, the request handle, the dialog handle and the Call-ID. A command with a
+// dialog_handle (BYE, INFO, re-INVITE, UPDATE, ACK, ...) is sent in that dialog.
 import type { Logger } from 'pino';
-import type { UacCore, UacErrorKind, UacRequestSpec } from '../core/uac.js';
+import type {
+  InDialogOptions,
+  InDialogSpec,
+  UacCore,
+  UacErrorKind,
+  UacListener,
+  UacRequestSpec,
+} from '../core/uac.js';
 import type { UacDefaults } from '../core/uac-build.js';
 import { UacErrorKind as PbUacErrorKind, type UacCommand, type UacEvent } from '../gen/nksip/v1/uac.js';
 import type { SipResponse } from '../sip/message.js';
@@ -11,7 +19,7 @@ import type { AppSettings } from './app-config.js';
 import { headerOpFromPb, responseToPb } from './convert.js';
 
 /** The part of UacCore apps use. */
-export type UacPort = Pick<UacCore, 'send' | 'cancel'>;
+export type UacPort = Pick<UacCore, 'send' | 'cancel' | 'sendInDialog'>;
 
 function errorKind(kind: UacErrorKind | string): PbUacErrorKind {
   const v = (PbUacErrorKind as unknown as Record<string, number>)[`UAC_ERROR_KIND_${kind.toUpperCase()}`];
@@ -47,12 +55,16 @@ export class UacSession {
   handle(cmd: UacCommand): void {
     const method = cmd.method.trim().toUpperCase();
     const o = cmd.options;
-    if (cmd.dialogHandle !== '' || cmd.subscriptionHandle !== '') {
+    if (cmd.subscriptionHandle !== '') {
       this.fail(
         cmd.id,
         PbUacErrorKind.UAC_ERROR_KIND_UNKNOWN_DIALOG,
-        `unknown dialog or subscription ${cmd.dialogHandle || cmd.subscriptionHandle}`,
+        `unknown subscription ${cmd.subscriptionHandle}`,
       );
+      return;
+    }
+    if (cmd.dialogHandle !== '' && method !== 'CANCEL') {
+      this.inDialog(cmd, method);
       return;
     }
     if (method === 'CANCEL') {
@@ -124,13 +136,55 @@ export class UacSession {
     if (this.settings.localHost !== undefined) defaults.localHost = this.settings.localHost;
     if (this.settings.allow !== undefined) defaults.allow = this.settings.allow;
     if (this.settings.supported !== undefined) defaults.supported = this.settings.supported.join(', ');
+    this.dispatch(cmd.id, provisionals, (listener) => this.uac?.send(spec, listener, defaults));
+  }
+
+  /** A command in a dialog: BYE, INFO, re-INVITE, UPDATE, MESSAGE, OPTIONS, NOTIFY, REFER, ACK... */
+  private inDialog(cmd: UacCommand, method: string): void {
+    if (!this.uac) {
+      this.fail(cmd.id, PbUacErrorKind.UAC_ERROR_KIND_NOT_IMPLEMENTED, 'this server has no UAC core');
+      return;
+    }
+    const o = cmd.options;
+    const spec: InDialogSpec = { method };
+    const opts: InDialogOptions = {};
+    if (this.settings.localHost !== undefined) opts.localHost = this.settings.localHost;
+    let provisionals = false;
+    if (o) {
+      try {
+        if (o.headers.length > 0) spec.headers = o.headers.map(headerOpFromPb);
+      } catch (e) {
+        this.fail(cmd.id, PbUacErrorKind.UAC_ERROR_KIND_INVALID_OPTION, (e as Error).message);
+        return;
+      }
+      if (o.body.length > 0) spec.body = Buffer.from(o.body);
+      if (o.contentType !== '') spec.contentType = fromText(o.contentType);
+      if (o.contact !== '') spec.contact = fromText(o.contact);
+      if (o.cseq !== undefined) spec.cseq = o.cseq;
+      if (o.reason !== '') spec.reason = fromText(o.reason);
+      if (o.auto2xxAck) opts.auto2xxAck = true;
+      if (o.localHost !== '') opts.localHost = o.localHost;
+      provisionals = o.provisionals;
+    }
+    const uac = this.uac;
+    this.dispatch(cmd.id, provisionals, (listener) =>
+      uac.sendInDialog(cmd.dialogHandle, spec, listener, opts),
+    );
+  }
+
+  /** Sends through `send` with a listener turning what comes back into UacEvents. */
+  private dispatch(
+    id: number,
+    provisionals: boolean,
+    send: (listener: UacListener) => ReturnType<UacPort['send']>,
+  ): void {
     let handle = '';
     let callId = '';
-    const id = cmd.id;
-    const res = (resp: SipResponse, which: 'provisional' | 'final') => {
+    const res = (resp: SipResponse, which: 'provisional' | 'final', dialog: string | undefined) => {
       this.event({
         id,
         requestHandle: handle,
+        dialogHandle: dialog ?? '',
         callId,
         event:
           which === 'final'
@@ -140,21 +194,17 @@ export class UacSession {
     };
     let sent: ReturnType<UacPort['send']>;
     try {
-      sent = this.uac.send(
-        spec,
-        {
-          provisional: provisionals ? (resp) => res(resp, 'provisional') : undefined,
-          final: (resp) => {
-            this.owned.delete(handle);
-            res(resp, 'final');
-          },
-          error: (kind, message) => {
-            this.owned.delete(handle);
-            this.fail(id, errorKind(kind), message, { requestHandle: handle, callId });
-          },
+      sent = send({
+        provisional: provisionals ? (resp, dialog) => res(resp, 'provisional', dialog) : undefined,
+        final: (resp, dialog) => {
+          this.owned.delete(handle);
+          res(resp, 'final', dialog);
         },
-        defaults,
-      );
+        error: (kind, message) => {
+          this.owned.delete(handle);
+          this.fail(id, errorKind(kind), message, { requestHandle: handle, callId });
+        },
+      });
     } catch (err) {
       this.log?.error({ err }, 'UAC send failed');
       this.fail(id, PbUacErrorKind.UAC_ERROR_KIND_SERVICE_UNAVAILABLE, (err as Error).message);

@@ -6,15 +6,21 @@
 // request that could not be sent to `error('service_unavailable')`.
 //
 // CANCEL (§9.1) is held until the INVITE got a provisional and dropped if the final comes
-// first; `expires` on an INVITE cancels it after that many seconds. With `auto2xxAck` the ACK
-// for each 2xx is built from the 2xx and sent here: the dialog layer takes this over later,
-// along with the BYE for extra forked 2xx.
+// first; `expires` on an INVITE cancels it after that many seconds.
+//
+// Dialogs (dialog/): every response to an INVITE, SUBSCRIBE, REFER or NOTIFY, and every
+// response to a request sent in a dialog, goes through the DialogTable (shared with the UAS
+// core), and `provisional`/`final` carry the handle of the dialog it created or used.
+// `sendInDialog` builds a request in a dialog (dialog/request.ts) and sends it to the hop of
+// its first route or remote target; an ACK leaves without a transaction. With `auto2xxAck`
+// the dialog's ACK answers the 2xx (resent for a retransmitted 2xx); an extra 2xx from another
+// branch of a fork is always ACKed and hung up with a BYE, as NkSIP does.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { makeResponse } from '../sip/build.js';
 import { newBranch } from '../sip/ids.js';
-import { SipRequest, type SipResponse } from '../sip/message.js';
-import { formatUri, parseHostPort } from '../sip/uri.js';
+import type { SipRequest, SipResponse } from '../sip/message.js';
+import { isSipUri, parseHostPort, type Uri } from '../sip/uri.js';
 import { ClientInviteTransaction } from '../transaction/client-invite.js';
 import { type Clock, realClock, type TimerHandle } from '../transaction/clock.js';
 import type { ClientTransaction, TransactionLayer } from '../transaction/layer.js';
@@ -22,17 +28,33 @@ import type { ClientHandler } from '../transaction/types.js';
 import { hostText } from '../transport/address.js';
 import type { TransportManager } from '../transport/manager.js';
 import type { Endpoint, SipTransport } from '../transport/types.js';
-import { dnsResolver, type NextHop, type Resolver, resolveHop, routeRequest, TargetError } from './target.js';
+import type { Dialog, DialogContext } from './dialog/dialog.js';
+import { buildInDialogRequest, DialogError, type InDialogSpec } from './dialog/request.js';
+import { DialogTable } from './dialog/table.js';
+import {
+  dnsResolver,
+  hopOf,
+  type NextHop,
+  type Resolver,
+  resolveHop,
+  routeRequest,
+  TargetError,
+} from './target.js';
 import type { UacDefaults } from './uac-build.js';
 import { buildRequest, UacError, type UacErrorKind, type UacRequestSpec } from './uac-build.js';
 
+export type { InDialogSpec } from './dialog/request.js';
 export type { UacDefaults, UacErrorKind, UacRequestSpec } from './uac-build.js';
 
 export interface UacListener {
-  /** Every 1xx, 100 Trying included. */
-  provisional?(resp: SipResponse): void;
-  /** The final response; an INVITE may get further 2xx from other branches of a fork. */
-  final(resp: SipResponse): void;
+  /** Every 1xx, 100 Trying included; `dialog` is the handle of the (early) dialog it belongs to. */
+  provisional?(resp: SipResponse, dialog?: string): void;
+  /**
+   * The final response; an INVITE may get further 2xx from other branches of a fork (those
+   * are ACKed and hung up). `dialog`: the handle of the dialog it created or used. An ACK
+   * sent in a dialog reports the 2xx it acknowledges.
+   */
+  final(resp: SipResponse, dialog?: string): void;
   /** The request was not sent, or could not be: no `final` follows. */
   error(kind: UacErrorKind, message: string): void;
 }
@@ -62,15 +84,28 @@ export interface UacCoreOptions {
   resolve?: Resolver;
   /** For INVITE `expires` and the CANCEL guard timer; the real clock by default. */
   clock?: Clock;
+  /** The dialogs (shared with the UAS core so a handle works whichever side created it). */
+  dialogs?: DialogTable;
+  /** A Record-Route URI of our own, left out of the route set of new dialogs. */
+  isLocal?: (uri: Uri) => boolean;
 }
+
+/** In-dialog options that are not part of the request itself. */
+export interface InDialogOptions {
+  auto2xxAck?: boolean;
+  localHost?: string;
+}
+
+/** Methods whose responses may create a dialog (table.ts decides which do). */
+const DIALOG_METHODS = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
 
 interface Pending {
   readonly handle: string;
   readonly req: SipRequest;
-  /** The Request-URI as built, before any strict-route rewrite (the 2xx ACK falls back to it). */
-  readonly ruri: string;
   readonly listener: UacListener;
   readonly isInvite: boolean;
+  /** Sent in a dialog: every response goes to the dialog table. */
+  readonly inDialog: boolean;
   readonly auto2xxAck: boolean;
   readonly autoExpire: number | undefined;
   readonly makeContact: boolean;
@@ -84,8 +119,8 @@ interface Pending {
   cancelSent: boolean;
   expireTimer?: TimerHandle;
   cancelTimer?: TimerHandle;
-  /** 2xx To tags seen, with the ACK sent for each (resent for retransmissions). */
-  acks: Map<string, { ack: SipRequest; to: Promise<Endpoint | undefined> } | undefined>;
+  /** 2xx To tags seen (a 2xx with one of them again is a retransmission). */
+  tags: Set<string>;
 }
 
 export class UacCore {
@@ -96,6 +131,11 @@ export class UacCore {
   private readonly resolver: Resolver;
   private readonly clock: Clock;
   private readonly pending = new Map<string, Pending>();
+  /** The dialogs, UAC and UAS side. */
+  readonly dialogs: DialogTable;
+  private readonly isLocal: ((uri: Uri) => boolean) | undefined;
+  /** Where each ACK sent went (a retransmitted 2xx gets it again). */
+  private readonly ackDest = new WeakMap<SipRequest, Promise<Endpoint | undefined>>();
 
   constructor(opts: UacCoreOptions) {
     this.layer = opts.layer;
@@ -104,6 +144,8 @@ export class UacCore {
     this.log = opts.logger;
     this.resolver = opts.resolve ?? dnsResolver;
     this.clock = opts.clock ?? realClock;
+    this.dialogs = opts.dialogs ?? new DialogTable();
+    this.isLocal = opts.isLocal;
   }
 
   /**
@@ -122,7 +164,6 @@ export class UacCore {
     let p: Pending;
     try {
       const built = buildRequest(spec, d, this.clock.now());
-      const ruri = built.req.uri;
       hop = routeRequest(built.req);
       const localHost = checkLocalHost(spec.localHost ?? d.localHost);
       built.req.headers.unshift({ name: 'via', value: viaFor(hop) });
@@ -130,9 +171,9 @@ export class UacCore {
       p = {
         handle: newHandle(),
         req: built.req,
-        ruri,
         listener,
         isInvite: built.req.method === 'INVITE',
+        inDialog: false,
         auto2xxAck: spec.auto2xxAck === true,
         autoExpire:
           !spec.noAutoExpire && spec.expires !== undefined && spec.expires > 0 ? spec.expires : undefined,
@@ -141,7 +182,7 @@ export class UacCore {
         localHost,
         done: false,
         cancelSent: false,
-        acks: new Map(),
+        tags: new Set(),
       };
     } catch (err) {
       // anything else is input the types did not keep out (an app sent a number as a URI...)
@@ -169,6 +210,85 @@ export class UacCore {
       request: p.req,
       cancel: (reason?: string) => this.cancel(handle, reason),
     };
+  }
+
+  /**
+   * Sends a request in the dialog `dialogHandle` (RFC 3261 §12.2.1.1), reported as `send`
+   * reports: `error` before returning when the dialog is unknown or ended (`unknown_dialog`,
+   * also for an ACK with no 2xx to acknowledge), when an INVITE is in progress
+   * (`request_pending`) or the spec is bad. The request goes to the hop of its first route or
+   * remote target as built. An ACK leaves without a transaction and reports, as its final,
+   * the 2xx it acknowledges.
+   */
+  sendInDialog(
+    dialogHandle: string,
+    spec: InDialogSpec,
+    listener: UacListener,
+    opts: InDialogOptions = {},
+  ): UacRequest | undefined {
+    const dialog = this.dialogs.handle(dialogHandle);
+    let built: ReturnType<typeof buildInDialogRequest> | undefined;
+    let hop: NextHop;
+    let p: Pending;
+    try {
+      if (!dialog) throw new DialogError('unknown_dialog', `unknown dialog ${dialogHandle}`);
+      const localHost = checkLocalHost(opts.localHost ?? this.defaults.localHost);
+      built = buildInDialogRequest(dialog, spec, this.clock.now());
+      hop = hopOf(built.nextHop);
+      const req = built.req;
+      p = {
+        handle: newHandle(),
+        req,
+        listener,
+        isInvite: req.method === 'INVITE',
+        inDialog: true,
+        auto2xxAck: opts.auto2xxAck === true,
+        autoExpire: undefined,
+        makeContact: built.makeContact,
+        contactUser: userOf(dialog),
+        localHost,
+        done: false,
+        cancelSent: false,
+        tags: new Set(),
+      };
+    } catch (err) {
+      const kind = errorKindOf(err);
+      const message = err instanceof Error ? err.message : String(err);
+      this.log?.debug(
+        { kind, err: message, method: spec.method, dialog: dialogHandle },
+        'uac request refused',
+      );
+      // built but not sent: the dialog hears of it as a local 503 (a BYE ends it)
+      if (built && dialog) this.localResponse(built.req, 503);
+      tell(this.log, () => listener.error(kind, message));
+      return undefined;
+    }
+    const handle = p.handle;
+    const out: UacRequest = {
+      handle,
+      callId: p.req.callId,
+      request: p.req,
+      cancel: (reason?: string) => this.cancel(handle, reason),
+    };
+    if (p.req.method === 'ACK') {
+      const acked = dialog.invite?.response;
+      void this.sendDirect(p.req, hop).then((ep) => {
+        if (ep && acked) tell(this.log, () => listener.final(acked, dialog.handle));
+        else tell(this.log, () => listener.error('service_unavailable', 'the ACK could not be sent'));
+      });
+      return out;
+    }
+    this.pending.set(handle, p);
+    const ep = resolveHop(hop, this.resolver);
+    if (ep instanceof Promise) {
+      ep.then(
+        (e) => this.dispatch(p, e),
+        (err: Error) => this.fail(p, `cannot resolve ${hop.host}: ${err.message}`),
+      );
+    } else if (!this.dispatch(p, ep)) {
+      return undefined;
+    }
+    return out;
   }
 
   /**
@@ -241,37 +361,94 @@ export class UacCore {
     const s = resp.status;
     if (s < 200) {
       if (p.done) return;
+      const d = this.applyDialog(p, resp);
       if (p.cancel && !p.cancelSent) this.sendCancel(p);
-      tell(this.log, () => p.listener.provisional?.(resp));
+      tell(this.log, () => p.listener.provisional?.(resp, d?.handle));
       return;
     }
     if (p.isInvite && s < 300) {
       // the transaction passes on every 2xx while Accepted: retransmissions and forks
       const tag = resp.toTag ?? '';
-      if (p.acks.has(tag)) {
-        const sent = p.acks.get(tag);
-        if (sent) this.resendAck(sent);
+      if (p.tags.has(tag)) {
+        const ack = this.dialogs.findUac(resp)?.ackToResend(resp);
+        if (ack) void this.sendDirect(ack);
         return;
       }
-      p.acks.set(tag, p.auto2xxAck ? this.sendAck(p, resp) : undefined);
-    } else if (p.done) {
+      p.tags.add(tag);
+      const extra = p.done;
+      const d = this.applyDialog(p, resp);
+      if (!d) this.log?.warn({ callId: p.req.callId }, '2xx to an INVITE without a dialog: not ACKed');
+      if (extra) {
+        // another branch of a fork answered too: ACK it and hang it up (NkSIP)
+        if (d) {
+          this.sendDialogAck(d);
+          this.sendInDialog(d.handle, { method: 'BYE' }, { final: () => {}, error: () => {} });
+        }
+      } else {
+        if (d && !p.inDialog) {
+          // the other branches still ringing are over
+          for (const o of this.dialogs.earlySiblings(d)) this.dialogs.settle(o, o.stop('forced'));
+        }
+        if (d && p.auto2xxAck) this.sendDialogAck(d);
+        this.finish(p);
+      }
+      tell(this.log, () => p.listener.final(resp, d?.handle));
       return;
     }
+    if (p.done) return;
+    this.finalResponse(p, resp);
+  }
+
+  /** A final non-2xx (or to a request other than INVITE), received or made up here. */
+  private finalResponse(p: Pending, resp: SipResponse): void {
+    if (p.done) return;
+    const d = this.applyDialog(p, resp);
+    if (p.isInvite && !p.inDialog) {
+      // the early dialogs of other branches end with the INVITE
+      const tag = p.req.fromTag;
+      if (tag !== undefined) {
+        for (const o of this.dialogs.forRequest(p.req.callId, tag)) {
+          if (o.early) this.dialogs.settle(o, o.stop(resp.status));
+        }
+      }
+    }
     this.finish(p);
-    tell(this.log, () => p.listener.final(resp));
+    tell(this.log, () => p.listener.final(resp, d?.handle));
+  }
+
+  /** Applies a response to the dialog table when it may concern a dialog; its dialog. */
+  private applyDialog(p: Pending, resp: SipResponse): Dialog | undefined {
+    if (!p.inDialog && !DIALOG_METHODS.has(p.req.method)) return undefined;
+    try {
+      const ctx: DialogContext = { now: this.clock.now() };
+      if (this.isLocal) ctx.isLocal = this.isLocal;
+      return this.dialogs.uacResponse(p.req, resp, ctx).dialog;
+    } catch (err) {
+      this.log?.debug({ err, callId: p.req.callId, status: resp.status }, 'response left out of dialogs');
+      return undefined;
+    }
+  }
+
+  /** A response made up here (timeout, failure to send) for a request sent in a dialog. */
+  private localResponse(req: SipRequest, status: number): void {
+    try {
+      this.dialogs.uacResponse(req, makeResponse(req, status), { now: this.clock.now() });
+    } catch (err) {
+      this.log?.debug({ err, callId: req.callId }, 'local response left out of dialogs');
+    }
   }
 
   private onTimeout(p: Pending): void {
     if (p.done) return;
-    this.finish(p);
     const reason = p.isInvite ? 'Timer B Timeout' : 'Timer F Timeout';
-    tell(this.log, () => p.listener.final(makeResponse(p.req, 408, { reason })));
+    this.finalResponse(p, makeResponse(p.req, 408, { reason }));
   }
 
   /** Ends a request with an error (it could not be sent); a no-op once answered. */
   private fail(p: Pending, message: string): void {
     if (p.done) return;
     this.finish(p);
+    if (p.inDialog) this.localResponse(p.req, 503);
     this.log?.debug({ callId: p.req.callId, err: message }, 'uac request failed');
     tell(this.log, () => p.listener.error('service_unavailable', message));
   }
@@ -310,57 +487,49 @@ export class UacCore {
       p.cancelTimer = undefined;
       if (p.done) return;
       txn.abort();
-      this.finish(p);
-      tell(this.log, () => p.listener.final(makeResponse(p.req, 408, { reason: 'Cancel Timeout' })));
+      this.finalResponse(p, makeResponse(p.req, 408, { reason: 'Cancel Timeout' }));
     });
   }
 
-  /**
-   * The ACK for a 2xx outside a dialog (§13.2.2.4): to the 2xx Contact, through the reversed
-   * Record-Route, same CSeq number, a new branch.
-   */
-  private sendAck(p: Pending, resp: SipResponse): { ack: SipRequest; to: Promise<Endpoint | undefined> } {
-    let target = p.ruri;
+  /** The dialog's ACK for its 2xx (§13.2.2.4), sent without a transaction. */
+  private sendDialogAck(d: Dialog): void {
     try {
-      const c = resp.contacts[0];
-      if (c) target = formatUri(c.uri);
-    } catch {
-      this.log?.debug({ callId: p.req.callId }, '2xx with a bad Contact: ACK to the Request-URI');
-    }
-    const ack = new SipRequest('ACK', target);
-    ack.addHeader('max-forwards', '70');
-    for (const rr of resp.headerValues('record-route').reverse()) ack.addHeader('route', rr);
-    for (const h of p.req.headers) if (h.name === 'from' || h.name === 'call-id') ack.headers.push(h);
-    const to = resp.headers.find((h) => h.name === 'to');
-    if (to) ack.headers.push({ name: 'to', value: to.value });
-    ack.addHeader('cseq', `${p.req.cseq.seq} ACK`);
-    ack.invalidate();
-    let dest: Promise<Endpoint | undefined>;
-    try {
-      const hop = routeRequest(ack);
-      ack.headers.unshift({ name: 'via', value: viaFor(hop) });
-      ack.invalidate();
-      dest = Promise.resolve(resolveHop(hop, this.resolver));
+      const built = buildInDialogRequest(d, { method: 'ACK' }, this.clock.now());
+      void this.sendDirect(built.req, hopOf(built.nextHop));
     } catch (err) {
-      dest = Promise.reject(err);
+      this.log?.warn({ callId: d.callId, err: (err as Error).message }, 'no way to send the ACK for a 2xx');
     }
-    const sent = {
-      ack,
-      to: dest.catch((err: Error) => {
-        this.log?.warn({ callId: p.req.callId, err: err.message }, 'no way to send the ACK for a 2xx');
-        return undefined;
-      }),
-    };
-    this.resendAck(sent);
-    return sent;
   }
 
-  private resendAck(sent: { ack: SipRequest; to: Promise<Endpoint | undefined> }): void {
-    sent.to.then((ep) => {
-      if (!ep) return;
-      this.transport.sendRequest(sent.ack, ep).catch((err: Error) => {
-        this.log?.debug({ err: err.message }, 'ACK send failed');
+  /**
+   * Sends a request outside any transaction (an ACK) to `hop`, or again to where it went the
+   * first time; resolves with the endpoint, undefined when it could not be sent.
+   */
+  private sendDirect(req: SipRequest, hop?: NextHop): Promise<Endpoint | undefined> {
+    let dest = this.ackDest.get(req);
+    if (!dest) {
+      if (!hop) return Promise.resolve(undefined);
+      let to: Promise<Endpoint>;
+      try {
+        to = Promise.resolve(resolveHop(hop, this.resolver));
+      } catch (err) {
+        to = Promise.reject(err);
+      }
+      dest = to.catch((err: Error) => {
+        this.log?.warn({ callId: req.callId, err: err.message }, `no way to send the ${req.method}`);
+        return undefined;
       });
+      this.ackDest.set(req, dest);
+    }
+    return dest.then((ep) => {
+      if (!ep) return undefined;
+      return this.transport.sendRequest(req, ep).then(
+        () => ep,
+        (err: Error) => {
+          this.log?.debug({ err: err.message }, `${req.method} send failed`);
+          return undefined;
+        },
+      );
     });
   }
 }
@@ -381,6 +550,23 @@ function checkLocalHost(h: string | undefined): string | undefined {
     throw new UacError('invalid_option', `bad localHost ${h}: ${(err as Error).message}`);
   }
   return text;
+}
+
+/** The kind an in-dialog request is refused with (NkSIP's invalid_dialog is unknown_dialog here). */
+function errorKindOf(err: unknown): UacErrorKind {
+  if (err instanceof DialogError) return err.kind === 'invalid_dialog' ? 'unknown_dialog' : err.kind;
+  if (err instanceof UacError || err instanceof TargetError) return err.kind;
+  return 'invalid_option';
+}
+
+/** The user of the dialog's local URI, for an automatic Contact (NkSIP uses the From user). */
+function userOf(d: Dialog): string | undefined {
+  try {
+    const u = d.localUri.uri;
+    return isSipUri(u) ? u.user : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function newHandle(): string {
