@@ -68,7 +68,7 @@ export class UasCore {
   /** One To tag per server transaction, so every response to a request carries the same. */
   private readonly tags = new WeakMap<ServerTxn, string>();
   private draining = false;
-  /** The dialogs this server is a UAS of (UAC-side dialogs come with the UAC core). */
+  /** The dialogs table, shared with the UAC core (server.ts passes it to both). */
   readonly dialogs: DialogTable;
   private readonly clock: Clock;
   private readonly dialogTimeoutMs: number;
