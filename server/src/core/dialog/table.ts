@@ -112,6 +112,11 @@ export class DialogTable {
 
   /** A response we send to `req`: applied to its dialog, or creating one as `uacResponse`. */
   uasResponse(req: SipRequest, resp: SipResponse, ctx: DialogContext): DialogStep {
+    // the common case on the hot path (OPTIONS, REGISTER, MESSAGE... out of a dialog): no
+    // dialog to find or make; an INVITE's final may still end the early dialog a 1xx made
+    if (req.toTag === undefined && req.method !== 'INVITE' && !createsDialog(req.method, resp.status)) {
+      return { dialog: undefined, updates: [], created: false };
+    }
     const local = resp.toTag;
     const remote = req.fromTag;
     const existing =
