@@ -126,10 +126,9 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const listeners: BoundListener[] = [];
   try {
     for (const group of groups) {
-      // UDP and TCP of one URI share a port: with port 0, TCP takes the one UDP was given
-      let port: number | undefined;
+      // UDP and TCP of one URI share a port
+      const port = await listenOrExplain(transport, group);
       for (const spec of group) {
-        port = await listenOrExplain(transport, port === undefined ? spec : { ...spec, port });
         listeners.push({ transport: spec.transport as 'udp' | 'tcp', address: spec.address, port });
       }
     }
@@ -193,17 +192,19 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   };
 }
 
-async function listenOrExplain(transport: TransportManager, spec: ListenSpec): Promise<number> {
-  const { port } = spec;
+async function listenOrExplain(transport: TransportManager, group: ListenSpec[]): Promise<number> {
   try {
-    return await transport.listen({
-      transport: spec.transport as 'udp' | 'tcp',
-      address: spec.address,
-      port,
-    });
+    return await transport.listenGroup(
+      group.map((spec) => ({
+        transport: spec.transport as 'udp' | 'tcp',
+        address: spec.address,
+        port: spec.port,
+      })),
+    );
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    const where = `${spec.transport} ${hostText(spec.address)}:${port}`;
+    const spec = group[0] as ListenSpec;
+    const where = `${spec.transport} ${hostText(spec.address)}:${spec.port}`;
     if (err.code === 'EADDRINUSE' || /in use/i.test(err.message))
       throw new StartError(`cannot listen on ${where}: address already in use`);
     if (err.code === 'EADDRNOTAVAIL')

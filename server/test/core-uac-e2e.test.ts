@@ -36,8 +36,10 @@ async function start(): Promise<void> {
   // B: the UAS, NkSIP's defaults plus INVITEs that ring forever (`hold`) or are answered (`answer`)
   const tb = new TransportManager();
   cleanups.push(() => tb.close());
-  const portB = await tb.listen({ transport: 'udp', address: '127.0.0.1', port: 0 });
-  await tb.listen({ transport: 'tcp', address: '127.0.0.1', port: portB });
+  const portB = await tb.listenGroup([
+    { transport: 'udp', address: '127.0.0.1', port: 0 },
+    { transport: 'tcp', address: '127.0.0.1', port: 0 },
+  ]);
   const layerB = new TransactionLayer({ transport: tb, clock: realClock });
   cleanups.push(() => layerB.close());
   const profile = (): UasProfile => ({
@@ -70,8 +72,10 @@ async function start(): Promise<void> {
   // A: the UAC
   const ta = new TransportManager();
   cleanups.push(() => ta.close());
-  const portA = await ta.listen({ transport: 'udp', address: '127.0.0.1', port: 0 });
-  await ta.listen({ transport: 'tcp', address: '127.0.0.1', port: portA });
+  const portA = await ta.listenGroup([
+    { transport: 'udp', address: '127.0.0.1', port: 0 },
+    { transport: 'tcp', address: '127.0.0.1', port: 0 },
+  ]);
   const layerA = new TransactionLayer({ transport: ta, clock: realClock });
   cleanups.push(() => layerA.close());
   ta.onMessage((inc) => layerA.receive(inc));

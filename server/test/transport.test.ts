@@ -311,6 +311,28 @@ describe('listeners', () => {
     expect(other.stats()).toEqual({ listeners: 0, connections: 0 });
   });
 
+  it('listenGroup: UDP and TCP on one port; a fixed port taken for TCP fails and leaves nothing open', async () => {
+    const { m } = await manager();
+    const port = await m.listenGroup([
+      { transport: 'udp', address: '127.0.0.1', port: 0 },
+      { transport: 'tcp', address: '127.0.0.1', port: 0 },
+    ]);
+    expect(m.listening()).toEqual([
+      { transport: 'udp', address: '127.0.0.1', port },
+      { transport: 'tcp', address: '127.0.0.1', port },
+    ]);
+    const { m: holder } = await manager();
+    const taken = await holder.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 });
+    const { m: other } = await manager();
+    await expect(
+      other.listenGroup([
+        { transport: 'udp', address: '127.0.0.1', port: taken },
+        { transport: 'tcp', address: '127.0.0.1', port: taken },
+      ]),
+    ).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    expect(other.stats()).toEqual({ listeners: 0, connections: 0 });
+  });
+
   it('close() closes every listener and connection and counts back to zero', async () => {
     const m = new TransportManager();
     try {

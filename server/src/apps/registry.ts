@@ -36,6 +36,8 @@ export interface ListenerRef {
 /** What the registry needs of the transport layer. */
 export interface ListenerPort {
   listen(spec: ListenerRef): Promise<number>;
+  /** Opens listeners sharing one port (port 0: a free one for all); resolves with it. */
+  listenGroup(specs: readonly ListenerRef[]): Promise<number>;
   /** Closes one listener (an app's, when its last instance has been gone for the grace period). */
   closeListener(transport: ListenTransport, address: string, port: number): Promise<void>;
 }
@@ -233,15 +235,8 @@ export class AppRegistry {
     }
     const listeners: ListenerRef[] = [];
     try {
-      for (const group of settings.listenSpecs) {
-        // UDP and TCP of one URI share a port: with port 0, TCP takes the one UDP was given
-        let port: number | undefined;
-        for (const spec of group) {
-          const ref = await this.open(port === undefined ? spec : { ...spec, port });
-          port = ref.port;
-          listeners.push(ref);
-        }
-      }
+      // UDP and TCP of one URI share a port
+      for (const group of settings.listenSpecs) listeners.push(...(await this.open(group)));
     } catch (e) {
       await Promise.all(listeners.map((l) => this.closeListener(l)));
       throw e;
@@ -261,23 +256,29 @@ export class AppRegistry {
     return app;
   }
 
-  private async open(spec: ListenSpec): Promise<ListenerRef> {
-    const transport = spec.transport as ListenTransport;
-    const ref: ListenerRef = { transport, address: spec.address, port: spec.port };
-    for (const other of this.apps.values()) {
-      if (spec.port !== 0 && other.listeners.some((l) => sameListener(l, ref))) {
-        throw new JoinError(
-          ErrorCode.ERROR_CODE_LISTEN_FAILED,
-          `cannot listen on ${transport} ${hostText(spec.address)}:${spec.port}: used by app ${other.settings.name}`,
-        );
+  private async open(group: ListenSpec[]): Promise<ListenerRef[]> {
+    const refs: ListenerRef[] = group.map((spec) => ({
+      transport: spec.transport as ListenTransport,
+      address: spec.address,
+      port: spec.port,
+    }));
+    for (const ref of refs) {
+      for (const other of this.apps.values()) {
+        if (ref.port !== 0 && other.listeners.some((l) => sameListener(l, ref))) {
+          throw new JoinError(
+            ErrorCode.ERROR_CODE_LISTEN_FAILED,
+            `cannot listen on ${ref.transport} ${hostText(ref.address)}:${ref.port}: used by app ${other.settings.name}`,
+          );
+        }
       }
     }
     try {
-      ref.port = await this.opts.transport.listen(ref);
-      return ref;
+      const port = await this.opts.transport.listenGroup(refs);
+      return refs.map((r) => ({ ...r, port }));
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      const where = `${transport} ${hostText(spec.address)}:${spec.port}`;
+      const spec = group[0] as ListenSpec;
+      const where = `${spec.transport} ${hostText(spec.address)}:${spec.port}`;
       const why =
         err.code === 'EADDRINUSE' || /in use/i.test(err.message)
           ? 'address already in use'

@@ -109,6 +109,33 @@ export class TransportManager implements SipTransport {
     return listener.port;
   }
 
+  /**
+   * Opens listeners that share one port (UDP and TCP of one listen URI) and resolves with it.
+   * With port 0 the first gets a free port and the others take the same number; if another
+   * socket already holds that number for a later transport, all are closed and a new port is
+   * tried (a few times), so callers never see that race.
+   */
+  async listenGroup(specs: readonly ListenSpec[]): Promise<number> {
+    const first = specs[0];
+    if (!first) throw new Error('no listener to open');
+    const attempts = first.port === 0 ? 8 : 1;
+    for (let attempt = 1; ; attempt++) {
+      const opened: ListenSpec[] = [];
+      let port = first.port;
+      try {
+        for (const spec of specs) {
+          port = await this.listen(opened.length === 0 ? spec : { ...spec, port });
+          opened.push({ ...spec, port });
+        }
+        return port;
+      } catch (err) {
+        await Promise.all(opened.map((o) => this.closeListener(o.transport, o.address, o.port)));
+        const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+        if (!inUse || opened.length === 0 || attempt >= attempts) throw err;
+      }
+    }
+  }
+
   /** Every received message goes to this handler (one handler; a later call replaces it). */
   onMessage(handler: MessageHandler): void {
     this.handler = handler;
