@@ -15,6 +15,7 @@ import { silentLogger } from './log.js';
 import { SipProxy } from './proxy/index.js';
 import { realClock, TransactionLayer } from './transaction/index.js';
 import { hostText, isWildcard } from './transport/address.js';
+import { bindFailure } from './transport/listener.js';
 import { TransportManager } from './transport/manager.js';
 import type { Source } from './transport/types.js';
 
@@ -205,12 +206,10 @@ async function listenOrExplain(transport: TransportManager, group: ListenSpec[])
     const err = e as NodeJS.ErrnoException;
     const spec = group[0] as ListenSpec;
     const where = `${spec.transport} ${hostText(spec.address)}:${spec.port}`;
-    if (err.code === 'EADDRINUSE' || /in use/i.test(err.message))
-      throw new StartError(`cannot listen on ${where}: address already in use`);
-    if (err.code === 'EADDRNOTAVAIL')
-      throw new StartError(`cannot listen on ${where}: no such local address`);
-    if (err.code === 'EACCES') throw new StartError(`cannot listen on ${where}: permission denied`);
-    throw new StartError(`cannot listen on ${where}: ${err.message}`);
+    // the cause's code says why; the transport's message already carries the same words
+    throw new StartError(
+      `cannot listen on ${where}: ${bindFailure((err.cause as NodeJS.ErrnoException) ?? err)}`,
+    );
   }
 }
 

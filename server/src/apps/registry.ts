@@ -15,6 +15,7 @@ import { ErrorCode, type Start, type Started } from '../gen/nksip/v1/service.js'
 import type { SipRequest } from '../sip/message.js';
 import { type Clock, realClock, type TimerHandle } from '../transaction/clock.js';
 import { hostText, isWildcard, sameIp } from '../transport/address.js';
+import { bindFailure } from '../transport/listener.js';
 import type { Source } from '../transport/types.js';
 import {
   type AppSettings,
@@ -279,14 +280,7 @@ export class AppRegistry {
       const err = e as NodeJS.ErrnoException;
       const spec = group[0] as ListenSpec;
       const where = `${spec.transport} ${hostText(spec.address)}:${spec.port}`;
-      const why =
-        err.code === 'EADDRINUSE' || /in use/i.test(err.message)
-          ? 'address already in use'
-          : err.code === 'EADDRNOTAVAIL'
-            ? 'no such local address'
-            : err.code === 'EACCES'
-              ? 'permission denied'
-              : err.message;
+      const why = bindFailure((err.cause as NodeJS.ErrnoException) ?? err);
       throw new JoinError(
         ErrorCode.ERROR_CODE_LISTEN_FAILED,
         `cannot listen on ${where} (${spec.uri}): ${why}`,

@@ -41,17 +41,18 @@ export function normalizedAddress(spec: ListenSpec): string {
   return normalizeIp(spec.address);
 }
 
+/** Why a bind failed, in words a user reads: the one phrasing for every caller. */
+export function bindFailure(err: NodeJS.ErrnoException): string {
+  if (err.code === 'EADDRINUSE') return 'address already in use';
+  if (err.code === 'EADDRNOTAVAIL') return 'address not available on this host';
+  if (err.code === 'EACCES') return 'permission denied';
+  return err.message;
+}
+
 /** Bind failures with the address and port named, keeping the system code for callers. */
 export function listenError(spec: ListenSpec, err: NodeJS.ErrnoException): Error {
   const where = `${spec.transport} ${spec.address.includes(':') ? `[${spec.address}]` : spec.address}:${spec.port}`;
-  const why =
-    err.code === 'EADDRINUSE'
-      ? 'address already in use'
-      : err.code === 'EADDRNOTAVAIL'
-        ? 'address not available on this host'
-        : err.code === 'EACCES'
-          ? 'permission denied'
-          : err.message;
+  const why = bindFailure(err);
   const out = new Error(`cannot listen on ${where}: ${why}${err.code ? ` (${err.code})` : ''}`, {
     cause: err,
   });
