@@ -103,6 +103,8 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   if (config.localHost !== undefined) proxyOpts.recordRouteHost = config.localHost;
   const proxy = new SipProxy(proxyOpts);
   const dialogs = new DialogTable();
+  // the UAC core comes after the UAS core (it shares its dialogs); the hang-up reaches it late
+  let uacRef: UacCore | undefined;
   const core = new UasCore({
     transport,
     layer,
@@ -113,6 +115,16 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     clock: realClock,
     dialogs,
     dialogTimeoutMs: config.dialogTimeout * 1000,
+    hangUp: (dialog, reason) => {
+      uacRef?.sendInDialog(
+        dialog.handle,
+        { method: 'BYE', reason },
+        {
+          final: (r) => log.debug({ dialog: dialog.handle, status: r.status }, 'timeout BYE answered'),
+          error: (kind, message) => log.debug({ dialog: dialog.handle, kind, message }, 'timeout BYE failed'),
+        },
+      );
+    },
   });
   const uacDefaults: ConstructorParameters<typeof UacCore>[0]['defaults'] = {
     from: '"NkSIP App" <sip:user@nksip>',
@@ -122,6 +134,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   };
   if (config.localHost !== undefined) uacDefaults.localHost = config.localHost;
   const uac = new UacCore({ layer, transport, defaults: uacDefaults, logger: log, dialogs: core.dialogs });
+  uacRef = uac;
   transport.onMessage((inc) => core.receive(inc));
 
   const listeners: BoundListener[] = [];

@@ -9,7 +9,10 @@ import { PROCESS, type RouteDecision } from '../src/core/decision.js';
 import { defaultApp } from '../src/core/default-app.js';
 import type { Dialog, DialogUpdate } from '../src/core/dialog/dialog.js';
 import type { Reply } from '../src/core/reply.js';
-import { UasCore } from '../src/core/uas.js';
+import { DIALOG_TIMEOUT_REASON, UasCore, type UasCoreOptions } from '../src/core/uas.js';
+
+type UasCoreHangUp = NonNullable<UasCoreOptions['hangUp']>;
+
 import type { SipRequest, SipResponse } from '../src/sip/message.js';
 import { FakeClock } from '../src/transaction/clock.js';
 import { TransactionLayer } from '../src/transaction/layer.js';
@@ -52,7 +55,7 @@ function recorder(answer: (req: SipRequest) => Reply | Promise<Reply> = () => ({
   };
 }
 
-function setup(app?: AppHandler, dialogTimeoutMs?: number) {
+function setup(app?: AppHandler, dialogTimeoutMs?: number, hangUp?: UasCoreHangUp) {
   const clock = new FakeClock();
   const transport = new FakeTransport();
   const layer = new TransactionLayer({ transport, clock });
@@ -60,6 +63,7 @@ function setup(app?: AppHandler, dialogTimeoutMs?: number) {
   const opts: ConstructorParameters<typeof UasCore>[0] = { transport, layer, profile, clock };
   if (app) opts.app = app;
   if (dialogTimeoutMs !== undefined) opts.dialogTimeoutMs = dialogTimeoutMs;
+  if (hangUp) opts.hangUp = hangUp;
   const core = new UasCore(opts);
   const send = async (msg: SipRequest) => {
     core.receive({ msg, source: source(), size: 0 });
@@ -309,6 +313,31 @@ describe('UAS dialogs: timeouts', () => {
     // the sweep is not rearmed once the table is empty
     await t.settle();
     expect(t.clock.nextDue()).toBeUndefined();
+  });
+
+  it('a timed-out INVITE session is hung up with a Reason; a dialog in a non-INVITE usage only stops', async () => {
+    const r = recorder();
+    const hungUp: { dialog: string; reason: string; status: string | undefined }[] = [];
+    const t = setup(r.app, 10_000, (d, reason) => {
+      hungUp.push({ dialog: d.handle, reason, status: d.inviteStatus });
+    });
+    const { callId, tag } = await invite(t, 'to-bye');
+    await t.send(inDialog(callId, tag, 'ACK', 1));
+    const d = only(t);
+    t.clock.advance(21_000);
+    expect(t.core.dialogs.size).toBe(0);
+    expect(hungUp).toEqual([{ dialog: d.handle, reason: DIALOG_TIMEOUT_REASON, status: 'confirmed' }]);
+    expect(DIALOG_TIMEOUT_REASON).toBe('SIP;cause=408;text="Dialog Timeout"');
+    expect(
+      r.updates
+        .filter((u) => u.dialog === d.handle)
+        .slice(-3)
+        .map((u) => u.update),
+    ).toEqual([
+      { type: 'invite_timeout' },
+      { type: 'invite_status', status: { stop: 'timeout' } },
+      { type: 'stop' },
+    ]);
   });
 
   it('one sweep timer whatever the number of dialogs', async () => {

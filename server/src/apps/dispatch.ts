@@ -129,6 +129,9 @@ export function dialogUpdateToPb(handle: string, u: DialogUpdate): PbDialogUpdat
     case 'stop':
       pb.status = DialogUpdate_Status.STATUS_STOP;
       break;
+    case 'invite_timeout':
+      pb.status = DialogUpdate_Status.STATUS_INVITE_TIMEOUT;
+      break;
     case 'invite_status':
       pb.status = DialogUpdate_Status.STATUS_INVITE_STATUS;
       if (typeof u.status === 'string') {

@@ -53,7 +53,16 @@ export interface UasCoreOptions {
   dialogTimeoutMs?: number;
   /** Our own URIs: a Record-Route of ours on top is left out of a dialog's route set. */
   isLocal?: (uri: Uri) => boolean;
+  /**
+   * Hangs up a dialog whose INVITE session timed out: NkSIP sends a BYE with
+   * `Reason: SIP;cause=408;text="Dialog Timeout"` before stopping it. Sending needs the UAC
+   * core, which the composition owns; without this the dialog only stops.
+   */
+  hangUp?: (dialog: Dialog, reason: string) => void;
 }
+
+/** The Reason of the BYE sent when a dialog times out (NkSIP). */
+export const DIALOG_TIMEOUT_REASON = 'SIP;cause=408;text="Dialog Timeout"';
 
 /** NkSIP's `sip_dialog_timeout` default: 1800 s. */
 export const DEFAULT_DIALOG_TIMEOUT_MS = 1_800_000;
@@ -73,6 +82,7 @@ export class UasCore {
   private readonly clock: Clock;
   private readonly dialogTimeoutMs: number;
   private readonly isLocal: ((uri: Uri) => boolean) | undefined;
+  private readonly hangUp: ((dialog: Dialog, reason: string) => void) | undefined;
   /** Transactions answered by the dialog checks themselves: their response leaves the dialog alone. */
   private readonly noDialog = new WeakSet<ServerTxn>();
   /** The request (and its source) that created each dialog, for updates with no request of their own. */
@@ -94,6 +104,7 @@ export class UasCore {
     this.clock = opts.clock ?? realClock;
     this.dialogTimeoutMs = opts.dialogTimeoutMs ?? DEFAULT_DIALOG_TIMEOUT_MS;
     this.isLocal = opts.isLocal;
+    this.hangUp = opts.hangUp;
     this.layer.setUser({
       onRequest: (req, txn, source) => this.onRequest(req, txn, source),
       onAck: (ack, source) => this.onAck(ack, source),
@@ -409,8 +420,6 @@ export class UasCore {
   /**
    * NkSIP's dialog timeout, as one periodic sweep over the table rather than a timer per
    * dialog: every dialog whose last activity (`updated`) is older than the timeout stops.
-   * NkSIP sends a BYE with `Reason: SIP;cause=408;text="Dialog Timeout"` first; that needs
-   * the UAC side of dialogs (in-dialog requests), so for now the dialog is stopped and logged.
    */
   private armSweep(): void {
     if (this.sweepTimer !== undefined || this.closed || this.dialogs.size === 0) return;
@@ -422,13 +431,27 @@ export class UasCore {
     });
   }
 
-  /** Stops every dialog idle for the dialog timeout; returns how many. */
+  /**
+   * Stops every dialog idle for the dialog timeout; returns how many. A dialog with an
+   * answered INVITE session is hung up first (the app hears `invite_timeout`, the peer gets
+   * a BYE with a Reason), as NkSIP does; the others just stop with reason `timeout`.
+   */
   sweep(): number {
     const oldest = this.clock.now() - this.dialogTimeoutMs;
     let n = 0;
     for (const d of this.dialogs.all()) {
       if (d.updated > oldest) continue;
       n++;
+      const status = d.inviteStatus;
+      if (this.hangUp && (status === 'confirmed' || status === 'accepted_uac' || status === 'accepted_uas')) {
+        const origin = this.origins.get(d);
+        if (origin) this.dialogChanged(d, [{ type: 'invite_timeout' }], origin.req, origin.source);
+        try {
+          this.hangUp(d, DIALOG_TIMEOUT_REASON);
+        } catch (err) {
+          this.log?.warn({ err, dialog: d.handle }, 'could not hang up a timed-out dialog');
+        }
+      }
       this.stopDialog(d, 'timeout');
     }
     return n;

@@ -37,6 +37,8 @@ export type DialogUpdate =
   | { type: 'start' }
   | { type: 'target_update' }
   | { type: 'invite_status'; status: InviteStatus | { stop: StopReason } }
+  /** The dialog timed out and a BYE with a Reason was sent (NkSIP `invite_timeout`). */
+  | { type: 'invite_timeout' }
   | { type: 'stop' };
 
 /** The INVITE usage: the last INVITE in the dialog, whichever side sent it. */
