@@ -37,6 +37,21 @@
 //                          (x-nk-uac-bye-status). x-nk-uac-header: `Name: value` lines are
 //                          added to the request sent.
 //
+// Control (stdin): a test drives the app as NkSIP's tests drive nksip_uac, one JSON command per
+// line; what happens comes back as events on stdout:
+//   {"id":"c1","cmd":"request","method":"INVITE","uri":"sip:…","opts":{…}}   out of a dialog
+//   {"id":"c2","cmd":"request","method":"BYE","dialog":"D_…","opts":{…}}      in a dialog
+//   {"id":"c3","cmd":"cancel","call":"c1","reason":"…"}                        CANCEL request c1
+//   {"id":"c4","cmd":"dialog","dialog":"D_…"} → result with `info` (DialogInfo, or null)
+//   {"id":"c5","cmd":"dialogs","callId":"…"}  → result with `infos`
+//   {"id":"c6","cmd":"stop-dialog","dialog":"D_…"} → result with `stopped` (no BYE is sent)
+//   → {"ev":"provisional","id":"c1","code":180,"reason":…,"dialog":"D_…"} for each 1xx
+//   → {"ev":"result","id":"c1","code":200,"reason":"OK","dialog":…,"callId":…,"cseq":…,
+//      "headers":[[name,value]…],"body":"…"}   or   {"ev":"result","id":"c1","error":"<kind>",
+//      "message":"…"}
+// `opts` is UacOptions as JSON: headers as [[name, value]…] (added), body as text, and the
+// rest as they are (pass, expires, auto2xxAck, noAutoExpire, reason, cseq, contact, ...).
+//
 // Output: one JSON line per event on stdout ({"ev":"ready",...}, {"ev":"callback",...},
 // {"ev":"dialog",...}, ...), so a test can wait for readiness and check what the app saw.
 import {
@@ -61,9 +76,12 @@ import {
   SipApp,
   type SipAppCallbacks,
   type SipRequest,
+  type SipResponse,
   sessionProgress,
   status,
+  type UacCall,
   UacError,
+  type UacOptions,
 } from '@nksip/sipapp';
 
 const NAME = process.env.NKSIP_APP ?? 'conformance';
@@ -275,6 +293,111 @@ const callbacks: SipAppCallbacks = {
   sessionUpdate: (u) => emit('session', { dialog: u.dialogHandle, kind: u.kind }),
 };
 
+// ---- control from stdin
+
+interface Command {
+  id: string;
+  cmd: string;
+  method?: string;
+  uri?: string;
+  dialog?: string;
+  subscription?: string;
+  call?: string;
+  reason?: string;
+  opts?: Record<string, unknown> & { headers?: [string, string][]; body?: string };
+}
+
+const calls = new Map<string, UacCall>();
+
+function responseFields(r: SipResponse): Record<string, unknown> {
+  return {
+    code: r.code,
+    reason: r.reason,
+    dialog: r.dialogHandle,
+    subscription: r.subscriptionHandle,
+    callId: r.callId,
+    cseq: r.cseq,
+    headers: r.allHeaders.map((h) => [h.name, h.value]),
+    body: r.body.toString('utf8'),
+  };
+}
+
+function uacOptions(c: Command): UacOptions {
+  const { headers, body, ...rest } = c.opts ?? {};
+  const opts: UacOptions = { ...(rest as UacOptions), provisionals: true };
+  if (headers) opts.headers = headers.map(([n, v]) => addHeader(n, v));
+  if (body !== undefined) opts.body = body;
+  return opts;
+}
+
+function runCommand(c: Command): void {
+  let call: UacCall;
+  try {
+    if (c.cmd === 'request') {
+      const target = c.dialog
+        ? { dialog: c.dialog }
+        : c.subscription
+          ? { subscription: c.subscription }
+          : (c.uri ?? '');
+      call = app.request(c.method ?? 'OPTIONS', target, uacOptions(c));
+    } else if (c.cmd === 'dialog' || c.cmd === 'dialogs' || c.cmd === 'stop-dialog') {
+      runDialogCommand(c);
+      return;
+    } else if (c.cmd === 'cancel') {
+      const invite = calls.get(c.call ?? '');
+      if (!invite) throw new Error(`no call ${c.call}`);
+      call = app.cancel(invite, c.reason !== undefined ? { reason: c.reason } : {});
+    } else {
+      throw new Error(`unknown command ${c.cmd}`);
+    }
+  } catch (e) {
+    emit('result', { id: c.id, error: 'command', message: String(e) });
+    return;
+  }
+  calls.set(c.id, call);
+  void (async () => {
+    for await (const p of call) emit('provisional', { id: c.id, ...responseFields(p) });
+  })();
+  call.final.then(
+    (r) => emit('result', { id: c.id, ...responseFields(r) }),
+    (e: unknown) =>
+      emit('result', {
+        id: c.id,
+        error: e instanceof UacError ? e.kind : 'exception',
+        message: e instanceof Error ? e.message : String(e),
+      }),
+  );
+}
+
+// dialog (handle in `dialog`), dialogs (Call-ID in `callId`), stop-dialog (handle in `dialog`)
+function runDialogCommand(c: Command & { callId?: string }): void {
+  const done = (fields: Record<string, unknown>) => emit('result', { id: c.id, ...fields });
+  const failed = (e: unknown) =>
+    done({ error: 'dialog', message: e instanceof Error ? e.message : String(e) });
+  const handle = c.dialog ?? '';
+  if (c.cmd === 'dialog') app.dialog(handle).then((d) => done({ info: d ?? null }), failed);
+  else if (c.cmd === 'dialogs') app.dialogs(c.callId ?? '').then((ds) => done({ infos: ds }), failed);
+  else app.stopDialog(handle).then(() => done({ stopped: handle }), failed);
+}
+
+function readCommands(): void {
+  let buf = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk: string) => {
+    buf += chunk;
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (!line) continue;
+      try {
+        runCommand(JSON.parse(line) as Command);
+      } catch (e) {
+        emit('error', { where: 'command', message: String(e), line });
+      }
+    }
+  });
+}
+
 const app = await SipApp.start(
   {
     app: NAME,
@@ -290,6 +413,7 @@ app.on('disconnected', (e) => emit('disconnected', { message: e?.message }));
 app.on('callbackExpired', (e) => emit('expired', { ...e }));
 app.on('callbackError', (name, e) => emit('callback-error', { name, message: String(e) }));
 app.on('error', (e) => emit('error', { code: e.code, message: e.message, ref: e.ref }));
+readCommands();
 emit('ready', { ...app.startedInfo });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

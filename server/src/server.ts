@@ -160,6 +160,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       profile,
       version: version(),
       uac,
+      dialogs: { table: dialogs, stop: (d) => core.stopDialog(d, 'forced') },
       grpc: config.grpc,
       ...(config.grpcTls ? { grpcTls: config.grpcTls } : {}),
       ...(config.grpcToken !== undefined ? { grpcToken: config.grpcToken } : {}),

@@ -6,7 +6,9 @@
 //   env NKSIP_SERVER (gRPC host:port), NKSIP_APP (app name, also what it appends to x-nk-id),
 //       NKSIP_LISTEN (comma-separated listen URIs; empty: take over the server's listeners),
 //       NKSIP_TOKEN, NKSIP_PASS;
-//   stdout: one JSON object per line, `{"ev":"ready",...}` once it has joined the server.
+//   stdout: one JSON object per line, `{"ev":"ready",...}` once it has joined the server;
+//   stdin: one JSON control command per line (requests sent by the app, CANCEL), answered by
+//       `provisional` and `result` events carrying the command's id (RunningApp.request).
 // Adding a language = adding a row to APPS (see README.md).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -74,6 +76,29 @@ export interface AppOptions {
   token?: string;
   /** Milliseconds to wait for the ready line. */
   readyTimeoutMs?: number;
+}
+
+/** Options of a control `request`: UacOptions as JSON (headers added, body as text). */
+export type UacCommandOptions = Record<string, unknown> & { headers?: [string, string][]; body?: string };
+
+/** A `provisional` or `result` event: a response, or (result only) an error kind. */
+export type UacResult = AppEvent & {
+  id: string;
+  code?: number;
+  reason?: string;
+  dialog?: string;
+  subscription?: string;
+  callId?: string;
+  cseq?: number;
+  headers?: [string, string][];
+  body?: string;
+  error?: string;
+  message?: string;
+};
+
+/** The first value of header `name` (lowercase full name) in a result. */
+export function resultHeader(r: UacResult | undefined, name: string): string | undefined {
+  return r?.headers?.find(([n]) => n === name)?.[1];
 }
 
 export class RunningApp {
@@ -156,6 +181,57 @@ export class RunningApp {
     return this.events.filter((e) => e.ev === ev && Object.entries(fields).every(([k, v]) => e[k] === v));
   }
 
+  private nextCommand = 1;
+
+  /** Writes a control command to the app's stdin; returns its id. */
+  command(c: Record<string, unknown>): string {
+    const id = `c${this.nextCommand++}`;
+    this.proc.stdin?.write(`${JSON.stringify({ ...c, id })}\n`);
+    return id;
+  }
+
+  /** The `result` event of command `id`, or undefined after `timeoutMs`. */
+  result(id: string, timeoutMs = 15_000): Promise<UacResult | undefined> {
+    return this.waitEvent((e) => e.ev === 'result' && e.id === id, timeoutMs) as Promise<
+      UacResult | undefined
+    >;
+  }
+
+  /**
+   * The app sends a request (NkSIP's nksip_uac): to a URI, or in a dialog / subscription.
+   * Resolves with its final response or its error (never rejects; undefined on timeout).
+   */
+  async request(
+    method: string,
+    target: string | { dialog: string } | { subscription: string },
+    opts: UacCommandOptions = {},
+    timeoutMs?: number,
+  ): Promise<UacResult | undefined> {
+    const id = this.send(method, target, opts);
+    return this.result(id, timeoutMs);
+  }
+
+  /** Like `request` but returns at once with the command id (for CANCEL and provisionals). */
+  send(
+    method: string,
+    target: string | { dialog: string } | { subscription: string },
+    opts: UacCommandOptions = {},
+  ): string {
+    const where = typeof target === 'string' ? { uri: target } : target;
+    return this.command({ cmd: 'request', method, ...where, opts });
+  }
+
+  /** CANCELs the INVITE sent as command `call`; resolves with the CANCEL's result. */
+  cancel(call: string, reason?: string, timeoutMs?: number): Promise<UacResult | undefined> {
+    const id = this.command({ cmd: 'cancel', call, ...(reason !== undefined ? { reason } : {}) });
+    return this.result(id, timeoutMs);
+  }
+
+  /** The provisional responses command `id` got so far. */
+  provisionals(id: string): UacResult[] {
+    return this.events.filter((e) => e.ev === 'provisional' && e.id === id) as UacResult[];
+  }
+
   /** Sends `signal` to this process (by its PID) and waits for it to exit. */
   async kill(signal: NodeJS.Signals = 'SIGKILL', timeoutMs = 5000): Promise<void> {
     if (!this.alive) return;
@@ -188,7 +264,7 @@ export async function startApp(lang: string, o: AppOptions): Promise<RunningApp>
       NKSIP_LISTEN: (o.listen ?? []).join(','),
       NKSIP_TOKEN: o.token ?? '',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   const app = new RunningApp(lang, name, proc);
   const timeout = o.readyTimeoutMs ?? 10_000;

@@ -17,6 +17,7 @@ import {
   toSessionUpdateEvent,
 } from './callbacks.js';
 import { type AppConfigOptions, toAppConfig } from './config.js';
+import { type DialogInfo, toDialogInfo } from './dialogs.js';
 import { type Logger, silentLogger } from './logger.js';
 import type { SipResponse } from './message.js';
 import {
@@ -24,6 +25,8 @@ import {
   type CallbackKind,
   type ConnectRequest,
   type ConnectResponse,
+  type DialogCommand,
+  type DialogResult,
   ErrorCode,
   errorCodeToJSON,
   type Notification,
@@ -194,6 +197,7 @@ export class SipApp extends EventEmitter<SipAppEvents> {
   #started: StartedInfo | undefined;
   #nextId = 1;
   #pending = new Map<number, UacCall>();
+  #dialogQueries = new Map<number, { resolve: (r: DialogResult) => void; reject: (e: Error) => void }>();
   #wakeSleep: (() => void) | undefined;
   #closedPromise: Promise<void>;
   #markClosed!: () => void;
@@ -328,6 +332,41 @@ export class SipApp extends EventEmitter<SipAppEvents> {
     const t = typeof target === 'string' ? { uri: target } : target;
     this.#sendCommand(p, 'uri' in t ? t.uri : '', '', opts, t);
     return p.call;
+  }
+
+  // ---- dialogs ----
+
+  /** The dialog's state as the server keeps it (NkSIP nksip_dialog:get_meta); undefined when unknown. */
+  async dialog(handle: string): Promise<DialogInfo | undefined> {
+    const r = await this.#dialogCommand({ $case: 'get', value: handle });
+    const d = r.dialogs[0];
+    return d ? toDialogInfo(d) : undefined;
+  }
+
+  /** Every dialog of a Call-ID (NkSIP nksip_dialog:get_all/2). */
+  async dialogs(callId: string): Promise<DialogInfo[]> {
+    const r = await this.#dialogCommand({ $case: 'list', value: callId });
+    return r.dialogs.map(toDialogInfo);
+  }
+
+  /**
+   * Stops a dialog at once, without a BYE (NkSIP nksip_dialog:stop/1); the stop comes as a
+   * dialog update. Rejects for an unknown dialog.
+   */
+  async stopDialog(handle: string): Promise<void> {
+    const r = await this.#dialogCommand({ $case: 'stop', value: handle });
+    if (r.error !== '') throw new Error(r.error);
+  }
+
+  #dialogCommand(op: DialogCommand['op']): Promise<DialogResult> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#dialogQueries.set(id, { resolve, reject });
+      if (this.#state !== 'ready' || !this.#send({ msg: { $case: 'dialogCommand', value: { id, op } } })) {
+        this.#dialogQueries.delete(id);
+        reject(new UacError('notConnected', 'SipApp is not connected: dialog command not sent'));
+      }
+    });
   }
 
   // ---- late replies ----
@@ -614,6 +653,9 @@ export class SipApp extends EventEmitter<SipAppEvents> {
     const calls = [...this.#pending.values()];
     this.#pending.clear();
     for (const c of calls) c.fail(new UacError('disconnected', `${c.method} not completed: ${why}`));
+    const queries = [...this.#dialogQueries.values()];
+    this.#dialogQueries.clear();
+    for (const q of queries) q.reject(new UacError('disconnected', `dialog command not completed: ${why}`));
   }
 
   #emitError(err: ServerError): void {
@@ -629,6 +671,12 @@ export class SipApp extends EventEmitter<SipAppEvents> {
       case 'uacEvent':
         this.#onUacEvent(m.msg.value);
         return;
+      case 'dialogResult': {
+        const q = this.#dialogQueries.get(m.msg.value.id);
+        this.#dialogQueries.delete(m.msg.value.id);
+        q?.resolve(m.msg.value);
+        return;
+      }
       case 'notification':
         this.#onNotification(m.msg.value);
         return;

@@ -47,6 +47,7 @@ export {
   type UriSet,
   type UserPassAnswer,
 } from './decisions.js';
+export type { DialogInfo } from './dialogs.js';
 export {
   addHeader,
   type HeaderEdit,

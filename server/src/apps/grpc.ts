@@ -11,6 +11,7 @@ import {
   ErrorCode,
   SipAppServiceService,
 } from '../gen/nksip/v1/service.js';
+import { type DialogPort, runDialogCommand } from './dialog-commands.js';
 import type { InstanceLink } from './dispatch.js';
 import { type AppEntry, type AppRegistry, JoinError } from './registry.js';
 import { type UacPort, UacSession } from './uac-commands.js';
@@ -29,6 +30,7 @@ export interface GrpcOptions {
   /** Shared secret every Start must carry. */
   token?: string;
   uac?: UacPort;
+  dialogs?: DialogPort;
   logger?: Logger;
 }
 
@@ -131,6 +133,14 @@ class Session {
       case 'command':
         this.uac?.handle(msg.value);
         return;
+      case 'dialogCommand': {
+        const dialogs = this.opts.dialogs;
+        const result = dialogs
+          ? runDialogCommand(dialogs, msg.value)
+          : { id: msg.value.id, dialogs: [], error: 'this server keeps no dialogs' };
+        this.write({ msg: { $case: 'dialogResult', value: result } });
+        return;
+      }
       case 'stop':
         this.finish('stop');
         return;
@@ -167,6 +177,7 @@ class Session {
             app.settings,
             (ev) => this.write({ msg: { $case: 'uacEvent', value: ev } }),
             this.opts.logger,
+            (update, ctx) => app.dispatcher.dialogUpdate(update, ctx),
           );
           this.state = 'running';
           this.write({ msg: { $case: 'started', value: started } });

@@ -5,10 +5,12 @@ import type { AppHandler } from '../core/app.js';
 import type { UasProfile } from '../core/uas-checks.js';
 import type { Clock } from '../transaction/clock.js';
 import type { Source } from '../transport/types.js';
+import type { DialogPort } from './dialog-commands.js';
 import { type GrpcTls, startGrpc } from './grpc.js';
 import { AppRegistry, type ListenerPort, type ListenerRef } from './registry.js';
 import type { UacPort } from './uac-commands.js';
 
+export type { DialogPort } from './dialog-commands.js';
 export type { GrpcTls } from './grpc.js';
 export { AppRegistry } from './registry.js';
 export type { UacPort } from './uac-commands.js';
@@ -20,6 +22,7 @@ export interface AppsOptions {
   profile: (source: Source) => UasProfile;
   version: string;
   uac?: UacPort;
+  dialogs?: DialogPort;
   /** `HOST:PORT` for the gRPC service; false: no gRPC. */
   grpc: string | false;
   grpcTls?: GrpcTls;
@@ -55,6 +58,7 @@ export async function startApps(opts: AppsOptions): Promise<AppsLayer> {
           ...(opts.grpcTls ? { tls: opts.grpcTls } : {}),
           ...(opts.grpcToken !== undefined ? { token: opts.grpcToken } : {}),
           ...(opts.uac ? { uac: opts.uac } : {}),
+          ...(opts.dialogs ? { dialogs: opts.dialogs } : {}),
           ...(opts.logger ? { logger: opts.logger } : {}),
         });
   return {

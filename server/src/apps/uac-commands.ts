@@ -3,6 +3,8 @@
 // the command id, the request handle, the dialog handle and the Call-ID. A command with a
 // dialog_handle (BYE, INFO, re-INVITE, UPDATE, ACK, ...) is sent in that dialog.
 import type { Logger } from 'pino';
+import type { DialogUpdateContext } from '../core/app.js';
+import type { Dialog, DialogUpdate } from '../core/dialog/dialog.js';
 import type {
   InDialogOptions,
   InDialogSpec,
@@ -15,6 +17,8 @@ import type { UacDefaults } from '../core/uac-build.js';
 import { UacErrorKind as PbUacErrorKind, type UacCommand, type UacEvent } from '../gen/nksip/v1/uac.js';
 import type { SipResponse } from '../sip/message.js';
 import { fromText, toText } from '../sip/message.js';
+import { isSipUri, uriParam } from '../sip/uri.js';
+import type { Source, TransportName } from '../transport/types.js';
 import type { AppSettings } from './app-config.js';
 import { headerOpFromPb, responseToPb } from './convert.js';
 
@@ -24,6 +28,39 @@ export type UacPort = Pick<UacCore, 'send' | 'cancel' | 'sendInDialog'>;
 function errorKind(kind: UacErrorKind | string): PbUacErrorKind {
   const v = (PbUacErrorKind as unknown as Record<string, number>)[`UAC_ERROR_KIND_${kind.toUpperCase()}`];
   return v ?? PbUacErrorKind.UAC_ERROR_KIND_UNSPECIFIED;
+}
+
+/** Where a dialog's app hears of changes to dialogs its own requests made or used. */
+export type UacDialogSink = (update: DialogUpdate, ctx: DialogUpdateContext) => void;
+
+/**
+ * The transport context of a dialog seen from our side (the peer's target, our target), for
+ * notifications that have no received request to take it from.
+ */
+export function dialogSource(d: Dialog): Source {
+  const remote = d.remoteTarget;
+  const local = d.localTarget;
+  const sip = isSipUri(remote) ? remote : undefined;
+  const tp = sip ? uriParam(sip, 'transport') : undefined;
+  const transport: TransportName =
+    typeof tp === 'string' && ['tcp', 'tls', 'ws', 'wss'].includes(tp.toLowerCase())
+      ? (tp.toLowerCase() as TransportName)
+      : sip?.scheme === 'sips'
+        ? 'tls'
+        : 'udp';
+  const defaultPort = transport === 'tls' ? 5061 : 5060;
+  const lsip = local && isSipUri(local) ? local : undefined;
+  return {
+    transport,
+    address: stripBrackets(sip?.host ?? ''),
+    port: sip?.port ?? defaultPort,
+    localAddress: stripBrackets(lsip?.host ?? ''),
+    localPort: lsip?.port ?? defaultPort,
+  };
+}
+
+function stripBrackets(h: string): string {
+  return h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h;
 }
 
 /** One instance's UAC requests: it may CANCEL only those it sent. */
@@ -36,6 +73,7 @@ export class UacSession {
     private readonly settings: AppSettings,
     private readonly emit: (ev: UacEvent) => void,
     private readonly log?: Logger,
+    private readonly onDialog?: UacDialogSink,
   ) {}
 
   close(): void {
@@ -203,6 +241,10 @@ export class UacSession {
         error: (kind, message) => {
           this.owned.delete(handle);
           this.fail(id, errorKind(kind), message, { requestHandle: handle, callId });
+        },
+        dialogUpdate: (update, dialog, req) => {
+          if (this.closed || !this.onDialog) return;
+          this.onDialog(update, { dialog, req, source: dialogSource(dialog) });
         },
       });
     } catch (err) {

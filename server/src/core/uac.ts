@@ -28,7 +28,7 @@ import type { ClientHandler } from '../transaction/types.js';
 import { hostText } from '../transport/address.js';
 import type { TransportManager } from '../transport/manager.js';
 import type { Endpoint, SipTransport } from '../transport/types.js';
-import type { Dialog, DialogContext } from './dialog/dialog.js';
+import type { Dialog, DialogContext, DialogUpdate } from './dialog/dialog.js';
 import { buildInDialogRequest, DialogError, type InDialogSpec } from './dialog/request.js';
 import { DialogTable } from './dialog/table.js';
 import {
@@ -57,6 +57,11 @@ export interface UacListener {
   final(resp: SipResponse, dialog?: string): void;
   /** The request was not sent, or could not be: no `final` follows. */
   error(kind: UacErrorKind, message: string): void;
+  /**
+   * What sending the request, or a response to it, did to a dialog (NkSIP sip_dialog_update
+   * on the UAC side): created it, moved its INVITE usage, stopped it. `req` is the request.
+   */
+  dialogUpdate?(update: DialogUpdate, dialog: Dialog, req: SipRequest): void;
 }
 
 export interface UacRequest {
@@ -259,10 +264,11 @@ export class UacCore {
         'uac request refused',
       );
       // built but not sent: the dialog hears of it as a local 503 (a BYE ends it)
-      if (built && dialog) this.localResponse(built.req, 503);
+      if (built && dialog) this.localResponse(built.req, 503, listener);
       tell(this.log, () => listener.error(kind, message));
       return undefined;
     }
+    this.tellDialog(listener, built.updates, dialog, p.req);
     const handle = p.handle;
     const out: UacRequest = {
       handle,
@@ -381,15 +387,23 @@ export class UacCore {
       if (extra) {
         // another branch of a fork answered too: ACK it and hang it up (NkSIP)
         if (d) {
-          this.sendDialogAck(d);
-          this.sendInDialog(d.handle, { method: 'BYE' }, { final: () => {}, error: () => {} });
+          this.sendDialogAck(d, p.listener);
+          this.sendInDialog(
+            d.handle,
+            { method: 'BYE' },
+            {
+              final: () => {},
+              error: () => {},
+              dialogUpdate: (u, dd, r) => p.listener.dialogUpdate?.(u, dd, r),
+            },
+          );
         }
       } else {
         if (d && !p.inDialog) {
           // the other branches still ringing are over
-          for (const o of this.dialogs.earlySiblings(d)) this.dialogs.settle(o, o.stop('forced'));
+          for (const o of this.dialogs.earlySiblings(d)) this.stopSibling(p, o, 'forced');
         }
-        if (d && p.auto2xxAck) this.sendDialogAck(d);
+        if (d && p.auto2xxAck) this.sendDialogAck(d, p.listener);
         this.finish(p);
       }
       tell(this.log, () => p.listener.final(resp, d?.handle));
@@ -408,12 +422,24 @@ export class UacCore {
       const tag = p.req.fromTag;
       if (tag !== undefined) {
         for (const o of this.dialogs.forRequest(p.req.callId, tag)) {
-          if (o.early) this.dialogs.settle(o, o.stop(resp.status));
+          if (o.early) this.stopSibling(p, o, resp.status);
         }
       }
     }
     this.finish(p);
     tell(this.log, () => p.listener.final(resp, d?.handle));
+  }
+
+  /** An early dialog of another branch ends with the INVITE (or its winner); the app is told. */
+  private stopSibling(p: Pending, o: Dialog, reason: Parameters<Dialog['stop']>[0]): void {
+    const updates = o.stop(reason);
+    this.dialogs.settle(o, updates);
+    this.tellDialog(p.listener, updates, o, p.req);
+  }
+
+  private tellDialog(listener: UacListener, updates: DialogUpdate[], d: Dialog, req: SipRequest): void {
+    if (!listener.dialogUpdate) return;
+    for (const u of updates) tell(this.log, () => listener.dialogUpdate?.(u, d, req));
   }
 
   /** Applies a response to the dialog table when it may concern a dialog; its dialog. */
@@ -422,7 +448,9 @@ export class UacCore {
     try {
       const ctx: DialogContext = { now: this.clock.now() };
       if (this.isLocal) ctx.isLocal = this.isLocal;
-      return this.dialogs.uacResponse(p.req, resp, ctx).dialog;
+      const step = this.dialogs.uacResponse(p.req, resp, ctx);
+      if (step.dialog) this.tellDialog(p.listener, step.updates, step.dialog, p.req);
+      return step.dialog;
     } catch (err) {
       this.log?.debug({ err, callId: p.req.callId, status: resp.status }, 'response left out of dialogs');
       return undefined;
@@ -430,9 +458,10 @@ export class UacCore {
   }
 
   /** A response made up here (timeout, failure to send) for a request sent in a dialog. */
-  private localResponse(req: SipRequest, status: number): void {
+  private localResponse(req: SipRequest, status: number, listener?: UacListener): void {
     try {
-      this.dialogs.uacResponse(req, makeResponse(req, status), { now: this.clock.now() });
+      const step = this.dialogs.uacResponse(req, makeResponse(req, status), { now: this.clock.now() });
+      if (listener && step.dialog) this.tellDialog(listener, step.updates, step.dialog, req);
     } catch (err) {
       this.log?.debug({ err, callId: req.callId }, 'local response left out of dialogs');
     }
@@ -448,7 +477,7 @@ export class UacCore {
   private fail(p: Pending, message: string): void {
     if (p.done) return;
     this.finish(p);
-    if (p.inDialog) this.localResponse(p.req, 503);
+    if (p.inDialog) this.localResponse(p.req, 503, p.listener);
     this.log?.debug({ callId: p.req.callId, err: message }, 'uac request failed');
     tell(this.log, () => p.listener.error('service_unavailable', message));
   }
@@ -492,9 +521,10 @@ export class UacCore {
   }
 
   /** The dialog's ACK for its 2xx (§13.2.2.4), sent without a transaction. */
-  private sendDialogAck(d: Dialog): void {
+  private sendDialogAck(d: Dialog, listener: UacListener): void {
     try {
       const built = buildInDialogRequest(d, { method: 'ACK' }, this.clock.now());
+      this.tellDialog(listener, built.updates, d, built.req);
       void this.sendDirect(built.req, hopOf(built.nextHop));
     } catch (err) {
       this.log?.warn({ callId: d.callId, err: (err as Error).message }, 'no way to send the ACK for a 2xx');

@@ -89,6 +89,8 @@ export class UasCore {
   private readonly origins = new WeakMap<Dialog, { req: SipRequest; source: Source }>();
   /** Dialogs whose INVITE was answered 2xx and waits for its ACK (64*T1). */
   private readonly ackWaits = new Map<Dialog, TimerHandle>();
+  /** INVITEs carrying Expires, until their final response (RFC 3261 §13.3.1). */
+  private readonly inviteExpiries = new Map<ServerTxn, TimerHandle>();
   /** The one periodic dialog timeout sweep; armed only while there are dialogs. */
   private sweepTimer: TimerHandle | undefined;
   private closed = false;
@@ -133,6 +135,8 @@ export class UasCore {
     this.sweepTimer = undefined;
     for (const t of this.ackWaits.values()) this.clock.clearTimer(t);
     this.ackWaits.clear();
+    for (const t of this.inviteExpiries.values()) this.clock.clearTimer(t);
+    this.inviteExpiries.clear();
   }
 
   /**
@@ -224,6 +228,7 @@ export class UasCore {
           this.finish(txn, rejection, stateless);
           return;
         }
+        if (req.method === 'INVITE' && !stateless) this.armInviteExpiry(req, txn);
         const provisional = (r: Reply) => r.status > 100 && r.status < 200 && this.respond(txn, r);
         this.settle(
           () =>
@@ -270,6 +275,25 @@ export class UasCore {
       undefined,
       'route',
     );
+  }
+
+  /**
+   * RFC 3261 §13.3.1: an INVITE whose Expires passes before the app answered it is answered
+   * 487 by the UAS core, as NkSIP does; the app's answer, when it comes, finds it answered.
+   */
+  private armInviteExpiry(req: SipRequest, txn: ServerTxn): void {
+    const value = req.header('expires');
+    if (value === undefined || !/^\s*\d{1,10}\s*$/.test(value)) return;
+    const secs = Number(value);
+    if (this.closed || secs > 2 ** 31 / 1000) return;
+    const timer = this.clock.setTimer(secs * 1000, () => {
+      if (this.inviteExpiries.get(txn) !== timer) return;
+      this.inviteExpiries.delete(txn);
+      if (txn.state !== 'proceeding') return;
+      this.log?.debug({ callId: req.callId, expires: secs }, 'INVITE expired unanswered: 487');
+      this.respond(txn, { status: 487 });
+    });
+    this.inviteExpiries.set(txn, timer);
   }
 
   /** The ACK of a 2xx we sent confirms its dialog; then the app is told, with the dialog. */
@@ -394,8 +418,8 @@ export class UasCore {
     }
   }
 
-  /** Stops a dialog on our own account (timeouts), tells the app and logs it. */
-  private stopDialog(dialog: Dialog, why: StopReason): void {
+  /** Stops a dialog on our own account (timeouts, an app's stop command), tells the app and logs it. */
+  stopDialog(dialog: Dialog, why: StopReason): void {
     const updates = dialog.stop(why);
     this.dialogs.settle(dialog, updates);
     this.log?.info({ callId: dialog.callId, dialog: dialog.handle, reason: why }, 'dialog stopped');
@@ -552,6 +576,13 @@ export class UasCore {
     const resp = makeResponse(txn.request, r.status, opts);
     copyRecordRoute(txn.request, resp);
     const sent = txn.respond(resp);
+    if (sent && r.status >= 200) {
+      const expiry = this.inviteExpiries.get(txn);
+      if (expiry !== undefined) {
+        this.clock.clearTimer(expiry);
+        this.inviteExpiries.delete(txn);
+      }
+    }
     if (sent && !this.noDialog.has(txn)) this.dialogResponse(txn, resp);
     return sent;
   }

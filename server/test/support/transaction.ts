@@ -66,6 +66,8 @@ export interface RequestSpec {
   toTag?: string;
   cseq?: number;
   cseqMethod?: string;
+  /** Header lines added after Contact (`Name: value`). */
+  headers?: string[];
 }
 
 /** A request as a peer would put it on the wire, parsed by the real parser. */
@@ -84,6 +86,7 @@ export function request(spec: RequestSpec = {}): SipRequest {
     `Call-ID: ${spec.callId ?? 'a84b4c76e66710@pc33.atlanta.com'}`,
     `CSeq: ${spec.cseq ?? 314159} ${spec.cseqMethod ?? method}`,
     'Contact: <sip:alice@pc33.atlanta.com>',
+    ...(spec.headers ?? []),
     'Content-Length: 0',
     '',
     '',

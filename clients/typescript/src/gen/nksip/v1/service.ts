@@ -645,6 +645,75 @@ export interface Error {
 export interface Stop {
 }
 
+/**
+ * Reads or stops dialogs (NkSIP's nksip_dialog get_meta, get_all and stop). The server answers
+ * with a DialogResult carrying the same id.
+ */
+export interface DialogCommand {
+  /** Chosen by the app. */
+  id: number;
+  op?:
+    | //
+    /** The dialog with this handle. */
+    { $case: "get"; value: string }
+    | //
+    /** Every dialog of this Call-ID. */
+    { $case: "list"; value: string }
+    | //
+    /**
+     * Stops the dialog with this handle at once, without a BYE (NkSIP nksip_dialog:stop/1);
+     * the stop is told by dialog_update as any other.
+     */
+    { $case: "stop"; value: string }
+    | undefined;
+}
+
+/** A dialog as the server keeps it (NkSIP's dialog metadata, reference §3). */
+export interface DialogInfo {
+  handle: string;
+  callId: string;
+  localTag: string;
+  remoteTag: string;
+  /** `uac`: the server sent the request that created it; `uas`: it answered one. */
+  role: string;
+  /** Milliseconds since the epoch. */
+  created: number;
+  updated: number;
+  /** Highest CSeq sent / last CSeq received in the dialog; 0 when none yet. */
+  localSeq: number;
+  remoteSeq: number;
+  /** From (local) and To (remote) as name-addr with their tags, as first exchanged. */
+  localUri: string;
+  remoteUri: string;
+  /** Our Contact URI and the peer's (where in-dialog requests go). */
+  localTarget: string;
+  remoteTarget: string;
+  /** Route header values of in-dialog requests, in order. */
+  routeSet: string[];
+  early: boolean;
+  /** Created by a sips: request over TLS. */
+  secure: boolean;
+  /**
+   * init, proceeding_uac, proceeding_uas, accepted_uac, accepted_uas, confirmed, bye;
+   * empty without an INVITE usage.
+   */
+  inviteStatus: string;
+  /** When a 2xx first answered an INVITE of the dialog (ms since the epoch; 0: not yet). */
+  inviteAnswered: number;
+  /** The session descriptions of the INVITE usage, when there are any. */
+  inviteLocalSdp: Buffer;
+  inviteRemoteSdp: Buffer;
+  /** One `event;id=x` (or `event`) per subscription usage. */
+  subscriptions: string[];
+}
+
+export interface DialogResult {
+  id: number;
+  dialogs: DialogInfo[];
+  /** Why the command failed (an unknown handle); empty on success. */
+  error: string;
+}
+
 /** App → server. */
 export interface ConnectRequest {
   msg?:
@@ -653,6 +722,7 @@ export interface ConnectRequest {
     | { $case: "lateReply"; value: LateReply }
     | { $case: "command"; value: UacCommand }
     | { $case: "stop"; value: Stop }
+    | { $case: "dialogCommand"; value: DialogCommand }
     | undefined;
 }
 
@@ -664,6 +734,7 @@ export interface ConnectResponse {
     | { $case: "uacEvent"; value: UacEvent }
     | { $case: "notification"; value: Notification }
     | { $case: "error"; value: Error }
+    | { $case: "dialogResult"; value: DialogResult }
     | undefined;
 }
 
@@ -3823,6 +3894,714 @@ export const Stop: MessageFns<Stop> = {
   },
 };
 
+function createBaseDialogCommand(): DialogCommand {
+  return { id: 0, op: undefined };
+}
+
+export const DialogCommand: MessageFns<DialogCommand> = {
+  encode(message: DialogCommand, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    switch (message.op?.$case) {
+      case "get":
+        writer.uint32(18).string(message.op.value);
+        break;
+      case "list":
+        writer.uint32(26).string(message.op.value);
+        break;
+      case "stop":
+        writer.uint32(34).string(message.op.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DialogCommand {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDialogCommand();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.op = { $case: "get", value: reader.string() };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.op = { $case: "list", value: reader.string() };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.op = { $case: "stop", value: reader.string() };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DialogCommand {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      op: isSet(object.get)
+        ? { $case: "get", value: globalThis.String(object.get) }
+        : isSet(object.list)
+        ? { $case: "list", value: globalThis.String(object.list) }
+        : isSet(object.stop)
+        ? { $case: "stop", value: globalThis.String(object.stop) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: DialogCommand): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.op?.$case === "get") {
+      obj.get = message.op.value;
+    } else if (message.op?.$case === "list") {
+      obj.list = message.op.value;
+    } else if (message.op?.$case === "stop") {
+      obj.stop = message.op.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DialogCommand>, I>>(base?: I): DialogCommand {
+    return DialogCommand.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DialogCommand>, I>>(object: I): DialogCommand {
+    const message = createBaseDialogCommand();
+    message.id = object.id ?? 0;
+    switch (object.op?.$case) {
+      case "get": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "get", value: object.op.value };
+        }
+        break;
+      }
+      case "list": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "list", value: object.op.value };
+        }
+        break;
+      }
+      case "stop": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "stop", value: object.op.value };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseDialogInfo(): DialogInfo {
+  return {
+    handle: "",
+    callId: "",
+    localTag: "",
+    remoteTag: "",
+    role: "",
+    created: 0,
+    updated: 0,
+    localSeq: 0,
+    remoteSeq: 0,
+    localUri: "",
+    remoteUri: "",
+    localTarget: "",
+    remoteTarget: "",
+    routeSet: [],
+    early: false,
+    secure: false,
+    inviteStatus: "",
+    inviteAnswered: 0,
+    inviteLocalSdp: Buffer.alloc(0),
+    inviteRemoteSdp: Buffer.alloc(0),
+    subscriptions: [],
+  };
+}
+
+export const DialogInfo: MessageFns<DialogInfo> = {
+  encode(message: DialogInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.handle !== "") {
+      writer.uint32(10).string(message.handle);
+    }
+    if (message.callId !== "") {
+      writer.uint32(18).string(message.callId);
+    }
+    if (message.localTag !== "") {
+      writer.uint32(26).string(message.localTag);
+    }
+    if (message.remoteTag !== "") {
+      writer.uint32(34).string(message.remoteTag);
+    }
+    if (message.role !== "") {
+      writer.uint32(42).string(message.role);
+    }
+    if (message.created !== 0) {
+      writer.uint32(48).uint64(message.created);
+    }
+    if (message.updated !== 0) {
+      writer.uint32(56).uint64(message.updated);
+    }
+    if (message.localSeq !== 0) {
+      writer.uint32(64).uint32(message.localSeq);
+    }
+    if (message.remoteSeq !== 0) {
+      writer.uint32(72).uint32(message.remoteSeq);
+    }
+    if (message.localUri !== "") {
+      writer.uint32(82).string(message.localUri);
+    }
+    if (message.remoteUri !== "") {
+      writer.uint32(90).string(message.remoteUri);
+    }
+    if (message.localTarget !== "") {
+      writer.uint32(98).string(message.localTarget);
+    }
+    if (message.remoteTarget !== "") {
+      writer.uint32(106).string(message.remoteTarget);
+    }
+    for (const v of message.routeSet) {
+      writer.uint32(114).string(v!);
+    }
+    if (message.early !== false) {
+      writer.uint32(120).bool(message.early);
+    }
+    if (message.secure !== false) {
+      writer.uint32(128).bool(message.secure);
+    }
+    if (message.inviteStatus !== "") {
+      writer.uint32(138).string(message.inviteStatus);
+    }
+    if (message.inviteAnswered !== 0) {
+      writer.uint32(144).uint64(message.inviteAnswered);
+    }
+    if (message.inviteLocalSdp.length !== 0) {
+      writer.uint32(154).bytes(message.inviteLocalSdp);
+    }
+    if (message.inviteRemoteSdp.length !== 0) {
+      writer.uint32(162).bytes(message.inviteRemoteSdp);
+    }
+    for (const v of message.subscriptions) {
+      writer.uint32(170).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DialogInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDialogInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.handle = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.callId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.localTag = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.remoteTag = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.created = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.updated = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.localSeq = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.remoteSeq = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.localUri = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.remoteUri = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.localTarget = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.remoteTarget = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.routeSet.push(reader.string());
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.early = reader.bool();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.secure = reader.bool();
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.inviteStatus = reader.string();
+            continue;
+          }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.inviteAnswered = longToNumber(reader.uint64());
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.inviteLocalSdp = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.inviteRemoteSdp = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.subscriptions.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DialogInfo {
+    return {
+      handle: isSet(object.handle) ? globalThis.String(object.handle) : "",
+      callId: isSet(object.callId)
+        ? globalThis.String(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.String(object.call_id)
+        : "",
+      localTag: isSet(object.localTag)
+        ? globalThis.String(object.localTag)
+        : isSet(object.local_tag)
+        ? globalThis.String(object.local_tag)
+        : "",
+      remoteTag: isSet(object.remoteTag)
+        ? globalThis.String(object.remoteTag)
+        : isSet(object.remote_tag)
+        ? globalThis.String(object.remote_tag)
+        : "",
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      created: isSet(object.created) ? globalThis.Number(object.created) : 0,
+      updated: isSet(object.updated) ? globalThis.Number(object.updated) : 0,
+      localSeq: isSet(object.localSeq)
+        ? globalThis.Number(object.localSeq)
+        : isSet(object.local_seq)
+        ? globalThis.Number(object.local_seq)
+        : 0,
+      remoteSeq: isSet(object.remoteSeq)
+        ? globalThis.Number(object.remoteSeq)
+        : isSet(object.remote_seq)
+        ? globalThis.Number(object.remote_seq)
+        : 0,
+      localUri: isSet(object.localUri)
+        ? globalThis.String(object.localUri)
+        : isSet(object.local_uri)
+        ? globalThis.String(object.local_uri)
+        : "",
+      remoteUri: isSet(object.remoteUri)
+        ? globalThis.String(object.remoteUri)
+        : isSet(object.remote_uri)
+        ? globalThis.String(object.remote_uri)
+        : "",
+      localTarget: isSet(object.localTarget)
+        ? globalThis.String(object.localTarget)
+        : isSet(object.local_target)
+        ? globalThis.String(object.local_target)
+        : "",
+      remoteTarget: isSet(object.remoteTarget)
+        ? globalThis.String(object.remoteTarget)
+        : isSet(object.remote_target)
+        ? globalThis.String(object.remote_target)
+        : "",
+      routeSet: globalThis.Array.isArray(object?.routeSet)
+        ? object.routeSet.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.route_set)
+        ? object.route_set.map((e: any) => globalThis.String(e))
+        : [],
+      early: isSet(object.early) ? globalThis.Boolean(object.early) : false,
+      secure: isSet(object.secure) ? globalThis.Boolean(object.secure) : false,
+      inviteStatus: isSet(object.inviteStatus)
+        ? globalThis.String(object.inviteStatus)
+        : isSet(object.invite_status)
+        ? globalThis.String(object.invite_status)
+        : "",
+      inviteAnswered: isSet(object.inviteAnswered)
+        ? globalThis.Number(object.inviteAnswered)
+        : isSet(object.invite_answered)
+        ? globalThis.Number(object.invite_answered)
+        : 0,
+      inviteLocalSdp: isSet(object.inviteLocalSdp)
+        ? Buffer.from(bytesFromBase64(object.inviteLocalSdp))
+        : isSet(object.invite_local_sdp)
+        ? Buffer.from(bytesFromBase64(object.invite_local_sdp))
+        : Buffer.alloc(0),
+      inviteRemoteSdp: isSet(object.inviteRemoteSdp)
+        ? Buffer.from(bytesFromBase64(object.inviteRemoteSdp))
+        : isSet(object.invite_remote_sdp)
+        ? Buffer.from(bytesFromBase64(object.invite_remote_sdp))
+        : Buffer.alloc(0),
+      subscriptions: globalThis.Array.isArray(object?.subscriptions)
+        ? object.subscriptions.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: DialogInfo): unknown {
+    const obj: any = {};
+    if (message.handle !== "") {
+      obj.handle = message.handle;
+    }
+    if (message.callId !== "") {
+      obj.callId = message.callId;
+    }
+    if (message.localTag !== "") {
+      obj.localTag = message.localTag;
+    }
+    if (message.remoteTag !== "") {
+      obj.remoteTag = message.remoteTag;
+    }
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.created !== 0) {
+      obj.created = Math.round(message.created);
+    }
+    if (message.updated !== 0) {
+      obj.updated = Math.round(message.updated);
+    }
+    if (message.localSeq !== 0) {
+      obj.localSeq = Math.round(message.localSeq);
+    }
+    if (message.remoteSeq !== 0) {
+      obj.remoteSeq = Math.round(message.remoteSeq);
+    }
+    if (message.localUri !== "") {
+      obj.localUri = message.localUri;
+    }
+    if (message.remoteUri !== "") {
+      obj.remoteUri = message.remoteUri;
+    }
+    if (message.localTarget !== "") {
+      obj.localTarget = message.localTarget;
+    }
+    if (message.remoteTarget !== "") {
+      obj.remoteTarget = message.remoteTarget;
+    }
+    if (message.routeSet?.length) {
+      obj.routeSet = message.routeSet;
+    }
+    if (message.early !== false) {
+      obj.early = message.early;
+    }
+    if (message.secure !== false) {
+      obj.secure = message.secure;
+    }
+    if (message.inviteStatus !== "") {
+      obj.inviteStatus = message.inviteStatus;
+    }
+    if (message.inviteAnswered !== 0) {
+      obj.inviteAnswered = Math.round(message.inviteAnswered);
+    }
+    if (message.inviteLocalSdp.length !== 0) {
+      obj.inviteLocalSdp = base64FromBytes(message.inviteLocalSdp);
+    }
+    if (message.inviteRemoteSdp.length !== 0) {
+      obj.inviteRemoteSdp = base64FromBytes(message.inviteRemoteSdp);
+    }
+    if (message.subscriptions?.length) {
+      obj.subscriptions = message.subscriptions;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DialogInfo>, I>>(base?: I): DialogInfo {
+    return DialogInfo.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DialogInfo>, I>>(object: I): DialogInfo {
+    const message = createBaseDialogInfo();
+    message.handle = object.handle ?? "";
+    message.callId = object.callId ?? "";
+    message.localTag = object.localTag ?? "";
+    message.remoteTag = object.remoteTag ?? "";
+    message.role = object.role ?? "";
+    message.created = object.created ?? 0;
+    message.updated = object.updated ?? 0;
+    message.localSeq = object.localSeq ?? 0;
+    message.remoteSeq = object.remoteSeq ?? 0;
+    message.localUri = object.localUri ?? "";
+    message.remoteUri = object.remoteUri ?? "";
+    message.localTarget = object.localTarget ?? "";
+    message.remoteTarget = object.remoteTarget ?? "";
+    message.routeSet = object.routeSet?.map((e) => e) || [];
+    message.early = object.early ?? false;
+    message.secure = object.secure ?? false;
+    message.inviteStatus = object.inviteStatus ?? "";
+    message.inviteAnswered = object.inviteAnswered ?? 0;
+    message.inviteLocalSdp = object.inviteLocalSdp ?? Buffer.alloc(0);
+    message.inviteRemoteSdp = object.inviteRemoteSdp ?? Buffer.alloc(0);
+    message.subscriptions = object.subscriptions?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseDialogResult(): DialogResult {
+  return { id: 0, dialogs: [], error: "" };
+}
+
+export const DialogResult: MessageFns<DialogResult> = {
+  encode(message: DialogResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    for (const v of message.dialogs) {
+      DialogInfo.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.error !== "") {
+      writer.uint32(26).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DialogResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDialogResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.dialogs.push(DialogInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DialogResult {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      dialogs: globalThis.Array.isArray(object?.dialogs) ? object.dialogs.map((e: any) => DialogInfo.fromJSON(e)) : [],
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: DialogResult): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.dialogs?.length) {
+      obj.dialogs = message.dialogs.map((e) => DialogInfo.toJSON(e));
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DialogResult>, I>>(base?: I): DialogResult {
+    return DialogResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DialogResult>, I>>(object: I): DialogResult {
+    const message = createBaseDialogResult();
+    message.id = object.id ?? 0;
+    message.dialogs = object.dialogs?.map((e) => DialogInfo.fromPartial(e)) || [];
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
 function createBaseConnectRequest(): ConnectRequest {
   return { msg: undefined };
 }
@@ -3844,6 +4623,9 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         break;
       case "stop":
         Stop.encode(message.msg.value, writer.uint32(42).fork()).join();
+        break;
+      case "dialogCommand":
+        DialogCommand.encode(message.msg.value, writer.uint32(202).fork()).join();
         break;
     }
     return writer;
@@ -3902,6 +4684,14 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
             message.msg = { $case: "stop", value: Stop.decode(reader, reader.uint32()) };
             continue;
           }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.msg = { $case: "dialogCommand", value: DialogCommand.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3928,6 +4718,10 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         ? { $case: "command", value: UacCommand.fromJSON(object.command) }
         : isSet(object.stop)
         ? { $case: "stop", value: Stop.fromJSON(object.stop) }
+        : isSet(object.dialogCommand)
+        ? { $case: "dialogCommand", value: DialogCommand.fromJSON(object.dialogCommand) }
+        : isSet(object.dialog_command)
+        ? { $case: "dialogCommand", value: DialogCommand.fromJSON(object.dialog_command) }
         : undefined,
     };
   },
@@ -3944,6 +4738,8 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
       obj.command = UacCommand.toJSON(message.msg.value);
     } else if (message.msg?.$case === "stop") {
       obj.stop = Stop.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "dialogCommand") {
+      obj.dialogCommand = DialogCommand.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -3984,6 +4780,12 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         }
         break;
       }
+      case "dialogCommand": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "dialogCommand", value: DialogCommand.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
     return message;
   },
@@ -4010,6 +4812,9 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         break;
       case "error":
         Error.encode(message.msg.value, writer.uint32(42).fork()).join();
+        break;
+      case "dialogResult":
+        DialogResult.encode(message.msg.value, writer.uint32(202).fork()).join();
         break;
     }
     return writer;
@@ -4068,6 +4873,14 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
             message.msg = { $case: "error", value: Error.decode(reader, reader.uint32()) };
             continue;
           }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.msg = { $case: "dialogResult", value: DialogResult.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4094,6 +4907,10 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         ? { $case: "notification", value: Notification.fromJSON(object.notification) }
         : isSet(object.error)
         ? { $case: "error", value: Error.fromJSON(object.error) }
+        : isSet(object.dialogResult)
+        ? { $case: "dialogResult", value: DialogResult.fromJSON(object.dialogResult) }
+        : isSet(object.dialog_result)
+        ? { $case: "dialogResult", value: DialogResult.fromJSON(object.dialog_result) }
         : undefined,
     };
   },
@@ -4110,6 +4927,8 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
       obj.notification = Notification.toJSON(message.msg.value);
     } else if (message.msg?.$case === "error") {
       obj.error = Error.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "dialogResult") {
+      obj.dialogResult = DialogResult.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -4147,6 +4966,12 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
       case "error": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
           message.msg = { $case: "error", value: Error.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "dialogResult": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "dialogResult", value: DialogResult.fromPartial(object.msg.value) };
         }
         break;
       }
