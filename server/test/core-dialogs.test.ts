@@ -340,11 +340,11 @@ describe('UAS dialogs: timeouts', () => {
     ]);
   });
 
-  it('an INVITE whose Expires passes unanswered gets 487 from the core (RFC 3261 §13.3.1)', async () => {
+  it('an INVITE whose Expires passes unanswered gets 487 from the core, a second later (RFC 3261 §13.3.1)', async () => {
     const r = recorder(() => new Promise<Reply>(() => undefined));
     const t = setup(r.app);
     await t.send(request({ method: 'INVITE', callId: 'exp-1', headers: ['Expires: 2'] }));
-    t.clock.advance(1_900);
+    t.clock.advance(2_900);
     await flush();
     expect(t.finals('INVITE')).toEqual([]);
     t.clock.advance(200);
@@ -355,7 +355,7 @@ describe('UAS dialogs: timeouts', () => {
     const t2 = setup(r2.app);
     await t2.send(request({ method: 'INVITE', callId: 'exp-2', headers: ['Expires: 2'] }));
     expect(t2.finals('INVITE').map((f) => f.status)).toEqual([486]);
-    t2.clock.advance(3_000);
+    t2.clock.advance(4_000);
     await flush();
     // the 486 is retransmitted (Timer G, no ACK here); no 487 ever follows it
     expect(new Set(t2.finals('INVITE').map((f) => f.status))).toEqual(new Set([486]));

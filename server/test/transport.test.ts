@@ -129,6 +129,32 @@ describe('UDP', () => {
     expect(parse(got.text).header('via')).toBe(`SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bK-out;rport`);
   });
 
+  it("leaves from the listener named in the target's `from` (an app's own), else the first that fits", async () => {
+    const { m } = await manager();
+    const first = await m.listen({ transport: 'udp', address: '127.0.0.1', port: 0 });
+    const second = await m.listen({ transport: 'udp', address: '127.0.0.1', port: 0 });
+    const peer = await udpPeer();
+    const from = [{ transport: 'udp' as const, address: '127.0.0.1', port: second }];
+    const sent = await m.sendRequest(request(), {
+      transport: 'udp',
+      address: '127.0.0.1',
+      port: peer.port,
+      from,
+    });
+    // the endpoint kept for retransmissions and CANCEL still names the listener
+    expect(sent.from).toEqual(from);
+    const got = await peer.inbox.next('request');
+    expect(got.rinfo.port).toBe(second);
+    expect(parse(got.text).topVia).toMatchObject({ port: second });
+    expect(m.localContact({ transport: 'udp', address: '127.0.0.1', port: peer.port, from }).port).toBe(
+      second,
+    );
+    // a `from` naming no listener of ours falls back to the usual choice
+    const stale = [{ transport: 'udp' as const, address: '127.0.0.1', port: 1 }];
+    await m.sendRequest(request(), { transport: 'udp', address: '127.0.0.1', port: peer.port, from: stale });
+    expect((await peer.inbox.next('request')).rinfo.port).toBe(first);
+  });
+
   it('uses 127.0.0.1 in Via when a wildcard listener sends to loopback', async () => {
     const { m } = await manager({ localHost: 'sip.example.com' });
     const port = await m.listen({ transport: 'udp', address: '0.0.0.0', port: 0 });

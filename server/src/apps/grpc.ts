@@ -177,7 +177,10 @@ class Session {
             app.settings,
             (ev) => this.write({ msg: { $case: 'uacEvent', value: ev } }),
             this.opts.logger,
-            (update, ctx) => app.dispatcher.dialogUpdate(update, ctx),
+            {
+              onDialog: (update, ctx) => app.dispatcher.dialogUpdate(update, ctx),
+              listeners: () => this.registry.listenersOf(app),
+            },
           );
           this.state = 'running';
           this.write({ msg: { $case: 'started', value: started } });

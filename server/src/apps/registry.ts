@@ -126,6 +126,11 @@ export class AppRegistry {
     };
   }
 
+  /** Where an app is served: its own listeners, or the server's for an app without. */
+  listenersOf(app: AppEntry): readonly ListenerRef[] {
+    return app.listeners.length > 0 ? app.listeners : this.opts.serverListeners;
+  }
+
   /** The app serving a listener: the owner of an app listener, else the takeover app, else the built-in one. */
   handlerFor(source: Source): AppHandler {
     let takeover: AppEntry | undefined;

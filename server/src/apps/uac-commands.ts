@@ -18,7 +18,7 @@ import { UacErrorKind as PbUacErrorKind, type UacCommand, type UacEvent } from '
 import type { SipResponse } from '../sip/message.js';
 import { fromText, toText } from '../sip/message.js';
 import { isSipUri, uriParam } from '../sip/uri.js';
-import type { Source, TransportName } from '../transport/types.js';
+import type { LocalAddress, Source, TransportName } from '../transport/types.js';
 import type { AppSettings } from './app-config.js';
 import { headerOpFromPb, responseToPb } from './convert.js';
 
@@ -30,8 +30,12 @@ function errorKind(kind: UacErrorKind | string): PbUacErrorKind {
   return v ?? PbUacErrorKind.UAC_ERROR_KIND_UNSPECIFIED;
 }
 
-/** Where a dialog's app hears of changes to dialogs its own requests made or used. */
-export type UacDialogSink = (update: DialogUpdate, ctx: DialogUpdateContext) => void;
+export interface UacSessionHooks {
+  /** Where the app hears of changes to dialogs its own requests made or used. */
+  onDialog?: (update: DialogUpdate, ctx: DialogUpdateContext) => void;
+  /** The listeners the app is served on; its requests leave from them. */
+  listeners?: () => readonly LocalAddress[];
+}
 
 /**
  * The transport context of a dialog seen from our side (the peer's target, our target), for
@@ -73,8 +77,16 @@ export class UacSession {
     private readonly settings: AppSettings,
     private readonly emit: (ev: UacEvent) => void,
     private readonly log?: Logger,
-    private readonly onDialog?: UacDialogSink,
+    private readonly hooks: UacSessionHooks = {},
   ) {}
+
+  /** The app's listeners (or the server's own for an app without), where its requests leave from. */
+  private listeners(): LocalAddress[] | undefined {
+    const ls = this.hooks.listeners?.();
+    return ls && ls.length > 0
+      ? ls.map((l) => ({ transport: l.transport, address: l.address, port: l.port }))
+      : undefined;
+  }
 
   close(): void {
     this.closed = true;
@@ -106,8 +118,15 @@ export class UacSession {
       return;
     }
     if (method === 'CANCEL') {
+      const requestHandle = cmd.requestHandle;
+      // the CANCEL command completes with the CANCEL's own final response
+      const listener: UacListener = {
+        final: (resp) =>
+          this.event({ id: cmd.id, requestHandle, event: { $case: 'final', value: responseToPb(resp) } }),
+        error: (kind, message) => this.fail(cmd.id, errorKind(kind), message, { requestHandle }),
+      };
       const ok =
-        this.owned.has(cmd.requestHandle) && this.uac?.cancel(cmd.requestHandle, o?.reason || undefined);
+        this.owned.has(requestHandle) && this.uac?.cancel(requestHandle, o?.reason || undefined, listener);
       if (!ok) {
         this.fail(
           cmd.id,
@@ -116,7 +135,6 @@ export class UacSession {
           { requestHandle: cmd.requestHandle },
         );
       }
-      // on success the INVITE's own final response (487 normally) is what the app gets
       return;
     }
     if (method === 'ACK') {
@@ -174,6 +192,8 @@ export class UacSession {
     if (this.settings.localHost !== undefined) defaults.localHost = this.settings.localHost;
     if (this.settings.allow !== undefined) defaults.allow = this.settings.allow;
     if (this.settings.supported !== undefined) defaults.supported = this.settings.supported.join(', ');
+    const listeners = this.listeners();
+    if (listeners) defaults.listeners = listeners;
     this.dispatch(cmd.id, provisionals, (listener) => this.uac?.send(spec, listener, defaults));
   }
 
@@ -187,6 +207,8 @@ export class UacSession {
     const spec: InDialogSpec = { method };
     const opts: InDialogOptions = {};
     if (this.settings.localHost !== undefined) opts.localHost = this.settings.localHost;
+    const listeners = this.listeners();
+    if (listeners) opts.listeners = listeners;
     let provisionals = false;
     if (o) {
       try {
@@ -243,8 +265,8 @@ export class UacSession {
           this.fail(id, errorKind(kind), message, { requestHandle: handle, callId });
         },
         dialogUpdate: (update, dialog, req) => {
-          if (this.closed || !this.onDialog) return;
-          this.onDialog(update, { dialog, req, source: dialogSource(dialog) });
+          if (this.closed || !this.hooks.onDialog) return;
+          this.hooks.onDialog(update, { dialog, req, source: dialogSource(dialog) });
         },
       });
     } catch (err) {

@@ -9,6 +9,7 @@ import { newCallId, newTag } from '../sip/ids.js';
 import { fromText, type Header, SipRequest } from '../sip/message.js';
 import { canonicalName } from '../sip/names.js';
 import { formatUri, isSipUri, isTelUri, parseUri, type SipUri, type Uri } from '../sip/uri.js';
+import type { LocalAddress } from '../transport/types.js';
 import type { HeaderOp } from './decision.js';
 
 export type UacErrorKind =
@@ -74,6 +75,8 @@ export interface UacDefaults {
   userAgent?: string;
   allow: string;
   supported: string;
+  /** The local listeners requests leave from when one fits (an app's own); any otherwise. */
+  listeners?: readonly LocalAddress[];
 }
 
 export interface BuiltRequest {

@@ -27,7 +27,7 @@ import type { ClientTransaction, TransactionLayer } from '../transaction/layer.j
 import type { ClientHandler } from '../transaction/types.js';
 import { hostText } from '../transport/address.js';
 import type { TransportManager } from '../transport/manager.js';
-import type { Endpoint, SipTransport } from '../transport/types.js';
+import type { Endpoint, LocalAddress, SipTransport } from '../transport/types.js';
 import type { Dialog, DialogContext, DialogUpdate } from './dialog/dialog.js';
 import { buildInDialogRequest, DialogError, type InDialogSpec } from './dialog/request.js';
 import { DialogTable } from './dialog/table.js';
@@ -99,6 +99,8 @@ export interface UacCoreOptions {
 export interface InDialogOptions {
   auto2xxAck?: boolean;
   localHost?: string;
+  /** The local listeners to leave from when one fits (UacDefaults.listeners). */
+  listeners?: readonly LocalAddress[];
 }
 
 /** Methods whose responses may create a dialog (table.ts decides which do). */
@@ -116,11 +118,13 @@ interface Pending {
   readonly makeContact: boolean;
   readonly contactUser: string | undefined;
   readonly localHost: string | undefined;
+  /** Local listeners to leave from (an app's own), when one fits. */
+  readonly listeners: readonly LocalAddress[] | undefined;
   txn?: ClientTransaction;
   /** A final response (or an error) was reported. */
   done: boolean;
-  /** Set by cancel(): the CANCEL goes out once a provisional has arrived. */
-  cancel?: { reason: string | undefined };
+  /** Set by cancel(): the CANCEL goes out once a provisional has arrived; `listeners` hear its outcome. */
+  cancel?: { reason: string | undefined; listeners: UacListener[] };
   cancelSent: boolean;
   expireTimer?: TimerHandle;
   cancelTimer?: TimerHandle;
@@ -185,6 +189,7 @@ export class UacCore {
         makeContact: built.makeContact,
         contactUser: built.contactUser,
         localHost,
+        listeners: d.listeners,
         done: false,
         cancelSent: false,
         tags: new Set(),
@@ -252,6 +257,7 @@ export class UacCore {
         makeContact: built.makeContact,
         contactUser: userOf(dialog),
         localHost,
+        listeners: opts.listeners ?? this.defaults.listeners,
         done: false,
         cancelSent: false,
         tags: new Set(),
@@ -278,7 +284,7 @@ export class UacCore {
     };
     if (p.req.method === 'ACK') {
       const acked = dialog.invite?.response;
-      void this.sendDirect(p.req, hop).then((ep) => {
+      void this.sendDirect(p.req, hop, p.listeners).then((ep) => {
         if (ep && acked) tell(this.log, () => listener.final(acked, dialog.handle));
         else tell(this.log, () => listener.error('service_unavailable', 'the ACK could not be sent'));
       });
@@ -300,13 +306,18 @@ export class UacCore {
   /**
    * Cancels a pending INVITE (§9.1): the CANCEL leaves at once if a provisional has arrived,
    * else as soon as one does, and never if the final comes first. False for an unknown
-   * handle (or one already answered) and for a request that is not an INVITE.
+   * handle (or one already answered) and for a request that is not an INVITE. `listener`
+   * hears the CANCEL's own final response, or `unknown_request` when the INVITE was
+   * answered before the CANCEL could leave.
    */
-  cancel(handle: string, reason?: string): boolean {
+  cancel(handle: string, reason?: string, listener?: UacListener): boolean {
     const p = this.pending.get(handle);
     if (!p?.isInvite || p.done) return false;
-    if (p.cancel) return true;
-    p.cancel = { reason };
+    if (p.cancel) {
+      if (listener) p.cancel.listeners.push(listener);
+      return true;
+    }
+    p.cancel = { reason, listeners: listener ? [listener] : [] };
     if (p.txn instanceof ClientInviteTransaction && p.txn.gotProvisional) this.sendCancel(p);
     return true;
   }
@@ -316,8 +327,9 @@ export class UacCore {
   }
 
   /** Adds the Contact and starts the transaction; false (error reported) when that failed. */
-  private dispatch(p: Pending, ep: Endpoint): boolean {
+  private dispatch(p: Pending, resolved: Endpoint): boolean {
     if (p.done) return false;
+    const ep = p.listeners ? { ...resolved, from: p.listeners } : resolved;
     try {
       if (p.makeContact && !p.req.hasHeader('contact')) this.addContact(p, ep);
     } catch (err) {
@@ -387,7 +399,7 @@ export class UacCore {
       if (extra) {
         // another branch of a fork answered too: ACK it and hang it up (NkSIP)
         if (d) {
-          this.sendDialogAck(d, p.listener);
+          this.sendDialogAck(d, p.listener, p.listeners);
           this.sendInDialog(
             d.handle,
             { method: 'BYE' },
@@ -396,6 +408,7 @@ export class UacCore {
               error: () => {},
               dialogUpdate: (u, dd, r) => p.listener.dialogUpdate?.(u, dd, r),
             },
+            p.listeners ? { listeners: p.listeners } : {},
           );
         }
       } else {
@@ -403,7 +416,7 @@ export class UacCore {
           // the other branches still ringing are over
           for (const o of this.dialogs.earlySiblings(d)) this.stopSibling(p, o, 'forced');
         }
-        if (d && p.auto2xxAck) this.sendDialogAck(d, p.listener);
+        if (d && p.auto2xxAck) this.sendDialogAck(d, p.listener, p.listeners);
         this.finish(p);
       }
       tell(this.log, () => p.listener.final(resp, d?.handle));
@@ -485,6 +498,13 @@ export class UacCore {
   private finish(p: Pending): void {
     if (p.done) return;
     p.done = true;
+    if (p.cancel && !p.cancelSent) {
+      for (const l of p.cancel.listeners.splice(0)) {
+        tell(this.log, () =>
+          l.error('unknown_request', 'the INVITE was answered before the CANCEL could be sent'),
+        );
+      }
+    }
     if (p.expireTimer) this.clock.clearTimer(p.expireTimer);
     if (p.cancelTimer) this.clock.clearTimer(p.cancelTimer);
     p.expireTimer = undefined;
@@ -498,18 +518,32 @@ export class UacCore {
     p.cancelSent = true;
     const callId = p.req.callId;
     const log = this.log;
+    const listeners = p.cancel?.listeners ?? [];
+    const each = (fn: (l: UacListener) => void) => {
+      for (const l of listeners.splice(0)) tell(log, () => fn(l));
+    };
     try {
-      this.layer.sendCancel(
+      const cancel = this.layer.sendCancel(
         txn,
         {
-          onResponse: (r) => log?.debug({ callId, status: r.status }, 'CANCEL answered'),
-          onTimeout: () => log?.debug({ callId }, 'CANCEL timed out'),
-          onTransportError: (err) => log?.debug({ callId, err }, 'CANCEL could not be sent'),
+          onResponse: (r) => {
+            log?.debug({ callId, status: r.status }, 'CANCEL answered');
+            if (r.status >= 200) each((l) => l.final(r));
+          },
+          onTimeout: () => {
+            log?.debug({ callId }, 'CANCEL timed out');
+            each((l) => l.final(makeResponse(cancel.request, 408, { reason: 'Timer F Timeout' })));
+          },
+          onTransportError: (err) => {
+            log?.debug({ callId, err }, 'CANCEL could not be sent');
+            each((l) => l.error('service_unavailable', `the CANCEL could not be sent: ${err.message}`));
+          },
         },
         p.cancel?.reason,
       );
     } catch (err) {
       this.log?.warn({ callId, err }, 'CANCEL failed');
+      each((l) => l.error('service_unavailable', `the CANCEL could not be sent: ${(err as Error).message}`));
     }
     // §9.1: no final within 64*T1 of the CANCEL: the INVITE is over
     p.cancelTimer = this.clock.setTimer(64 * this.layer.timers.t1, () => {
@@ -521,11 +555,11 @@ export class UacCore {
   }
 
   /** The dialog's ACK for its 2xx (§13.2.2.4), sent without a transaction. */
-  private sendDialogAck(d: Dialog, listener: UacListener): void {
+  private sendDialogAck(d: Dialog, listener: UacListener, from?: readonly LocalAddress[]): void {
     try {
       const built = buildInDialogRequest(d, { method: 'ACK' }, this.clock.now());
       this.tellDialog(listener, built.updates, d, built.req);
-      void this.sendDirect(built.req, hopOf(built.nextHop));
+      void this.sendDirect(built.req, hopOf(built.nextHop), from);
     } catch (err) {
       this.log?.warn({ callId: d.callId, err: (err as Error).message }, 'no way to send the ACK for a 2xx');
     }
@@ -535,13 +569,17 @@ export class UacCore {
    * Sends a request outside any transaction (an ACK) to `hop`, or again to where it went the
    * first time; resolves with the endpoint, undefined when it could not be sent.
    */
-  private sendDirect(req: SipRequest, hop?: NextHop): Promise<Endpoint | undefined> {
+  private sendDirect(
+    req: SipRequest,
+    hop?: NextHop,
+    from?: readonly LocalAddress[],
+  ): Promise<Endpoint | undefined> {
     let dest = this.ackDest.get(req);
     if (!dest) {
       if (!hop) return Promise.resolve(undefined);
       let to: Promise<Endpoint>;
       try {
-        to = Promise.resolve(resolveHop(hop, this.resolver));
+        to = Promise.resolve(resolveHop(hop, this.resolver)).then((ep) => (from ? { ...ep, from } : ep));
       } catch (err) {
         to = Promise.reject(err);
       }

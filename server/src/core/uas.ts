@@ -64,6 +64,9 @@ export interface UasCoreOptions {
 /** The Reason of the BYE sent when a dialog times out (NkSIP). */
 export const DIALOG_TIMEOUT_REASON = 'SIP;cause=408;text="Dialog Timeout"';
 
+/** How long after an INVITE's Expires the UAS core answers 487 itself. */
+export const INVITE_EXPIRY_GRACE_MS = 1000;
+
 /** NkSIP's `sip_dialog_timeout` default: 1800 s. */
 export const DEFAULT_DIALOG_TIMEOUT_MS = 1_800_000;
 
@@ -286,7 +289,8 @@ export class UasCore {
     if (value === undefined || !/^\s*\d{1,10}\s*$/.test(value)) return;
     const secs = Number(value);
     if (this.closed || secs > 2 ** 31 / 1000) return;
-    const timer = this.clock.setTimer(secs * 1000, () => {
+    // a second's grace: a caller that cancels at its own expiry (NkSIP's UAC does) gets its CANCEL in first
+    const timer = this.clock.setTimer(secs * 1000 + INVITE_EXPIRY_GRACE_MS, () => {
       if (this.inviteExpiries.get(txn) !== timer) return;
       this.inviteExpiries.delete(txn);
       if (txn.state !== 'proceeding') return;

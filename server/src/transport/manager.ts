@@ -24,7 +24,7 @@ import { type Connection, StreamConnection, type StreamOptions } from './connect
 import type { Listener, ListenSpec } from './listener.js';
 import { ConnectionPool } from './pool.js';
 import { connectTcp, TcpListener } from './tcp.js';
-import type { Endpoint, Incoming, SipTransport, Source, TransportName } from './types.js';
+import type { Endpoint, Incoming, LocalAddress, SipTransport, Source, TransportName } from './types.js';
 import { isReliable } from './types.js';
 import { UdpListener } from './udp.js';
 import { responseDestination, safeTopVia, setSentBy, stampReceived } from './via.js';
@@ -173,15 +173,15 @@ export class TransportManager implements SipTransport {
   async sendRequest(req: SipRequest, target: Endpoint): Promise<Endpoint> {
     this.ensureOpen();
     const address = await this.resolve(target.address);
-    if (target.transport === 'tcp') return this.sendOnStream(req, 'tcp', address, target.port);
+    if (target.transport === 'tcp') return this.sendOnStream(req, 'tcp', address, target.port, target.from);
     if (target.transport !== 'udp') throw new Error(`transport ${target.transport} is not supported yet`);
-    const listener = pickListener(this.udpListeners(), address);
+    const listener = pickListener(preferred(this.udpListeners(), target.from), address);
     if (!listener) throw new Error(`no udp listener for IPv${ipFamily(address)} to send to ${address}`);
     setSentBy(req, 'udp', this.sentByHost(listener, address), listener.port);
     let data = serialize(req);
     if (data.length > this.udpMaxSize) {
       try {
-        return await this.sendOnStream(req, 'tcp', address, target.port);
+        return await this.sendOnStream(req, 'tcp', address, target.port, target.from);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === undefined || !NO_TCP.has(code)) throw err;
@@ -194,7 +194,9 @@ export class TransportManager implements SipTransport {
       }
     }
     await listener.send(data, target.port, address);
-    return { transport: 'udp', address, port: target.port };
+    return target.from
+      ? { transport: 'udp', address, port: target.port, from: target.from }
+      : { transport: 'udp', address, port: target.port };
   }
 
   /**
@@ -209,7 +211,7 @@ export class TransportManager implements SipTransport {
     const transport = target.transport;
     const candidates =
       transport === 'udp' ? this.udpListeners() : this.listeners.filter((l) => l.transport === transport);
-    const listener = pickListener(candidates, address);
+    const listener = pickListener(preferred(candidates, target.from), address);
     if (!listener) {
       throw new Error(`no ${transport} listener for IPv${ipFamily(address)} to reach ${address}`);
     }
@@ -260,12 +262,16 @@ export class TransportManager implements SipTransport {
     transport: 'tcp',
     address: string,
     port: number,
+    from?: readonly LocalAddress[],
   ): Promise<Endpoint> {
     const conn = await this.pool.obtain(transport, address, port, () =>
       this.connect(transport, address, port),
     );
     const listener = pickListener(
-      this.listeners.filter((l) => l.transport === transport),
+      preferred(
+        this.listeners.filter((l) => l.transport === transport),
+        from,
+      ),
       address,
     );
     if (listener) {
@@ -275,7 +281,7 @@ export class TransportManager implements SipTransport {
       setSentBy(req, transport, conn.localAddress, conn.localPort);
     }
     await conn.send(serialize(req));
-    return { transport, address, port };
+    return from ? { transport, address, port, from } : { transport, address, port };
   }
 
   private async connect(transport: 'tcp', address: string, port: number): Promise<Connection> {
@@ -398,6 +404,18 @@ export class TransportManager implements SipTransport {
 }
 
 /** The best listener to send from towards `address`: same family, able to reach it. */
+/** The candidates named in `from`, when any is; all of them otherwise. */
+function preferred<L extends Listener>(candidates: L[], from: readonly LocalAddress[] | undefined): L[] {
+  if (from === undefined || from.length === 0) return candidates;
+  const named = candidates.filter((l) =>
+    from.some(
+      (f) =>
+        f.transport === l.transport && f.port === l.port && normalizeIp(f.address) === normalizeIp(l.address),
+    ),
+  );
+  return named.length > 0 ? named : candidates;
+}
+
 function pickListener<L extends Listener>(candidates: L[], address: string): L | undefined {
   const family = ipFamily(address);
   const toLoopback = isLoopback(address);

@@ -9,6 +9,19 @@ export interface Endpoint {
   transport: TransportName;
   address: string;
   port: number;
+  /**
+   * Local listeners a request should leave from when one fits (an app's own listeners, so
+   * its Via and Contact name them and in-dialog requests come back to it). Any listener
+   * otherwise.
+   */
+  from?: readonly LocalAddress[];
+}
+
+/** A local listener by transport, address (as bound) and port. */
+export interface LocalAddress {
+  transport: TransportName;
+  address: string;
+  port: number;
 }
 
 /** Where a message came from: the peer, the local socket it reached, the connection. */
