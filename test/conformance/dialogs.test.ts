@@ -50,12 +50,6 @@ describe.each(languages)('%s conformance apps: dialogs and INVITE sessions', (la
       );
   }
 
-  /** The dialog handle ua2 got for the call with this Call-ID (from its callbacks). */
-  async function uasDialog(callId: string | undefined): Promise<string | undefined> {
-    const ev = await ua2.waitEvent((e) => e.ev === 'callback' && e.callId === callId && !!e.dialog, 5000);
-    return ev?.dialog as string | undefined;
-  }
-
   async function waitStop(app: RunningApp, handle: string | undefined): Promise<AppEvent | undefined> {
     return app.waitEvent((e) => e.ev === 'dialog' && e.dialog === handle && e.status === 'stop', 5000);
   }
@@ -143,7 +137,7 @@ describe.each(languages)('%s conformance apps: dialogs and INVITE sessions', (la
 
   it('t09 dialog: both sides keep the dialog (targets, CSeqs, states); in-dialog CSeq rules; BYE stop reasons', async () => {
     const { d1, d2, callId } = await call();
-    const info1 = (await ask(ua1, { cmd: 'dialog', dialog: d1 }))?.info as Info;
+    const info1 = await info(ua1, d1);
     expect(info1).toMatchObject({
       handle: d1,
       callId,
@@ -154,7 +148,7 @@ describe.each(languages)('%s conformance apps: dialogs and INVITE sessions', (la
     });
     expect(info1.remoteTarget).toMatch(new RegExp(`@?127\\.0\\.0\\.1:${uri2.split(':').at(-1)}`));
     expect(info1.remoteSeq).toBeUndefined();
-    const info2 = (await ask(ua2, { cmd: 'dialog', dialog: d2 }))?.info as Info;
+    const info2 = await info(ua2, d2);
     expect(info2).toMatchObject({
       handle: d2,
       callId,
@@ -170,10 +164,10 @@ describe.each(languages)('%s conformance apps: dialogs and INVITE sessions', (la
     expect(all.map((d) => d.handle).sort()).toEqual([d1, d2].sort());
 
     // in-dialog requests: CSeq one above the last; a forced CSeq; one below → 500
-    const info = await ua1.request('INFO', { dialog: d1 });
-    expect(info?.code).toBe(200);
-    expect(info?.cseq).toBe((info1.localSeq as number) + 1);
-    const high = (info?.cseq as number) + 1000;
+    const infoReq = await ua1.request('INFO', { dialog: d1 });
+    expect(infoReq?.code).toBe(200);
+    expect(infoReq?.cseq).toBe((info1.localSeq as number) + 1);
+    const high = (infoReq?.cseq as number) + 1000;
     const forced = await ua1.request('INFO', { dialog: d1 }, { cseq: high });
     expect(forced?.cseq).toBe(high);
     expect(forced?.code, JSON.stringify(forced)).toBe(200);
@@ -214,11 +208,11 @@ describe.each(languages)('%s conformance apps: dialogs and INVITE sessions', (la
     const first = await ua1.request('INVITE', uri2, { ...op('answer'), ...OFFER });
     expect(first?.code).toBe(200);
     const d1 = first?.dialog as string;
-    expect(((await ask(ua1, { cmd: 'dialog', dialog: d1 }))?.info as Info).inviteStatus).toBe('accepted_uac');
+    expect((await info(ua1, d1)).inviteStatus).toBe('accepted_uac');
     const second = await ua1.request('INVITE', { dialog: d1 }, OFFER);
     expect(second?.error).toBe('requestPending');
     expect((await ua1.request('ACK', { dialog: d1 }))?.code).toBe(200);
-    expect(((await ask(ua1, { cmd: 'dialog', dialog: d1 }))?.info as Info).inviteStatus).toBe('confirmed');
+    expect((await info(ua1, d1)).inviteStatus).toBe('confirmed');
     expect((await ua1.request('BYE', { dialog: d1 }))?.code).toBe(200);
   });
 
@@ -263,6 +257,13 @@ describe.each(languages)('%s conformance apps: dialogs and INVITE sessions', (la
     expect(bye?.body).toMatch(/\r\nreason: Q\.850;cause=16;text="normal call clearing"\r\n/i);
     expect(resultHeader(bye, 'x-nk-id')).toBe('ua2');
   });
+
+  /** The dialog as the app's server keeps it (NkSIP get_meta); fails the test when unknown. */
+  async function info(app: RunningApp, handle: string): Promise<Info> {
+    const got = (await ask(app, { cmd: 'dialog', dialog: handle }))?.info as Info | null | undefined;
+    if (!got) throw new Error(`${app.name}: no dialog ${handle}`);
+    return got;
+  }
 
   /** A dialog command (`dialog`, `dialogs`, `stop-dialog`) and its result. */
   function ask(app: RunningApp, cmd: Record<string, unknown>): Promise<UacResult | undefined> {

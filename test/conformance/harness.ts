@@ -247,15 +247,20 @@ export class SipClient {
     );
   }
 
-  /** The first final (>= 200) response for `sent`'s Call-ID and `method`, or undefined on timeout. */
+  /**
+   * The first final (>= 200) response for `sent`'s Call-ID, CSeq number and `method` that
+   * arrived after it was sent, or undefined on timeout.
+   */
   async final(sent: Sent, method: string, timeoutMs: number): Promise<WireMessage | undefined> {
     return this.peer.waitFor(
       (m) =>
         m.status !== undefined &&
         m.status >= 200 &&
         headerOf(m, 'call-id') === sent.callId &&
-        cseqMethod(m) === method,
+        cseqMethod(m) === method &&
+        cseqNumber(m) === sent.cseq,
       timeoutMs,
+      sent.from,
     );
   }
 
@@ -309,6 +314,10 @@ export class SipClient {
   close(): Promise<void> {
     return this.peer.close();
   }
+}
+
+export function cseqNumber(m: WireMessage): number {
+  return Number((headerOf(m, 'cseq') ?? '').trim().split(/\s+/)[0]);
 }
 
 export function cseqMethod(m: WireMessage): string | undefined {
