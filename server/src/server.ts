@@ -49,8 +49,22 @@ export interface Server {
   readonly apps: AppsLayer;
   /** Where SipApps connect (`127.0.0.1:50051`), when the gRPC service runs. */
   readonly grpcAddress: string | undefined;
+  /** What the server holds now: for operators (SIGUSR2 in the CLI) and benchmarks. */
+  stats(): ServerStats;
   /** New requests get 503; waits up to `timeoutMs` for live transactions, then closes. */
   stop(timeoutMs?: number): Promise<void>;
+}
+
+export interface ServerStats {
+  dialogs: { total: number; early: number; confirmed: number };
+  transactions: { client: number; server: number };
+  /** Requests sent for apps still waiting for their final response. */
+  uacPending: number;
+  listeners: number;
+  connections: number;
+  apps: { app: string; instances: number; listeners: string[] }[];
+  /** process.memoryUsage() in bytes. */
+  memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
 }
 
 export async function startServer(config: Config, opts: ServerOptions = {}): Promise<Server> {
@@ -194,9 +208,21 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     })();
     return stopped;
   };
+  const stats = (): ServerStats => {
+    const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
+    return {
+      dialogs: dialogs.counts(),
+      transactions: layer.stats(),
+      uacPending: uac.stats().pending,
+      ...transport.stats(),
+      apps: apps.registry.describe(),
+      memory: { rss, heapUsed, heapTotal, external },
+    };
+  };
   return {
     listeners,
     transport,
+    stats,
     transactions: layer,
     core,
     dialogs,

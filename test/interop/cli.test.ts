@@ -61,6 +61,30 @@ describe('nksip-server command line', () => {
     }
   });
 
+  it('SIGUSR2 logs what the server holds (dialogs, transactions, listeners, memory)', async () => {
+    const server = await startCli({ listen: ['sip:127.0.0.1:0'] });
+    try {
+      server.proc.kill('SIGUSR2');
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline && !server.logs.some((l) => l.msg === 'stats')) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const line = server.logs.find((l) => l.msg === 'stats') as
+        | { stats?: Record<string, unknown> }
+        | undefined;
+      expect(line?.stats).toMatchObject({
+        dialogs: { total: 0, early: 0, confirmed: 0 },
+        transactions: { client: 0, server: 0 },
+        uacPending: 0,
+        listeners: 2,
+        apps: [],
+      });
+      expect((line?.stats?.memory as { heapUsed?: number } | undefined)?.heapUsed).toBeGreaterThan(0);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('listens on IPv4 and IPv6 at once, and SIGTERM ends it with exit code 0', async () => {
     const server = await startCli({ listen: ['sip:127.0.0.1:0', 'sip:[::1]:0;transport=udp'] });
     expect(server.listeners.map((l) => l.replace(/:\d+$/, ''))).toEqual([
