@@ -272,14 +272,28 @@ export async function waitReady(watch, port, { header, tries = 150 } = {}) {
 // ---------------------------------------------------------------------------------------------
 // sipp
 
-export function sippArgs(port, localPort, rate, count, timeoutS, csv) {
+/**
+ * sipp's arguments. `scenario`: how sipp gets its scenario (default `-sf bench/options.xml`;
+ * `['-sn', 'uac']` for a built-in one); `limit`: calls in flight (default about 1 s worth);
+ * `extra`: more arguments.
+ */
+export function sippArgs(
+  port,
+  localPort,
+  rate,
+  count,
+  timeoutS,
+  csv,
+  { scenario = ['-sf', SCENARIO], extra = [], limit } = {},
+) {
   return [
     `127.0.0.1:${port}`,
-    ...['-sf', SCENARIO, '-t', 'u1', '-i', '127.0.0.1', '-p', String(localPort)],
+    ...[...scenario, '-t', 'u1', '-i', '127.0.0.1', '-p', String(localPort)],
+    ...extra,
     ...['-r', String(rate), '-m', String(count), '-timeout', `${timeoutS}s`],
     // at most ~1 s worth of unanswered OPTIONS in flight: a server that falls behind makes sipp
     // slow down, which shows as a missed rate instead of an ever-growing backlog
-    ...['-l', String(Math.max(200, Number(rate) || 0))],
+    ...['-l', String(limit ?? Math.max(200, Number(rate) || 0))],
     ...['-buff_size', '4194304', '-nostdin', '-trace_stat', '-stf', csv, '-fd', '1'],
   ];
 }
@@ -288,28 +302,28 @@ export function sippArgs(port, localPort, rate, count, timeoutS, csv) {
  * One bounded sipp run (count OPTIONS, at most count/rate + 10 s). Counts come from the last
  * line of sipp's statistics file, written when it exits.
  */
-export async function runSipp(port, rate, count) {
+export async function runSipp(port, rate, count, sipp = {}) {
   const tmp = benchTmp();
   const localPort = await freePort();
   const drops0 = udpRcvbufErrors();
   const csv = join(tmp, `sipp-${localPort}-${Date.now()}.csv`);
   const timeoutS = Math.ceil(count / rate) + 10;
-  const sipp = startChild('sipp', ['sipp', ...sippArgs(port, localPort, rate, count, timeoutS, csv)], {
+  const proc = startChild('sipp', ['sipp', ...sippArgs(port, localPort, rate, count, timeoutS, csv, sipp)], {
     cwd: tmp,
   });
   // sipp's own CPU, sampled while it runs (it is gone once it has exited): rough, but it shows
   // how much of the shared cores the load generator takes
   let sippTicks = 0;
   const sampler = setInterval(() => {
-    sippTicks = Math.max(sippTicks, cpuTicks(sipp.pid));
+    sippTicks = Math.max(sippTicks, cpuTicks(proc.pid));
   }, 200);
-  const code = await sipp.done;
+  const code = await proc.done;
   clearInterval(sampler);
   let stats;
   try {
     stats = lastStats(readFileSync(csv, 'latin1'));
   } catch {
-    throw new Error(`sipp (exit ${code}) left no statistics: ${sipp.tail()}`);
+    throw new Error(`sipp (exit ${code}) left no statistics: ${proc.tail()}`);
   }
   const successful = stats['SuccessfulCall(C)'];
   const rcvbufErrors = udpRcvbufErrors() - drops0;
@@ -350,11 +364,11 @@ export function lastStats(text) {
  * maps a label to the PID of a process group we started; each group's utime+stime is read
  * before and after and divided by the OPTIONS answered with 200.
  */
-export async function measureCpu(cfg, port, groups) {
-  await runSipp(port, cfg.fixedRate, Math.max(1, Math.round(cfg.fixedRate * Math.min(2, cfg.fixedS))));
+export async function measureCpu(cfg, port, groups, sipp = {}) {
+  await runSipp(port, cfg.fixedRate, Math.max(1, Math.round(cfg.fixedRate * Math.min(2, cfg.fixedS))), sipp);
   await sleep(500);
   const before = Object.fromEntries(Object.entries(groups).map(([k, pid]) => [k, groupCpuTicks(pid)]));
-  const fixed = await runSipp(port, cfg.fixedRate, Math.round(cfg.fixedRate * cfg.fixedS));
+  const fixed = await runSipp(port, cfg.fixedRate, Math.round(cfg.fixedRate * cfg.fixedS), sipp);
   await sleep(200); // answers already sent; let the processes finish their bookkeeping of the last
   const cpu = {};
   for (const [k, pid] of Object.entries(groups)) {
@@ -381,7 +395,7 @@ export async function measureCpu(cfg, port, groups) {
  * processes that must stay up. `afterStep` (optional, async) returns extra fields for a step's
  * record and its printed line ({ fields, note }).
  */
-export async function searchMaxRate(cfg, port, watch, afterStep) {
+export async function searchMaxRate(cfg, port, watch, afterStep, sipp = {}) {
   const procs = [watch].flat();
   const t0 = Date.now();
   const steps = [];
@@ -392,7 +406,7 @@ export async function searchMaxRate(cfg, port, watch, afterStep) {
   while ((Date.now() - t0) / 1000 + stepCost <= cfg.budgetS) {
     const gone = procs.find((p) => p.exited);
     if (gone) throw new Error(`${gone.name} exited during the search: ${gone.tail()}`);
-    const r = await runSipp(port, rate, Math.round(rate * cfg.stepS));
+    const r = await runSipp(port, rate, Math.round(rate * cfg.stepS), sipp);
     const extra = afterStep ? await afterStep(r) : undefined;
     const lost = r.failed / r.count >= MAX_FAILED;
     const pass = !lost && r.achieved >= MIN_ACHIEVED * rate;
