@@ -56,6 +56,8 @@ export interface Config {
   grpcTls?: { cert: string; key: string; ca?: string };
   /** Shared secret every SipApp's Start must carry. */
   grpcToken?: string;
+  /** How long a digest nonce we issue stays good, seconds (NkSIP `sip_nonce_timeout`). */
+  nonceTimeout: number;
 }
 
 export const DEFAULTS: Config = {
@@ -74,6 +76,7 @@ export const DEFAULTS: Config = {
   allow: 'INVITE,ACK,CANCEL,BYE,OPTIONS,INFO,UPDATE,SUBSCRIBE,NOTIFY,REFER,MESSAGE',
   supported: 'path',
   grpc: '127.0.0.1:50051',
+  nonceTimeout: 30,
 };
 
 type Checker = (key: string, v: unknown) => unknown;
@@ -145,6 +148,7 @@ const CHECKS: Record<keyof Config, Checker> = {
     return out;
   },
   grpcToken: str,
+  nonceTimeout: int(1, 86400),
 };
 
 /** `HOST:PORT` (HOST an IP, `[IPv6]` or localhost; PORT 0–65535), or false / `off`. */

@@ -4,6 +4,8 @@
 import type { Logger } from 'pino';
 import { type AppsLayer, startApps } from './apps/index.js';
 import { version } from './args.js';
+import { DialogAuth } from './auth/dialog-auth.js';
+import { Authenticator } from './auth/server.js';
 import { type Config, type ListenSpec, parseListen } from './config.js';
 import type { AppHandler } from './core/app.js';
 import { defaultApp } from './core/default-app.js';
@@ -103,6 +105,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   if (config.localHost !== undefined) proxyOpts.recordRouteHost = config.localHost;
   const proxy = new SipProxy(proxyOpts);
   const dialogs = new DialogTable();
+  const dialogAuth = new DialogAuth();
   const core = new UasCore({
     transport,
     layer,
@@ -113,6 +116,8 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     clock: realClock,
     dialogs,
     dialogTimeoutMs: config.dialogTimeout * 1000,
+    authenticator: new Authenticator({ clock: realClock, nonceTimeout: config.nonceTimeout }),
+    dialogAuth,
   });
   const uacDefaults: ConstructorParameters<typeof UacCore>[0]['defaults'] = {
     from: '"NkSIP App" <sip:user@nksip>',
@@ -121,7 +126,14 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     supported: config.supported,
   };
   if (config.localHost !== undefined) uacDefaults.localHost = config.localHost;
-  const uac = new UacCore({ layer, transport, defaults: uacDefaults, logger: log, dialogs: core.dialogs });
+  const uac = new UacCore({
+    layer,
+    transport,
+    defaults: uacDefaults,
+    logger: log,
+    dialogs: core.dialogs,
+    dialogAuth,
+  });
   transport.onMessage((inc) => core.receive(inc));
 
   const listeners: BoundListener[] = [];

@@ -131,6 +131,10 @@ class Session {
       case 'command':
         this.uac?.handle(msg.value);
         return;
+      case 'authorizedList':
+        if (this.uac)
+          this.write({ msg: { $case: 'authorizedList', value: this.uac.authorizedList(msg.value) } });
+        return;
       case 'stop':
         this.finish('stop');
         return;
