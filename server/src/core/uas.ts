@@ -197,7 +197,11 @@ export class UasCore {
       this.settle(
         () => this.authorizer.run(app, req, source, dialog),
         (rejection) => {
-          if (rejection) this.respond(txn, rejection);
+          if (rejection) {
+            // a request not let in never reaches its dialog: a 401 to a BYE must not end it
+            this.noDialog.add(txn);
+            this.respond(txn, rejection);
+          }
           else if (txn.state === 'trying' || txn.state === 'proceeding') this.routeStep(req, txn, source);
         },
         txn,
