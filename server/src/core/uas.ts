@@ -201,8 +201,7 @@ export class UasCore {
             // a request not let in never reaches its dialog: a 401 to a BYE must not end it
             this.noDialog.add(txn);
             this.respond(txn, rejection);
-          }
-          else if (txn.state === 'trying' || txn.state === 'proceeding') this.routeStep(req, txn, source);
+          } else if (txn.state === 'trying' || txn.state === 'proceeding') this.routeStep(req, txn, source);
         },
         txn,
         'authorize',
