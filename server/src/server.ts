@@ -14,6 +14,7 @@ import { UacCore } from './core/uac.js';
 import { UasCore } from './core/uas.js';
 import type { UasProfile } from './core/uas-checks.js';
 import { silentLogger } from './log.js';
+import { type Pbx, pbxApp } from './pbx/pbx.js';
 import { SipProxy } from './proxy/index.js';
 import { realClock, TransactionLayer } from './transaction/index.js';
 import { hostText, isWildcard } from './transport/address.js';
@@ -49,6 +50,8 @@ export interface Server {
   readonly dialogs: DialogTable;
   readonly uac: UacCore;
   readonly apps: AppsLayer;
+  /** The built-in PBX, when the config has a `pbx` section. */
+  readonly pbx: Pbx | undefined;
   /** Where SipApps connect (`127.0.0.1:50051`), when the gRPC service runs. */
   readonly grpcAddress: string | undefined;
   /** New requests get 503; waits up to `timeoutMs` for live transactions, then closes. */
@@ -94,7 +97,11 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     if (profiles.size < 1024) profiles.set(key, p);
     return p;
   };
-  const builtIn = opts.app ?? defaultApp(profile);
+  const pbx =
+    opts.app === undefined && config.pbx
+      ? pbxApp({ config: config.pbx, profile, clock: realClock, logger: log })
+      : undefined;
+  const builtIn = opts.app ?? pbx ?? defaultApp(profile);
   const proxyOpts: ConstructorParameters<typeof SipProxy>[0] = {
     layer,
     transport,
@@ -147,6 +154,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     }
   } catch (e) {
     core.close();
+    pbx?.close();
     await transport.close();
     throw e;
   }
@@ -166,6 +174,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     });
   } catch (e) {
     core.close();
+    pbx?.close();
     layer.close();
     await transport.close();
     const err = e as NodeJS.ErrnoException;
@@ -186,6 +195,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline && layer.pending() > 0) await sleep(50);
       await apps.close();
+      pbx?.close();
       core.close();
       layer.close();
       await transport.close();
@@ -200,6 +210,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     dialogs,
     uac,
     apps,
+    pbx,
     grpcAddress: apps.grpcAddress,
     stop,
   };
