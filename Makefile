@@ -23,9 +23,11 @@ proto: $(NODE_MODULES)
 
 build: $(BUILD)
 
-# A working server on 127.0.0.1:5060, UDP and TCP, readable logs. Ctrl-C stops it.
+# The built-in PBX on 127.0.0.1:5060, UDP and TCP, readable logs (examples/pbx-demo.yaml:
+# users alice/1234 and bob/5678). Ctrl-C stops it.
 run: build
-	node dist/server/src/cli.js --listen sip:127.0.0.1:5060 --pretty
+	@echo "Demo users: alice (password 1234), bob (password 5678)."
+	node dist/server/src/cli.js --config examples/pbx-demo.yaml
 
 # Tools the interop tests drive (sipp); installed from Debian's packages when missing.
 test-deps:

@@ -6,7 +6,8 @@
 // Environment: NKSIP_SERVER (default 127.0.0.1:50051), NKSIP_APP (default conformance; also
 // the name appended to x-nk-id), NKSIP_LISTEN (comma-separated listen URIs; empty: the
 // server's own listeners), NKSIP_TOKEN, NKSIP_PASS (digest password for every user,
-// default 1234).
+// default 1234), NKSIP_SIP_PASS (the app's own credentials for the requests it sends:
+// comma-separated `[realm/]password`), NKSIP_REGISTRAR (1: the registrar plugin).
 //
 // Headers of a request to this app:
 //   x-nk-op: <op>     what to answer (default ok):
@@ -28,14 +29,22 @@
 //                          stateful).
 //   x-nk-rr                with x-nk-proxy: Record-Route
 //   x-nk-redirect          with x-nk-proxy: follow redirects
-//   x-nk-auth: [realm|proxy[:realm]]  challenge unless the request carries a valid credential
+//   x-nk-auth: [realm|proxy[:realm]][;nodialog]  challenge unless the request carries a valid
+//                          credential, comes from a peer authorised in its dialog (not with
+//                          ;nodialog) or from a registered contact; a wrong one gets 403
 //   x-nk-id                this app appends its name to x-nk-id in its answers and in the
 //                          requests it forwards
 //   x-nk-uac: <METHOD> <uri>   (on MESSAGE) send that request from the app, then answer the
 //                          MESSAGE 200 with x-nk-uac-status: <final code> (or `error` and
 //                          x-nk-uac-error: <kind>); an INVITE offers SDP, is ACKed and hung up
 //                          (x-nk-uac-bye-status). x-nk-uac-header: `Name: value` lines are
-//                          added to the request sent.
+//                          added to the request sent. x-nk-uac-pass: `password[;realm=R][;user=U]`
+//                          lines are its credentials; x-nk-uac-max-tries: N bounds the answers
+//                          to challenges. x-nk-uac-dialog: <handle> sends it in that dialog;
+//                          x-nk-uac-keep: the INVITE's dialog stays up (no BYE) and its handle
+//                          comes back as x-nk-uac-dialog. The answer carries x-nk-uac-cseq.
+//   x-nk-authlist: <dialog>   (on MESSAGE) answer 200 with x-nk-authlist: the dialog's
+//                          authorised sources; x-nk-authclear: <dialog> empties it first.
 //
 // Control (stdin): a test drives the app as NkSIP's tests drive nksip_uac, one JSON command per
 // line; what happens comes back as events on stdout:
@@ -59,6 +68,7 @@ import {
   addHeader,
   answer,
   busy,
+  type Credential,
   decline,
   type HeaderEdit,
   invalidRequest,
@@ -86,6 +96,28 @@ import {
 
 const NAME = process.env.NKSIP_APP ?? 'conformance';
 const PASSWORD = process.env.NKSIP_PASS ?? '1234';
+
+// `[realm/]password` or `password;realm=R;user=U` → a credential
+function credential(text: string): Credential {
+  const [first = '', ...params] = text.trim().split(';');
+  const c: { realm?: string; user?: string; password: string } = { password: first };
+  const slash = first.indexOf('/');
+  if (slash >= 0) {
+    c.realm = first.slice(0, slash);
+    c.password = first.slice(slash + 1);
+  }
+  for (const p of params) {
+    const [k, v = ''] = p.split('=');
+    if (k?.trim() === 'realm') c.realm = v.trim();
+    if (k?.trim() === 'user') c.user = v.trim();
+  }
+  return c;
+}
+
+const SIP_PASS = (process.env.NKSIP_SIP_PASS ?? '')
+  .split(',')
+  .filter((p) => p.trim() !== '')
+  .map(credential);
 
 const emit = (ev: string, fields: Record<string, unknown> = {}): void => {
   process.stdout.write(`${JSON.stringify({ ev, app: NAME, ...fields })}\n`);
@@ -159,6 +191,13 @@ async function handle(req: SipRequest): Promise<MethodAnswer | RawAnswer> {
     void runUac(req);
     return noreply();
   }
+  if (req.method === 'MESSAGE' && (req.hasHeader('x-nk-authlist') || req.hasHeader('x-nk-authclear'))) {
+    const clear = req.header('x-nk-authclear');
+    const handle = (clear ?? req.header('x-nk-authlist') ?? '').trim();
+    const list =
+      clear !== undefined ? await app.clearAuthorizedList(handle) : await app.authorizedList(handle);
+    return ok({ headers: { 'x-nk-authlist': list === undefined ? 'unknown' : list.join(',') } });
+  }
   const op = (req.header('x-nk-op') ?? 'ok').trim().toLowerCase();
   if (op === 'ignore') return new Promise<never>(() => undefined);
   if (op === 'reply-invalid')
@@ -192,17 +231,27 @@ async function runUac(req: SipRequest): Promise<void> {
     return addHeader(line.slice(0, i).trim(), line.slice(i + 1).trim());
   });
   const result: Record<string, string> = {};
+  const dialog = req.header('x-nk-uac-dialog')?.trim();
+  const pass = req.headers('x-nk-uac-pass').map(credential);
+  const maxTries = req.header('x-nk-uac-max-tries');
   try {
     const isInvite = method.toUpperCase() === 'INVITE';
-    const res = await app.request(method, uri, {
+    const res = await app.request(method, dialog ? { dialog } : uri, {
       headers,
-      ...(isInvite ? { body: sdpOffer(), auto2xxAck: true } : {}),
+      ...(isInvite ? { body: sdpOffer(), contentType: 'application/sdp', auto2xxAck: true } : {}),
+      ...(pass.length > 0 ? { pass } : {}),
+      ...(maxTries !== undefined ? { authMaxTries: Number(maxTries) } : {}),
     });
     result['x-nk-uac-status'] = String(res.code);
     result['x-nk-uac-reason'] = res.reason;
-    if (isInvite && res.ok && res.dialogHandle) {
-      const bye = await app.bye(res.dialogHandle);
-      result['x-nk-uac-bye-status'] = String(bye.code);
+    result['x-nk-uac-cseq'] = String(res.cseq);
+    if (isInvite && res.ok && res.dialogHandle && !dialog) {
+      if (req.hasHeader('x-nk-uac-keep')) {
+        result['x-nk-uac-dialog'] = res.dialogHandle;
+      } else {
+        const bye = await app.bye(res.dialogHandle);
+        result['x-nk-uac-bye-status'] = String(bye.code);
+      }
     }
   } catch (e) {
     result['x-nk-uac-status'] = 'error';
@@ -271,13 +320,24 @@ const callbacks: SipAppCallbacks = {
 
   // x-nk-auth: challenge until the request carries a credential that checks out.
   authorize: (auth, req) => {
-    const want = req.header('x-nk-auth');
-    if (want === undefined || auth.dialog) return Authorize.ok();
+    const header = req.header('x-nk-auth');
+    if (header === undefined) return Authorize.ok();
+    const [want = '', ...flags] = header.trim().split(';');
+    emit('callback', {
+      kind: 'authorize',
+      method: req.method,
+      callId: req.callId,
+      dialog: auth.dialog,
+      register: auth.register,
+      digests: auth.digests.map((d) => `${d.user}@${d.realm}:${d.ok}`),
+    });
+    if (auth.dialog && !flags.includes('nodialog')) return Authorize.ok();
+    if (auth.register) return Authorize.ok();
     if (auth.digests.some((d) => d.ok)) return Authorize.ok();
     if (auth.digests.length > 0) return Authorize.forbidden();
-    const [kind, realm] = want.trim().split(':');
+    const [kind, realm] = want.split(':');
     if (kind === 'proxy') return Authorize.proxyAuthenticate(realm || undefined);
-    return Authorize.authenticate(want.trim() && want.trim() !== 'true' ? want.trim() : undefined);
+    return Authorize.authenticate(want && want !== 'true' ? want : undefined);
   },
   getUserPass: (user) => (user === 'anonymous' ? '' : PASSWORD),
 
@@ -404,6 +464,8 @@ const app = await SipApp.start(
     server: process.env.NKSIP_SERVER,
     listen: process.env.NKSIP_LISTEN?.split(',').filter(Boolean),
     token: process.env.NKSIP_TOKEN,
+    pass: SIP_PASS,
+    plugins: process.env.NKSIP_REGISTRAR === '1' ? ['registrar'] : [],
   },
   callbacks,
 );

@@ -2,7 +2,7 @@
 import { configFromArgs, HELP, version } from './args.js';
 // `nksip-server`: flags and config file in, a running server out; exit 2 with one line on
 // stderr for anything the user must fix.
-import { ConfigError } from './config.js';
+import { type Config, ConfigError } from './config.js';
 import { makeLogger } from './log.js';
 import { type Server, StartError, startServer } from './server.js';
 
@@ -35,6 +35,7 @@ async function main(): Promise<void> {
     if (e instanceof StartError || e instanceof ConfigError) fail(e.message);
     throw e;
   }
+  if (config.pbx) process.stdout.write(pbxHowTo(config, server));
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -63,6 +64,26 @@ async function main(): Promise<void> {
     (globalThis as { gc?: () => void }).gc?.();
     logger.info({ stats: server.stats() }, 'stats');
   });
+}
+
+/** How to point a softphone at the built-in PBX. */
+function pbxHowTo(config: Config, server: Server): string {
+  const pbx = config.pbx as NonNullable<Config['pbx']>;
+  const where = server.listeners.map((l) => `${l.transport.toUpperCase()} ${l.address}:${l.port}`).join(', ');
+  const first = server.listeners[0];
+  const domain = pbx.domains[0] ?? '127.0.0.1';
+  const users = Object.keys(pbx.users);
+  return [
+    '',
+    `Built-in PBX listening on ${where}; domains ${pbx.domains.join(', ')}; realm ${pbx.realm ?? domain}.`,
+    'To register a softphone:',
+    `  SIP server / proxy  ${first ? `${first.address}:${first.port}` : domain} (UDP or TCP)`,
+    `  domain              one of ${pbx.domains.join(', ')} (call with the same one)`,
+    `  user / auth user    ${users.length > 0 ? users.join(' or ') : '(none configured: add pbx.users)'}`,
+    '  password            the one in pbx.users of the config file',
+    `Then call another registered user, e.g. sip:${users[1] ?? users[0] ?? 'user'}@${domain}.`,
+    '',
+  ].join('\n');
 }
 
 main().catch((e: unknown) => {

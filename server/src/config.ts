@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
+import type { PbxConfig } from './pbx/pbx.js';
 import { parseUri } from './sip/uri.js';
 import type { TransportName } from './transport/types.js';
 
@@ -56,6 +57,10 @@ export interface Config {
   grpcTls?: { cert: string; key: string; ca?: string };
   /** Shared secret every SipApp's Start must carry. */
   grpcToken?: string;
+  /** How long a digest nonce we issue stays good, seconds (NkSIP `sip_nonce_timeout`). */
+  nonceTimeout: number;
+  /** The built-in PBX (registrar, digest auth, proxy to registered contacts) for these domains. */
+  pbx?: PbxConfig;
 }
 
 export const DEFAULTS: Config = {
@@ -74,6 +79,7 @@ export const DEFAULTS: Config = {
   allow: 'INVITE,ACK,CANCEL,BYE,OPTIONS,INFO,UPDATE,SUBSCRIBE,NOTIFY,REFER,MESSAGE',
   supported: 'path',
   grpc: '127.0.0.1:50051',
+  nonceTimeout: 30,
 };
 
 type Checker = (key: string, v: unknown) => unknown;
@@ -145,7 +151,69 @@ const CHECKS: Record<keyof Config, Checker> = {
     return out;
   },
   grpcToken: str,
+  nonceTimeout: int(1, 86400),
+  pbx: (key, v) => checkPbx(key, v),
 };
+
+const PBX_KEYS = ['domains', 'users', 'realm', 'registrar', 'recordRoute'];
+const REGISTRAR_KEYS: Record<string, [number, number]> = {
+  defaultTime: [5, 86400 * 365],
+  minTime: [1, 86400 * 365],
+  maxTime: [60, 86400 * 365],
+};
+
+function mapping(key: string, v: unknown, what: string): Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw new ConfigError(`${key} must be ${what}`);
+  return v as Record<string, unknown>;
+}
+
+/** The `pbx` section: domains (non-empty), users (name: password or HA1!hex), options. */
+function checkPbx(key: string, v: unknown): PbxConfig {
+  const o = mapping(key, v, 'a mapping with domains and users');
+  for (const k of Object.keys(o)) {
+    if (!PBX_KEYS.includes(k)) throw new ConfigError(`${key}: unknown key "${k}" (${PBX_KEYS.join(', ')})`);
+  }
+  const domains = typeof o.domains === 'string' ? [o.domains] : o.domains;
+  if (!Array.isArray(domains) || domains.length === 0)
+    throw new ConfigError(`${key}.domains must be a non-empty list of domains`);
+  const out: PbxConfig = {
+    domains: domains.map((d, i) => {
+      if (typeof d !== 'string' || !/^[A-Za-z0-9.\-_:[\]]+$/.test(d))
+        throw new ConfigError(`${key}.domains[${i}]: not a host name or IP: ${JSON.stringify(d)}`);
+      return d.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+    }),
+    users: {},
+  };
+  const users = mapping(`${key}.users`, o.users ?? {}, 'a mapping of user names to passwords');
+  for (const [u, pw] of Object.entries(users)) {
+    if (!/^[^\s@:;,<>"]+$/.test(u)) throw new ConfigError(`${key}.users: bad user name ${JSON.stringify(u)}`);
+    const text = typeof pw === 'number' ? String(pw) : pw;
+    if (typeof text !== 'string')
+      throw new ConfigError(`${key}.users.${u} must be a password (or HA1!<hex>)`);
+    if (text.startsWith('HA1!') && !/^HA1!([0-9a-fA-F]{32}|[0-9a-fA-F]{64})$/.test(text))
+      throw new ConfigError(`${key}.users.${u}: an HA1 is HA1! followed by 32 or 64 hex digits`);
+    out.users[u] = text;
+  }
+  if (o.realm !== undefined) out.realm = str(`${key}.realm`, o.realm) as string;
+  if (o.recordRoute !== undefined) out.recordRoute = bool(`${key}.recordRoute`, o.recordRoute) as boolean;
+  if (o.registrar !== undefined) {
+    const r = mapping(`${key}.registrar`, o.registrar, 'a mapping of defaultTime, minTime, maxTime');
+    const reg: NonNullable<PbxConfig['registrar']> = {};
+    for (const [k, val] of Object.entries(r)) {
+      const range = REGISTRAR_KEYS[k];
+      if (!range)
+        throw new ConfigError(
+          `${key}.registrar: unknown key "${k}" (${Object.keys(REGISTRAR_KEYS).join(', ')})`,
+        );
+      reg[k as keyof typeof reg] = int(range[0], range[1])(`${key}.registrar.${k}`, val) as number;
+    }
+    if ((reg.minTime ?? 60) > (reg.maxTime ?? 86400))
+      throw new ConfigError(`${key}.registrar: minTime above maxTime`);
+    out.registrar = reg;
+  }
+  return out;
+}
 
 /** `HOST:PORT` (HOST an IP, `[IPv6]` or localhost; PORT 0–65535), or false / `off`. */
 export function parseGrpcAddress(key: string, v: unknown): string | false {

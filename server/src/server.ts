@@ -4,6 +4,8 @@
 import type { Logger } from 'pino';
 import { type AppsLayer, startApps } from './apps/index.js';
 import { version } from './args.js';
+import { DialogAuth } from './auth/dialog-auth.js';
+import { Authenticator } from './auth/server.js';
 import { type Config, type ListenSpec, parseListen } from './config.js';
 import type { AppHandler } from './core/app.js';
 import { defaultApp } from './core/default-app.js';
@@ -12,6 +14,7 @@ import { UacCore } from './core/uac.js';
 import { UasCore } from './core/uas.js';
 import type { UasProfile } from './core/uas-checks.js';
 import { silentLogger } from './log.js';
+import { type Pbx, pbxApp } from './pbx/pbx.js';
 import { SipProxy } from './proxy/index.js';
 import { realClock, TransactionLayer } from './transaction/index.js';
 import { hostText, isWildcard } from './transport/address.js';
@@ -47,6 +50,8 @@ export interface Server {
   readonly dialogs: DialogTable;
   readonly uac: UacCore;
   readonly apps: AppsLayer;
+  /** The built-in PBX, when the config has a `pbx` section. */
+  readonly pbx: Pbx | undefined;
   /** Where SipApps connect (`127.0.0.1:50051`), when the gRPC service runs. */
   readonly grpcAddress: string | undefined;
   /** What the server holds now: for operators (SIGUSR2 in the CLI) and benchmarks. */
@@ -106,7 +111,11 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     if (profiles.size < 1024) profiles.set(key, p);
     return p;
   };
-  const builtIn = opts.app ?? defaultApp(profile);
+  const pbx =
+    opts.app === undefined && config.pbx
+      ? pbxApp({ config: config.pbx, profile, clock: realClock, logger: log })
+      : undefined;
+  const builtIn = opts.app ?? pbx ?? defaultApp(profile);
   const proxyOpts: ConstructorParameters<typeof SipProxy>[0] = {
     layer,
     transport,
@@ -119,6 +128,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const dialogs = new DialogTable();
   // the UAC core comes after the UAS core (it shares its dialogs); the hang-up reaches it late
   let uacRef: UacCore | undefined;
+  const dialogAuth = new DialogAuth();
   const core = new UasCore({
     transport,
     layer,
@@ -139,6 +149,8 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
         },
       );
     },
+    authenticator: new Authenticator({ clock: realClock, nonceTimeout: config.nonceTimeout }),
+    dialogAuth,
   });
   const uacDefaults: ConstructorParameters<typeof UacCore>[0]['defaults'] = {
     from: '"NkSIP App" <sip:user@nksip>',
@@ -147,7 +159,14 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     supported: config.supported,
   };
   if (config.localHost !== undefined) uacDefaults.localHost = config.localHost;
-  const uac = new UacCore({ layer, transport, defaults: uacDefaults, logger: log, dialogs: core.dialogs });
+  const uac = new UacCore({
+    layer,
+    transport,
+    defaults: uacDefaults,
+    logger: log,
+    dialogs: core.dialogs,
+    dialogAuth,
+  });
   uacRef = uac;
   transport.onMessage((inc) => core.receive(inc));
 
@@ -162,6 +181,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     }
   } catch (e) {
     core.close();
+    pbx?.close();
     await transport.close();
     throw e;
   }
@@ -182,6 +202,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     });
   } catch (e) {
     core.close();
+    pbx?.close();
     layer.close();
     await transport.close();
     const err = e as NodeJS.ErrnoException;
@@ -202,6 +223,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline && layer.pending() > 0) await sleep(50);
       await apps.close();
+      pbx?.close();
       core.close();
       layer.close();
       await transport.close();
@@ -228,6 +250,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     dialogs,
     uac,
     apps,
+    pbx,
     grpcAddress: apps.grpcAddress,
     stop,
   };

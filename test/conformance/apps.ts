@@ -74,6 +74,8 @@ export interface AppOptions {
   /** Listen URIs; none: the app takes over the server's own listeners. */
   listen?: string[];
   token?: string;
+  /** Extra environment (NKSIP_PASS, NKSIP_SIP_PASS, NKSIP_REGISTRAR...). */
+  env?: Record<string, string>;
   /** Milliseconds to wait for the ready line. */
   readyTimeoutMs?: number;
 }
@@ -263,6 +265,7 @@ export async function startApp(lang: string, o: AppOptions): Promise<RunningApp>
       NKSIP_APP: name,
       NKSIP_LISTEN: (o.listen ?? []).join(','),
       NKSIP_TOKEN: o.token ?? '',
+      ...o.env,
     },
     stdio: ['pipe', 'pipe', 'pipe'],
   });

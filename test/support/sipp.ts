@@ -41,7 +41,10 @@ export async function freePort(): Promise<number> {
 
 export interface SippOptions {
   scenario: string;
-  target: string;
+  /** `host:port` to send to; absent for a scenario that starts by receiving (a UAS). */
+  target?: string;
+  /** Local port; a free one when absent. */
+  port?: number;
   transport?: 'u1' | 't1';
   calls: number;
   rate?: number;
@@ -52,10 +55,10 @@ export interface SippOptions {
 export async function runSipp(o: SippOptions): Promise<SippResult> {
   const dir = mkdtempSync(join(tmpdir(), 'nksip-sipp-'));
   const stats = join(dir, 'stats.csv');
-  const port = await freePort();
+  const port = o.port ?? (await freePort());
   const timeout = o.timeoutSec ?? 30;
   const args = [
-    o.target,
+    ...(o.target !== undefined ? [o.target] : []),
     '-sf',
     join(SCENARIOS, o.scenario),
     '-i',

@@ -198,6 +198,7 @@ export class SipApp extends EventEmitter<SipAppEvents> {
   #nextId = 1;
   #pending = new Map<number, UacCall>();
   #dialogQueries = new Map<number, { resolve: (r: DialogResult) => void; reject: (e: Error) => void }>();
+  #authLists = new Map<number, { resolve: (v: string[] | undefined) => void }>();
   #wakeSleep: (() => void) | undefined;
   #closedPromise: Promise<void>;
   #markClosed!: () => void;
@@ -256,6 +257,31 @@ export class SipApp extends EventEmitter<SipAppEvents> {
   }
 
   // ---- UAC ----
+
+  /**
+   * The sources (`udp:127.0.0.1:5070`) authorised in a dialog (NkSIP get_authorized_list):
+   * an in-dialog request from one of them reaches `authorize` with `dialog: true`.
+   * Undefined for an unknown or ended dialog.
+   */
+  authorizedList(dialog: string): Promise<string[] | undefined> {
+    return this.#authorizedList(dialog, false);
+  }
+
+  /** Empties a dialog's authorised list (NkSIP clear_authorized_list); resolves with what it held. */
+  clearAuthorizedList(dialog: string): Promise<string[] | undefined> {
+    return this.#authorizedList(dialog, true);
+  }
+
+  #authorizedList(dialog: string, clear: boolean): Promise<string[] | undefined> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#authLists.set(id, { resolve });
+      if (!this.#send({ msg: { $case: 'authorizedList', value: { id, dialogHandle: dialog, clear } } })) {
+        this.#authLists.delete(id);
+        reject(new UacError('notConnected', 'SipApp is not connected'));
+      }
+    });
+  }
 
   /** OPTIONS to a URI, or in a dialog. */
   options(target: Target, opts?: UacOptions): UacCall {
@@ -652,6 +678,8 @@ export class SipApp extends EventEmitter<SipAppEvents> {
   #failPending(why: string): void {
     const calls = [...this.#pending.values()];
     this.#pending.clear();
+    for (const w of this.#authLists.values()) w.resolve(undefined);
+    this.#authLists.clear();
     for (const c of calls) c.fail(new UacError('disconnected', `${c.method} not completed: ${why}`));
     const queries = [...this.#dialogQueries.values()];
     this.#dialogQueries.clear();
@@ -686,6 +714,13 @@ export class SipApp extends EventEmitter<SipAppEvents> {
       case 'started':
         this.#log('warn', 'Started received twice; ignored');
         return;
+      case 'authorizedList': {
+        const v = m.msg.value;
+        const w = this.#authLists.get(v.id);
+        this.#authLists.delete(v.id);
+        w?.resolve(v.found ? v.sources : undefined);
+        return;
+      }
       default:
         return;
     }

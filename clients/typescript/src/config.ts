@@ -3,6 +3,7 @@ import type { CallbackName } from './callbacks.js';
 import { wireName } from './callbacks.js';
 import type { AppConfig, Reply as PbReply } from './pb.js';
 import { type Reply, toProtoReply } from './reply.js';
+import { type Credential, toProtoPass } from './uac.js';
 
 /** A plugin and its options (registrar, 100rel, timers, ...). */
 export type PluginSpec =
@@ -43,6 +44,11 @@ export interface AppConfigOptions {
   deadlineReplies?: Partial<Record<CallbackName, Reply>>;
   /** How long the listeners stay open after the last instance leaves, ms (server default 10000). */
   graceMs?: number;
+  /**
+   * Credentials for every request the app sends (NkSIP `sip_pass`): the server answers
+   * 401/407 with them after the request's own `pass`. A bare string: the password for any realm.
+   */
+  pass?: string | readonly Credential[];
 }
 
 const list = (v: string | readonly string[] | undefined): string =>
@@ -89,5 +95,6 @@ export function toAppConfig(o: AppConfigOptions): AppConfig {
     defaultDeadlineMs,
     deadlineReplies,
     graceMs: o.graceMs ?? 0,
+    pass: toProtoPass(o.pass),
   };
 }

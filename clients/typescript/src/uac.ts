@@ -32,8 +32,13 @@ export interface UacOptions {
   cseq?: number;
   /** Expires (REGISTER, SUBSCRIBE, PUBLISH); for INVITE, CANCEL after this many seconds. */
   expires?: number;
-  /** Digest credentials (a bare string: the password for any realm). */
+  /**
+   * Digest credentials (a bare string: the password for any realm): the server answers
+   * 401/407 with them, then with the app's `pass`, and reports only the final outcome.
+   */
   pass?: string | readonly Credential[];
+  /** How many challenges the server answers for this request (default 5; 0: none). */
+  authMaxTries?: number;
   /** Event header (SUBSCRIBE, NOTIFY, PUBLISH). */
   event?: string;
   /** Refer-To (REFER). */
@@ -120,13 +125,17 @@ export class UacError extends Error {
 
 export const uacErrorKind = (k: UacErrorKind): UacErrorKindName => KIND_NAMES[k] ?? 'unspecified';
 
+/** Credentials as the contract's (a bare string: the password for any realm). */
+export function toProtoPass(
+  pass: string | readonly Credential[] | undefined,
+): { realm: string; user: string; password: string }[] {
+  if (pass === undefined) return [];
+  if (typeof pass === 'string') return [{ realm: '', user: '', password: pass }];
+  return pass.map((c) => ({ realm: c.realm ?? '', user: c.user ?? '', password: c.password }));
+}
+
 export function toProtoUacOptions(o: UacOptions, provisionals: boolean): PbUacOptions {
-  const pass =
-    o.pass === undefined
-      ? []
-      : typeof o.pass === 'string'
-        ? [{ realm: '', user: '', password: o.pass }]
-        : o.pass.map((c) => ({ realm: c.realm ?? '', user: c.user ?? '', password: c.password }));
+  const pass = toProtoPass(o.pass);
   return {
     headers: toHeaderOps(o.headers),
     body: toBuffer(o.body),
@@ -152,6 +161,7 @@ export function toProtoUacOptions(o: UacOptions, provisionals: boolean): PbUacOp
     subscriptionState: o.subscriptionState ?? '',
     sipIfMatch: o.sipIfMatch ?? '',
     localHost: o.localHost ?? '',
+    authMaxTries: o.authMaxTries,
   };
 }
 

@@ -1,8 +1,10 @@
 // A SipApp's Start message checked and normalised: every field a clear error when wrong,
 // defaults filled in, and one canonical text so that instances of an app can be compared.
+import { createHash } from 'node:crypto';
 import { type ListenSpec, parseListen } from '../config.js';
 import { NamedReply, type Reply as PbReply, Reply as PbReplyCodec } from '../gen/nksip/v1/decisions.js';
 import { AppConfig, CallbackKind, type Start } from '../gen/nksip/v1/service.js';
+import type { Credential } from '../gen/nksip/v1/uac.js';
 import { parseNameAddr } from '../sip/headers.js';
 import { fromText } from '../sip/message.js';
 import { parseUri } from '../sip/uri.js';
@@ -105,6 +107,8 @@ export interface AppSettings {
   graceMs: number;
   /** Set when the app enabled the registrar plugin. */
   registrar?: RegistrarSettings;
+  /** NkSIP `sip_pass`: credentials for every request the app sends, after the request's own. */
+  pass: Credential[];
   /** Equal for two Starts that may share an app. */
   canonical: string;
 }
@@ -155,6 +159,11 @@ export function appSettings(start: Start, defaultDeadlineMs = DEFAULT_DEADLINE_M
     defaultDeadlineMs: c.defaultDeadlineMs === 0 ? defaultDeadlineMs : c.defaultDeadlineMs,
     deadlineReplies: new Map(),
     graceMs: c.graceMs === 0 ? DEFAULT_GRACE_MS : c.graceMs,
+    pass: c.pass.map((p, i) => {
+      if (/[\r\n]/.test(p.realm) || /[\r\n]/.test(p.user))
+        throw new InvalidConfig(`config.pass[${i}]: realm and user are single-line text`);
+      return { realm: p.realm, user: p.user, password: p.password };
+    }),
     canonical: '',
   };
   if (c.from !== '') {
@@ -247,6 +256,8 @@ export function appSettings(start: Start, defaultDeadlineMs = DEFAULT_DEADLINE_M
         Object.entries(c.deadlineReplies).map(([k, v]) => [k, PbReplyCodec.toJSON(v)]),
       ),
       graceMs: c.graceMs,
+      // compared, never shown: a digest stands for the passwords
+      pass: createHash('sha256').update(JSON.stringify(c.pass)).digest('hex'),
     },
     callbacks: [...out.callbacks].sort((a, b) => a - b).map(callbackName),
   };

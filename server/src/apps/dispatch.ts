@@ -5,13 +5,23 @@
 // configured deadline reply or NkSIP's default applies, and the app is told. New requests are
 // shared round robin; a Call-ID stays with the instance handling it while that one lives.
 import type { Logger } from 'pino';
-import type { AppHandler, DialogUpdateContext, Provisional, RequestContext } from '../core/app.js';
+import { defaultGetUserPass } from '../auth/server.js';
+import {
+  type AppHandler,
+  AUTH_OK,
+  type AuthDecision,
+  type AuthList,
+  type DialogUpdateContext,
+  type Provisional,
+  type RequestContext,
+} from '../core/app.js';
 import { PROCESS, type RouteDecision } from '../core/decision.js';
 import type { DialogUpdate } from '../core/dialog/dialog.js';
 import type { Reply } from '../core/reply.js';
 import { defaultReply, type UasProfile } from '../core/uas-checks.js';
-import type { Reply as PbReply } from '../gen/nksip/v1/decisions.js';
+import { AuthorizeDecision_Kind, type Reply as PbReply } from '../gen/nksip/v1/decisions.js';
 import {
+  type AuthInfo,
   type Callback,
   type CallbackAnswer,
   CallbackKind,
@@ -24,6 +34,7 @@ import {
 import { MemoryStore, Registrar } from '../registrar/index.js';
 import { newTag } from '../sip/ids.js';
 import type { SipRequest } from '../sip/message.js';
+import type { Uri } from '../sip/uri.js';
 import type { Clock, TimerHandle } from '../transaction/clock.js';
 import type { Source } from '../transport/types.js';
 import { type AppSettings, callbackName } from './app-config.js';
@@ -56,7 +67,18 @@ export interface DispatchOptions {
   stickyMax?: number;
 }
 
-type Purpose = 'route' | 'method' | 'notify';
+type Purpose = 'route' | 'method' | 'notify' | 'authorize' | 'user_pass';
+
+/** What a pending callback resolves with, by purpose. */
+type Resolved =
+  | RouteDecision
+  | Reply
+  | Promise<Reply>
+  | AuthDecision
+  | string
+  | boolean
+  | Promise<string | boolean>
+  | undefined;
 
 interface Pending {
   id: number;
@@ -77,7 +99,11 @@ interface Pending {
   dialog: string;
   /** dialog_update callbacks: what changed. */
   update?: PbDialogUpdate;
-  resolve: (v: RouteDecision | Reply | Promise<Reply> | undefined) => void;
+  /** authorize callbacks: the AuthList. */
+  auth?: AuthInfo;
+  /** get_user_pass callbacks: whose password. */
+  userPass?: { user: string; realm: string };
+  resolve: (v: Resolved) => void;
 }
 
 /** A registrar's 2xx says what else the app does (RFC 3261 §10.3 leaves it to the UAS). */
@@ -106,6 +132,32 @@ interface DispatchExtra {
   provisional?: Provisional;
   dialog?: string;
   update?: PbDialogUpdate;
+  auth?: AuthInfo;
+  userPass?: { user: string; realm: string };
+}
+
+/** The AuthList as the contract's AuthInfo. */
+export function authInfoToPb(a: AuthList): AuthInfo {
+  return {
+    digests: a.digests.map((d) => ({ realm: d.realm, user: d.user, ok: d.ok })),
+    dialog: a.dialog,
+    register: a.register,
+  };
+}
+
+function authDecisionFromPb(kind: AuthorizeDecision_Kind, realm: string): AuthDecision {
+  switch (kind) {
+    case AuthorizeDecision_Kind.KIND_OK:
+      return AUTH_OK;
+    case AuthorizeDecision_Kind.KIND_FORBIDDEN:
+      return { kind: 'forbidden' };
+    case AuthorizeDecision_Kind.KIND_AUTHENTICATE:
+      return realm === '' ? { kind: 'authenticate' } : { kind: 'authenticate', realm };
+    case AuthorizeDecision_Kind.KIND_PROXY_AUTHENTICATE:
+      return realm === '' ? { kind: 'proxy_authenticate' } : { kind: 'proxy_authenticate', realm };
+    default:
+      throw new InvalidAnswer(`authorize: unknown kind ${kind}`);
+  }
 }
 
 /** A dialog update as the DialogUpdate message of the contract. */
@@ -314,6 +366,39 @@ export class AppDispatcher implements AppHandler {
     });
   }
 
+  authorize(req: SipRequest, source: Source, auth: AuthList): AuthDecision | Promise<AuthDecision> {
+    const kind = CallbackKind.CALLBACK_KIND_AUTHORIZE;
+    if (!this.wants(kind)) return AUTH_OK;
+    return this.dispatch(kind, 'authorize', req, source, {
+      auth: authInfoToPb(auth),
+    }) as Promise<AuthDecision>;
+  }
+
+  getUserPass(
+    user: string,
+    realm: string,
+    req: SipRequest,
+    source: Source,
+  ): string | boolean | Promise<string | boolean> {
+    const kind = CallbackKind.CALLBACK_KIND_GET_USER_PASS;
+    if (!this.wants(kind)) return defaultGetUserPass(user, realm, req);
+    return this.dispatch(kind, 'user_pass', req, source, { userPass: { user, realm } }) as Promise<
+      string | boolean
+    >;
+  }
+
+  /** The `register` token: the source is a registered contact of the From's AOR. */
+  isRegistered(req: SipRequest, source: Source): boolean | Promise<boolean> {
+    if (!this.registrar) return false;
+    let aor: Uri;
+    try {
+      aor = req.from.uri;
+    } catch {
+      return false;
+    }
+    return this.registrar.isRegistered(aor, source).catch(() => false);
+  }
+
   private sourceOfRequest(req: SipRequest): Source | undefined {
     for (const p of this.pending.values()) if (p.req === req) return p.source;
     for (const w of this.waiting.values()) if (w.pending.req === req) return w.pending.source;
@@ -362,13 +447,20 @@ export class AppDispatcher implements AppHandler {
     req: SipRequest,
     source: Source,
     extra: DispatchExtra = {},
-  ): Promise<RouteDecision | Reply | undefined> {
+  ): Promise<Resolved> {
     this.lastSources.set(req, source);
     return new Promise((resolve) => {
       const callId = callIdOf(req);
       const inst = this.pick(callId, new Set());
       if (!inst) {
-        resolve(this.defaultValue(purpose, req, source));
+        resolve(
+          this.defaultValue({
+            purpose,
+            req,
+            source,
+            ...(extra.userPass ? { userPass: extra.userPass } : {}),
+          }),
+        );
         return;
       }
       const p: Pending = {
@@ -388,6 +480,8 @@ export class AppDispatcher implements AppHandler {
       if (extra.cancel) p.cancel = extra.cancel;
       if (extra.provisional) p.provisional = extra.provisional;
       if (extra.update) p.update = extra.update;
+      if (extra.auth) p.auth = extra.auth;
+      if (extra.userPass) p.userPass = extra.userPass;
       this.sendTo(p, inst);
     });
   }
@@ -441,7 +535,11 @@ export class AppDispatcher implements AppHandler {
         ? { $case: 'cancel', value: requestToPb(p.cancel) }
         : p.update
           ? { $case: 'dialogUpdate', value: p.update }
-          : undefined,
+          : p.auth
+            ? { $case: 'auth', value: p.auth }
+            : p.userPass
+              ? { $case: 'userPass', value: p.userPass }
+              : undefined,
     };
     try {
       inst.send({ msg: { $case: 'callback', value: cb } });
@@ -494,16 +592,19 @@ export class AppDispatcher implements AppHandler {
   /** The configured deadline reply, else NkSIP's default; resolves the callback with it. */
   private fallback(p: Pending): { handledBy: string; code: number } {
     const configured = this.settings.deadlineReplies.get(p.kind);
-    if (configured && p.purpose !== 'notify') {
+    if (configured && (p.purpose === 'route' || p.purpose === 'method')) {
       const r = this.configuredReply(configured, p);
       if (r) {
         p.resolve(p.purpose === 'route' ? { kind: 'reply', reply: r } : r);
         return { handledBy: 'deadline_reply', code: r.status };
       }
     }
-    const v = this.defaultValue(p.purpose, p.req, p.source);
+    const v = this.defaultValue(p);
     p.resolve(v);
-    return { handledBy: 'default', code: v !== undefined && 'status' in v ? v.status : 0 };
+    return {
+      handledBy: 'default',
+      code: typeof v === 'object' && v !== null && 'status' in v ? v.status : 0,
+    };
   }
 
   private configuredReply(r: PbReply, p: Pending): Reply | undefined {
@@ -515,14 +616,19 @@ export class AppDispatcher implements AppHandler {
     }
   }
 
-  private defaultValue(
-    purpose: Purpose,
-    req: SipRequest,
-    source: Source,
-  ): RouteDecision | Reply | Promise<Reply> | undefined {
-    if (purpose === 'route') return PROCESS;
-    if (purpose === 'method') return this.defaultMethod(req, source);
-    return undefined;
+  private defaultValue(p: Pick<Pending, 'purpose' | 'req' | 'source' | 'userPass'>): Resolved {
+    switch (p.purpose) {
+      case 'route':
+        return PROCESS;
+      case 'method':
+        return this.defaultMethod(p.req, p.source);
+      case 'authorize':
+        return AUTH_OK;
+      case 'user_pass':
+        return defaultGetUserPass(p.userPass?.user ?? '', p.userPass?.realm ?? '', p.req);
+      default:
+        return undefined;
+    }
   }
 
   // ----- answers from instances
@@ -565,8 +671,10 @@ export class AppDispatcher implements AppHandler {
         `invalid answer to ${callbackName(p.kind)} callback ${p.id}: ${what}`,
         p.id,
       );
-      if (p.purpose === 'route') p.resolve({ kind: 'reply', reply: INVALID_SERVICE_REPLY });
+      if (p.purpose === 'route' || p.purpose === 'authorize')
+        p.resolve({ kind: 'reply', reply: INVALID_SERVICE_REPLY });
       else if (p.purpose === 'method') p.resolve(INVALID_SERVICE_REPLY);
+      else if (p.purpose === 'user_pass') p.resolve(false);
       else p.resolve(undefined);
     }
   }
@@ -576,6 +684,19 @@ export class AppDispatcher implements AppHandler {
     if (p.purpose === 'notify') {
       if (a.answer?.$case !== 'ack') throw new InvalidAnswer(`expected ack, got ${got}`);
       p.resolve(undefined);
+      return;
+    }
+    if (p.purpose === 'authorize') {
+      if (a.answer?.$case !== 'authorize')
+        throw new InvalidAnswer(`expected an AuthorizeDecision, got ${got}`);
+      p.resolve(authDecisionFromPb(a.answer.value.kind, a.answer.value.realm));
+      return;
+    }
+    if (p.purpose === 'user_pass') {
+      if (a.answer?.$case !== 'userPass') throw new InvalidAnswer(`expected a UserPassDecision, got ${got}`);
+      const r = a.answer.value.result;
+      if (r === undefined) throw new InvalidAnswer('empty UserPassDecision');
+      p.resolve(r.value);
       return;
     }
     if (p.purpose === 'route') {

@@ -141,6 +141,10 @@ class Session {
         this.write({ msg: { $case: 'dialogResult', value: result } });
         return;
       }
+      case 'authorizedList':
+        if (this.uac)
+          this.write({ msg: { $case: 'authorizedList', value: this.uac.authorizedList(msg.value) } });
+        return;
       case 'stop':
         this.finish('stop');
         return;

@@ -6,8 +6,9 @@
 // restarting app keeps its port.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { defaultGetUserPass } from '../auth/server.js';
 import type { ListenSpec } from '../config.js';
-import type { AppHandler } from '../core/app.js';
+import { type AppHandler, AUTH_OK, type AuthDecision } from '../core/app.js';
 import type { RouteDecision } from '../core/decision.js';
 import type { Reply } from '../core/reply.js';
 import type { UasProfile } from '../core/uas-checks.js';
@@ -123,6 +124,15 @@ export class AppRegistry {
         ctx ? pick(ack, source).ack?.(ack, source, ctx) : pick(ack, source).ack?.(ack, source),
       cancelled: (invite, cancel) => this.handlers.get(invite)?.cancelled?.(invite, cancel),
       dialogUpdate: (update, ctx) => this.handlerFor(ctx.source).dialogUpdate?.(update, ctx),
+      authorize: (req, source, auth): AuthDecision | Promise<AuthDecision> => {
+        const h = this.handlerFor(source);
+        return h.authorize ? h.authorize(req, source, auth) : AUTH_OK;
+      },
+      getUserPass: (user, realm, req, source) => {
+        const h = this.handlerFor(source);
+        return h.getUserPass ? h.getUserPass(user, realm, req, source) : defaultGetUserPass(user, realm, req);
+      },
+      isRegistered: (req, source) => this.handlerFor(source).isRegistered?.(req, source) ?? false,
     };
   }
 

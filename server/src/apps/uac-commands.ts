@@ -3,6 +3,7 @@
 // the command id, the request handle, the dialog handle and the Call-ID. A command with a
 // dialog_handle (BYE, INFO, re-INVITE, UPDATE, ACK, ...) is sent in that dialog.
 import type { Logger } from 'pino';
+import type { Pass } from '../auth/client.js';
 import type { DialogUpdateContext } from '../core/app.js';
 import type { Dialog, DialogUpdate } from '../core/dialog/dialog.js';
 import type {
@@ -14,7 +15,13 @@ import type {
   UacRequestSpec,
 } from '../core/uac.js';
 import type { UacDefaults } from '../core/uac-build.js';
-import { UacErrorKind as PbUacErrorKind, type UacCommand, type UacEvent } from '../gen/nksip/v1/uac.js';
+import type { AuthorizedList, AuthorizedListRequest } from '../gen/nksip/v1/service.js';
+import {
+  type Credential,
+  UacErrorKind as PbUacErrorKind,
+  type UacCommand,
+  type UacEvent,
+} from '../gen/nksip/v1/uac.js';
 import type { SipResponse } from '../sip/message.js';
 import { fromText, toText } from '../sip/message.js';
 import { isSipUri, uriParam } from '../sip/uri.js';
@@ -23,7 +30,16 @@ import type { AppSettings } from './app-config.js';
 import { headerOpFromPb, responseToPb } from './convert.js';
 
 /** The part of UacCore apps use. */
-export type UacPort = Pick<UacCore, 'send' | 'cancel' | 'sendInDialog'>;
+export type UacPort = Pick<UacCore, 'send' | 'cancel' | 'sendInDialog'> &
+  Partial<Pick<UacCore, 'authorizedList'>>;
+
+/** A Credential of the contract as the UAC core's Pass (text; empty realm or user: any / From's). */
+export function passFromPb(c: Credential): Pass {
+  const p: Pass = { password: c.password };
+  if (c.realm !== '') p.realm = c.realm;
+  if (c.user !== '') p.user = c.user;
+  return p;
+}
 
 function errorKind(kind: UacErrorKind | string): PbUacErrorKind {
   const v = (PbUacErrorKind as unknown as Record<string, number>)[`UAC_ERROR_KIND_${kind.toUpperCase()}`];
@@ -183,9 +199,9 @@ export class UacSession {
       if (o.subscriptionState !== '') spec.subscriptionState = fromText(o.subscriptionState);
       if (o.sipIfMatch !== '') spec.sipIfMatch = fromText(o.sipIfMatch);
       if (o.localHost !== '') spec.localHost = o.localHost;
-      // `pass` (digest answers to 401/407) comes with digest authentication
       provisionals = o.provisionals;
     }
+    const auth = this.authSpec(o?.pass ?? [], o?.authMaxTries);
     const defaults: Partial<UacDefaults> = {};
     if (this.settings.from !== undefined) defaults.from = this.settings.from;
     if (this.settings.route.length > 0) defaults.route = this.settings.route;
@@ -194,7 +210,24 @@ export class UacSession {
     if (this.settings.supported !== undefined) defaults.supported = this.settings.supported.join(', ');
     const listeners = this.listeners();
     if (listeners) defaults.listeners = listeners;
-    this.dispatch(cmd.id, provisionals, (listener) => this.uac?.send(spec, listener, defaults));
+    this.dispatch(cmd.id, provisionals, (listener) => this.uac?.send(spec, listener, defaults, auth));
+  }
+
+  /** The request's passwords first, then the app's (NkSIP: per request, then `sip_pass`). */
+  private authSpec(pass: Credential[], maxTries: number | undefined): { pass: Pass[]; maxTries?: number } {
+    const all = [...pass, ...this.settings.pass].map(passFromPb);
+    return maxTries === undefined ? { pass: all } : { pass: all, maxTries };
+  }
+
+  /** NkSIP's get_authorized_list / clear_authorized_list for a dialog. */
+  authorizedList(req: AuthorizedListRequest): AuthorizedList {
+    const sources = this.uac?.authorizedList?.(req.dialogHandle, req.clear);
+    return {
+      id: req.id,
+      dialogHandle: req.dialogHandle,
+      found: sources !== undefined,
+      sources: sources ?? [],
+    };
   }
 
   /** A command in a dialog: BYE, INFO, re-INVITE, UPDATE, MESSAGE, OPTIONS, NOTIFY, REFER, ACK... */
@@ -226,6 +259,9 @@ export class UacSession {
       if (o.localHost !== '') opts.localHost = o.localHost;
       provisionals = o.provisionals;
     }
+    const auth = this.authSpec(o?.pass ?? [], o?.authMaxTries);
+    opts.pass = auth.pass;
+    if (auth.maxTries !== undefined) opts.maxTries = auth.maxTries;
     const uac = this.uac;
     this.dispatch(cmd.id, provisionals, (listener) =>
       uac.sendInDialog(cmd.dialogHandle, spec, listener, opts),

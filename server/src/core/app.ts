@@ -1,5 +1,6 @@
 // The seam between the SIP core and the application logic: the built-in default app
 // implements it in-process, the apps layer implements it for SipApps over gRPC.
+import type { AuthResult } from '../auth/server.js';
 import type { SipRequest } from '../sip/message.js';
 import type { Source } from '../transport/types.js';
 import type { RouteDecision } from './decision.js';
@@ -22,7 +23,48 @@ export interface DialogUpdateContext {
   source: Source;
 }
 
+/**
+ * What `authorize` is told (NkSIP's AuthList): empty on the first call; on the second, the
+ * request's Digest credentials checked with `getUserPass` (stale ones left out: they get a
+ * new challenge with stale=true), whether it comes from an ip:port already authorised in its
+ * dialog, and whether its source matches a registration of the app's registrar.
+ */
+export interface AuthList {
+  dialog: boolean;
+  register: boolean;
+  digests: AuthResult[];
+}
+
+/** NkSIP's sip_authorize answers; `reply` is the apps layer's for an invalid answer (500). */
+export type AuthDecision =
+  | { kind: 'ok' }
+  | { kind: 'forbidden' }
+  | { kind: 'authenticate'; realm?: string }
+  | { kind: 'proxy_authenticate'; realm?: string }
+  | { kind: 'reply'; reply: Reply };
+
+export const AUTH_OK: AuthDecision = Object.freeze({ kind: 'ok' });
+
 export interface AppHandler {
+  /**
+   * NkSIP's sip_authorize (processing step 3, before route), for every request but ACK and
+   * CANCEL. Called first with an empty AuthList; when that is not ok, again with the list
+   * computed. Absent: every request is authorised.
+   */
+  authorize?(req: SipRequest, source: Source, auth: AuthList): AuthDecision | Promise<AuthDecision>;
+  /**
+   * NkSIP's sip_get_user_pass for one credential: the password (or `HA1!<hex>`), true to
+   * accept without checking, false for an unknown user. User and realm are text. Absent:
+   * '' for `anonymous`, false for anyone else.
+   */
+  getUserPass?(
+    user: string,
+    realm: string,
+    req: SipRequest,
+    source: Source,
+  ): string | boolean | Promise<string | boolean>;
+  /** Whether the request's source is a registered contact of its From (the `register` token). */
+  isRegistered?(req: SipRequest, source: Source): boolean | Promise<boolean>;
   /** NkSIP's sip_route. Called for every request, ACK and CANCEL excepted. */
   route(req: SipRequest, source: Source): RouteDecision | Promise<RouteDecision>;
   /**

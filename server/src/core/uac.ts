@@ -15,11 +15,19 @@
 // its first route or remote target; an ACK leaves without a transaction. With `auto2xxAck`
 // the dialog's ACK answers the 2xx (resent for a retransmitted 2xx); an extra 2xx from another
 // branch of a fork is always ACKed and hung up with a BYE, as NkSIP does.
+//
+// Digest (NkSIP's nksip_uac_auto_auth): a request given passwords answers a 401/407 itself,
+// up to a number of tries: the same request again with CSeq + 1 (in a dialog, above the
+// dialog's local CSeq), a new branch and the credentials (auth/client.ts); the listener sees
+// only the final outcome. The dialog a 2xx creates keeps the request that carried the
+// credentials, so its ACK carries them too. Where a 2xx came from is authorised in its dialog.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { type AuthRetry, type Pass, UacAuth } from '../auth/client.js';
+import type { DialogAuth } from '../auth/dialog-auth.js';
 import { makeResponse } from '../sip/build.js';
 import { newBranch } from '../sip/ids.js';
-import type { SipRequest, SipResponse } from '../sip/message.js';
+import { SipRequest, type SipResponse } from '../sip/message.js';
 import { isSipUri, parseHostPort, type Uri } from '../sip/uri.js';
 import { ClientInviteTransaction } from '../transaction/client-invite.js';
 import { type Clock, realClock, type TimerHandle } from '../transaction/clock.js';
@@ -93,22 +101,36 @@ export interface UacCoreOptions {
   dialogs?: DialogTable;
   /** A Record-Route URI of our own, left out of the route set of new dialogs. */
   isLocal?: (uri: Uri) => boolean;
+  /** The dialogs' authorised sources (shared with the UAS core). */
+  dialogAuth?: DialogAuth;
+}
+
+/** Automatic digest answers for one request (NkSIP `sip_pass`, `sip_uac_auto_auth_max_tries`). */
+export interface UacAuthSpec {
+  /** Tried in order: the request's own first, then the app's. */
+  pass?: Pass[];
+  /** Retries allowed; default 5, 0 turns them off. */
+  maxTries?: number;
 }
 
 /** In-dialog options that are not part of the request itself. */
-export interface InDialogOptions {
+export interface InDialogOptions extends UacAuthSpec {
   auto2xxAck?: boolean;
   localHost?: string;
   /** The local listeners to leave from when one fits (UacDefaults.listeners). */
   listeners?: readonly LocalAddress[];
 }
 
+/** NkSIP `sip_uac_auto_auth_max_tries`. */
+export const DEFAULT_AUTH_TRIES = 5;
+
 /** Methods whose responses may create a dialog (table.ts decides which do). */
 const DIALOG_METHODS = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
 
 interface Pending {
   readonly handle: string;
-  readonly req: SipRequest;
+  /** The request in flight: replaced by each digest retry. */
+  req: SipRequest;
   readonly listener: UacListener;
   readonly isInvite: boolean;
   /** Sent in a dialog: every response goes to the dialog table. */
@@ -130,6 +152,17 @@ interface Pending {
   cancelTimer?: TimerHandle;
   /** 2xx To tags seen (a 2xx with one of them again is a retransmission). */
   tags: Set<string>;
+  /** Where it was sent (a digest retry goes there too; a 2xx from there is authorised). */
+  ep?: Endpoint;
+  /** Automatic digest answers, when the request has passwords. */
+  auth?: { uac: UacAuth; passes: Pass[] };
+}
+
+function authOf(spec: UacAuthSpec | undefined): Pending['auth'] {
+  const passes = spec?.pass ?? [];
+  const maxTries = spec?.maxTries ?? DEFAULT_AUTH_TRIES;
+  if (passes.length === 0 || maxTries <= 0) return undefined;
+  return { uac: new UacAuth({ maxTries }), passes };
 }
 
 export class UacCore {
@@ -145,6 +178,7 @@ export class UacCore {
   private readonly isLocal: ((uri: Uri) => boolean) | undefined;
   /** Where each ACK sent went (a retransmitted 2xx gets it again). */
   private readonly ackDest = new WeakMap<SipRequest, Promise<Endpoint | undefined>>();
+  private readonly dialogAuth: DialogAuth | undefined;
 
   constructor(opts: UacCoreOptions) {
     this.layer = opts.layer;
@@ -155,6 +189,7 @@ export class UacCore {
     this.clock = opts.clock ?? realClock;
     this.dialogs = opts.dialogs ?? new DialogTable();
     this.isLocal = opts.isLocal;
+    this.dialogAuth = opts.dialogAuth;
   }
 
   /**
@@ -164,7 +199,12 @@ export class UacCore {
    * the handle comes back and everything else (responses, a failed name resolution, a failed
    * send) is reported later, never before `send` has returned.
    */
-  send(spec: UacRequestSpec, listener: UacListener, defaults?: Partial<UacDefaults>): UacRequest | undefined {
+  send(
+    spec: UacRequestSpec,
+    listener: UacListener,
+    defaults?: Partial<UacDefaults>,
+    auth?: UacAuthSpec,
+  ): UacRequest | undefined {
     const d: UacDefaults = { ...this.defaults };
     for (const [k, v] of Object.entries(defaults ?? {})) {
       if (v !== undefined) (d as unknown as Record<string, unknown>)[k] = v;
@@ -194,6 +234,8 @@ export class UacCore {
         cancelSent: false,
         tags: new Set(),
       };
+      const a = authOf(auth);
+      if (a) p.auth = a;
     } catch (err) {
       // anything else is input the types did not keep out (an app sent a number as a URI...)
       const known = err instanceof UacError || err instanceof TargetError;
@@ -262,6 +304,8 @@ export class UacCore {
         cancelSent: false,
         tags: new Set(),
       };
+      const a = req.method === 'ACK' ? undefined : authOf(opts);
+      if (a) p.auth = a;
     } catch (err) {
       const kind = errorKindOf(err);
       const message = err instanceof Error ? err.message : String(err);
@@ -322,6 +366,16 @@ export class UacCore {
     return true;
   }
 
+  /**
+   * The authorised sources of a dialog (NkSIP get_authorized_list), emptied with `clear`
+   * (clear_authorized_list); undefined for an unknown or ended dialog.
+   */
+  authorizedList(dialogHandle: string, clear = false): string[] | undefined {
+    const d = this.dialogs.handle(dialogHandle);
+    if (!d || d.ended || !this.dialogAuth) return undefined;
+    return clear ? this.dialogAuth.clear(d) : this.dialogAuth.list(d);
+  }
+
   stats(): { pending: number } {
     return { pending: this.pending.size };
   }
@@ -345,6 +399,7 @@ export class UacCore {
       onTransportError: (err) =>
         this.fail(p, `cannot send to ${ep.transport}:${hostText(ep.address)}:${ep.port}: ${err.message}`),
     };
+    p.ep = ep;
     try {
       p.txn = this.layer.sendRequest(p.req, ep, handler);
     } catch (err) {
@@ -352,7 +407,7 @@ export class UacCore {
       return false;
     }
     this.log?.debug({ method: p.req.method, callId: p.req.callId, to: ep }, 'uac request sent');
-    if (p.isInvite && p.autoExpire !== undefined) {
+    if (p.isInvite && p.autoExpire !== undefined && p.expireTimer === undefined) {
       p.expireTimer = this.clock.setTimer(p.autoExpire * 1000, () => {
         p.expireTimer = undefined;
         if (!p.done) {
@@ -395,6 +450,7 @@ export class UacCore {
       p.tags.add(tag);
       const extra = p.done;
       const d = this.applyDialog(p, resp);
+      if (d && p.ep) this.dialogAuth?.add(d, p.ep);
       if (!d) this.log?.warn({ callId: p.req.callId }, '2xx to an INVITE without a dialog: not ACKed');
       if (extra) {
         // another branch of a fork answered too: ACK it and hang it up (NkSIP)
@@ -429,7 +485,11 @@ export class UacCore {
   /** A final non-2xx (or to a request other than INVITE), received or made up here. */
   private finalResponse(p: Pending, resp: SipResponse): void {
     if (p.done) return;
+    // a challenge answered here is never seen, by the app nor by the dialog (a 401 to a BYE
+    // must not end it)
+    if (this.authRetry(p, resp)) return;
     const d = this.applyDialog(p, resp);
+    if (d && p.ep && resp.status < 300) this.dialogAuth?.add(d, p.ep);
     if (p.isInvite && !p.inDialog) {
       // the early dialogs of other branches end with the INVITE
       const tag = p.req.fromTag;
@@ -453,6 +513,73 @@ export class UacCore {
   private tellDialog(listener: UacListener, updates: DialogUpdate[], d: Dialog, req: SipRequest): void {
     if (!listener.dialogUpdate) return;
     for (const u of updates) tell(this.log, () => listener.dialogUpdate?.(u, d, req));
+  }
+
+  /**
+   * A 401/407 to a request with passwords: sends it again with the credentials when it can
+   * (a password fits, tries left, not the same nonce refused again); true when it did.
+   */
+  private authRetry(p: Pending, resp: SipResponse): boolean {
+    if (!p.auth || p.cancel || !p.ep || (resp.status !== 401 && resp.status !== 407)) return false;
+    let retry: AuthRetry | undefined;
+    let next: SipRequest | undefined;
+    try {
+      retry = p.auth.uac.retry(p.req, resp, p.auth.passes);
+      if (retry) next = this.retryRequest(p, retry);
+    } catch (err) {
+      this.log?.debug({ err, callId: p.req.callId }, 'no digest retry');
+      return false;
+    }
+    if (!next || !retry) return false;
+    this.log?.debug(
+      { callId: next.callId, status: resp.status, realms: retry.answered.map((a) => a.realm) },
+      'answering a digest challenge',
+    );
+    p.req = next;
+    p.txn = undefined;
+    p.tags.clear();
+    const ep = p.ep;
+    // later, so a listener never hears of the retry inside the response that caused it
+    queueMicrotask(() => {
+      if (!p.done) this.dispatch(p, ep);
+    });
+    return true;
+  }
+
+  /**
+   * The request again (RFC 3261 §22.2): same Call-ID, tags, Request-URI and body, CSeq + 1
+   * (above the dialog's local CSeq in a dialog, which records it), a new branch, the
+   * credential lines replaced. Undefined when its dialog is gone.
+   */
+  private retryRequest(p: Pending, retry: AuthRetry): SipRequest | undefined {
+    const old = p.req;
+    let seq = old.cseq.seq + 1;
+    const dialog = p.inDialog ? this.dialogs.findUac(old) : undefined;
+    if (p.inDialog) {
+      if (!dialog || dialog.ended) return undefined;
+      seq = Math.max(seq, (dialog.localSeq ?? 0) + 1);
+    }
+    const headers: SipRequest['headers'] = [];
+    let viaDone = false;
+    for (const h of old.headers) {
+      if (h.name === 'authorization' || h.name === 'proxy-authorization') continue;
+      if (h.name === 'via' && !viaDone) {
+        viaDone = true;
+        const proto = /^\s*SIP\s*\/\s*2\.0\s*\/\s*([A-Za-z]+)/i.exec(h.value)?.[1] ?? 'UDP';
+        headers.push({
+          name: 'via',
+          value: `SIP/2.0/${proto.toUpperCase()} localhost;branch=${newBranch()}`,
+        });
+      } else if (h.name === 'cseq') {
+        headers.push({ name: 'cseq', value: `${seq} ${old.method}` });
+      } else {
+        headers.push({ name: h.name, value: h.value });
+      }
+    }
+    for (const [name, value] of retry.headers) headers.push({ name: name.toLowerCase(), value });
+    const next = new SipRequest(old.method, old.uri, headers, old.body);
+    if (dialog) dialog.requestSent(next, this.clock.now());
+    return next;
   }
 
   /** Applies a response to the dialog table when it may concern a dialog; its dialog. */

@@ -7,6 +7,9 @@
 // creates, updates or stops its dialog, and ACKs for 2xx confirm them. One periodic sweep
 // stops dialogs idle for longer than the dialog timeout; a 2xx never ACKed stops its dialog.
 import type { Logger } from 'pino';
+import { UasAuthorizer } from '../auth/authorize.js';
+import { DialogAuth } from '../auth/dialog-auth.js';
+import { Authenticator } from '../auth/server.js';
 import { makeResponse, type ResponseOptions, reasonPhrase } from '../sip/build.js';
 import { newTag } from '../sip/ids.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
@@ -59,6 +62,10 @@ export interface UasCoreOptions {
    * core, which the composition owns; without this the dialog only stops.
    */
   hangUp?: (dialog: Dialog, reason: string) => void;
+  /** Digest challenges and checks (nonce secret and lifetime); one on `clock` when absent. */
+  authenticator?: Authenticator;
+  /** The dialogs' authorised sources (shared with the UAC core); a new one when absent. */
+  dialogAuth?: DialogAuth;
 }
 
 /** The Reason of the BYE sent when a dialog times out (NkSIP). */
@@ -97,6 +104,9 @@ export class UasCore {
   /** The one periodic dialog timeout sweep; armed only while there are dialogs. */
   private sweepTimer: TimerHandle | undefined;
   private closed = false;
+  /** Per-dialog authorised sources: the `dialog` token of `authorize`. */
+  readonly dialogAuth: DialogAuth;
+  private readonly authorizer: UasAuthorizer;
 
   constructor(opts: UasCoreOptions) {
     this.transport = opts.transport;
@@ -110,6 +120,11 @@ export class UasCore {
     this.dialogTimeoutMs = opts.dialogTimeoutMs ?? DEFAULT_DIALOG_TIMEOUT_MS;
     this.isLocal = opts.isLocal;
     this.hangUp = opts.hangUp;
+    this.dialogAuth = opts.dialogAuth ?? new DialogAuth();
+    this.authorizer = new UasAuthorizer(
+      opts.authenticator ?? new Authenticator({ clock: this.clock }),
+      this.dialogAuth,
+    );
     this.layer.setUser({
       onRequest: (req, txn, source) => this.onRequest(req, txn, source),
       onAck: (ack, source) => this.onAck(ack, source),
@@ -191,6 +206,31 @@ export class UasCore {
       this.respond(txn, { status: 503, reason: 'Service Unavailable', headers: [['Retry-After', '5']] });
       return;
     }
+    if (this.app.authorize) {
+      // NkSIP step 3. Rejections go through the transaction: it absorbs the ACK of a 401/407
+      // to an INVITE and answers retransmissions with the same challenge, with no new
+      // callbacks; the client's retry is a new transaction anyway.
+      const app = this.app;
+      const dialog = req.toTag !== undefined ? this.dialogs.findUas(req) : undefined;
+      this.settle(
+        () => this.authorizer.run(app, req, source, dialog),
+        (rejection) => {
+          if (rejection) {
+            // a request not let in never reaches its dialog: a 401 to a BYE must not end it
+            this.noDialog.add(txn);
+            this.respond(txn, rejection);
+          } else if (txn.state === 'trying' || txn.state === 'proceeding') this.routeStep(req, txn, source);
+        },
+        txn,
+        'authorize',
+      );
+      return;
+    }
+    this.routeStep(req, txn, source);
+  }
+
+  /** NkSIP step 4: sip_route, then what its answer says. */
+  private routeStep(req: SipRequest, txn: ServerTxn, source: Source): void {
     this.settle(
       () => this.app.route(req, source),
       (decision) => this.decided(req, txn, source, decision),
@@ -366,6 +406,8 @@ export class UasCore {
     }
     const { dialog, updates, created } = step;
     if (!dialog) return;
+    // NkSIP: the peer of a 2xx we send in a dialog is authorised there
+    if (resp.status >= 200 && resp.status < 300) this.dialogAuth.add(dialog, txn.source);
     if (created) {
       this.origins.set(dialog, { req, source: txn.source });
       this.armSweep();

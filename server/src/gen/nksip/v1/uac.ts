@@ -180,6 +180,11 @@ export interface UacOptions {
   sipIfMatch: string;
   /** Host for Via and Contact instead of the listener's. */
   localHost: string;
+  /**
+   * How many times the server answers a 401/407 for this request with the credentials of
+   * `pass` and the app's `pass` (NkSIP `sip_uac_auto_auth_max_tries`). Absent: 5; 0: never.
+   */
+  authMaxTries?: number | undefined;
 }
 
 /**
@@ -354,6 +359,7 @@ function createBaseUacOptions(): UacOptions {
     subscriptionState: "",
     sipIfMatch: "",
     localHost: "",
+    authMaxTries: undefined,
   };
 }
 
@@ -430,6 +436,9 @@ export const UacOptions: MessageFns<UacOptions> = {
     }
     if (message.localHost !== "") {
       writer.uint32(194).string(message.localHost);
+    }
+    if (message.authMaxTries !== undefined) {
+      writer.uint32(200).uint32(message.authMaxTries);
     }
     return writer;
   },
@@ -639,6 +648,14 @@ export const UacOptions: MessageFns<UacOptions> = {
             message.localHost = reader.string();
             continue;
           }
+          case 25: {
+            if (tag !== 200) {
+              break;
+            }
+
+            message.authMaxTries = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -721,6 +738,11 @@ export const UacOptions: MessageFns<UacOptions> = {
         : isSet(object.local_host)
         ? globalThis.String(object.local_host)
         : "",
+      authMaxTries: isSet(object.authMaxTries)
+        ? globalThis.Number(object.authMaxTries)
+        : isSet(object.auth_max_tries)
+        ? globalThis.Number(object.auth_max_tries)
+        : undefined,
     };
   },
 
@@ -798,6 +820,9 @@ export const UacOptions: MessageFns<UacOptions> = {
     if (message.localHost !== "") {
       obj.localHost = message.localHost;
     }
+    if (message.authMaxTries !== undefined) {
+      obj.authMaxTries = Math.round(message.authMaxTries);
+    }
     return obj;
   },
 
@@ -830,6 +855,7 @@ export const UacOptions: MessageFns<UacOptions> = {
     message.subscriptionState = object.subscriptionState ?? "";
     message.sipIfMatch = object.sipIfMatch ?? "";
     message.localHost = object.localHost ?? "";
+    message.authMaxTries = object.authMaxTries ?? undefined;
     return message;
   },
 };

@@ -19,7 +19,7 @@ import {
 } from "@grpc/grpc-js";
 import { Ack, AuthorizeDecision, MethodDecision, Proxy, Reply, RouteDecision, UserPassDecision } from "./decisions.js";
 import { Request, Response } from "./sip.js";
-import { UacCommand, UacEvent } from "./uac.js";
+import { Credential, UacCommand, UacEvent } from "./uac.js";
 
 export const protobufPackage = "nksip.v1";
 
@@ -343,6 +343,11 @@ export interface AppConfig {
   deadlineReplies: { [key: string]: Reply };
   /** How long the app's listeners stay open after its last instance leaves (ms; 0: 10000). */
   graceMs: number;
+  /**
+   * Credentials for every request the app sends (NkSIP `sip_pass`), tried after the
+   * request's own `UacOptions.pass`.
+   */
+  pass: Credential[];
 }
 
 export interface AppConfig_DeadlinesMsEntry {
@@ -714,6 +719,27 @@ export interface DialogResult {
   error: string;
 }
 
+/**
+ * The authorised sources of a dialog (NkSIP's get_authorized_list / clear_authorized_list):
+ * the transports and addresses whose in-dialog requests `authorize` sees as `dialog`.
+ */
+export interface AuthorizedListRequest {
+  /** Chosen by the app; the AuthorizedList answer carries it. */
+  id: number;
+  dialogHandle: string;
+  /** Empty the list (the answer then lists what was removed). */
+  clear: boolean;
+}
+
+export interface AuthorizedList {
+  id: number;
+  dialogHandle: string;
+  /** False when the dialog is unknown or ended. */
+  found: boolean;
+  /** As `udp:127.0.0.1:5070`. */
+  sources: string[];
+}
+
 /** App → server. */
 export interface ConnectRequest {
   msg?:
@@ -723,6 +749,7 @@ export interface ConnectRequest {
     | { $case: "command"; value: UacCommand }
     | { $case: "stop"; value: Stop }
     | { $case: "dialogCommand"; value: DialogCommand }
+    | { $case: "authorizedList"; value: AuthorizedListRequest }
     | undefined;
 }
 
@@ -735,6 +762,7 @@ export interface ConnectResponse {
     | { $case: "notification"; value: Notification }
     | { $case: "error"; value: Error }
     | { $case: "dialogResult"; value: DialogResult }
+    | { $case: "authorizedList"; value: AuthorizedList }
     | undefined;
 }
 
@@ -1095,6 +1123,7 @@ function createBaseAppConfig(): AppConfig {
     defaultDeadlineMs: 0,
     deadlineReplies: {},
     graceMs: 0,
+    pass: [],
   };
 }
 
@@ -1141,6 +1170,9 @@ export const AppConfig: MessageFns<AppConfig> = {
     });
     if (message.graceMs !== 0) {
       writer.uint32(112).uint32(message.graceMs);
+    }
+    for (const v of message.pass) {
+      Credential.encode(v!, writer.uint32(162).fork()).join();
     }
     return writer;
   },
@@ -1276,6 +1308,14 @@ export const AppConfig: MessageFns<AppConfig> = {
             message.graceMs = reader.uint32();
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.pass.push(Credential.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1368,6 +1408,9 @@ export const AppConfig: MessageFns<AppConfig> = {
         : isSet(object.grace_ms)
         ? globalThis.Number(object.grace_ms)
         : 0,
+      pass: globalThis.Array.isArray(object?.pass)
+        ? object.pass.map((e: any) => Credential.fromJSON(e))
+        : [],
     };
   },
 
@@ -1427,6 +1470,9 @@ export const AppConfig: MessageFns<AppConfig> = {
     if (message.graceMs !== 0) {
       obj.graceMs = Math.round(message.graceMs);
     }
+    if (message.pass?.length) {
+      obj.pass = message.pass.map((e) => Credential.toJSON(e));
+    }
     return obj;
   },
 
@@ -1467,6 +1513,7 @@ export const AppConfig: MessageFns<AppConfig> = {
       {},
     );
     message.graceMs = object.graceMs ?? 0;
+    message.pass = object.pass?.map((e) => Credential.fromPartial(e)) || [];
     return message;
   },
 };
@@ -4602,6 +4649,232 @@ export const DialogResult: MessageFns<DialogResult> = {
   },
 };
 
+function createBaseAuthorizedListRequest(): AuthorizedListRequest {
+  return { id: 0, dialogHandle: "", clear: false };
+}
+
+export const AuthorizedListRequest: MessageFns<AuthorizedListRequest> = {
+  encode(message: AuthorizedListRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.dialogHandle !== "") {
+      writer.uint32(18).string(message.dialogHandle);
+    }
+    if (message.clear !== false) {
+      writer.uint32(24).bool(message.clear);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthorizedListRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthorizedListRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.dialogHandle = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.clear = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthorizedListRequest {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      dialogHandle: isSet(object.dialogHandle)
+        ? globalThis.String(object.dialogHandle)
+        : isSet(object.dialog_handle)
+        ? globalThis.String(object.dialog_handle)
+        : "",
+      clear: isSet(object.clear) ? globalThis.Boolean(object.clear) : false,
+    };
+  },
+
+  toJSON(message: AuthorizedListRequest): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.dialogHandle !== "") {
+      obj.dialogHandle = message.dialogHandle;
+    }
+    if (message.clear !== false) {
+      obj.clear = message.clear;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuthorizedListRequest>, I>>(base?: I): AuthorizedListRequest {
+    return AuthorizedListRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuthorizedListRequest>, I>>(object: I): AuthorizedListRequest {
+    const message = createBaseAuthorizedListRequest();
+    message.id = object.id ?? 0;
+    message.dialogHandle = object.dialogHandle ?? "";
+    message.clear = object.clear ?? false;
+    return message;
+  },
+};
+
+function createBaseAuthorizedList(): AuthorizedList {
+  return { id: 0, dialogHandle: "", found: false, sources: [] };
+}
+
+export const AuthorizedList: MessageFns<AuthorizedList> = {
+  encode(message: AuthorizedList, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.dialogHandle !== "") {
+      writer.uint32(18).string(message.dialogHandle);
+    }
+    if (message.found !== false) {
+      writer.uint32(24).bool(message.found);
+    }
+    for (const v of message.sources) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthorizedList {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthorizedList();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.dialogHandle = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.found = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.sources.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthorizedList {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      dialogHandle: isSet(object.dialogHandle)
+        ? globalThis.String(object.dialogHandle)
+        : isSet(object.dialog_handle)
+        ? globalThis.String(object.dialog_handle)
+        : "",
+      found: isSet(object.found) ? globalThis.Boolean(object.found) : false,
+      sources: globalThis.Array.isArray(object?.sources) ? object.sources.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: AuthorizedList): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.dialogHandle !== "") {
+      obj.dialogHandle = message.dialogHandle;
+    }
+    if (message.found !== false) {
+      obj.found = message.found;
+    }
+    if (message.sources?.length) {
+      obj.sources = message.sources;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuthorizedList>, I>>(base?: I): AuthorizedList {
+    return AuthorizedList.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuthorizedList>, I>>(object: I): AuthorizedList {
+    const message = createBaseAuthorizedList();
+    message.id = object.id ?? 0;
+    message.dialogHandle = object.dialogHandle ?? "";
+    message.found = object.found ?? false;
+    message.sources = object.sources?.map((e) => e) || [];
+    return message;
+  },
+};
+
 function createBaseConnectRequest(): ConnectRequest {
   return { msg: undefined };
 }
@@ -4626,6 +4899,9 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         break;
       case "dialogCommand":
         DialogCommand.encode(message.msg.value, writer.uint32(202).fork()).join();
+        break;
+      case "authorizedList":
+        AuthorizedListRequest.encode(message.msg.value, writer.uint32(162).fork()).join();
         break;
     }
     return writer;
@@ -4692,6 +4968,14 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
             message.msg = { $case: "dialogCommand", value: DialogCommand.decode(reader, reader.uint32()) };
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.msg = { $case: "authorizedList", value: AuthorizedListRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4722,6 +5006,10 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         ? { $case: "dialogCommand", value: DialogCommand.fromJSON(object.dialogCommand) }
         : isSet(object.dialog_command)
         ? { $case: "dialogCommand", value: DialogCommand.fromJSON(object.dialog_command) }
+        : isSet(object.authorizedList)
+        ? { $case: "authorizedList", value: AuthorizedListRequest.fromJSON(object.authorizedList) }
+        : isSet(object.authorized_list)
+        ? { $case: "authorizedList", value: AuthorizedListRequest.fromJSON(object.authorized_list) }
         : undefined,
     };
   },
@@ -4740,6 +5028,8 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
       obj.stop = Stop.toJSON(message.msg.value);
     } else if (message.msg?.$case === "dialogCommand") {
       obj.dialogCommand = DialogCommand.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "authorizedList") {
+      obj.authorizedList = AuthorizedListRequest.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -4786,6 +5076,12 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         }
         break;
       }
+      case "authorizedList": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "authorizedList", value: AuthorizedListRequest.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
     return message;
   },
@@ -4815,6 +5111,9 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         break;
       case "dialogResult":
         DialogResult.encode(message.msg.value, writer.uint32(202).fork()).join();
+        break;
+      case "authorizedList":
+        AuthorizedList.encode(message.msg.value, writer.uint32(162).fork()).join();
         break;
     }
     return writer;
@@ -4881,6 +5180,14 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
             message.msg = { $case: "dialogResult", value: DialogResult.decode(reader, reader.uint32()) };
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.msg = { $case: "authorizedList", value: AuthorizedList.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4911,6 +5218,10 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         ? { $case: "dialogResult", value: DialogResult.fromJSON(object.dialogResult) }
         : isSet(object.dialog_result)
         ? { $case: "dialogResult", value: DialogResult.fromJSON(object.dialog_result) }
+        : isSet(object.authorizedList)
+        ? { $case: "authorizedList", value: AuthorizedList.fromJSON(object.authorizedList) }
+        : isSet(object.authorized_list)
+        ? { $case: "authorizedList", value: AuthorizedList.fromJSON(object.authorized_list) }
         : undefined,
     };
   },
@@ -4929,6 +5240,8 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
       obj.error = Error.toJSON(message.msg.value);
     } else if (message.msg?.$case === "dialogResult") {
       obj.dialogResult = DialogResult.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "authorizedList") {
+      obj.authorizedList = AuthorizedList.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -4972,6 +5285,12 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
       case "dialogResult": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
           message.msg = { $case: "dialogResult", value: DialogResult.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "authorizedList": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "authorizedList", value: AuthorizedList.fromPartial(object.msg.value) };
         }
         break;
       }
