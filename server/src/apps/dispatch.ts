@@ -9,6 +9,7 @@ import type { AppHandler, DialogUpdateContext, Provisional, RequestContext } fro
 import { PROCESS, type RouteDecision } from '../core/decision.js';
 import type { DialogUpdate } from '../core/dialog/dialog.js';
 import type { Reply } from '../core/reply.js';
+import type { SessionUpdate } from '../core/session.js';
 import { defaultReply, type UasProfile } from '../core/uas-checks.js';
 import type { Reply as PbReply } from '../gen/nksip/v1/decisions.js';
 import {
@@ -20,6 +21,8 @@ import {
   ErrorCode,
   type LateReply,
   type DialogUpdate as PbDialogUpdate,
+  type SessionUpdate as PbSessionUpdate,
+  SessionUpdate_Kind,
 } from '../gen/nksip/v1/service.js';
 import { MemoryStore, Registrar } from '../registrar/index.js';
 import { newTag } from '../sip/ids.js';
@@ -77,6 +80,8 @@ interface Pending {
   dialog: string;
   /** dialog_update callbacks: what changed. */
   update?: PbDialogUpdate;
+  /** session_update callbacks: the exchange. */
+  session?: PbSessionUpdate;
   resolve: (v: RouteDecision | Reply | Promise<Reply> | undefined) => void;
 }
 
@@ -106,6 +111,24 @@ interface DispatchExtra {
   provisional?: Provisional;
   dialog?: string;
   update?: PbDialogUpdate;
+  session?: PbSessionUpdate;
+}
+
+/** A session update as the SessionUpdate message of the contract. */
+export function sessionUpdateToPb(handle: string, u: SessionUpdate): PbSessionUpdate {
+  const empty = Buffer.alloc(0);
+  switch (u.type) {
+    case 'start':
+    case 'update':
+      return {
+        dialogHandle: handle,
+        kind: u.type === 'start' ? SessionUpdate_Kind.KIND_START : SessionUpdate_Kind.KIND_UPDATE,
+        localSdp: u.local,
+        remoteSdp: u.remote,
+      };
+    case 'stop':
+      return { dialogHandle: handle, kind: SessionUpdate_Kind.KIND_STOP, localSdp: empty, remoteSdp: empty };
+  }
 }
 
 /** A dialog update as the DialogUpdate message of the contract. */
@@ -128,6 +151,9 @@ export function dialogUpdateToPb(handle: string, u: DialogUpdate): PbDialogUpdat
       break;
     case 'stop':
       pb.status = DialogUpdate_Status.STATUS_STOP;
+      break;
+    case 'session':
+      // sent as a SessionUpdate, never as a DialogUpdate
       break;
     case 'invite_status':
       pb.status = DialogUpdate_Status.STATUS_INVITE_STATUS;
@@ -311,6 +337,16 @@ export class AppDispatcher implements AppHandler {
     });
   }
 
+  sessionUpdate(update: SessionUpdate, ctx: DialogUpdateContext): void {
+    const kind = CallbackKind.CALLBACK_KIND_SESSION_UPDATE;
+    if (!this.wants(kind)) return;
+    const handle = ctx.dialog.handle;
+    void this.dispatch(kind, 'notify', ctx.req, ctx.source, {
+      dialog: handle,
+      session: sessionUpdateToPb(handle, update),
+    });
+  }
+
   private sourceOfRequest(req: SipRequest): Source | undefined {
     for (const p of this.pending.values()) if (p.req === req) return p.source;
     for (const w of this.waiting.values()) if (w.pending.req === req) return w.pending.source;
@@ -385,6 +421,7 @@ export class AppDispatcher implements AppHandler {
       if (extra.cancel) p.cancel = extra.cancel;
       if (extra.provisional) p.provisional = extra.provisional;
       if (extra.update) p.update = extra.update;
+      if (extra.session) p.session = extra.session;
       this.sendTo(p, inst);
     });
   }
@@ -438,7 +475,9 @@ export class AppDispatcher implements AppHandler {
         ? { $case: 'cancel', value: requestToPb(p.cancel) }
         : p.update
           ? { $case: 'dialogUpdate', value: p.update }
-          : undefined,
+          : p.session
+            ? { $case: 'sessionUpdate', value: p.session }
+            : undefined,
     };
     try {
       inst.send({ msg: { $case: 'callback', value: cb } });

@@ -167,6 +167,7 @@ class Session {
             app.settings,
             (ev) => this.write({ msg: { $case: 'uacEvent', value: ev } }),
             this.opts.logger,
+            (n) => this.write({ msg: { $case: 'notification', value: n } }),
           );
           this.state = 'running';
           this.write({ msg: { $case: 'started', value: started } });

@@ -123,6 +123,7 @@ export class AppRegistry {
         ctx ? pick(ack, source).ack?.(ack, source, ctx) : pick(ack, source).ack?.(ack, source),
       cancelled: (invite, cancel) => this.handlers.get(invite)?.cancelled?.(invite, cancel),
       dialogUpdate: (update, ctx) => this.handlerFor(ctx.source).dialogUpdate?.(update, ctx),
+      sessionUpdate: (update, ctx) => this.handlerFor(ctx.source).sessionUpdate?.(update, ctx),
     };
   }
 

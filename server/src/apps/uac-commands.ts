@@ -2,6 +2,9 @@
 // defaults (from, route, local host), and what comes back is streamed as UacEvents carrying
 // the command id, the request handle, the dialog handle and the Call-ID. A command with a
 // dialog_handle (BYE, INFO, re-INVITE, UPDATE, ACK, ...) is sent in that dialog.
+// What a request does to a dialog (the dialog its response creates, the session its offer or
+// answer starts) goes to the instance that sent it as DialogUpdate and SessionUpdate
+// notifications; what the peer's requests do goes to the app's callbacks (dispatch.ts).
 import type { Logger } from 'pino';
 import type {
   InDialogOptions,
@@ -12,11 +15,13 @@ import type {
   UacRequestSpec,
 } from '../core/uac.js';
 import type { UacDefaults } from '../core/uac-build.js';
+import type { Notification } from '../gen/nksip/v1/service.js';
 import { UacErrorKind as PbUacErrorKind, type UacCommand, type UacEvent } from '../gen/nksip/v1/uac.js';
 import type { SipResponse } from '../sip/message.js';
 import { fromText, toText } from '../sip/message.js';
 import type { AppSettings } from './app-config.js';
 import { headerOpFromPb, responseToPb } from './convert.js';
+import { dialogUpdateToPb, sessionUpdateToPb } from './dispatch.js';
 
 /** The part of UacCore apps use. */
 export type UacPort = Pick<UacCore, 'send' | 'cancel' | 'sendInDialog'>;
@@ -36,6 +41,7 @@ export class UacSession {
     private readonly settings: AppSettings,
     private readonly emit: (ev: UacEvent) => void,
     private readonly log?: Logger,
+    private readonly notify?: (n: Notification) => void,
   ) {}
 
   close(): void {
@@ -203,6 +209,14 @@ export class UacSession {
         error: (kind, message) => {
           this.owned.delete(handle);
           this.fail(id, errorKind(kind), message, { requestHandle: handle, callId });
+        },
+        dialogUpdate: (update, dialog) => {
+          if (this.closed || !this.notify) return;
+          const n: Notification =
+            update.type === 'session'
+              ? { event: { $case: 'sessionUpdate', value: sessionUpdateToPb(dialog.handle, update.update) } }
+              : { event: { $case: 'dialogUpdate', value: dialogUpdateToPb(dialog.handle, update) } };
+          this.notify(n);
         },
       });
     } catch (err) {

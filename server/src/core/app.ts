@@ -5,6 +5,7 @@ import type { Source } from '../transport/types.js';
 import type { RouteDecision } from './decision.js';
 import type { Dialog, DialogUpdate } from './dialog/dialog.js';
 import type { Reply } from './reply.js';
+import type { SessionUpdate } from './session.js';
 
 /** Sends a 101–199 response before the final one; false once a final was sent. */
 export type Provisional = (r: Reply) => boolean;
@@ -44,4 +45,6 @@ export interface AppHandler {
   cancelled?(invite: SipRequest, cancel: SipRequest): void;
   /** A dialog changed (sip_dialog_update): notification only. */
   dialogUpdate?(update: DialogUpdate, ctx: DialogUpdateContext): void;
+  /** An offer/answer exchange completed or the session ended (sip_session_update): notification only. */
+  sessionUpdate?(update: SessionUpdate, ctx: DialogUpdateContext): void;
 }

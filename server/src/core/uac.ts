@@ -28,7 +28,7 @@ import type { ClientHandler } from '../transaction/types.js';
 import { hostText } from '../transport/address.js';
 import type { TransportManager } from '../transport/manager.js';
 import type { Endpoint, SipTransport } from '../transport/types.js';
-import type { Dialog, DialogContext } from './dialog/dialog.js';
+import type { Dialog, DialogContext, DialogUpdate } from './dialog/dialog.js';
 import { buildInDialogRequest, DialogError, type InDialogSpec } from './dialog/request.js';
 import { DialogTable } from './dialog/table.js';
 import {
@@ -57,6 +57,11 @@ export interface UacListener {
   final(resp: SipResponse, dialog?: string): void;
   /** The request was not sent, or could not be: no `final` follows. */
   error(kind: UacErrorKind, message: string): void;
+  /**
+   * What this request (its sending, its responses, the ACK sent for its 2xx) did to a dialog:
+   * dialog and session updates, in order.
+   */
+  dialogUpdate?(update: DialogUpdate, dialog: Dialog): void;
 }
 
 export interface UacRequest {
@@ -263,6 +268,7 @@ export class UacCore {
       tell(this.log, () => listener.error(kind, message));
       return undefined;
     }
+    this.tellUpdates(listener, dialog, built.updates);
     const handle = p.handle;
     const out: UacRequest = {
       handle,
@@ -381,15 +387,18 @@ export class UacCore {
       if (extra) {
         // another branch of a fork answered too: ACK it and hang it up (NkSIP)
         if (d) {
-          this.sendDialogAck(d);
-          this.sendInDialog(d.handle, { method: 'BYE' }, { final: () => {}, error: () => {} });
+          this.sendDialogAck(d, p.listener);
+          const bye: UacListener = { final: () => {}, error: () => {} };
+          const tellApp = p.listener.dialogUpdate?.bind(p.listener);
+          if (tellApp) bye.dialogUpdate = tellApp;
+          this.sendInDialog(d.handle, { method: 'BYE' }, bye);
         }
       } else {
         if (d && !p.inDialog) {
           // the other branches still ringing are over
           for (const o of this.dialogs.earlySiblings(d)) this.dialogs.settle(o, o.stop('forced'));
         }
-        if (d && p.auto2xxAck) this.sendDialogAck(d);
+        if (d && p.auto2xxAck) this.sendDialogAck(d, p.listener);
         this.finish(p);
       }
       tell(this.log, () => p.listener.final(resp, d?.handle));
@@ -422,11 +431,18 @@ export class UacCore {
     try {
       const ctx: DialogContext = { now: this.clock.now() };
       if (this.isLocal) ctx.isLocal = this.isLocal;
-      return this.dialogs.uacResponse(p.req, resp, ctx).dialog;
+      const step = this.dialogs.uacResponse(p.req, resp, ctx);
+      if (step.dialog) this.tellUpdates(p.listener, step.dialog, step.updates);
+      return step.dialog;
     } catch (err) {
       this.log?.debug({ err, callId: p.req.callId, status: resp.status }, 'response left out of dialogs');
       return undefined;
     }
+  }
+
+  private tellUpdates(listener: UacListener, d: Dialog, updates: DialogUpdate[]): void {
+    if (!listener.dialogUpdate || updates.length === 0) return;
+    for (const u of updates) tell(this.log, () => listener.dialogUpdate?.(u, d));
   }
 
   /** A response made up here (timeout, failure to send) for a request sent in a dialog. */
@@ -492,9 +508,10 @@ export class UacCore {
   }
 
   /** The dialog's ACK for its 2xx (§13.2.2.4), sent without a transaction. */
-  private sendDialogAck(d: Dialog): void {
+  private sendDialogAck(d: Dialog, listener: UacListener): void {
     try {
       const built = buildInDialogRequest(d, { method: 'ACK' }, this.clock.now());
+      this.tellUpdates(listener, d, built.updates);
       void this.sendDirect(built.req, hopOf(built.nextHop));
     } catch (err) {
       this.log?.warn({ callId: d.callId, err: (err as Error).message }, 'no way to send the ACK for a 2xx');

@@ -31,6 +31,7 @@ import type { Dialog, DialogUpdate, StopReason } from './dialog/dialog.js';
 import { DialogTable } from './dialog/table.js';
 import type { Forwarder } from './forwarder.js';
 import { type Reply, reply } from './reply.js';
+import { malformedSdp } from './session.js';
 import { precheck, type UasProfile } from './uas-checks.js';
 
 export interface UasCoreOptions {
@@ -208,7 +209,8 @@ export class UasCore {
           }
           if (found.dialog) ctx.dialog = found.dialog;
         }
-        const rejection = precheck(req, this.profile(source));
+        const bad = malformedSdp(req);
+        const rejection = precheck(req, this.profile(source)) ?? (bad ? reply(488, bad) : undefined);
         if (rejection) {
           this.finish(txn, rejection, stateless);
           return;
@@ -396,10 +398,10 @@ export class UasCore {
   /** Tells the app what changed in a dialog; a stopped dialog has nothing left to wait for. */
   private dialogChanged(dialog: Dialog, updates: DialogUpdate[], req: SipRequest, source: Source): void {
     if (dialog.ended) this.stopAckWait(dialog);
-    if (!this.app.dialogUpdate) return;
     for (const update of updates) {
       try {
-        this.app.dialogUpdate(update, { dialog, req, source });
+        if (update.type === 'session') this.app.sessionUpdate?.(update.update, { dialog, req, source });
+        else this.app.dialogUpdate?.(update, { dialog, req, source });
       } catch (err) {
         this.log?.error({ err, dialog: dialog.handle }, 'dialog update callback failed');
       }
