@@ -2,6 +2,7 @@
 // without offer answered in the ACK, reliable 1xx/PRACK, UPDATE, rejected offers, unreliable
 // previews, malformed SDP, and the session stop when the INVITE usage ends.
 import { describe, expect, it } from 'vitest';
+import { inDialogError } from '../src/core/dialog/check.js';
 import type { Dialog, DialogUpdate } from '../src/core/dialog/dialog.js';
 import { buildInDialogRequest } from '../src/core/dialog/request.js';
 import { DialogTable } from '../src/core/dialog/table.js';
@@ -149,6 +150,31 @@ describe('offer/answer in dialogs', () => {
     expect(brief(prack.updates)).toEqual(['start:4/3']);
     // the 2xx repeats the 1xx's offer: no new exchange
     expect(brief(t.uacResponse(inv, answer(inv, 200, sdp(3)), { now: 3 }).updates)).toEqual([]);
+  });
+
+  it('UAS: an UPDATE offer while an offer is pending gets 491 (ours) or 500 with Retry-After (theirs)', () => {
+    const t = new DialogTable();
+    const inv = invite(sdp(1));
+    const d = t.uasResponse(inv, answer(inv, 200, sdp(2)), { now: 1 }).dialog as Dialog;
+    const update = (body: string | undefined, cseq: number) =>
+      parse(
+        serialize(invite(body))
+          .toString('latin1')
+          .replace('INVITE sip:', 'UPDATE sip:')
+          .replace('CSeq: 1 INVITE', `CSeq: ${cseq} UPDATE`)
+          .replace('To: <sip:bob@biloxi.com>', 'To: <sip:bob@biloxi.com>;tag=b1'),
+      ) as SipRequest;
+    expect(inDialogError(d, update(sdp(3), 2))).toBeUndefined();
+    // the peer's UPDATE offer is taken and not yet answered
+    d.requestReceived(update(sdp(3), 2), 2);
+    expect(inDialogError(d, update(sdp(4), 3), () => 7)).toMatchObject({
+      status: 500,
+      headers: [['Retry-After', '7']],
+    });
+    // an UPDATE without SDP (a target refresh) is fine
+    expect(inDialogError(d, update(undefined, 3))).toBeUndefined();
+    d.session.offer = { by: 'local', sdp: Buffer.from(sdp(5)), method: 'UPDATE', cseq: 9 };
+    expect(inDialogError(d, update(sdp(4), 3))).toMatchObject({ status: 491 });
   });
 
   it('malformed SDP is found in INVITE, UPDATE and PRACK only', () => {

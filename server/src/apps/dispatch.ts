@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { AppHandler, DialogUpdateContext, Provisional, RequestContext } from '../core/app.js';
 import { PROCESS, type RouteDecision } from '../core/decision.js';
 import type { DialogUpdate } from '../core/dialog/dialog.js';
+import { PendingPrack } from '../core/prack.js';
 import type { Reply } from '../core/reply.js';
 import type { SessionUpdate } from '../core/session.js';
 import { defaultReply, type UasProfile } from '../core/uas-checks.js';
@@ -653,7 +654,18 @@ export class AppDispatcher implements AppHandler {
     if (reply.status <= 100 || !p.provisional) {
       throw new InvalidAnswer(`${reply.status} cannot be sent: 100 Trying is the server's own`);
     }
-    p.provisional(reply);
+    try {
+      p.provisional(reply);
+    } catch (e) {
+      if (!(e instanceof PendingPrack)) throw e;
+      // NkSIP {error, pending_prack}: this 1xx is not sent, the request stays open
+      this.error(
+        p.instance,
+        ErrorCode.ERROR_CODE_INVALID_ANSWER,
+        `pending_prack: ${reply.status} not sent, the previous reliable provisional response waits for its PRACK`,
+        p.id,
+      );
+    }
   }
 
   private finalReply(p: Pending, r: PbReply): Reply {

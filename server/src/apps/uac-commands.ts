@@ -6,9 +6,11 @@
 // answer starts) goes to the instance that sent it as DialogUpdate and SessionUpdate
 // notifications; what the peer's requests do goes to the app's callbacks (dispatch.ts).
 import type { Logger } from 'pino';
+import { isReliable } from '../core/session.js';
 import type {
   InDialogOptions,
   InDialogSpec,
+  SessionOptions,
   UacCore,
   UacErrorKind,
   UacListener,
@@ -16,11 +18,16 @@ import type {
 } from '../core/uac.js';
 import type { UacDefaults } from '../core/uac-build.js';
 import type { Notification } from '../gen/nksip/v1/service.js';
-import { UacErrorKind as PbUacErrorKind, type UacCommand, type UacEvent } from '../gen/nksip/v1/uac.js';
+import {
+  UacErrorKind as PbUacErrorKind,
+  type UacOptions as PbUacOptions,
+  type UacCommand,
+  type UacEvent,
+} from '../gen/nksip/v1/uac.js';
 import type { SipResponse } from '../sip/message.js';
 import { fromText, toText } from '../sip/message.js';
 import type { AppSettings } from './app-config.js';
-import { headerOpFromPb, responseToPb } from './convert.js';
+import { headerOpFromPb, looksLikeSdp, responseToPb } from './convert.js';
 import { dialogUpdateToPb, sessionUpdateToPb } from './dispatch.js';
 
 /** The part of UacCore apps use. */
@@ -29,6 +36,14 @@ export type UacPort = Pick<UacCore, 'send' | 'cancel' | 'sendInDialog'>;
 function errorKind(kind: UacErrorKind | string): PbUacErrorKind {
   const v = (PbUacErrorKind as unknown as Record<string, number>)[`UAC_ERROR_KIND_${kind.toUpperCase()}`];
   return v ?? PbUacErrorKind.UAC_ERROR_KIND_UNSPECIFIED;
+}
+
+/** The 100rel options of a command. */
+function sessionOptions(o: PbUacOptions): SessionOptions {
+  const out: SessionOptions = {};
+  if (o.prackBody.length > 0) out.prackBody = Buffer.from(o.prackBody);
+  if (o.manualPrack) out.manualPrack = true;
+  return out;
 }
 
 /** One instance's UAC requests: it may CANCEL only those it sent. */
@@ -51,7 +66,7 @@ export class UacSession {
 
   private event(ev: Partial<UacEvent> & Pick<UacEvent, 'id' | 'event'>): void {
     if (this.closed) return;
-    this.emit({ requestHandle: '', dialogHandle: '', subscriptionHandle: '', callId: '', ...ev });
+    this.emit({ requestHandle: '', dialogHandle: '', subscriptionHandle: '', callId: '', rseq: 0, ...ev });
   }
 
   private fail(id: number, kind: PbUacErrorKind, message: string, extra: Partial<UacEvent> = {}): void {
@@ -114,6 +129,8 @@ export class UacSession {
       }
       if (o.body.length > 0) spec.body = Buffer.from(o.body);
       if (o.contentType !== '') spec.contentType = fromText(o.contentType);
+      // NkSIP: an SDP body gets its Content-Type without being asked
+      else if (looksLikeSdp(o.body)) spec.contentType = 'application/sdp';
       if (o.contact !== '') spec.contact = fromText(o.contact);
       if (o.makeContact) spec.makeContact = true;
       if (o.from !== '') spec.from = fromText(o.from);
@@ -142,7 +159,8 @@ export class UacSession {
     if (this.settings.localHost !== undefined) defaults.localHost = this.settings.localHost;
     if (this.settings.allow !== undefined) defaults.allow = this.settings.allow;
     if (this.settings.supported !== undefined) defaults.supported = this.settings.supported.join(', ');
-    this.dispatch(cmd.id, provisionals, (listener) => this.uac?.send(spec, listener, defaults));
+    const session = o ? sessionOptions(o) : {};
+    this.dispatch(cmd.id, provisionals, (listener) => this.uac?.send(spec, listener, defaults, session));
   }
 
   /** A command in a dialog: BYE, INFO, re-INVITE, UPDATE, MESSAGE, OPTIONS, NOTIFY, REFER, ACK... */
@@ -165,11 +183,14 @@ export class UacSession {
       }
       if (o.body.length > 0) spec.body = Buffer.from(o.body);
       if (o.contentType !== '') spec.contentType = fromText(o.contentType);
+      // NkSIP: an SDP body gets its Content-Type without being asked
+      else if (looksLikeSdp(o.body)) spec.contentType = 'application/sdp';
       if (o.contact !== '') spec.contact = fromText(o.contact);
       if (o.cseq !== undefined) spec.cseq = o.cseq;
       if (o.reason !== '') spec.reason = fromText(o.reason);
       if (o.auto2xxAck) opts.auto2xxAck = true;
       if (o.localHost !== '') opts.localHost = o.localHost;
+      Object.assign(opts, sessionOptions(o));
       provisionals = o.provisionals;
     }
     const uac = this.uac;
@@ -192,6 +213,7 @@ export class UacSession {
         requestHandle: handle,
         dialogHandle: dialog ?? '',
         callId,
+        rseq: which === 'provisional' && isReliable(resp) ? Number(resp.header('rseq')) || 0 : 0,
         event:
           which === 'final'
             ? { $case: 'final', value: responseToPb(resp) }

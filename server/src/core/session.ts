@@ -17,7 +17,7 @@ export type SessionUpdate =
   | { type: 'update'; local: Buffer; remote: Buffer }
   | { type: 'stop' };
 
-interface Offer {
+export interface Offer {
   by: Party;
   sdp: Buffer;
   /** The request whose exchange it belongs to (an offer in a response belongs to its request). */

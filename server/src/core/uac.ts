@@ -31,6 +31,7 @@ import type { Endpoint, SipTransport } from '../transport/types.js';
 import type { Dialog, DialogContext, DialogUpdate } from './dialog/dialog.js';
 import { buildInDialogRequest, DialogError, type InDialogSpec } from './dialog/request.js';
 import { DialogTable } from './dialog/table.js';
+import { isReliable } from './session.js';
 import {
   dnsResolver,
   hopOf,
@@ -47,7 +48,11 @@ export type { InDialogSpec } from './dialog/request.js';
 export type { UacDefaults, UacErrorKind, UacRequestSpec } from './uac-build.js';
 
 export interface UacListener {
-  /** Every 1xx, 100 Trying included; `dialog` is the handle of the (early) dialog it belongs to. */
+  /**
+   * Every 1xx, 100 Trying included; `dialog` is the handle of the (early) dialog it belongs
+   * to. A reliable 1xx (RFC 3262) is reported once, in RSeq order; its PRACK is on its way
+   * unless `manualPrack` was asked for.
+   */
   provisional?(resp: SipResponse, dialog?: string): void;
   /**
    * The final response; an INVITE may get further 2xx from other branches of a fork (those
@@ -96,9 +101,17 @@ export interface UacCoreOptions {
 }
 
 /** In-dialog options that are not part of the request itself. */
-export interface InDialogOptions {
+export interface InDialogOptions extends SessionOptions {
   auto2xxAck?: boolean;
   localHost?: string;
+}
+
+/** What an INVITE does with reliable provisional responses (RFC 3262). */
+export interface SessionOptions {
+  /** The body of the automatic PRACKs (an SDP answer to an offer in the 1xx, or a new offer). */
+  prackBody?: Buffer;
+  /** No automatic PRACK: the app sends it in the dialog (the RAck is added for it). */
+  manualPrack?: boolean;
 }
 
 /** Methods whose responses may create a dialog (table.ts decides which do). */
@@ -126,6 +139,9 @@ interface Pending {
   cancelTimer?: TimerHandle;
   /** 2xx To tags seen (a 2xx with one of them again is a retransmission). */
   tags: Set<string>;
+  /** The last RSeq taken per To tag (each early dialog numbers its reliable 1xx). */
+  rseqs?: Map<string, number>;
+  session: SessionOptions;
 }
 
 export class UacCore {
@@ -160,7 +176,12 @@ export class UacCore {
    * the handle comes back and everything else (responses, a failed name resolution, a failed
    * send) is reported later, never before `send` has returned.
    */
-  send(spec: UacRequestSpec, listener: UacListener, defaults?: Partial<UacDefaults>): UacRequest | undefined {
+  send(
+    spec: UacRequestSpec,
+    listener: UacListener,
+    defaults?: Partial<UacDefaults>,
+    session: SessionOptions = {},
+  ): UacRequest | undefined {
     const d: UacDefaults = { ...this.defaults };
     for (const [k, v] of Object.entries(defaults ?? {})) {
       if (v !== undefined) (d as unknown as Record<string, unknown>)[k] = v;
@@ -188,6 +209,7 @@ export class UacCore {
         done: false,
         cancelSent: false,
         tags: new Set(),
+        session,
       };
     } catch (err) {
       // anything else is input the types did not keep out (an app sent a number as a URI...)
@@ -255,6 +277,7 @@ export class UacCore {
         done: false,
         cancelSent: false,
         tags: new Set(),
+        session: opts,
       };
     } catch (err) {
       const kind = errorKindOf(err);
@@ -367,7 +390,10 @@ export class UacCore {
     const s = resp.status;
     if (s < 200) {
       if (p.done) return;
+      const rseq = p.isInvite ? this.reliableRseq(p, resp) : undefined;
+      if (rseq === null) return;
       const d = this.applyDialog(p, resp);
+      if (rseq !== undefined && d) this.prack(p, d, rseq);
       if (p.cancel && !p.cancelSent) this.sendCancel(p);
       tell(this.log, () => p.listener.provisional?.(resp, d?.handle));
       return;
@@ -406,6 +432,49 @@ export class UacCore {
     }
     if (p.done) return;
     this.finalResponse(p, resp);
+  }
+
+  /**
+   * The RSeq of a reliable 1xx to take (RFC 3262 §4), undefined for an unreliable one, null
+   * for one to ignore: a retransmission or one out of order (not one above the last).
+   */
+  private reliableRseq(p: Pending, resp: SipResponse): number | undefined | null {
+    if (!isReliable(resp)) return undefined;
+    const rseq = Number(resp.header('rseq'));
+    if (!Number.isInteger(rseq) || rseq < 1) return null;
+    const tag = resp.toTag ?? '';
+    p.rseqs ??= new Map();
+    const last = p.rseqs.get(tag);
+    if (last !== undefined && rseq !== last + 1) {
+      this.log?.debug(
+        { callId: p.req.callId, rseq, last },
+        'reliable 1xx ignored (repeated or out of order)',
+      );
+      return null;
+    }
+    p.rseqs.set(tag, rseq);
+    return rseq;
+  }
+
+  /** PRACKs a reliable 1xx in its early dialog, or leaves the RAck for the app's own PRACK. */
+  private prack(p: Pending, d: Dialog, rseq: number): void {
+    d.rack = `${rseq} ${p.req.cseq.seq} INVITE`;
+    if (p.session.manualPrack) return;
+    const spec: InDialogSpec = { method: 'PRACK' };
+    const body = p.session.prackBody;
+    // our own offer still unanswered: a PRACK may not carry another one (RFC 3262 §5)
+    if (body && body.length > 0 && !d.session.offerPending('local')) {
+      spec.body = body;
+      spec.contentType = 'application/sdp';
+    }
+    const log = this.log;
+    const listener: UacListener = {
+      final: (r) => log?.debug({ callId: d.callId, status: r.status }, 'PRACK answered'),
+      error: (kind, message) => log?.debug({ callId: d.callId, kind, message }, 'PRACK not sent'),
+    };
+    const tellApp = p.listener.dialogUpdate?.bind(p.listener);
+    if (tellApp) listener.dialogUpdate = tellApp;
+    this.sendInDialog(d.handle, spec, listener, p.localHost ? { localHost: p.localHost } : {});
   }
 
   /** A final non-2xx (or to a request other than INVITE), received or made up here. */

@@ -30,6 +30,7 @@ import { inDialogError, receiveInDialog } from './dialog/check.js';
 import type { Dialog, DialogUpdate, StopReason } from './dialog/dialog.js';
 import { DialogTable } from './dialog/table.js';
 import type { Forwarder } from './forwarder.js';
+import { ReliableProvisionals, supports100rel } from './prack.js';
 import { type Reply, reply } from './reply.js';
 import { malformedSdp } from './session.js';
 import { precheck, type UasProfile } from './uas-checks.js';
@@ -83,6 +84,8 @@ export class UasCore {
   /** The one periodic dialog timeout sweep; armed only while there are dialogs. */
   private sweepTimer: TimerHandle | undefined;
   private closed = false;
+  /** Reliable 1xx waiting for their PRACK (RFC 3262). */
+  readonly reliable: ReliableProvisionals;
 
   constructor(opts: UasCoreOptions) {
     this.transport = opts.transport;
@@ -95,6 +98,18 @@ export class UasCore {
     this.clock = opts.clock ?? realClock;
     this.dialogTimeoutMs = opts.dialogTimeoutMs ?? DEFAULT_DIALOG_TIMEOUT_MS;
     this.isLocal = opts.isLocal;
+    this.reliable = new ReliableProvisionals({
+      clock: this.clock,
+      t1: () => this.layer.timers.t1,
+      resend: (txn, resp) => {
+        txn.respond(resp);
+      },
+      giveUp: (txn, r) => {
+        this.log?.info({ callId: txn.request.callId }, 'no PRACK for a reliable provisional response');
+        this.respond(txn, r);
+      },
+      release: (txn, r) => this.respond(txn, r, undefined, true),
+    });
     this.layer.setUser({
       onRequest: (req, txn, source) => this.onRequest(req, txn, source),
       onAck: (ack, source) => this.onAck(ack, source),
@@ -123,6 +138,7 @@ export class UasCore {
     this.sweepTimer = undefined;
     for (const t of this.ackWaits.values()) this.clock.clearTimer(t);
     this.ackWaits.clear();
+    this.reliable.close();
   }
 
   /**
@@ -208,6 +224,13 @@ export class UasCore {
             return;
           }
           if (found.dialog) ctx.dialog = found.dialog;
+        }
+        // RFC 3262 §3: a PRACK must match an unacknowledged reliable 1xx
+        if (req.method === 'PRACK' && !(ctx.dialog && this.reliable.prack(req, ctx.dialog.localTag))) {
+          // our 481 says nothing about the dialog itself
+          if (!stateless) this.noDialog.add(txn);
+          this.finish(txn, reply(481), stateless);
+          return;
         }
         const bad = malformedSdp(req);
         const rejection = precheck(req, this.profile(source)) ?? (bad ? reply(488, bad) : undefined);
@@ -519,18 +542,55 @@ export class UasCore {
     }
   }
 
-  /** Sends a response on the transaction; false when it already had its final one. */
-  respond(txn: ServerTxn, r: Reply, toTag?: string): boolean {
+  /**
+   * Sends a response on the transaction; false when it already had its final one. A reliable
+   * 1xx (when the caller supports 100rel) gets Require and RSeq and is retransmitted until
+   * PRACKed; it throws PendingPrack while the previous one is unacknowledged. A 2xx that
+   * must wait for a PRACK (`undeferred` unset) is held and reported as sent.
+   */
+  respond(txn: ServerTxn, r: Reply, toTag?: string, undeferred = false): boolean {
     let tag = toTag ?? this.tags.get(txn);
     if (tag === undefined && r.status > 100) {
       tag = newTag();
       this.tags.set(txn, tag);
     }
+    const req = txn.request;
+    const isInvite = req.method === 'INVITE';
+    let rseq: number | undefined;
+    if (
+      isInvite &&
+      r.reliable &&
+      r.status > 100 &&
+      r.status < 200 &&
+      tag !== undefined &&
+      supports100rel(req)
+    ) {
+      if (txn.state !== 'proceeding') return false;
+      rseq = this.reliable.nextRseq(txn, tag);
+    }
+    if (
+      isInvite &&
+      r.status >= 200 &&
+      !undeferred &&
+      txn.state === 'proceeding' &&
+      this.reliable.final(txn, r)
+    ) {
+      return true;
+    }
     const opts = responseOptions(r);
     if (tag !== undefined) opts.toTag = tag;
-    const resp = makeResponse(txn.request, r.status, opts);
-    copyRecordRoute(txn.request, resp);
+    const resp = makeResponse(req, r.status, opts);
+    if (rseq !== undefined) {
+      // the PRACK goes to the Contact of the reliable 1xx (RFC 3262 §4 via §12.1.1)
+      const contact = this.profile(txn.source).contact;
+      if (!resp.hasHeader('contact') && contact !== undefined) resp.addHeader('contact', contact);
+      if (!resp.hasHeader('require')) resp.addHeader('require', '100rel');
+      else resp.setHeader('require', `${resp.header('require')}, 100rel`);
+      resp.addHeader('rseq', String(rseq));
+    }
+    copyRecordRoute(req, resp);
     const sent = txn.respond(resp);
+    if (sent && rseq !== undefined) this.reliable.sent(txn, resp, rseq);
     if (sent && !this.noDialog.has(txn)) this.dialogResponse(txn, resp);
     return sent;
   }

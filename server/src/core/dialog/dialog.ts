@@ -183,6 +183,8 @@ export class Dialog {
   invite: InviteUsage | undefined;
   /** Offer/answer of the INVITE usage: `invite_local_sdp`, `invite_remote_sdp`, the pending offer. */
   readonly session = new Session();
+  /** UAC: the RAck of the last reliable 1xx received and not yet PRACKed (RFC 3262). */
+  rack: string | undefined;
   readonly subscriptions = new Map<string, SubscriptionUsage>();
   private stopped = false;
   private readonly isLocal: ((uri: Uri) => boolean) | undefined;
@@ -323,6 +325,7 @@ export class Dialog {
       return updates;
     }
     if (this.localSeq === undefined || seq > this.localSeq) this.localSeq = seq;
+    if (req.method === 'PRACK') this.rack = undefined;
     if (req.method === 'INVITE') this.startUsage(req, 'uac', updates);
     else if (req.method === 'BYE' && this.invite) this.setInvite('bye', updates);
     else if (this.invite) this.sessionRequest('local', req, updates);
