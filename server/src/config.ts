@@ -72,7 +72,7 @@ export const DEFAULTS: Config = {
   tcpIdleTimeout: 180,
   shutdownTimeout: 5000,
   allow: 'INVITE,ACK,CANCEL,BYE,OPTIONS,INFO,UPDATE,PRACK,SUBSCRIBE,NOTIFY,REFER,MESSAGE',
-  supported: 'path,100rel',
+  supported: 'path,100rel,timer',
   grpc: '127.0.0.1:50051',
 };
 

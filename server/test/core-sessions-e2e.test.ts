@@ -10,6 +10,7 @@ import type { Dialog, DialogUpdate } from '../src/core/dialog/dialog.js';
 import { PendingPrack } from '../src/core/prack.js';
 import type { Reply } from '../src/core/reply.js';
 import type { SessionUpdate } from '../src/core/session.js';
+import { SessionTimers, type TimerSettings } from '../src/core/timers.js';
 import {
   type InDialogSpec,
   type SessionOptions,
@@ -35,15 +36,37 @@ const brief = (u: SessionUpdate) =>
 /** What B's app does with an INVITE: a plan of provisionals (reliable or not) then a final. */
 type Plan = (req: SipRequest, prov: Provisional) => Promise<Reply>;
 
-let a: { uac: UacCore; sessions: string[] };
+let a: { uac: UacCore; uas: UasCore; sessions: string[]; byes: SipRequest[]; timers: SessionTimers };
 let b: {
   port: number;
   uas: UasCore;
+  uac: UacCore;
   methods: SipRequest[];
   sessions: string[];
   plan: Plan;
   errors: unknown[];
+  timers?: TimerSettings;
+  refreshes: number;
+  sessionTimers: SessionTimers;
 };
+
+/** Session timers as server.ts wires them: expiry hangs up through the node's UAC core. */
+function sessionTimers(uac: UacCore, uas: UasCore): SessionTimers {
+  const t = new SessionTimers({
+    clock: realClock,
+    dialogs: uas.dialogs,
+    bye: (d, notify) =>
+      void uac.sendInDialog(
+        d.handle,
+        { method: 'BYE', reason: 'SIP;cause=408;text="Session Timer Expired"' },
+        { final: () => {}, error: () => {}, dialogUpdate: notify },
+      ),
+  });
+  uas.setSessionTimers(t);
+  uac.setSessionTimers(t);
+  cleanups.push(() => t.close());
+  return t;
+}
 
 async function start(): Promise<void> {
   const tb = new TransportManager();
@@ -62,6 +85,8 @@ async function start(): Promise<void> {
     sessions: [] as string[],
     errors: [] as unknown[],
     plan: (async () => ({ status: 200 })) as Plan,
+    timers: undefined as TimerSettings | undefined,
+    refreshes: 0,
   };
   const app: AppHandler = {
     route: () => PROCESS,
@@ -83,22 +108,47 @@ async function start(): Promise<void> {
       return { status: 200 };
     },
     sessionUpdate: (u) => void state.sessions.push(brief(u)),
+    dialogUpdate: (u) => {
+      if (u.type === 'invite_refresh') state.refreshes++;
+    },
+    timers: () => state.timers,
   };
   const uas = new UasCore({ transport: tb, layer: layerB, profile, app });
   cleanups.push(() => uas.close());
   tb.onMessage((inc) => uas.receive(inc));
+  const uacB = new UacCore({
+    layer: layerB,
+    transport: tb,
+    dialogs: uas.dialogs,
+    defaults: { from: '<sip:b@127.0.0.1>', route: [], allow: DEFAULTS.allow, supported: DEFAULTS.supported },
+  });
   // one object: the app reads the plan a test sets on `b`
-  b = Object.assign(state, { uas });
+  b = Object.assign(state, { uas, uac: uacB, sessionTimers: sessionTimers(uacB, uas) });
 
   const ta = new TransportManager();
   cleanups.push(() => ta.close());
   await ta.listenGroup([{ transport: 'udp', address: '127.0.0.1', port: 0 }]);
   const layerA = new TransactionLayer({ transport: ta, clock: realClock, t1: T1 });
   cleanups.push(() => layerA.close());
-  ta.onMessage((inc) => layerA.receive(inc));
+  const byes: SipRequest[] = [];
+  const uasA = new UasCore({
+    transport: ta,
+    layer: layerA,
+    profile: () => ({ allow: DEFAULTS.allow, supported: ['path', '100rel', 'timer'] }),
+    app: {
+      route: () => PROCESS,
+      method: (req) => {
+        if (req.method === 'BYE') byes.push(req);
+        return { status: 200 };
+      },
+    },
+  });
+  cleanups.push(() => uasA.close());
+  ta.onMessage((inc) => uasA.receive(inc));
   const uac = new UacCore({
     layer: layerA,
     transport: ta,
+    dialogs: uasA.dialogs,
     defaults: {
       from: '"Alice" <sip:alice@127.0.0.1>',
       route: [],
@@ -106,7 +156,7 @@ async function start(): Promise<void> {
       supported: DEFAULTS.supported,
     },
   });
-  a = { uac, sessions: [] };
+  a = { uac, uas: uasA, sessions: [], byes, timers: sessionTimers(uac, uasA) };
 }
 
 interface Outcome {
@@ -345,5 +395,83 @@ describe('UPDATE and sessions', () => {
     expect(b.uas.dialogs.size).toBe(0);
     expect(a.uac.dialogs.size).toBe(0);
     expect(a.uac.stats().pending).toBe(0);
+  });
+});
+
+describe('session timers (RFC 4028)', () => {
+  it('422 with Min-SE, the INVITE again with it, the refresher reminded, the other side hangs up', async () => {
+    b.timers = { se: 1800, minSe: 2 };
+    b.plan = async () => ({ status: 200, body: Buffer.from(sdp(20)), contentType: 'application/sdp' });
+    const out = await call(invite('timer', sdp(1)), { timers: { se: 1, minSe: 1 } });
+    expect(out.final.status).toBe(200);
+    // the 422 never reached the app; the retry asked for the Min-SE it named
+    const invites = b.methods.filter((m) => m.method === 'INVITE');
+    expect(invites).toHaveLength(1);
+    expect(invites[0]?.header('session-expires')).toBe('2');
+    expect(invites[0]?.header('min-se')).toBe('2');
+    expect(invites[0]?.cseq.seq).toBe(out.final.cseq.seq);
+    expect(out.final.header('session-expires')).toBe('2;refresher=uac');
+    expect(out.final.header('require')).toBe('timer');
+    expect(a.timers.size).toBe(1);
+    expect(b.sessionTimers.size).toBe(1);
+    // nobody refreshes: B (not the refresher) hangs up at SE - SE/3 with a Reason
+    await until(() => a.byes.length === 1, 'BYE from B', 4000);
+    expect(a.byes[0]?.header('reason')).toContain('Session Timer Expired');
+    // A, the refresher, was reminded at SE/2 with its local SDP (the app did not act on it)
+    const reminder = out.updates.find((u) => u.type === 'invite_refresh');
+    expect(reminder?.type === 'invite_refresh' && ver(reminder.sdp)).toBe('1');
+    await until(() => a.uas.dialogs.size === 0 && b.uas.dialogs.size === 0, 'dialogs gone', 3000);
+    expect(a.timers.size).toBe(0);
+    expect(b.sessionTimers.size).toBe(0);
+  });
+
+  it('the refresher gets invite_refresh at SE/2; a refresh by UPDATE restarts the timers', async () => {
+    b.timers = { se: 1800, minSe: 1 };
+    const updates: DialogUpdate[] = [];
+    const done = new Promise<{ resp: SipResponse; dialog: string }>((resolve, reject) => {
+      a.uac.send(
+        {
+          ...invite('refresh', sdp(1)),
+          headers: [{ op: 'add', name: 'Session-Expires', value: '2;refresher=uas' }],
+        },
+        {
+          final: (r, d) => resolve({ resp: r, dialog: d as string }),
+          error: (k, m) => reject(new Error(`${k}: ${m}`)),
+          dialogUpdate: (u) => void updates.push(u),
+        },
+      );
+    });
+    const { resp, dialog } = await within(done, 5000, 'INVITE');
+    expect(resp.header('session-expires')).toBe('2;refresher=uas');
+    // B refreshes: reminded after about a second, with its local SDP
+    await until(() => b.refreshes === 1, 'invite_refresh at B', 3000);
+    // A refreshes by UPDATE first, asking for the same interval: both sides start over
+    const upd = await inDialog(dialog, {
+      method: 'UPDATE',
+      headers: [
+        { op: 'add', name: 'Session-Expires', value: '2;refresher=uac' },
+        { op: 'add', name: 'Supported', value: 'timer' },
+      ],
+    });
+    expect(upd.status).toBe(200);
+    expect(upd.header('session-expires')).toBe('2;refresher=uac');
+    expect(a.timers.size).toBe(1);
+    await hangUp(dialog);
+    expect(a.timers.size).toBe(0);
+    expect(b.sessionTimers.size).toBe(0);
+    expect(updates.some((u) => u.type === 'invite_refresh')).toBe(false);
+  });
+
+  it('a Session-Expires below our Min-SE: 422 to the caller, which asks again with that Min-SE', async () => {
+    b.timers = { se: 1800, minSe: 90 };
+    const out = await call({
+      ...invite('small'),
+      headers: [{ op: 'add', name: 'Session-Expires', value: '30' }],
+    });
+    expect(out.final.status).toBe(200);
+    const invites = b.methods.filter((m) => m.method === 'INVITE');
+    expect(invites.map((m) => m.header('session-expires'))).toEqual(['90']);
+    expect(out.final.header('session-expires')).toBe('90;refresher=uac');
+    await hangUp(out.dialog as string);
   });
 });

@@ -11,6 +11,7 @@ import type { DialogUpdate } from '../core/dialog/dialog.js';
 import { PendingPrack } from '../core/prack.js';
 import type { Reply } from '../core/reply.js';
 import type { SessionUpdate } from '../core/session.js';
+import type { TimerSettings } from '../core/timers.js';
 import { defaultReply, type UasProfile } from '../core/uas-checks.js';
 import type { Reply as PbReply } from '../gen/nksip/v1/decisions.js';
 import {
@@ -155,6 +156,10 @@ export function dialogUpdateToPb(handle: string, u: DialogUpdate): PbDialogUpdat
       break;
     case 'session':
       // sent as a SessionUpdate, never as a DialogUpdate
+      break;
+    case 'invite_refresh':
+      pb.status = DialogUpdate_Status.STATUS_INVITE_REFRESH;
+      pb.sdp = u.sdp;
       break;
     case 'invite_status':
       pb.status = DialogUpdate_Status.STATUS_INVITE_STATUS;
@@ -336,6 +341,10 @@ export class AppDispatcher implements AppHandler {
       dialog: handle,
       update: dialogUpdateToPb(handle, update),
     });
+  }
+
+  timers(): TimerSettings | undefined {
+    return this.settings.timers;
   }
 
   sessionUpdate(update: SessionUpdate, ctx: DialogUpdateContext): void {

@@ -124,6 +124,7 @@ export class AppRegistry {
       cancelled: (invite, cancel) => this.handlers.get(invite)?.cancelled?.(invite, cancel),
       dialogUpdate: (update, ctx) => this.handlerFor(ctx.source).dialogUpdate?.(update, ctx),
       sessionUpdate: (update, ctx) => this.handlerFor(ctx.source).sessionUpdate?.(update, ctx),
+      timers: (source) => this.handlerFor(source).timers?.(source),
     };
   }
 

@@ -6,7 +6,8 @@
 // answer starts) goes to the instance that sent it as DialogUpdate and SessionUpdate
 // notifications; what the peer's requests do goes to the app's callbacks (dispatch.ts).
 import type { Logger } from 'pino';
-import { isReliable } from '../core/session.js';
+import { isRefreshMode, isReliable } from '../core/session.js';
+import { DEFAULT_TIMERS, type TimerSettings } from '../core/timers.js';
 import type {
   InDialogOptions,
   InDialogSpec,
@@ -38,11 +39,20 @@ function errorKind(kind: UacErrorKind | string): PbUacErrorKind {
   return v ?? PbUacErrorKind.UAC_ERROR_KIND_UNSPECIFIED;
 }
 
-/** The 100rel options of a command. */
-function sessionOptions(o: PbUacOptions): SessionOptions {
+/**
+ * The 100rel and session timer options of a command: a session timer is asked for when the
+ * command gives `session_expires` or the app runs the timers plugin.
+ */
+function sessionOptions(o: PbUacOptions | undefined, plugin: TimerSettings | undefined): SessionOptions {
   const out: SessionOptions = {};
-  if (o.prackBody.length > 0) out.prackBody = Buffer.from(o.prackBody);
-  if (o.manualPrack) out.manualPrack = true;
+  if (o && o.prackBody.length > 0) out.prackBody = Buffer.from(o.prackBody);
+  if (o?.manualPrack) out.manualPrack = true;
+  if ((o && o.sessionExpires > 0) || plugin) {
+    const base = plugin ?? DEFAULT_TIMERS;
+    const minSe = o && o.minSe > 0 ? o.minSe : base.minSe;
+    const se = o && o.sessionExpires > 0 ? o.sessionExpires : base.se;
+    out.timers = { se: Math.max(se, minSe), minSe };
+  }
   return out;
 }
 
@@ -159,7 +169,7 @@ export class UacSession {
     if (this.settings.localHost !== undefined) defaults.localHost = this.settings.localHost;
     if (this.settings.allow !== undefined) defaults.allow = this.settings.allow;
     if (this.settings.supported !== undefined) defaults.supported = this.settings.supported.join(', ');
-    const session = o ? sessionOptions(o) : {};
+    const session = sessionOptions(o, this.settings.timers);
     this.dispatch(cmd.id, provisionals, (listener) => this.uac?.send(spec, listener, defaults, session));
   }
 
@@ -190,7 +200,21 @@ export class UacSession {
       if (o.reason !== '') spec.reason = fromText(o.reason);
       if (o.auto2xxAck) opts.auto2xxAck = true;
       if (o.localHost !== '') opts.localHost = o.localHost;
-      Object.assign(opts, sessionOptions(o));
+      Object.assign(opts, sessionOptions(o, this.settings.timers));
+      if (o.refresh !== '') {
+        const mode = o.refresh.trim().toLowerCase();
+        const named: Record<string, string> = { active: 'sendrecv', hold: 'sendonly' };
+        const m = named[mode] ?? mode;
+        if (!isRefreshMode(m)) {
+          this.fail(
+            cmd.id,
+            PbUacErrorKind.UAC_ERROR_KIND_INVALID_OPTION,
+            `bad refresh ${JSON.stringify(o.refresh)}`,
+          );
+          return;
+        }
+        opts.refresh = m;
+      }
       provisionals = o.provisionals;
     }
     const uac = this.uac;

@@ -6,6 +6,7 @@ import type { RouteDecision } from './decision.js';
 import type { Dialog, DialogUpdate } from './dialog/dialog.js';
 import type { Reply } from './reply.js';
 import type { SessionUpdate } from './session.js';
+import type { TimerSettings } from './timers.js';
 
 /** Sends a 101–199 response before the final one; false once a final was sent. */
 export type Provisional = (r: Reply) => boolean;
@@ -47,4 +48,6 @@ export interface AppHandler {
   dialogUpdate?(update: DialogUpdate, ctx: DialogUpdateContext): void;
   /** An offer/answer exchange completed or the session ended (sip_session_update): notification only. */
   sessionUpdate?(update: SessionUpdate, ctx: DialogUpdateContext): void;
+  /** The app's session timer settings (NkSIP's timers plugin); RFC 4028's defaults when absent. */
+  timers?(source: Source): TimerSettings | undefined;
 }

@@ -7,7 +7,15 @@
 // Each completed exchange is NkSIP's `sip_session_update` {start|update, Local, Remote};
 // the end of the INVITE usage after a start is `stop`. Pure state, no I/O.
 import type { SipRequest, SipResponse } from '../sip/message.js';
-import { isSdpType, trySdp } from '../sip/sdp.js';
+import {
+  formatSdp,
+  incrementVersion,
+  isSdpType,
+  parseSdp,
+  type SdpDirection,
+  setDirection,
+  trySdp,
+} from '../sip/sdp.js';
 
 /** Who sent a message, from this dialog's point of view. */
 export type Party = 'local' | 'remote';
@@ -55,6 +63,23 @@ export function malformedSdp(req: SipRequest): string | undefined {
   }
   if (!isSdpType(ct)) return undefined;
   return trySdp(req.body) ? undefined : 'Malformed SDP';
+}
+
+/** How a refresh sets the media direction (NkSIP refresh/2: active, hold, inactive), or keeps it. */
+export type RefreshMode = SdpDirection | 'keep';
+
+export function isRefreshMode(v: string): v is RefreshMode {
+  return ['sendrecv', 'sendonly', 'recvonly', 'inactive', 'keep'].includes(v);
+}
+
+/**
+ * The body of a session refresh (NkSIP `refresh/2`): the last local SDP with its o= version
+ * one higher and, unless `keep`, its direction set.
+ */
+export function refreshBody(local: Buffer, mode: RefreshMode): Buffer {
+  let sdp = incrementVersion(parseSdp(local));
+  if (mode !== 'keep') sdp = setDirection(sdp, mode);
+  return Buffer.from(formatSdp(sdp));
 }
 
 /** A response to an INVITE sent reliably (RFC 3262: RSeq and Require: 100rel). */

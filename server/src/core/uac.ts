@@ -31,7 +31,7 @@ import type { Endpoint, SipTransport } from '../transport/types.js';
 import type { Dialog, DialogContext, DialogUpdate } from './dialog/dialog.js';
 import { buildInDialogRequest, DialogError, type InDialogSpec } from './dialog/request.js';
 import { DialogTable } from './dialog/table.js';
-import { isReliable } from './session.js';
+import { isReliable, type RefreshMode, refreshBody } from './session.js';
 import {
   dnsResolver,
   hopOf,
@@ -41,6 +41,13 @@ import {
   routeRequest,
   TargetError,
 } from './target.js';
+import {
+  parseSessionExpires,
+  retryAfter422,
+  type SessionTimers,
+  type TimerSettings,
+  uacTimerHeaders,
+} from './timers.js';
 import type { UacDefaults } from './uac-build.js';
 import { buildRequest, UacError, type UacErrorKind, type UacRequestSpec } from './uac-build.js';
 
@@ -104,6 +111,11 @@ export interface UacCoreOptions {
 export interface InDialogOptions extends SessionOptions {
   auto2xxAck?: boolean;
   localHost?: string;
+  /**
+   * A re-INVITE or UPDATE without a body becomes a session refresh: the dialog's last local
+   * SDP, version incremented, direction set unless `keep` (NkSIP refresh/2).
+   */
+  refresh?: RefreshMode;
 }
 
 /** What an INVITE does with reliable provisional responses (RFC 3262). */
@@ -112,6 +124,8 @@ export interface SessionOptions {
   prackBody?: Buffer;
   /** No automatic PRACK: the app sends it in the dialog (the RAck is added for it). */
   manualPrack?: boolean;
+  /** Ask for a session timer (RFC 4028) on an INVITE or UPDATE: Session-Expires and Min-SE. */
+  timers?: TimerSettings;
 }
 
 /** Methods whose responses may create a dialog (table.ts decides which do). */
@@ -142,6 +156,10 @@ interface Pending {
   /** The last RSeq taken per To tag (each early dialog numbers its reliable 1xx). */
   rseqs?: Map<string, number>;
   session: SessionOptions;
+  /** Where the request went (a retry after 422 goes there too). */
+  ep?: Endpoint;
+  /** Already retried after a 422 (RFC 4028 §7.4: once). */
+  retried422?: boolean;
 }
 
 export class UacCore {
@@ -260,6 +278,8 @@ export class UacCore {
     try {
       if (!dialog) throw new DialogError('unknown_dialog', `unknown dialog ${dialogHandle}`);
       const localHost = checkLocalHost(opts.localHost ?? this.defaults.localHost);
+      if (opts.refresh !== undefined && spec.body === undefined)
+        spec = withRefresh(dialog, spec, opts.refresh);
       built = buildInDialogRequest(dialog, spec, this.clock.now());
       hop = hopOf(built.nextHop);
       const req = built.req;
@@ -334,6 +354,13 @@ export class UacCore {
     return true;
   }
 
+  /** Session timers (RFC 4028), shared with the UAS core. */
+  setSessionTimers(t: SessionTimers): void {
+    this.sessionTimers = t;
+  }
+
+  private sessionTimers: SessionTimers | undefined;
+
   stats(): { pending: number } {
     return { pending: this.pending.size };
   }
@@ -341,6 +368,14 @@ export class UacCore {
   /** Adds the Contact and starts the transaction; false (error reported) when that failed. */
   private dispatch(p: Pending, ep: Endpoint): boolean {
     if (p.done) return false;
+    p.ep = ep;
+    const m = p.req.method;
+    if (p.session.timers && (m === 'INVITE' || m === 'UPDATE') && !p.req.hasHeader('session-expires')) {
+      for (const [n, v] of uacTimerHeaders(p.session.timers)) p.req.addHeader(n, v);
+      const sup = p.req.headerValues('supported').map((t) => t.trim().toLowerCase());
+      if (!sup.includes('timer')) p.req.addHeader('supported', 'timer');
+      p.req.invalidate();
+    }
     try {
       if (p.makeContact && !p.req.hasHeader('contact')) this.addContact(p, ep);
     } catch (err) {
@@ -425,13 +460,42 @@ export class UacCore {
           for (const o of this.dialogs.earlySiblings(d)) this.dialogs.settle(o, o.stop('forced'));
         }
         if (d && p.auto2xxAck) this.sendDialogAck(d, p.listener);
+        if (d) this.armTimer(p, d, resp);
         this.finish(p);
       }
       tell(this.log, () => p.listener.final(resp, d?.handle));
       return;
     }
     if (p.done) return;
+    if (s === 422 && this.retry422(p, resp)) return;
     this.finalResponse(p, resp);
+  }
+
+  /** RFC 4028 §7.4: a 422 to our INVITE: once more, asking for the Min-SE it names. */
+  private retry422(p: Pending, resp: SipResponse): boolean {
+    if (!p.isInvite || p.retried422 || !p.ep || p.cancel) return false;
+    const req = retryAfter422(p.req, resp);
+    if (!req) return false;
+    this.log?.debug({ callId: req.callId, minSe: resp.header('min-se') }, '422: INVITE sent again');
+    if (p.expireTimer) this.clock.clearTimer(p.expireTimer);
+    p.expireTimer = undefined;
+    p.done = true; // what the first transaction still says is not ours any more
+    const next: Pending = { ...p, req, done: false, retried422: true, tags: new Set(), cancelSent: false };
+    delete next.txn;
+    delete next.rseqs;
+    this.pending.set(p.handle, next);
+    if (!this.dispatch(next, p.ep)) this.pending.delete(p.handle);
+    return true;
+  }
+
+  /** A 2xx to an INVITE or UPDATE that set a session interval (RFC 4028 §7.2) arms its timers. */
+  private armTimer(p: Pending, d: Dialog, resp: SipResponse): void {
+    const se = parseSessionExpires(resp);
+    if (!se || !this.sessionTimers) return;
+    const listener = p.listener;
+    this.sessionTimers.arm(d, se.se, (se.refresher ?? 'uac') === 'uac', (u) =>
+      tell(this.log, () => listener.dialogUpdate?.(u, d)),
+    );
   }
 
   /**
@@ -481,6 +545,7 @@ export class UacCore {
   private finalResponse(p: Pending, resp: SipResponse): void {
     if (p.done) return;
     const d = this.applyDialog(p, resp);
+    if (d && p.req.method === 'UPDATE' && resp.status < 300) this.armTimer(p, d, resp);
     if (p.isInvite && !p.inDialog) {
       // the early dialogs of other branches end with the INVITE
       const tag = p.req.fromTag;
@@ -618,6 +683,16 @@ export class UacCore {
       );
     });
   }
+}
+
+/** The spec of a session refresh: the dialog's local SDP, incremented, as body. */
+function withRefresh(d: Dialog, spec: InDialogSpec, mode: RefreshMode): InDialogSpec {
+  const local = d.session.local;
+  if (!local) throw new UacError('invalid_option', 'refresh: the dialog has no local SDP yet');
+  if (spec.method !== 'INVITE' && spec.method !== 'UPDATE') {
+    throw new UacError('invalid_option', 'refresh is a re-INVITE or an UPDATE');
+  }
+  return { ...spec, body: refreshBody(local, mode), contentType: 'application/sdp' };
 }
 
 /** A Via for the transport to complete: it writes the real sent-by, transport and rport. */

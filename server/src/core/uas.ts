@@ -33,6 +33,7 @@ import type { Forwarder } from './forwarder.js';
 import { ReliableProvisionals, supports100rel } from './prack.js';
 import { type Reply, reply } from './reply.js';
 import { malformedSdp } from './session.js';
+import { DEFAULT_TIMERS, type SessionTimers, sessionTooSmall, uasSessionExpires } from './timers.js';
 import { precheck, type UasProfile } from './uas-checks.js';
 
 export interface UasCoreOptions {
@@ -86,6 +87,8 @@ export class UasCore {
   private closed = false;
   /** Reliable 1xx waiting for their PRACK (RFC 3262). */
   readonly reliable: ReliableProvisionals;
+  /** Session timers (RFC 4028), shared with the UAC core; none until server.ts sets them. */
+  private sessionTimers: SessionTimers | undefined;
 
   constructor(opts: UasCoreOptions) {
     this.transport = opts.transport;
@@ -121,6 +124,10 @@ export class UasCore {
     });
   }
 
+  setSessionTimers(t: SessionTimers): void {
+    this.sessionTimers = t;
+  }
+
   /** Who decides from now on (the apps layer swaps SipApps in and out). */
   setApp(app: AppHandler): void {
     this.app = app;
@@ -139,6 +146,7 @@ export class UasCore {
     for (const t of this.ackWaits.values()) this.clock.clearTimer(t);
     this.ackWaits.clear();
     this.reliable.close();
+    this.sessionTimers?.close();
   }
 
   /**
@@ -233,7 +241,10 @@ export class UasCore {
           return;
         }
         const bad = malformedSdp(req);
-        const rejection = precheck(req, this.profile(source)) ?? (bad ? reply(488, bad) : undefined);
+        const rejection =
+          precheck(req, this.profile(source)) ??
+          (bad ? reply(488, bad) : undefined) ??
+          sessionTooSmall(req, this.app.timers?.(source) ?? DEFAULT_TIMERS);
         if (rejection) {
           this.finish(txn, rejection, stateless);
           return;
@@ -577,6 +588,21 @@ export class UasCore {
     ) {
       return true;
     }
+    // RFC 4028 §9: a 2xx to an INVITE or UPDATE that asked for a session timer confirms it
+    const timer =
+      r.status >= 200 && r.status < 300 && (isInvite || req.method === 'UPDATE') && this.sessionTimers
+        ? uasSessionExpires(req)
+        : undefined;
+    if (timer) {
+      r = {
+        ...r,
+        headers: [
+          ...(r.headers ?? []).filter(([n]) => !/^(session-expires|x)$/i.test(n)),
+          ['Session-Expires', `${timer.se};refresher=${timer.refresher}`],
+          ...(timer.require ? ([['Require', 'timer']] as [string, string][]) : []),
+        ],
+      };
+    }
     const opts = responseOptions(r);
     if (tag !== undefined) opts.toTag = tag;
     const resp = makeResponse(req, r.status, opts);
@@ -592,6 +618,15 @@ export class UasCore {
     const sent = txn.respond(resp);
     if (sent && rseq !== undefined) this.reliable.sent(txn, resp, rseq);
     if (sent && !this.noDialog.has(txn)) this.dialogResponse(txn, resp);
+    const localTag = req.toTag ?? tag;
+    if (sent && timer && localTag !== undefined && req.fromTag !== undefined) {
+      const dialog = this.dialogs.get(req.callId, localTag, req.fromTag);
+      if (dialog) {
+        this.sessionTimers?.arm(dialog, timer.se, timer.refresher === 'uas', (u) =>
+          this.dialogChanged(dialog, [u], req, txn.source),
+        );
+      }
+    }
     return sent;
   }
 }

@@ -39,6 +39,8 @@ export type DialogUpdate =
   | { type: 'target_update' }
   | { type: 'invite_status'; status: InviteStatus | { stop: StopReason } }
   | { type: 'stop' }
+  /** Session timer reminder (RFC 4028): refresh now; `sdp` is the last local SDP. */
+  | { type: 'invite_refresh'; sdp: Buffer }
   /** An offer/answer exchange completed, or the session ended (`sip_session_update`). */
   | { type: 'session'; update: SessionUpdate };
 
