@@ -119,4 +119,11 @@ export {
   sdpVersion,
   setSdpDirection,
 } from './sdp.js';
-export { type Credential, UacCall, UacError, type UacErrorKindName, type UacOptions } from './uac.js';
+export {
+  type Credential,
+  type RefreshMode,
+  UacCall,
+  UacError,
+  type UacErrorKindName,
+  type UacOptions,
+} from './uac.js';
