@@ -74,6 +74,8 @@ export interface AppOptions {
   token?: string;
   /** Milliseconds to wait for the ready line. */
   readyTimeoutMs?: number;
+  /** Session timers plugin (NKSIP_TIMERS `se,min_se`, seconds); none: not enabled. */
+  timers?: { se: number; minSe: number };
 }
 
 export class RunningApp {
@@ -187,6 +189,7 @@ export async function startApp(lang: string, o: AppOptions): Promise<RunningApp>
       NKSIP_APP: name,
       NKSIP_LISTEN: (o.listen ?? []).join(','),
       NKSIP_TOKEN: o.token ?? '',
+      NKSIP_TIMERS: o.timers ? `${o.timers.se},${o.timers.minSe}` : '',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

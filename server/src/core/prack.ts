@@ -16,10 +16,21 @@ export class PendingPrack extends Error {
   readonly kind = 'pending_prack';
 }
 
+function has100rel(req: SipRequest, header: string): boolean {
+  return req.headerValues(header).some((t) => t.trim().toLowerCase() === '100rel');
+}
+
 /** Whether the request's sender takes reliable provisionals (Supported or Require: 100rel). */
 export function supports100rel(req: SipRequest): boolean {
-  const has = (h: string) => req.headerValues(h).some((t) => t.trim().toLowerCase() === '100rel');
-  return has('supported') || has('require');
+  return has100rel(req, 'supported') || has100rel(req, 'require');
+}
+
+/**
+ * Whether a 101–199 to `req` goes reliably: asked for (rel_*) and supported, or required by
+ * the caller, in which case every one does (RFC 3262 §3, NkSIP).
+ */
+export function sendReliably(req: SipRequest, asked: boolean): boolean {
+  return has100rel(req, 'require') || (asked && has100rel(req, 'supported'));
 }
 
 /** RAck (RFC 3262 §7.2): response number, CSeq number and method. */

@@ -30,7 +30,7 @@ import { inDialogError, receiveInDialog } from './dialog/check.js';
 import type { Dialog, DialogUpdate, StopReason } from './dialog/dialog.js';
 import { DialogTable } from './dialog/table.js';
 import type { Forwarder } from './forwarder.js';
-import { ReliableProvisionals, supports100rel } from './prack.js';
+import { ReliableProvisionals, sendReliably } from './prack.js';
 import { type Reply, reply } from './reply.js';
 import { malformedSdp } from './session.js';
 import { DEFAULT_TIMERS, type SessionTimers, sessionTooSmall, uasSessionExpires } from './timers.js';
@@ -570,11 +570,10 @@ export class UasCore {
     let rseq: number | undefined;
     if (
       isInvite &&
-      r.reliable &&
       r.status > 100 &&
       r.status < 200 &&
       tag !== undefined &&
-      supports100rel(req)
+      sendReliably(req, r.reliable === true)
     ) {
       if (txn.state !== 'proceeding') return false;
       rseq = this.reliable.nextRseq(txn, tag);
