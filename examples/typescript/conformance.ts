@@ -22,7 +22,7 @@
 //       rel-prov-pending   reliable 180 and at once a reliable 183 (refused: pending_prack,
 //                          reported as {"ev":"error"}), 486 once the 180 is PRACKed
 //       rel-answer         reliable 183 answering the INVITE's offer, 200 with the same
-//                          answer once PRACKed
+//                          answer once PRACKed (and x-nk-sleep ms later)
 //       rel-offer          (INVITE without SDP) reliable 183 with an offer, 200 with it once
 //                          PRACKed (the PRACK carries the answer)
 //       pending            180 and no final answer (wait for CANCEL or a timeout)
@@ -226,6 +226,7 @@ const REL_FLOWS = new Set(['rel-prov-prov-busy', 'rel-prov-pending', 'rel-answer
 // The reliable provisional flows (NkSIP t17): each step waits for the PRACK of the last.
 async function relFlow(req: SipRequest, op: string): Promise<void> {
   const headers = idHeaders(req);
+  const delay = Number(req.header('x-nk-sleep') ?? 0) || 0;
   const send = (r: Reply) => {
     try {
       req.reply(r);
@@ -251,6 +252,7 @@ async function relFlow(req: SipRequest, op: string): Promise<void> {
       const sdp = answerSdp(req.text, { port: 40004, user: NAME });
       send(relSessionProgress(sdp));
       await waitPracks(req.callId, 1);
+      if (delay > 0) await sleep(delay);
       send(answer(sdp, { headers }));
       return;
     }
