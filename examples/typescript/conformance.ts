@@ -48,7 +48,8 @@
 //                          INVITE offer SDP, `REFRESH` (mode in x-nk-uac-refresh) re-INVITEs
 //                          with the session's SDP, PRACK is a manual PRACK.
 //                          x-nk-uac-no-sdp: the INVITE goes without an offer;
-//                          x-nk-uac-prack-body: the PRACKs of the INVITE carry an SDP.
+//                          x-nk-uac-prack-body: the PRACKs of the INVITE carry an SDP;
+//                          x-nk-uac-keep: the call is not hung up after its 2xx.
 //
 // Output: one JSON line per event on stdout ({"ev":"ready",...}, {"ev":"callback",...},
 // {"ev":"dialog",...}, {"ev":"session","kind":...,"local":<o= version>,"remote":...,"via":
@@ -313,7 +314,7 @@ async function runUac(req: SipRequest): Promise<void> {
     });
     result['x-nk-uac-status'] = String(res.code);
     result['x-nk-uac-reason'] = res.reason;
-    if (isInvite && res.ok && res.dialogHandle) {
+    if (isInvite && res.ok && res.dialogHandle && !req.hasHeader('x-nk-uac-keep')) {
       const bye = await app.bye(res.dialogHandle);
       result['x-nk-uac-bye-status'] = String(bye.code);
     }
