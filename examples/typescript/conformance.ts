@@ -7,7 +7,8 @@
 // the name appended to x-nk-id), NKSIP_LISTEN (comma-separated listen URIs; empty: the
 // server's own listeners), NKSIP_TOKEN, NKSIP_PASS (digest password for every user,
 // default 1234), NKSIP_SIP_PASS (the app's own credentials for the requests it sends:
-// comma-separated `[realm/]password`), NKSIP_REGISTRAR (1: the registrar plugin).
+// comma-separated `[realm/]password`), NKSIP_REGISTRAR (1: the registrar plugin),
+// NKSIP_TIMERS (`se,min_se`: the timers plugin, session timers; unset: off).
 //
 // Headers of a request to this app:
 //   x-nk-op: <op>     what to answer (default ok):
@@ -18,6 +19,14 @@
 //       reply-invalid      an invalid answer on purpose (the server answers 500)
 //       route-invalid      the same from route
 //       prov-busy          183 then 486;  rel-prov-busy: reliable 183 then 486
+//       rel-prov-prov-busy reliable 180, reliable 183 once the 180 is PRACKed, 486 once the
+//                          183 is (NkSIP t17 basic)
+//       rel-prov-pending   reliable 180 and at once a reliable 183 (refused: pending_prack,
+//                          reported as {"ev":"error"}), 486 once the 180 is PRACKed
+//       rel-answer         reliable 183 answering the INVITE's offer, 200 with the same
+//                          answer once PRACKed (and x-nk-sleep ms later)
+//       rel-offer          (INVITE without SDP) reliable 183 with an offer, 200 with it once
+//                          PRACKed (the PRACK carries the answer)
 //       pending            180 and no final answer (wait for CANCEL or a timeout)
 //       wait               noreply and no answer at all
 //       ignore             never answer the callback (the server's deadline applies)
@@ -43,6 +52,11 @@
 //                          to challenges. x-nk-uac-dialog: <handle> sends it in that dialog;
 //                          x-nk-uac-keep: the INVITE's dialog stays up (no BYE) and its handle
 //                          comes back as x-nk-uac-dialog. The answer carries x-nk-uac-cseq.
+//                          With the uri `dialog` (on a MESSAGE in a dialog) the request goes
+//                          in the MESSAGE's dialog: UPDATE and INVITE offer SDP, `REFRESH`
+//                          (mode in x-nk-uac-refresh) re-INVITEs with the session's SDP,
+//                          PRACK is a manual PRACK. x-nk-uac-no-sdp: the INVITE goes without
+//                          an offer; x-nk-uac-prack-body: the PRACKs of the INVITE carry an SDP.
 //   x-nk-authlist: <dialog>   (on MESSAGE) answer 200 with x-nk-authlist: the dialog's
 //                          authorised sources; x-nk-authclear: <dialog> empties it first.
 //
@@ -62,27 +76,33 @@
 // rest as they are (pass, expires, auto2xxAck, noAutoExpire, reason, cseq, contact, ...).
 //
 // Output: one JSON line per event on stdout ({"ev":"ready",...}, {"ev":"callback",...},
-// {"ev":"dialog",...}, ...), so a test can wait for readiness and check what the app saw.
+// {"ev":"dialog",...}, {"ev":"session","kind":...,"local":<o= version>,"remote":...,"via":
+// "callback"|"notification"}, ...), so a test can wait for readiness and check what the app saw.
 import {
   Authorize,
   addHeader,
   answer,
+  answerSdp,
   busy,
   type Credential,
   decline,
   type HeaderEdit,
   invalidRequest,
   type MethodAnswer,
+  newSdp,
   noreply,
   ok,
   type RawAnswer,
+  type RefreshMode,
   type Reply,
   Route,
   raw,
+  relRinging,
   relSessionProgress,
   removeHeader,
   replaceHeader,
   ringing,
+  type SessionUpdateEvent,
   SipApp,
   type SipAppCallbacks,
   type SipRequest,
@@ -155,7 +175,12 @@ function finalReply(op: string, req: SipRequest): Reply | 'none' {
     case 'busy':
     case 'prov-busy':
     case 'rel-prov-busy':
+    case 'rel-prov-prov-busy':
+    case 'rel-prov-pending':
       return busy({ headers });
+    case 'rel-answer':
+    case 'rel-offer':
+      return ok({ headers });
     case 'decline':
       return decline({ headers });
     case 'answer':
@@ -198,7 +223,12 @@ async function handle(req: SipRequest): Promise<MethodAnswer | RawAnswer> {
       clear !== undefined ? await app.clearAuthorizedList(handle) : await app.authorizedList(handle);
     return ok({ headers: { 'x-nk-authlist': list === undefined ? 'unknown' : list.join(',') } });
   }
+  if (req.method === 'PRACK') prackSeen(req.callId);
   const op = (req.header('x-nk-op') ?? 'ok').trim().toLowerCase();
+  if (req.method === 'INVITE' && REL_FLOWS.has(op)) {
+    void relFlow(req, op);
+    return noreply();
+  }
   if (op === 'ignore') return new Promise<never>(() => undefined);
   if (op === 'reply-invalid')
     return raw({ $case: 'route', value: { decision: { $case: 'process', value: {} } } });
@@ -223,6 +253,81 @@ async function handle(req: SipRequest): Promise<MethodAnswer | RawAnswer> {
   return noreply();
 }
 
+// PRACKs seen per Call-ID, and who waits for them.
+const pracks = new Map<string, number>();
+const prackWaiters: (() => void)[] = [];
+
+function prackSeen(callId: string): void {
+  pracks.set(callId, (pracks.get(callId) ?? 0) + 1);
+  for (const w of prackWaiters.splice(0)) w();
+}
+
+/** Resolves once `n` PRACKs of `callId` arrived (false after `ms`). */
+async function waitPracks(callId: string, n: number, ms = 5000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while ((pracks.get(callId) ?? 0) < n) {
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, left);
+      prackWaiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+  return true;
+}
+
+const REL_FLOWS = new Set(['rel-prov-prov-busy', 'rel-prov-pending', 'rel-answer', 'rel-offer']);
+
+// The reliable provisional flows (NkSIP t17): each step waits for the PRACK of the last.
+async function relFlow(req: SipRequest, op: string): Promise<void> {
+  const headers = idHeaders(req);
+  const delay = Number(req.header('x-nk-sleep') ?? 0) || 0;
+  const send = (r: Reply) => {
+    try {
+      req.reply(r);
+    } catch (e) {
+      emit('error', { where: 'late reply', message: String(e) });
+    }
+  };
+  switch (op) {
+    case 'rel-prov-prov-busy':
+      send(relRinging());
+      await waitPracks(req.callId, 1);
+      send(relSessionProgress());
+      await waitPracks(req.callId, 2);
+      send(busy({ headers }));
+      return;
+    case 'rel-prov-pending':
+      send(relRinging());
+      send(relSessionProgress());
+      await waitPracks(req.callId, 1);
+      send(busy({ headers }));
+      return;
+    case 'rel-answer': {
+      const sdp = answerSdp(req.text, { port: 40004, user: NAME });
+      send(relSessionProgress(sdp));
+      await waitPracks(req.callId, 1);
+      if (delay > 0) await sleep(delay);
+      send(answer(sdp, { headers }));
+      return;
+    }
+    default: {
+      const sdp = newSdp({ user: NAME, media: [{ port: 40006, formats: [0] }] });
+      send(relSessionProgress(sdp));
+      await waitPracks(req.callId, 1);
+      send(answer(sdp, { headers }));
+    }
+  }
+}
+
+/** The o= version of an SDP body ('' when none). */
+function sdpVersion(b: Buffer): string {
+  return /^o=\S+ \S+ (\d+)/m.exec(b.toString('latin1'))?.[1] ?? '';
+}
+
 // x-nk-uac: send a request from the app and report its outcome in the MESSAGE's answer.
 async function runUac(req: SipRequest): Promise<void> {
   const [method = 'OPTIONS', uri = ''] = (req.header('x-nk-uac') ?? '').trim().split(/\s+/);
@@ -231,21 +336,53 @@ async function runUac(req: SipRequest): Promise<void> {
     return addHeader(line.slice(0, i).trim(), line.slice(i + 1).trim());
   });
   const result: Record<string, string> = {};
-  const dialog = req.header('x-nk-uac-dialog')?.trim();
+  const m = method.toUpperCase();
+  const inDialog = req.header('x-nk-uac-dialog')?.trim();
   const pass = req.headers('x-nk-uac-pass').map(credential);
   const maxTries = req.header('x-nk-uac-max-tries');
+  const auth: UacOptions = {
+    ...(pass.length > 0 ? { pass } : {}),
+    ...(maxTries !== undefined ? { authMaxTries: Number(maxTries) } : {}),
+  };
   try {
-    const isInvite = method.toUpperCase() === 'INVITE';
-    const res = await app.request(method, dialog ? { dialog } : uri, {
+    if (uri === 'dialog') {
+      // in the MESSAGE's dialog: the outcome is reported, the dialog left as it is
+      const dialog = req.dialogHandle;
+      const res =
+        m === 'REFRESH'
+          ? await app.refresh(dialog, (req.header('x-nk-uac-refresh') ?? 'keep') as RefreshMode, {
+              headers,
+              auto2xxAck: true,
+              ...auth,
+            })
+          : await app.request(
+              m,
+              { dialog },
+              {
+                headers,
+                ...(m === 'UPDATE' || m === 'INVITE' ? { body: sdpOffer() } : {}),
+                ...(m === 'INVITE' ? { auto2xxAck: true } : {}),
+                ...auth,
+              },
+            );
+      result['x-nk-uac-status'] = String(res.code);
+      result['x-nk-uac-reason'] = res.reason;
+      result['x-nk-uac-sdp-version'] = sdpVersion(res.body);
+      throw DONE;
+    }
+    const isInvite = m === 'INVITE';
+    const withSdp = isInvite && !req.hasHeader('x-nk-uac-no-sdp');
+    const res = await app.request(method, inDialog ? { dialog: inDialog } : uri, {
       headers,
-      ...(isInvite ? { body: sdpOffer(), contentType: 'application/sdp', auto2xxAck: true } : {}),
-      ...(pass.length > 0 ? { pass } : {}),
-      ...(maxTries !== undefined ? { authMaxTries: Number(maxTries) } : {}),
+      ...(withSdp ? { body: sdpOffer(), contentType: 'application/sdp' } : {}),
+      ...(isInvite ? { auto2xxAck: true } : {}),
+      ...(isInvite && req.hasHeader('x-nk-uac-prack-body') ? { prackBody: sdpOffer() } : {}),
+      ...auth,
     });
     result['x-nk-uac-status'] = String(res.code);
     result['x-nk-uac-reason'] = res.reason;
     result['x-nk-uac-cseq'] = String(res.cseq);
-    if (isInvite && res.ok && res.dialogHandle && !dialog) {
+    if (isInvite && res.ok && res.dialogHandle && !inDialog) {
       if (req.hasHeader('x-nk-uac-keep')) {
         result['x-nk-uac-dialog'] = res.dialogHandle;
       } else {
@@ -254,8 +391,10 @@ async function runUac(req: SipRequest): Promise<void> {
       }
     }
   } catch (e) {
-    result['x-nk-uac-status'] = 'error';
-    result['x-nk-uac-error'] = e instanceof UacError ? e.kind : String(e);
+    if (e !== DONE) {
+      result['x-nk-uac-status'] = 'error';
+      result['x-nk-uac-error'] = e instanceof UacError ? e.kind : String(e);
+    }
   }
   emit('uac', { method, uri, ...result });
   try {
@@ -264,6 +403,8 @@ async function runUac(req: SipRequest): Promise<void> {
     emit('error', { where: 'uac late reply', message: String(e) });
   }
 }
+
+const DONE = Symbol('done');
 
 function sdpOffer(): string {
   const id = Date.now();
@@ -349,8 +490,10 @@ const callbacks: SipAppCallbacks = {
       status: u.status,
       inviteStatus: u.inviteStatus,
       stopReason: u.stopReason,
+      refreshSdp: sdpVersion(u.sdp),
+      via: 'callback',
     }),
-  sessionUpdate: (u) => emit('session', { dialog: u.dialogHandle, kind: u.kind }),
+  sessionUpdate: (u) => emitSession(u, 'callback'),
 };
 
 // ---- control from stdin
@@ -458,6 +601,17 @@ function readCommands(): void {
   });
 }
 
+function emitSession(u: SessionUpdateEvent, via: string): void {
+  emit('session', {
+    dialog: u.dialogHandle,
+    kind: u.kind,
+    local: sdpVersion(u.localSdp),
+    remote: sdpVersion(u.remoteSdp),
+    via,
+  });
+}
+
+const timers = (process.env.NKSIP_TIMERS ?? '').split(',').filter(Boolean);
 const app = await SipApp.start(
   {
     app: NAME,
@@ -465,7 +619,12 @@ const app = await SipApp.start(
     listen: process.env.NKSIP_LISTEN?.split(',').filter(Boolean),
     token: process.env.NKSIP_TOKEN,
     pass: SIP_PASS,
-    plugins: process.env.NKSIP_REGISTRAR === '1' ? ['registrar'] : [],
+    plugins: [
+      ...(timers.length === 2
+        ? [{ name: 'timers', options: { se: timers[0] ?? '', min_se: timers[1] ?? '' } }]
+        : []),
+      ...(process.env.NKSIP_REGISTRAR === '1' ? ['registrar'] : []),
+    ],
   },
   callbacks,
 );
@@ -476,6 +635,18 @@ app.on('callbackExpired', (e) => emit('expired', { ...e }));
 app.on('callbackError', (name, e) => emit('callback-error', { name, message: String(e) }));
 app.on('error', (e) => emit('error', { code: e.code, message: e.message, ref: e.ref }));
 readCommands();
+// dialog and session changes sent as notifications rather than callbacks (none today: the
+// app's own requests report theirs by callback too); printed should a server send them
+app.on('sessionUpdate', (u) => emitSession(u, 'notification'));
+app.on('dialogUpdate', (u) =>
+  emit('dialog', {
+    dialog: u.dialogHandle,
+    status: u.status,
+    inviteStatus: u.inviteStatus,
+    stopReason: u.stopReason,
+    via: 'notification',
+  }),
+);
 emit('ready', { ...app.startedInfo });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

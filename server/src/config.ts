@@ -76,8 +76,8 @@ export const DEFAULTS: Config = {
   udpMaxSize: 1300,
   tcpIdleTimeout: 180,
   shutdownTimeout: 5000,
-  allow: 'INVITE,ACK,CANCEL,BYE,OPTIONS,INFO,UPDATE,SUBSCRIBE,NOTIFY,REFER,MESSAGE',
-  supported: 'path',
+  allow: 'INVITE,ACK,CANCEL,BYE,OPTIONS,INFO,UPDATE,PRACK,SUBSCRIBE,NOTIFY,REFER,MESSAGE',
+  supported: 'path,100rel,timer',
   grpc: '127.0.0.1:50051',
   nonceTimeout: 30,
 };

@@ -10,6 +10,7 @@ import { type Config, type ListenSpec, parseListen } from './config.js';
 import type { AppHandler } from './core/app.js';
 import { defaultApp } from './core/default-app.js';
 import { DialogTable } from './core/dialog/table.js';
+import { SessionTimers } from './core/timers.js';
 import { UacCore } from './core/uac.js';
 import { UasCore } from './core/uas.js';
 import type { UasProfile } from './core/uas-checks.js';
@@ -168,6 +169,21 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     dialogAuth,
   });
   uacRef = uac;
+  // RFC 4028: a session not refreshed in time is hung up
+  const sessionTimers = new SessionTimers({
+    clock: realClock,
+    dialogs: core.dialogs,
+    bye: (d, notify) => {
+      log.info({ callId: d.callId, dialog: d.handle }, 'session timer expired: BYE');
+      uac.sendInDialog(
+        d.handle,
+        { method: 'BYE', reason: 'SIP;cause=408;text="Session Timer Expired"' },
+        { final: () => {}, error: () => {}, dialogUpdate: (u) => notify(u) },
+      );
+    },
+  });
+  core.setSessionTimers(sessionTimers);
+  uac.setSessionTimers(sessionTimers);
   transport.onMessage((inc) => core.receive(inc));
 
   const listeners: BoundListener[] = [];

@@ -78,6 +78,8 @@ export interface AppOptions {
   env?: Record<string, string>;
   /** Milliseconds to wait for the ready line. */
   readyTimeoutMs?: number;
+  /** Session timers plugin (NKSIP_TIMERS `se,min_se`, seconds); none: not enabled. */
+  timers?: { se: number; minSe: number };
 }
 
 /** Options of a control `request`: UacOptions as JSON (headers added, body as text). */
@@ -266,6 +268,7 @@ export async function startApp(lang: string, o: AppOptions): Promise<RunningApp>
       NKSIP_LISTEN: (o.listen ?? []).join(','),
       NKSIP_TOKEN: o.token ?? '',
       ...o.env,
+      NKSIP_TIMERS: o.timers ? `${o.timers.se},${o.timers.minSe}` : '',
     },
     stdio: ['pipe', 'pipe', 'pipe'],
   });

@@ -36,7 +36,7 @@ import {
   type UacEvent,
 } from './pb.js';
 import { type Reply, toProtoReply } from './reply.js';
-import { toProtoUacOptions, UacCall, UacError, type UacOptions } from './uac.js';
+import { type RefreshMode, toProtoUacOptions, UacCall, UacError, type UacOptions } from './uac.js';
 
 export const DEFAULT_SERVER = '127.0.0.1:50051';
 
@@ -326,6 +326,20 @@ export class SipApp extends EventEmitter<SipAppEvents> {
 
   update(dialog: string, opts?: UacOptions): UacCall {
     return this.request('UPDATE', { dialog }, opts);
+  }
+
+  /** PRACK a reliable provisional response (after `manualPrack`); the server adds the RAck. */
+  prack(dialog: string, opts?: UacOptions): UacCall {
+    return this.request('PRACK', { dialog }, opts);
+  }
+
+  /**
+   * NkSIP refresh/2: a re-INVITE with the dialog's last local SDP, version incremented;
+   * `mode` `hold` sends sendonly, `inactive` inactive, `active` sendrecv, `keep` (default)
+   * leaves the direction. The SDP is the server's: it keeps the session of every dialog.
+   */
+  refresh(dialog: string, mode: RefreshMode = 'keep', opts?: UacOptions): UacCall {
+    return this.request('INVITE', { dialog }, { ...opts, refresh: mode });
   }
 
   /** SUBSCRIBE to a URI; in a subscription (re-SUBSCRIBE; `expires: 0` ends it) or a dialog. */

@@ -109,4 +109,22 @@ export {
   unsupportedMediaType,
   unsupportedUriScheme,
 } from './reply.js';
-export { type Credential, UacCall, UacError, type UacErrorKindName, type UacOptions } from './uac.js';
+export {
+  answerSdp,
+  incrementSdp,
+  type NewSdpOptions,
+  newSdp,
+  type SdpDirection,
+  type SdpMediaSpec,
+  sdpDirection,
+  sdpVersion,
+  setSdpDirection,
+} from './sdp.js';
+export {
+  type Credential,
+  type RefreshMode,
+  UacCall,
+  UacError,
+  type UacErrorKindName,
+  type UacOptions,
+} from './uac.js';

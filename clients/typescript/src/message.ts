@@ -187,6 +187,8 @@ export interface UacMeta {
   /** Dialog created or used (INVITE 101–299, SUBSCRIBE/REFER 2xx), '' when none. */
   readonly dialogHandle: string;
   readonly subscriptionHandle: string;
+  /** A provisional response sent reliably (100rel): its RSeq; absent otherwise. */
+  readonly rseq?: number;
 }
 
 const NO_META: UacMeta = { requestHandle: '', dialogHandle: '', subscriptionHandle: '' };
@@ -198,6 +200,8 @@ export class SipResponse extends SipMessage implements UacMeta {
   readonly requestHandle: string;
   readonly dialogHandle: string;
   readonly subscriptionHandle: string;
+  /** The RSeq of a reliable provisional response (100rel), else 0. */
+  readonly rseq: number;
   readonly raw: Response;
 
   constructor(res: Response, meta: UacMeta = NO_META) {
@@ -208,6 +212,7 @@ export class SipResponse extends SipMessage implements UacMeta {
     this.requestHandle = meta.requestHandle;
     this.dialogHandle = meta.dialogHandle;
     this.subscriptionHandle = meta.subscriptionHandle;
+    this.rseq = meta.rseq ?? 0;
   }
 
   /** 200–299. */

@@ -206,6 +206,7 @@ export class TestConnection {
           dialogHandle: '',
           subscriptionHandle: '',
           callId: '',
+          rseq: 0,
           event: undefined,
           ...ev,
         },

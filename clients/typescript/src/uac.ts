@@ -68,7 +68,27 @@ export interface UacOptions {
   provisionals?: boolean;
   /** Called with each provisional response. */
   onProvisional?: (response: SipResponse) => void;
+  /**
+   * INVITE (100rel): the body of the PRACKs the server sends for reliable provisional
+   * responses: the SDP answer to an offer in the 1xx, else a new offer (NkSIP prack_callback).
+   */
+  prackBody?: Body;
+  /** INVITE: no automatic PRACK; send it with `app.prack(dialog)` (the RAck is added). */
+  manualPrack?: boolean;
+  /** INVITE/UPDATE: ask for a session timer of this many seconds (RFC 4028). */
+  sessionExpires?: number;
+  /** INVITE/UPDATE: the Min-SE to send, seconds. */
+  minSe?: number;
+  /**
+   * re-INVITE/UPDATE without `body`: refresh the session with the dialog's last local SDP,
+   * version incremented, direction set: `active` (sendrecv), `hold` (sendonly), `inactive`,
+   * `recvonly`, or `keep`.
+   */
+  refresh?: RefreshMode;
 }
+
+/** How `refresh` sets the media direction of the SDP it sends again. */
+export type RefreshMode = 'active' | 'hold' | 'inactive' | 'sendrecv' | 'sendonly' | 'recvonly' | 'keep';
 
 /** Why a request could not be sent or completed. */
 export type UacErrorKindName =
@@ -162,6 +182,11 @@ export function toProtoUacOptions(o: UacOptions, provisionals: boolean): PbUacOp
     sipIfMatch: o.sipIfMatch ?? '',
     localHost: o.localHost ?? '',
     authMaxTries: o.authMaxTries,
+    prackBody: toBuffer(o.prackBody),
+    manualPrack: o.manualPrack ?? false,
+    sessionExpires: o.sessionExpires ?? 0,
+    minSe: o.minSe ?? 0,
+    refresh: o.refresh ?? '',
   };
 }
 
@@ -257,6 +282,7 @@ export class UacCall implements PromiseLike<SipResponse>, AsyncIterable<SipRespo
       requestHandle: ev.requestHandle || this.#handle,
       dialogHandle: ev.dialogHandle,
       subscriptionHandle: ev.subscriptionHandle,
+      rseq: ev.rseq,
     };
     switch (ev.event?.$case) {
       case 'provisional': {

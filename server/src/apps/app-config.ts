@@ -2,6 +2,7 @@
 // defaults filled in, and one canonical text so that instances of an app can be compared.
 import { createHash } from 'node:crypto';
 import { type ListenSpec, parseListen } from '../config.js';
+import { DEFAULT_TIMERS, type TimerSettings } from '../core/timers.js';
 import { NamedReply, type Reply as PbReply, Reply as PbReplyCodec } from '../gen/nksip/v1/decisions.js';
 import { AppConfig, CallbackKind, type Start } from '../gen/nksip/v1/service.js';
 import type { Credential } from '../gen/nksip/v1/uac.js';
@@ -51,7 +52,29 @@ const REPLY_CALLBACKS = new Set<CallbackKind>([
 ]);
 
 /** Plugins the server offers today (100rel, timers... come with their issues). */
-export const KNOWN_PLUGINS = new Set<string>(['registrar']);
+export const KNOWN_PLUGINS = new Set<string>(['registrar', 'timers']);
+
+/**
+ * The timers plugin (NkSIP nksip_timers): the app asks for session timers on the INVITEs it
+ * sends, and its Min-SE is what 422 enforces. Options `se` (1800) and `min_se` (90), seconds;
+ * RFC 4028 wants 90 at least, lower values are allowed for tests.
+ */
+function timerSettings(i: number, options: Record<string, string>): TimerSettings {
+  const out: TimerSettings = { ...DEFAULT_TIMERS };
+  for (const [key, value] of Object.entries(options)) {
+    const where = `config.plugins[${i}].options.${key}`;
+    if (key !== 'se' && key !== 'min_se')
+      throw new InvalidConfig(`${where}: unknown timers option (known: se, min_se)`);
+    const n = /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;
+    if (!(n >= 1 && n <= 86_400)) {
+      throw new InvalidConfig(`${where}: an integer from 1 to 86400 seconds, got ${JSON.stringify(value)}`);
+    }
+    if (key === 'se') out.se = n;
+    else out.minSe = n;
+  }
+  if (out.se < out.minSe) throw new InvalidConfig(`config.plugins[${i}]: se below min_se`);
+  return out;
+}
 
 /** The registrar plugin's options (NkSIP's sip_registrar_*_time), seconds. */
 export interface RegistrarSettings {
@@ -109,6 +132,8 @@ export interface AppSettings {
   registrar?: RegistrarSettings;
   /** NkSIP `sip_pass`: credentials for every request the app sends, after the request's own. */
   pass: Credential[];
+  /** Set when the app enabled the timers plugin (session timers, RFC 4028). */
+  timers?: TimerSettings;
   /** Equal for two Starts that may share an app. */
   canonical: string;
 }
@@ -208,6 +233,7 @@ export function appSettings(start: Start, defaultDeadlineMs = DEFAULT_DEADLINE_M
       );
     }
     if (p.name === 'registrar') out.registrar = registrarSettings(i, p.options);
+    if (p.name === 'timers') out.timers = timerSettings(i, p.options);
   });
   checkRange('config.default_deadline_ms', c.defaultDeadlineMs, 1, MAX_DEADLINE_MS);
   checkRange('config.grace_ms', c.graceMs, 1, MAX_GRACE_MS);

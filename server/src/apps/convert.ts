@@ -281,6 +281,7 @@ type Extra = (r: PbReply, ctx: ReplyContext) => [string, string][];
 interface NamedSpec {
   code: number;
   extra?: Extra;
+  reliable?: boolean;
 }
 
 const contactsOf: Extra = (r) => r.contacts.map((c) => ['Contact', contactText(c)]);
@@ -314,9 +315,9 @@ function challenge(header: string): Extra {
 export const NAMED_REPLIES: Record<number, NamedSpec> = {
   [NamedReply.NAMED_REPLY_RINGING]: { code: 180 },
   [NamedReply.NAMED_REPLY_SESSION_PROGRESS]: { code: 183 },
-  // sent unreliably until 100rel/PRACK comes (dialogs issue)
-  [NamedReply.NAMED_REPLY_REL_RINGING]: { code: 180 },
-  [NamedReply.NAMED_REPLY_REL_SESSION_PROGRESS]: { code: 183 },
+  // sent reliably when the caller supports 100rel (core/prack.ts)
+  [NamedReply.NAMED_REPLY_REL_RINGING]: { code: 180, reliable: true },
+  [NamedReply.NAMED_REPLY_REL_SESSION_PROGRESS]: { code: 183, reliable: true },
   [NamedReply.NAMED_REPLY_OK]: { code: 200 },
   [NamedReply.NAMED_REPLY_ANSWER]: { code: 200 },
   [NamedReply.NAMED_REPLY_ACCEPTED]: { code: 202 },
@@ -426,7 +427,7 @@ function automaticHeaders(code: number, headers: [string, string][], ctx: ReplyC
   return out;
 }
 
-function looksLikeSdp(body: Buffer): boolean {
+export function looksLikeSdp(body: Buffer): boolean {
   return body.length >= 3 && body.subarray(0, 3).toString('latin1') === 'v=0';
 }
 
@@ -459,6 +460,7 @@ export function replyFromPb(r: PbReply, ctx: ReplyContext): CoreReply {
   if (hasNamed) headers.push(...automaticHeaders(code, headers, ctx));
   if (r.reason !== '' && /[\r\n]/.test(r.reason)) throw new InvalidAnswer('reason with a line break');
   const out: CoreReply = { status: code };
+  if (hasNamed && NAMED_REPLIES[r.named]?.reliable) out.reliable = true;
   if (r.reason !== '') out.reason = fromText(r.reason);
   if (headers.length > 0) out.headers = headers;
   if (r.body.length > 0) {

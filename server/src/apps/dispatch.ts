@@ -17,7 +17,10 @@ import {
 } from '../core/app.js';
 import { PROCESS, type RouteDecision } from '../core/decision.js';
 import type { DialogUpdate } from '../core/dialog/dialog.js';
+import { PendingPrack } from '../core/prack.js';
 import type { Reply } from '../core/reply.js';
+import type { SessionUpdate } from '../core/session.js';
+import type { TimerSettings } from '../core/timers.js';
 import { defaultReply, type UasProfile } from '../core/uas-checks.js';
 import { AuthorizeDecision_Kind, type Reply as PbReply } from '../gen/nksip/v1/decisions.js';
 import {
@@ -30,6 +33,8 @@ import {
   ErrorCode,
   type LateReply,
   type DialogUpdate as PbDialogUpdate,
+  type SessionUpdate as PbSessionUpdate,
+  SessionUpdate_Kind,
 } from '../gen/nksip/v1/service.js';
 import { MemoryStore, Registrar } from '../registrar/index.js';
 import { newTag } from '../sip/ids.js';
@@ -103,6 +108,8 @@ interface Pending {
   auth?: AuthInfo;
   /** get_user_pass callbacks: whose password. */
   userPass?: { user: string; realm: string };
+  /** session_update callbacks: the exchange. */
+  session?: PbSessionUpdate;
   resolve: (v: Resolved) => void;
 }
 
@@ -134,6 +141,7 @@ interface DispatchExtra {
   update?: PbDialogUpdate;
   auth?: AuthInfo;
   userPass?: { user: string; realm: string };
+  session?: PbSessionUpdate;
 }
 
 /** The AuthList as the contract's AuthInfo. */
@@ -160,6 +168,23 @@ function authDecisionFromPb(kind: AuthorizeDecision_Kind, realm: string): AuthDe
   }
 }
 
+/** A session update as the SessionUpdate message of the contract. */
+export function sessionUpdateToPb(handle: string, u: SessionUpdate): PbSessionUpdate {
+  const empty = Buffer.alloc(0);
+  switch (u.type) {
+    case 'start':
+    case 'update':
+      return {
+        dialogHandle: handle,
+        kind: u.type === 'start' ? SessionUpdate_Kind.KIND_START : SessionUpdate_Kind.KIND_UPDATE,
+        localSdp: u.local,
+        remoteSdp: u.remote,
+      };
+    case 'stop':
+      return { dialogHandle: handle, kind: SessionUpdate_Kind.KIND_STOP, localSdp: empty, remoteSdp: empty };
+  }
+}
+
 /** A dialog update as the DialogUpdate message of the contract. */
 export function dialogUpdateToPb(handle: string, u: DialogUpdate): PbDialogUpdate {
   const pb: PbDialogUpdate = {
@@ -183,6 +208,13 @@ export function dialogUpdateToPb(handle: string, u: DialogUpdate): PbDialogUpdat
       break;
     case 'invite_timeout':
       pb.status = DialogUpdate_Status.STATUS_INVITE_TIMEOUT;
+      break;
+    case 'session':
+      // sent as a SessionUpdate, never as a DialogUpdate
+      break;
+    case 'invite_refresh':
+      pb.status = DialogUpdate_Status.STATUS_INVITE_REFRESH;
+      pb.sdp = u.sdp;
       break;
     case 'invite_status':
       pb.status = DialogUpdate_Status.STATUS_INVITE_STATUS;
@@ -399,6 +431,20 @@ export class AppDispatcher implements AppHandler {
     return this.registrar.isRegistered(aor, source).catch(() => false);
   }
 
+  timers(): TimerSettings | undefined {
+    return this.settings.timers;
+  }
+
+  sessionUpdate(update: SessionUpdate, ctx: DialogUpdateContext): void {
+    const kind = CallbackKind.CALLBACK_KIND_SESSION_UPDATE;
+    if (!this.wants(kind)) return;
+    const handle = ctx.dialog.handle;
+    void this.dispatch(kind, 'notify', ctx.req, ctx.source, {
+      dialog: handle,
+      session: sessionUpdateToPb(handle, update),
+    });
+  }
+
   private sourceOfRequest(req: SipRequest): Source | undefined {
     for (const p of this.pending.values()) if (p.req === req) return p.source;
     for (const w of this.waiting.values()) if (w.pending.req === req) return w.pending.source;
@@ -482,6 +528,7 @@ export class AppDispatcher implements AppHandler {
       if (extra.update) p.update = extra.update;
       if (extra.auth) p.auth = extra.auth;
       if (extra.userPass) p.userPass = extra.userPass;
+      if (extra.session) p.session = extra.session;
       this.sendTo(p, inst);
     });
   }
@@ -539,7 +586,9 @@ export class AppDispatcher implements AppHandler {
             ? { $case: 'auth', value: p.auth }
             : p.userPass
               ? { $case: 'userPass', value: p.userPass }
-              : undefined,
+              : p.session
+                ? { $case: 'sessionUpdate', value: p.session }
+                : undefined,
     };
     try {
       inst.send({ msg: { $case: 'callback', value: cb } });
@@ -738,7 +787,18 @@ export class AppDispatcher implements AppHandler {
     if (reply.status <= 100 || !p.provisional) {
       throw new InvalidAnswer(`${reply.status} cannot be sent: 100 Trying is the server's own`);
     }
-    p.provisional(reply);
+    try {
+      p.provisional(reply);
+    } catch (e) {
+      if (!(e instanceof PendingPrack)) throw e;
+      // NkSIP {error, pending_prack}: this 1xx is not sent, the request stays open
+      this.error(
+        p.instance,
+        ErrorCode.ERROR_CODE_INVALID_ANSWER,
+        `pending_prack: ${reply.status} not sent, the previous reliable provisional response waits for its PRACK`,
+        p.id,
+      );
+    }
   }
 
   private finalReply(p: Pending, r: PbReply): Reply {

@@ -182,7 +182,10 @@ class Session {
             (ev) => this.write({ msg: { $case: 'uacEvent', value: ev } }),
             this.opts.logger,
             {
-              onDialog: (update, ctx) => app.dispatcher.dialogUpdate(update, ctx),
+              onDialog: (update, ctx) =>
+                update.type === 'session'
+                  ? app.dispatcher.sessionUpdate(update.update, ctx)
+                  : app.dispatcher.dialogUpdate(update, ctx),
               listeners: () => this.registry.listenersOf(app),
             },
           );

@@ -133,6 +133,8 @@ export class AppRegistry {
         return h.getUserPass ? h.getUserPass(user, realm, req, source) : defaultGetUserPass(user, realm, req);
       },
       isRegistered: (req, source) => this.handlerFor(source).isRegistered?.(req, source) ?? false,
+      sessionUpdate: (update, ctx) => this.handlerFor(ctx.source).sessionUpdate?.(update, ctx),
+      timers: (source) => this.handlerFor(source).timers?.(source),
     };
   }
 

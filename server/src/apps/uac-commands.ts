@@ -2,13 +2,19 @@
 // defaults (from, route, local host), and what comes back is streamed as UacEvents carrying
 // the command id, the request handle, the dialog handle and the Call-ID. A command with a
 // dialog_handle (BYE, INFO, re-INVITE, UPDATE, ACK, ...) is sent in that dialog.
+// What a request does to a dialog (the dialog its response creates, the session its offer or
+// answer starts) goes to the instance that sent it as DialogUpdate and SessionUpdate
+// notifications; what the peer's requests do goes to the app's callbacks (dispatch.ts).
 import type { Logger } from 'pino';
 import type { Pass } from '../auth/client.js';
 import type { DialogUpdateContext } from '../core/app.js';
 import type { Dialog, DialogUpdate } from '../core/dialog/dialog.js';
+import { isRefreshMode, isReliable } from '../core/session.js';
+import { DEFAULT_TIMERS, type TimerSettings } from '../core/timers.js';
 import type {
   InDialogOptions,
   InDialogSpec,
+  SessionOptions,
   UacCore,
   UacErrorKind,
   UacListener,
@@ -19,6 +25,7 @@ import type { AuthorizedList, AuthorizedListRequest } from '../gen/nksip/v1/serv
 import {
   type Credential,
   UacErrorKind as PbUacErrorKind,
+  type UacOptions as PbUacOptions,
   type UacCommand,
   type UacEvent,
 } from '../gen/nksip/v1/uac.js';
@@ -27,7 +34,7 @@ import { fromText, toText } from '../sip/message.js';
 import { isSipUri, uriParam } from '../sip/uri.js';
 import type { LocalAddress, Source, TransportName } from '../transport/types.js';
 import type { AppSettings } from './app-config.js';
-import { headerOpFromPb, responseToPb } from './convert.js';
+import { headerOpFromPb, looksLikeSdp, responseToPb } from './convert.js';
 
 /** The part of UacCore apps use. */
 export type UacPort = Pick<UacCore, 'send' | 'cancel' | 'sendInDialog'> &
@@ -83,6 +90,23 @@ function stripBrackets(h: string): string {
   return h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h;
 }
 
+/**
+ * The 100rel and session timer options of a command: a session timer is asked for when the
+ * command gives `session_expires` or the app runs the timers plugin.
+ */
+function sessionOptions(o: PbUacOptions | undefined, plugin: TimerSettings | undefined): SessionOptions {
+  const out: SessionOptions = {};
+  if (o && o.prackBody.length > 0) out.prackBody = Buffer.from(o.prackBody);
+  if (o?.manualPrack) out.manualPrack = true;
+  if ((o && o.sessionExpires > 0) || plugin) {
+    const base = plugin ?? DEFAULT_TIMERS;
+    const minSe = o && o.minSe > 0 ? o.minSe : base.minSe;
+    const se = o && o.sessionExpires > 0 ? o.sessionExpires : base.se;
+    out.timers = { se: Math.max(se, minSe), minSe };
+  }
+  return out;
+}
+
 /** One instance's UAC requests: it may CANCEL only those it sent. */
 export class UacSession {
   private readonly owned = new Set<string>();
@@ -111,7 +135,7 @@ export class UacSession {
 
   private event(ev: Partial<UacEvent> & Pick<UacEvent, 'id' | 'event'>): void {
     if (this.closed) return;
-    this.emit({ requestHandle: '', dialogHandle: '', subscriptionHandle: '', callId: '', ...ev });
+    this.emit({ requestHandle: '', dialogHandle: '', subscriptionHandle: '', callId: '', rseq: 0, ...ev });
   }
 
   private fail(id: number, kind: PbUacErrorKind, message: string, extra: Partial<UacEvent> = {}): void {
@@ -180,6 +204,8 @@ export class UacSession {
       }
       if (o.body.length > 0) spec.body = Buffer.from(o.body);
       if (o.contentType !== '') spec.contentType = fromText(o.contentType);
+      // NkSIP: an SDP body gets its Content-Type without being asked
+      else if (looksLikeSdp(o.body)) spec.contentType = 'application/sdp';
       if (o.contact !== '') spec.contact = fromText(o.contact);
       if (o.makeContact) spec.makeContact = true;
       if (o.from !== '') spec.from = fromText(o.from);
@@ -208,9 +234,12 @@ export class UacSession {
     if (this.settings.localHost !== undefined) defaults.localHost = this.settings.localHost;
     if (this.settings.allow !== undefined) defaults.allow = this.settings.allow;
     if (this.settings.supported !== undefined) defaults.supported = this.settings.supported.join(', ');
+    const session = sessionOptions(o, this.settings.timers);
     const listeners = this.listeners();
     if (listeners) defaults.listeners = listeners;
-    this.dispatch(cmd.id, provisionals, (listener) => this.uac?.send(spec, listener, defaults, auth));
+    this.dispatch(cmd.id, provisionals, (listener) =>
+      this.uac?.send(spec, listener, defaults, auth, session),
+    );
   }
 
   /** The request's passwords first, then the app's (NkSIP: per request, then `sip_pass`). */
@@ -252,11 +281,28 @@ export class UacSession {
       }
       if (o.body.length > 0) spec.body = Buffer.from(o.body);
       if (o.contentType !== '') spec.contentType = fromText(o.contentType);
+      // NkSIP: an SDP body gets its Content-Type without being asked
+      else if (looksLikeSdp(o.body)) spec.contentType = 'application/sdp';
       if (o.contact !== '') spec.contact = fromText(o.contact);
       if (o.cseq !== undefined) spec.cseq = o.cseq;
       if (o.reason !== '') spec.reason = fromText(o.reason);
       if (o.auto2xxAck) opts.auto2xxAck = true;
       if (o.localHost !== '') opts.localHost = o.localHost;
+      Object.assign(opts, sessionOptions(o, this.settings.timers));
+      if (o.refresh !== '') {
+        const mode = o.refresh.trim().toLowerCase();
+        const named: Record<string, string> = { active: 'sendrecv', hold: 'sendonly' };
+        const m = named[mode] ?? mode;
+        if (!isRefreshMode(m)) {
+          this.fail(
+            cmd.id,
+            PbUacErrorKind.UAC_ERROR_KIND_INVALID_OPTION,
+            `bad refresh ${JSON.stringify(o.refresh)}`,
+          );
+          return;
+        }
+        opts.refresh = m;
+      }
       provisionals = o.provisionals;
     }
     const auth = this.authSpec(o?.pass ?? [], o?.authMaxTries);
@@ -282,6 +328,7 @@ export class UacSession {
         requestHandle: handle,
         dialogHandle: dialog ?? '',
         callId,
+        rseq: which === 'provisional' && isReliable(resp) ? Number(resp.header('rseq')) || 0 : 0,
         event:
           which === 'final'
             ? { $case: 'final', value: responseToPb(resp) }

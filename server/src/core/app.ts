@@ -6,6 +6,8 @@ import type { Source } from '../transport/types.js';
 import type { RouteDecision } from './decision.js';
 import type { Dialog, DialogUpdate } from './dialog/dialog.js';
 import type { Reply } from './reply.js';
+import type { SessionUpdate } from './session.js';
+import type { TimerSettings } from './timers.js';
 
 /** Sends a 101–199 response before the final one; false once a final was sent. */
 export type Provisional = (r: Reply) => boolean;
@@ -86,4 +88,8 @@ export interface AppHandler {
   cancelled?(invite: SipRequest, cancel: SipRequest): void;
   /** A dialog changed (sip_dialog_update): notification only. */
   dialogUpdate?(update: DialogUpdate, ctx: DialogUpdateContext): void;
+  /** An offer/answer exchange completed or the session ended (sip_session_update): notification only. */
+  sessionUpdate?(update: SessionUpdate, ctx: DialogUpdateContext): void;
+  /** The app's session timer settings (NkSIP's timers plugin); RFC 4028's defaults when absent. */
+  timers?(source: Source): TimerSettings | undefined;
 }

@@ -7,6 +7,11 @@ export interface Reply {
   headers?: [name: string, value: string][];
   body?: Buffer;
   contentType?: string;
+  /**
+   * A 101–199 to an INVITE sent reliably (RFC 3262) when the caller supports 100rel
+   * (NkSIP rel_ringing, rel_session_progress, do100rel); sent normally otherwise.
+   */
+  reliable?: boolean;
 }
 
 export function reply(status: number, reason?: string, headers?: [string, string][]): Reply {

@@ -39,6 +39,7 @@ import type { Endpoint, LocalAddress, SipTransport } from '../transport/types.js
 import type { Dialog, DialogContext, DialogUpdate } from './dialog/dialog.js';
 import { buildInDialogRequest, DialogError, type InDialogSpec } from './dialog/request.js';
 import { DialogTable } from './dialog/table.js';
+import { isReliable, type RefreshMode, refreshBody } from './session.js';
 import {
   dnsResolver,
   hopOf,
@@ -48,6 +49,13 @@ import {
   routeRequest,
   TargetError,
 } from './target.js';
+import {
+  parseSessionExpires,
+  retryAfter422,
+  type SessionTimers,
+  type TimerSettings,
+  uacTimerHeaders,
+} from './timers.js';
 import type { UacDefaults } from './uac-build.js';
 import { buildRequest, UacError, type UacErrorKind, type UacRequestSpec } from './uac-build.js';
 
@@ -55,7 +63,11 @@ export type { InDialogSpec } from './dialog/request.js';
 export type { UacDefaults, UacErrorKind, UacRequestSpec } from './uac-build.js';
 
 export interface UacListener {
-  /** Every 1xx, 100 Trying included; `dialog` is the handle of the (early) dialog it belongs to. */
+  /**
+   * Every 1xx, 100 Trying included; `dialog` is the handle of the (early) dialog it belongs
+   * to. A reliable 1xx (RFC 3262) is reported once, in RSeq order; its PRACK is on its way
+   * unless `manualPrack` was asked for.
+   */
   provisional?(resp: SipResponse, dialog?: string): void;
   /**
    * The final response; an INVITE may get further 2xx from other branches of a fork (those
@@ -114,11 +126,26 @@ export interface UacAuthSpec {
 }
 
 /** In-dialog options that are not part of the request itself. */
-export interface InDialogOptions extends UacAuthSpec {
+export interface InDialogOptions extends UacAuthSpec, SessionOptions {
   auto2xxAck?: boolean;
   localHost?: string;
   /** The local listeners to leave from when one fits (UacDefaults.listeners). */
   listeners?: readonly LocalAddress[];
+  /**
+   * A re-INVITE or UPDATE without a body becomes a session refresh: the dialog's last local
+   * SDP, version incremented, direction set unless `keep` (NkSIP refresh/2).
+   */
+  refresh?: RefreshMode;
+}
+
+/** What an INVITE does with reliable provisional responses (RFC 3262). */
+export interface SessionOptions {
+  /** The body of the automatic PRACKs (an SDP answer to an offer in the 1xx, or a new offer). */
+  prackBody?: Buffer;
+  /** No automatic PRACK: the app sends it in the dialog (the RAck is added for it). */
+  manualPrack?: boolean;
+  /** Ask for a session timer (RFC 4028) on an INVITE or UPDATE: Session-Expires and Min-SE. */
+  timers?: TimerSettings;
 }
 
 /** NkSIP `sip_uac_auto_auth_max_tries`. */
@@ -152,6 +179,11 @@ interface Pending {
   cancelTimer?: TimerHandle;
   /** 2xx To tags seen (a 2xx with one of them again is a retransmission). */
   tags: Set<string>;
+  /** The last RSeq taken per To tag (each early dialog numbers its reliable 1xx). */
+  rseqs?: Map<string, number>;
+  session: SessionOptions;
+  /** Already retried after a 422 (RFC 4028 §7.4: once). */
+  retried422?: boolean;
   /** Where it was sent (a digest retry goes there too; a 2xx from there is authorised). */
   ep?: Endpoint;
   /** Automatic digest answers, when the request has passwords. */
@@ -204,6 +236,7 @@ export class UacCore {
     listener: UacListener,
     defaults?: Partial<UacDefaults>,
     auth?: UacAuthSpec,
+    session: SessionOptions = {},
   ): UacRequest | undefined {
     const d: UacDefaults = { ...this.defaults };
     for (const [k, v] of Object.entries(defaults ?? {})) {
@@ -233,6 +266,7 @@ export class UacCore {
         done: false,
         cancelSent: false,
         tags: new Set(),
+        session,
       };
       const a = authOf(auth);
       if (a) p.auth = a;
@@ -285,6 +319,8 @@ export class UacCore {
     try {
       if (!dialog) throw new DialogError('unknown_dialog', `unknown dialog ${dialogHandle}`);
       const localHost = checkLocalHost(opts.localHost ?? this.defaults.localHost);
+      if (opts.refresh !== undefined && spec.body === undefined)
+        spec = withRefresh(dialog, spec, opts.refresh);
       built = buildInDialogRequest(dialog, spec, this.clock.now());
       hop = hopOf(built.nextHop);
       const req = built.req;
@@ -303,6 +339,7 @@ export class UacCore {
         done: false,
         cancelSent: false,
         tags: new Set(),
+        session: opts,
       };
       const a = req.method === 'ACK' ? undefined : authOf(opts);
       if (a) p.auth = a;
@@ -376,6 +413,13 @@ export class UacCore {
     return clear ? this.dialogAuth.clear(d) : this.dialogAuth.list(d);
   }
 
+  /** Session timers (RFC 4028), shared with the UAS core. */
+  setSessionTimers(t: SessionTimers): void {
+    this.sessionTimers = t;
+  }
+
+  private sessionTimers: SessionTimers | undefined;
+
   stats(): { pending: number } {
     return { pending: this.pending.size };
   }
@@ -384,6 +428,13 @@ export class UacCore {
   private dispatch(p: Pending, resolved: Endpoint): boolean {
     if (p.done) return false;
     const ep = p.listeners ? { ...resolved, from: p.listeners } : resolved;
+    const m = p.req.method;
+    if (p.session.timers && (m === 'INVITE' || m === 'UPDATE') && !p.req.hasHeader('session-expires')) {
+      for (const [n, v] of uacTimerHeaders(p.session.timers)) p.req.addHeader(n, v);
+      const sup = p.req.headerValues('supported').map((t) => t.trim().toLowerCase());
+      if (!sup.includes('timer')) p.req.addHeader('supported', 'timer');
+      p.req.invalidate();
+    }
     try {
       if (p.makeContact && !p.req.hasHeader('contact')) this.addContact(p, ep);
     } catch (err) {
@@ -434,7 +485,10 @@ export class UacCore {
     const s = resp.status;
     if (s < 200) {
       if (p.done) return;
+      const rseq = p.isInvite ? this.reliableRseq(p, resp) : undefined;
+      if (rseq === null) return;
       const d = this.applyDialog(p, resp);
+      if (rseq !== undefined && d) this.prack(p, d, rseq);
       if (p.cancel && !p.cancelSent) this.sendCancel(p);
       tell(this.log, () => p.listener.provisional?.(resp, d?.handle));
       return;
@@ -473,13 +527,85 @@ export class UacCore {
           for (const o of this.dialogs.earlySiblings(d)) this.stopSibling(p, o, 'forced');
         }
         if (d && p.auto2xxAck) this.sendDialogAck(d, p.listener, p.listeners);
+        if (d) this.armTimer(p, d, resp);
         this.finish(p);
       }
       tell(this.log, () => p.listener.final(resp, d?.handle));
       return;
     }
     if (p.done) return;
+    if (s === 422 && this.retry422(p, resp)) return;
     this.finalResponse(p, resp);
+  }
+
+  /** RFC 4028 §7.4: a 422 to our INVITE: once more, asking for the Min-SE it names. */
+  private retry422(p: Pending, resp: SipResponse): boolean {
+    if (!p.isInvite || p.retried422 || !p.ep || p.cancel) return false;
+    const req = retryAfter422(p.req, resp);
+    if (!req) return false;
+    this.log?.debug({ callId: req.callId, minSe: resp.header('min-se') }, '422: INVITE sent again');
+    if (p.expireTimer) this.clock.clearTimer(p.expireTimer);
+    p.expireTimer = undefined;
+    p.done = true; // what the first transaction still says is not ours any more
+    const next: Pending = { ...p, req, done: false, retried422: true, tags: new Set(), cancelSent: false };
+    delete next.txn;
+    delete next.rseqs;
+    this.pending.set(p.handle, next);
+    if (!this.dispatch(next, p.ep)) this.pending.delete(p.handle);
+    return true;
+  }
+
+  /** A 2xx to an INVITE or UPDATE that set a session interval (RFC 4028 §7.2) arms its timers. */
+  private armTimer(p: Pending, d: Dialog, resp: SipResponse): void {
+    const se = parseSessionExpires(resp);
+    if (!se || !this.sessionTimers) return;
+    const listener = p.listener;
+    this.sessionTimers.arm(d, se.se, (se.refresher ?? 'uac') === 'uac', (u) =>
+      tell(this.log, () => listener.dialogUpdate?.(u, d, p.req)),
+    );
+  }
+
+  /**
+   * The RSeq of a reliable 1xx to take (RFC 3262 §4), undefined for an unreliable one, null
+   * for one to ignore: a retransmission or one out of order (not one above the last).
+   */
+  private reliableRseq(p: Pending, resp: SipResponse): number | undefined | null {
+    if (!isReliable(resp)) return undefined;
+    const rseq = Number(resp.header('rseq'));
+    if (!Number.isInteger(rseq) || rseq < 1) return null;
+    const tag = resp.toTag ?? '';
+    p.rseqs ??= new Map();
+    const last = p.rseqs.get(tag);
+    if (last !== undefined && rseq !== last + 1) {
+      this.log?.debug(
+        { callId: p.req.callId, rseq, last },
+        'reliable 1xx ignored (repeated or out of order)',
+      );
+      return null;
+    }
+    p.rseqs.set(tag, rseq);
+    return rseq;
+  }
+
+  /** PRACKs a reliable 1xx in its early dialog, or leaves the RAck for the app's own PRACK. */
+  private prack(p: Pending, d: Dialog, rseq: number): void {
+    d.rack = `${rseq} ${p.req.cseq.seq} INVITE`;
+    if (p.session.manualPrack) return;
+    const spec: InDialogSpec = { method: 'PRACK' };
+    const body = p.session.prackBody;
+    // our own offer still unanswered: a PRACK may not carry another one (RFC 3262 §5)
+    if (body && body.length > 0 && !d.session.offerPending('local')) {
+      spec.body = body;
+      spec.contentType = 'application/sdp';
+    }
+    const log = this.log;
+    const listener: UacListener = {
+      final: (r) => log?.debug({ callId: d.callId, status: r.status }, 'PRACK answered'),
+      error: (kind, message) => log?.debug({ callId: d.callId, kind, message }, 'PRACK not sent'),
+    };
+    const tellApp = p.listener.dialogUpdate?.bind(p.listener);
+    if (tellApp) listener.dialogUpdate = tellApp;
+    this.sendInDialog(d.handle, spec, listener, p.localHost ? { localHost: p.localHost } : {});
   }
 
   /** A final non-2xx (or to a request other than INVITE), received or made up here. */
@@ -490,6 +616,7 @@ export class UacCore {
     if (this.authRetry(p, resp)) return;
     const d = this.applyDialog(p, resp);
     if (d && p.ep && resp.status < 300) this.dialogAuth?.add(d, p.ep);
+    if (d && p.req.method === 'UPDATE' && resp.status < 300) this.armTimer(p, d, resp);
     if (p.isInvite && !p.inDialog) {
       // the early dialogs of other branches end with the INVITE
       const tag = p.req.fromTag;
@@ -727,6 +854,16 @@ export class UacCore {
       );
     });
   }
+}
+
+/** The spec of a session refresh: the dialog's local SDP, incremented, as body. */
+function withRefresh(d: Dialog, spec: InDialogSpec, mode: RefreshMode): InDialogSpec {
+  const local = d.session.local;
+  if (!local) throw new UacError('invalid_option', 'refresh: the dialog has no local SDP yet');
+  if (spec.method !== 'INVITE' && spec.method !== 'UPDATE') {
+    throw new UacError('invalid_option', 'refresh is a re-INVITE or an UPDATE');
+  }
+  return { ...spec, body: refreshBody(local, mode), contentType: 'application/sdp' };
 }
 
 /** A Via for the transport to complete: it writes the real sent-by, transport and rport. */

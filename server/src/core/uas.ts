@@ -33,7 +33,10 @@ import { inDialogError, receiveInDialog } from './dialog/check.js';
 import type { Dialog, DialogUpdate, StopReason } from './dialog/dialog.js';
 import { DialogTable } from './dialog/table.js';
 import type { Forwarder } from './forwarder.js';
+import { ReliableProvisionals, sendReliably } from './prack.js';
 import { type Reply, reply } from './reply.js';
+import { malformedSdp } from './session.js';
+import { DEFAULT_TIMERS, type SessionTimers, sessionTooSmall, uasSessionExpires } from './timers.js';
 import { precheck, type UasProfile } from './uas-checks.js';
 
 export interface UasCoreOptions {
@@ -107,6 +110,10 @@ export class UasCore {
   /** Per-dialog authorised sources: the `dialog` token of `authorize`. */
   readonly dialogAuth: DialogAuth;
   private readonly authorizer: UasAuthorizer;
+  /** Reliable 1xx waiting for their PRACK (RFC 3262). */
+  readonly reliable: ReliableProvisionals;
+  /** Session timers (RFC 4028), shared with the UAC core; none until server.ts sets them. */
+  private sessionTimers: SessionTimers | undefined;
 
   constructor(opts: UasCoreOptions) {
     this.transport = opts.transport;
@@ -125,6 +132,18 @@ export class UasCore {
       opts.authenticator ?? new Authenticator({ clock: this.clock }),
       this.dialogAuth,
     );
+    this.reliable = new ReliableProvisionals({
+      clock: this.clock,
+      t1: () => this.layer.timers.t1,
+      resend: (txn, resp) => {
+        txn.respond(resp);
+      },
+      giveUp: (txn, r) => {
+        this.log?.info({ callId: txn.request.callId }, 'no PRACK for a reliable provisional response');
+        this.respond(txn, r);
+      },
+      release: (txn, r) => this.respond(txn, r, undefined, true),
+    });
     this.layer.setUser({
       onRequest: (req, txn, source) => this.onRequest(req, txn, source),
       onAck: (ack, source) => this.onAck(ack, source),
@@ -134,6 +153,10 @@ export class UasCore {
       },
       onServerFailure: (txn, reason) => this.onServerFailure(txn, reason),
     });
+  }
+
+  setSessionTimers(t: SessionTimers): void {
+    this.sessionTimers = t;
   }
 
   /** Who decides from now on (the apps layer swaps SipApps in and out). */
@@ -155,6 +178,8 @@ export class UasCore {
     this.ackWaits.clear();
     for (const t of this.inviteExpiries.values()) this.clock.clearTimer(t);
     this.inviteExpiries.clear();
+    this.reliable.close();
+    this.sessionTimers?.close();
   }
 
   /**
@@ -266,7 +291,18 @@ export class UasCore {
           }
           if (found.dialog) ctx.dialog = found.dialog;
         }
-        const rejection = precheck(req, this.profile(source));
+        // RFC 3262 §3: a PRACK must match an unacknowledged reliable 1xx
+        if (req.method === 'PRACK' && !(ctx.dialog && this.reliable.prack(req, ctx.dialog.localTag))) {
+          // our 481 says nothing about the dialog itself
+          if (!stateless) this.noDialog.add(txn);
+          this.finish(txn, reply(481), stateless);
+          return;
+        }
+        const bad = malformedSdp(req);
+        const rejection =
+          precheck(req, this.profile(source)) ??
+          (bad ? reply(488, bad) : undefined) ??
+          sessionTooSmall(req, this.app.timers?.(source) ?? DEFAULT_TIMERS);
         if (rejection) {
           this.finish(txn, rejection, stateless);
           return;
@@ -477,10 +513,10 @@ export class UasCore {
   /** Tells the app what changed in a dialog; a stopped dialog has nothing left to wait for. */
   private dialogChanged(dialog: Dialog, updates: DialogUpdate[], req: SipRequest, source: Source): void {
     if (dialog.ended) this.stopAckWait(dialog);
-    if (!this.app.dialogUpdate) return;
     for (const update of updates) {
       try {
-        this.app.dialogUpdate(update, { dialog, req, source });
+        if (update.type === 'session') this.app.sessionUpdate?.(update.update, { dialog, req, source });
+        else this.app.dialogUpdate?.(update, { dialog, req, source });
       } catch (err) {
         this.log?.error({ err, dialog: dialog.handle }, 'dialog update callback failed');
       }
@@ -610,17 +646,67 @@ export class UasCore {
     }
   }
 
-  /** Sends a response on the transaction; false when it already had its final one. */
-  respond(txn: ServerTxn, r: Reply, toTag?: string): boolean {
+  /**
+   * Sends a response on the transaction; false when it already had its final one. A reliable
+   * 1xx (when the caller supports 100rel) gets Require and RSeq and is retransmitted until
+   * PRACKed; it throws PendingPrack while the previous one is unacknowledged. A 2xx that
+   * must wait for a PRACK (`undeferred` unset) is held and reported as sent.
+   */
+  respond(txn: ServerTxn, r: Reply, toTag?: string, undeferred = false): boolean {
     let tag = toTag ?? this.tags.get(txn);
     if (tag === undefined && r.status > 100) {
       tag = newTag();
       this.tags.set(txn, tag);
     }
+    const req = txn.request;
+    const isInvite = req.method === 'INVITE';
+    let rseq: number | undefined;
+    if (
+      isInvite &&
+      r.status > 100 &&
+      r.status < 200 &&
+      tag !== undefined &&
+      sendReliably(req, r.reliable === true)
+    ) {
+      if (txn.state !== 'proceeding') return false;
+      rseq = this.reliable.nextRseq(txn, tag);
+    }
+    if (
+      isInvite &&
+      r.status >= 200 &&
+      !undeferred &&
+      txn.state === 'proceeding' &&
+      this.reliable.final(txn, r)
+    ) {
+      return true;
+    }
+    // RFC 4028 §9: a 2xx to an INVITE or UPDATE that asked for a session timer confirms it
+    const timer =
+      r.status >= 200 && r.status < 300 && (isInvite || req.method === 'UPDATE') && this.sessionTimers
+        ? uasSessionExpires(req)
+        : undefined;
+    if (timer) {
+      r = {
+        ...r,
+        headers: [
+          ...(r.headers ?? []).filter(([n]) => !/^(session-expires|x)$/i.test(n)),
+          ['Session-Expires', `${timer.se};refresher=${timer.refresher}`],
+          ...(timer.require ? ([['Require', 'timer']] as [string, string][]) : []),
+        ],
+      };
+    }
     const opts = responseOptions(r);
     if (tag !== undefined) opts.toTag = tag;
-    const resp = makeResponse(txn.request, r.status, opts);
-    copyRecordRoute(txn.request, resp);
+    const resp = makeResponse(req, r.status, opts);
+    if (rseq !== undefined) {
+      // the PRACK goes to the Contact of the reliable 1xx (RFC 3262 §4 via §12.1.1)
+      const contact = this.profile(txn.source).contact;
+      if (!resp.hasHeader('contact') && contact !== undefined) resp.addHeader('contact', contact);
+      if (!resp.hasHeader('require')) resp.addHeader('require', '100rel');
+      else resp.setHeader('require', `${resp.header('require')}, 100rel`);
+      resp.addHeader('rseq', String(rseq));
+    }
+    copyRecordRoute(req, resp);
     const sent = txn.respond(resp);
     if (sent && r.status >= 200) {
       const expiry = this.inviteExpiries.get(txn);
@@ -629,7 +715,17 @@ export class UasCore {
         this.inviteExpiries.delete(txn);
       }
     }
+    if (sent && rseq !== undefined) this.reliable.sent(txn, resp, rseq);
     if (sent && !this.noDialog.has(txn)) this.dialogResponse(txn, resp);
+    const localTag = req.toTag ?? tag;
+    if (sent && timer && localTag !== undefined && req.fromTag !== undefined) {
+      const dialog = this.dialogs.get(req.callId, localTag, req.fromTag);
+      if (dialog) {
+        this.sessionTimers?.arm(dialog, timer.se, timer.refresher === 'uas', (u) =>
+          this.dialogChanged(dialog, [u], req, txn.source),
+        );
+      }
+    }
     return sent;
   }
 }

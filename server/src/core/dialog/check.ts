@@ -6,11 +6,14 @@
 //   - a re-INVITE while our own INVITE is in progress → 491 (glare, RFC 3261 §14.2); while
 //     the peer's previous one is still unanswered or unacknowledged → 500 "Processing
 //     Previous INVITE" with a Retry-After of 0–10 s;
-//   - a re-INVITE after a BYE → 481.
+//   - a re-INVITE after a BYE → 481;
+//   - an UPDATE with an offer while our own offer is unanswered → 491, while the peer's
+//     previous offer is unanswered → 500 with a Retry-After (RFC 3311 §5.2).
 // A request that passes is recorded in the dialog (remote CSeq, INVITE usage, BYE).
 // An ACK never gets a response: it confirms the dialog, is a retransmission, or is dropped.
 import type { SipRequest } from '../../sip/message.js';
 import { type Reply, reply } from '../reply.js';
+import { sdpOf } from '../session.js';
 import type { Dialog, DialogUpdate } from './dialog.js';
 import type { DialogTable } from './table.js';
 
@@ -56,6 +59,12 @@ export function inDialogError(
   if (req.method === 'ACK' || req.method === 'CANCEL') return undefined;
   // §12.2.2: lower than the remote sequence is out of order; NkSIP's phrase
   if (dialog.remoteSeq !== undefined && req.cseq.seq < dialog.remoteSeq) return reply(500, OLD_CSEQ);
+  if (req.method === 'UPDATE' && sdpOf(req)) {
+    if (dialog.session.offerPending('local')) return reply(491);
+    if (dialog.session.offerPending('remote')) {
+      return reply(500, 'Offer Pending', [['Retry-After', String(retryAfter())]]);
+    }
+  }
   if (req.method === 'INVITE') {
     switch (dialog.inviteStatus) {
       case 'proceeding_uac':

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { formatNameAddr, type NameAddr, parseNameAddr } from '../../sip/headers.js';
 import type { SipRequest, SipResponse } from '../../sip/message.js';
 import { formatUri, isSipUri, parseUri, type Uri } from '../../sip/uri.js';
+import { type Party, Session, type SessionUpdate } from '../session.js';
 
 export type InviteStatus =
   | 'init'
@@ -39,7 +40,11 @@ export type DialogUpdate =
   | { type: 'invite_status'; status: InviteStatus | { stop: StopReason } }
   /** The dialog timed out and a BYE with a Reason was sent (NkSIP `invite_timeout`). */
   | { type: 'invite_timeout' }
-  | { type: 'stop' };
+  | { type: 'stop' }
+  /** Session timer reminder (RFC 4028): refresh now; `sdp` is the last local SDP. */
+  | { type: 'invite_refresh'; sdp: Buffer }
+  /** An offer/answer exchange completed, or the session ended (`sip_session_update`). */
+  | { type: 'session'; update: SessionUpdate };
 
 /** The INVITE usage: the last INVITE in the dialog, whichever side sent it. */
 export interface InviteUsage {
@@ -180,6 +185,10 @@ export class Dialog {
   early: boolean;
   readonly secure: boolean;
   invite: InviteUsage | undefined;
+  /** Offer/answer of the INVITE usage: `invite_local_sdp`, `invite_remote_sdp`, the pending offer. */
+  readonly session = new Session();
+  /** UAC: the RAck of the last reliable 1xx received and not yet PRACKed (RFC 3262). */
+  rack: string | undefined;
   readonly subscriptions = new Map<string, SubscriptionUsage>();
   private stopped = false;
   private readonly isLocal: ((uri: Uri) => boolean) | undefined;
@@ -315,12 +324,15 @@ export class Dialog {
       if (inv && inv.side === 'uac' && inv.status === 'accepted_uac' && seq === inv.cseq) {
         inv.ack = req;
         this.setInvite('confirmed', updates);
+        this.sessionRequest('local', req, updates);
       }
       return updates;
     }
     if (this.localSeq === undefined || seq > this.localSeq) this.localSeq = seq;
+    if (req.method === 'PRACK') this.rack = undefined;
     if (req.method === 'INVITE') this.startUsage(req, 'uac', updates);
     else if (req.method === 'BYE' && this.invite) this.setInvite('bye', updates);
+    else if (this.invite) this.sessionRequest('local', req, updates);
     return updates;
   }
 
@@ -341,6 +353,7 @@ export class Dialog {
     this.remoteSeq = req.cseq.seq;
     if (req.method === 'INVITE') this.startUsage(req, 'uas', updates);
     else if (req.method === 'BYE' && this.invite) this.setInvite('bye', updates);
+    else if (this.invite) this.sessionRequest('remote', req, updates);
     return updates;
   }
 
@@ -359,6 +372,7 @@ export class Dialog {
       this.updated = now;
       inv.ack = ack;
       this.setInvite('confirmed', updates);
+      this.sessionRequest('remote', ack, updates);
       return { result: 'confirmed', updates };
     }
     if (inv.status === 'confirmed' || inv.status === 'bye') return { result: 'retransmission', updates };
@@ -384,6 +398,11 @@ export class Dialog {
       this.localSeq = req.cseq.seq;
     }
     if (DIALOG_TERMINATING.has(code)) return this.stop(code);
+    if (this.invite) {
+      const out: SessionUpdate[] = [];
+      this.session.response(side === 'uac' ? 'remote' : 'local', req, resp, out);
+      for (const update of out) updates.push({ type: 'session', update });
+    }
     if ((code === 481 || (code === 408 && side === 'uac')) && !SUBSCRIPTION_METHODS.has(method)) {
       if (this.invite) this.stopInvite(code, updates);
       this.endIfUnused(updates);
@@ -457,6 +476,7 @@ export class Dialog {
         answered,
       };
       this.setInvite(side === 'uac' ? 'proceeding_uac' : 'proceeding_uas', updates);
+      this.sessionRequest(side === 'uac' ? 'local' : 'remote', req, updates);
     } else if (SUBSCRIPTION_METHODS.has(req.method)) {
       this.addSubscription(subscriptionOf(req));
     }
@@ -473,6 +493,15 @@ export class Dialog {
     if (!this.invite) return;
     this.invite = undefined;
     updates.push({ type: 'invite_status', status: { stop: reason } });
+    const out: SessionUpdate[] = [];
+    this.session.end(out);
+    for (const update of out) updates.push({ type: 'session', update });
+  }
+
+  private sessionRequest(by: Party, req: SipRequest, updates: DialogUpdate[]): void {
+    const out: SessionUpdate[] = [];
+    this.session.request(by, req, out);
+    for (const update of out) updates.push({ type: 'session', update });
   }
 
   private endIfUnused(updates: DialogUpdate[]): void {

@@ -11,6 +11,7 @@ import { removeParam } from '../../sip/grammar.js';
 import { formatNameAddr } from '../../sip/headers.js';
 import { newBranch } from '../../sip/ids.js';
 import { fromText, SipRequest } from '../../sip/message.js';
+import { isSdpType } from '../../sip/sdp.js';
 import { formatUri, isSipUri, type SipUri, type Uri, uriParam } from '../../sip/uri.js';
 import type { HeaderOp } from '../decision.js';
 import { applyOp, nextCSeq, UacError } from '../uac-build.js';
@@ -76,6 +77,11 @@ export function uacRequestError(dialog: Dialog, method: string): DialogError | u
   return undefined;
 }
 
+function isSdpBody(spec: InDialogSpec): boolean {
+  if (spec.body === undefined || spec.body.length === 0) return false;
+  return spec.contentType === undefined || isSdpType(spec.contentType);
+}
+
 /** A Request-URI from a route or target URI: no `method` parameter, no headers (§12.2.1.1). */
 function asRequestUri(u: Uri): Uri {
   if (!isSipUri(u)) return u;
@@ -108,6 +114,10 @@ export function buildInDialogRequest(dialog: Dialog, spec: InDialogSpec, now: nu
   if (method === 'CANCEL') throw new UacError('unknown_request', 'a CANCEL is sent with cancel(handle)');
   const err = uacRequestError(dialog, method);
   if (err) throw err;
+  // RFC 3311 §5.1: no new offer in an UPDATE while one is unanswered (NkSIP request_pending)
+  if (method === 'UPDATE' && dialog.session.offerPending() && spec.body !== undefined && isSdpBody(spec)) {
+    throw new DialogError('request_pending', 'an offer is waiting for its answer');
+  }
 
   // ---- CSeq: ACK reuses the INVITE's; otherwise one above the local sequence, or forced
   let seq: number;
@@ -168,6 +178,9 @@ export function buildInDialogRequest(dialog: Dialog, spec: InDialogSpec, now: nu
     for (const h of dialog.invite?.request?.headers ?? []) {
       if (h.name === 'authorization' || h.name === 'proxy-authorization') add(h.name, h.value);
     }
+  }
+  if (method === 'PRACK' && dialog.rack !== undefined && !spec.headers?.some((h) => /^rack$/i.test(h.name))) {
+    add('rack', dialog.rack);
   }
   if (spec.reason !== undefined) add('reason', text(spec.reason, 'Reason'));
   if (spec.body !== undefined && spec.body.length > 0) {

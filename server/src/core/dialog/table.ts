@@ -24,6 +24,12 @@ export interface DialogStep {
 export class DialogTable {
   private readonly byId = new Map<string, Dialog>();
   private readonly byHandle = new Map<string, Dialog>();
+  private readonly removedListeners: ((d: Dialog) => void)[] = [];
+
+  /** Called with each dialog that leaves the table (what is kept per dialog elsewhere goes too). */
+  onRemoved(fn: (d: Dialog) => void): void {
+    this.removedListeners.push(fn);
+  }
 
   add(d: Dialog): void {
     if (this.byId.has(d.id)) throw new Error(`dialog ${d.handle} already in the table`);
@@ -35,6 +41,7 @@ export class DialogTable {
     if (this.byId.get(d.id) !== d) return false;
     this.byId.delete(d.id);
     this.byHandle.delete(d.handle);
+    for (const fn of this.removedListeners) fn(d);
     return true;
   }
 

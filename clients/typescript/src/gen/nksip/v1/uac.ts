@@ -184,7 +184,34 @@ export interface UacOptions {
    * How many times the server answers a 401/407 for this request with the credentials of
    * `pass` and the app's `pass` (NkSIP `sip_uac_auto_auth_max_tries`). Absent: 5; 0: never.
    */
-  authMaxTries?: number | undefined;
+  authMaxTries?:
+    | number
+    | undefined;
+  /**
+   * INVITE (100rel, RFC 3262): the body of the PRACKs the server sends for reliable
+   * provisional responses: the answer when the 1xx carries an offer, else a new offer
+   * (answered in the PRACK's 2xx). Content-Type application/sdp. NkSIP's `prack_callback`.
+   */
+  prackBody: Buffer;
+  /**
+   * INVITE: do not PRACK reliable provisional responses automatically; the app sends PRACK
+   * in the dialog itself (UacEvent.rseq tells which 1xx are reliable; the server adds RAck).
+   */
+  manualPrack: boolean;
+  /**
+   * INVITE (session timers, RFC 4028): Session-Expires to ask for, seconds (NkSIP
+   * `sip_timers_se`); 0: the app's `timers` plugin value, else 1800. Needs the plugin.
+   */
+  sessionExpires: number;
+  /** INVITE: Min-SE to send, seconds (NkSIP `sip_timers_min_se`); 0: the plugin's, else 90. */
+  minSe: number;
+  /**
+   * In-dialog INVITE or UPDATE: a session refresh (NkSIP `refresh/2`): the dialog's last
+   * local SDP with its o= version incremented as body, its direction set to
+   * `sendrecv` (active), `sendonly` (hold), `inactive` or `recvonly`; `keep` leaves it as it
+   * was. Ignored when `body` is given.
+   */
+  refresh: string;
 }
 
 /**
@@ -230,6 +257,8 @@ export interface UacEvent {
   subscriptionHandle: string;
   /** The Call-ID used. */
   callId: string;
+  /** A provisional response sent reliably (100rel): its RSeq; 0 otherwise. */
+  rseq: number;
 }
 
 function createBaseCredential(): Credential {
@@ -360,6 +389,11 @@ function createBaseUacOptions(): UacOptions {
     sipIfMatch: "",
     localHost: "",
     authMaxTries: undefined,
+    prackBody: Buffer.alloc(0),
+    manualPrack: false,
+    sessionExpires: 0,
+    minSe: 0,
+    refresh: "",
   };
 }
 
@@ -439,6 +473,21 @@ export const UacOptions: MessageFns<UacOptions> = {
     }
     if (message.authMaxTries !== undefined) {
       writer.uint32(200).uint32(message.authMaxTries);
+    }
+    if (message.prackBody.length !== 0) {
+      writer.uint32(242).bytes(message.prackBody);
+    }
+    if (message.manualPrack !== false) {
+      writer.uint32(248).bool(message.manualPrack);
+    }
+    if (message.sessionExpires !== 0) {
+      writer.uint32(256).uint32(message.sessionExpires);
+    }
+    if (message.minSe !== 0) {
+      writer.uint32(264).uint32(message.minSe);
+    }
+    if (message.refresh !== "") {
+      writer.uint32(274).string(message.refresh);
     }
     return writer;
   },
@@ -656,6 +705,46 @@ export const UacOptions: MessageFns<UacOptions> = {
             message.authMaxTries = reader.uint32();
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.prackBody = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 31: {
+            if (tag !== 248) {
+              break;
+            }
+
+            message.manualPrack = reader.bool();
+            continue;
+          }
+          case 32: {
+            if (tag !== 256) {
+              break;
+            }
+
+            message.sessionExpires = reader.uint32();
+            continue;
+          }
+          case 33: {
+            if (tag !== 264) {
+              break;
+            }
+
+            message.minSe = reader.uint32();
+            continue;
+          }
+          case 34: {
+            if (tag !== 274) {
+              break;
+            }
+
+            message.refresh = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -743,6 +832,27 @@ export const UacOptions: MessageFns<UacOptions> = {
         : isSet(object.auth_max_tries)
         ? globalThis.Number(object.auth_max_tries)
         : undefined,
+      prackBody: isSet(object.prackBody)
+        ? Buffer.from(bytesFromBase64(object.prackBody))
+        : isSet(object.prack_body)
+        ? Buffer.from(bytesFromBase64(object.prack_body))
+        : Buffer.alloc(0),
+      manualPrack: isSet(object.manualPrack)
+        ? globalThis.Boolean(object.manualPrack)
+        : isSet(object.manual_prack)
+        ? globalThis.Boolean(object.manual_prack)
+        : false,
+      sessionExpires: isSet(object.sessionExpires)
+        ? globalThis.Number(object.sessionExpires)
+        : isSet(object.session_expires)
+        ? globalThis.Number(object.session_expires)
+        : 0,
+      minSe: isSet(object.minSe)
+        ? globalThis.Number(object.minSe)
+        : isSet(object.min_se)
+        ? globalThis.Number(object.min_se)
+        : 0,
+      refresh: isSet(object.refresh) ? globalThis.String(object.refresh) : "",
     };
   },
 
@@ -823,6 +933,21 @@ export const UacOptions: MessageFns<UacOptions> = {
     if (message.authMaxTries !== undefined) {
       obj.authMaxTries = Math.round(message.authMaxTries);
     }
+    if (message.prackBody.length !== 0) {
+      obj.prackBody = base64FromBytes(message.prackBody);
+    }
+    if (message.manualPrack !== false) {
+      obj.manualPrack = message.manualPrack;
+    }
+    if (message.sessionExpires !== 0) {
+      obj.sessionExpires = Math.round(message.sessionExpires);
+    }
+    if (message.minSe !== 0) {
+      obj.minSe = Math.round(message.minSe);
+    }
+    if (message.refresh !== "") {
+      obj.refresh = message.refresh;
+    }
     return obj;
   },
 
@@ -856,6 +981,11 @@ export const UacOptions: MessageFns<UacOptions> = {
     message.sipIfMatch = object.sipIfMatch ?? "";
     message.localHost = object.localHost ?? "";
     message.authMaxTries = object.authMaxTries ?? undefined;
+    message.prackBody = object.prackBody ?? Buffer.alloc(0);
+    message.manualPrack = object.manualPrack ?? false;
+    message.sessionExpires = object.sessionExpires ?? 0;
+    message.minSe = object.minSe ?? 0;
+    message.refresh = object.refresh ?? "";
     return message;
   },
 };
@@ -1133,7 +1263,7 @@ export const UacError: MessageFns<UacError> = {
 };
 
 function createBaseUacEvent(): UacEvent {
-  return { id: 0, event: undefined, requestHandle: "", dialogHandle: "", subscriptionHandle: "", callId: "" };
+  return { id: 0, event: undefined, requestHandle: "", dialogHandle: "", subscriptionHandle: "", callId: "", rseq: 0 };
 }
 
 export const UacEvent: MessageFns<UacEvent> = {
@@ -1163,6 +1293,9 @@ export const UacEvent: MessageFns<UacEvent> = {
     }
     if (message.callId !== "") {
       writer.uint32(66).string(message.callId);
+    }
+    if (message.rseq !== 0) {
+      writer.uint32(80).uint32(message.rseq);
     }
     return writer;
   },
@@ -1244,6 +1377,14 @@ export const UacEvent: MessageFns<UacEvent> = {
             message.callId = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.rseq = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1286,6 +1427,7 @@ export const UacEvent: MessageFns<UacEvent> = {
         : isSet(object.call_id)
         ? globalThis.String(object.call_id)
         : "",
+      rseq: isSet(object.rseq) ? globalThis.Number(object.rseq) : 0,
     };
   },
 
@@ -1312,6 +1454,9 @@ export const UacEvent: MessageFns<UacEvent> = {
     }
     if (message.callId !== "") {
       obj.callId = message.callId;
+    }
+    if (message.rseq !== 0) {
+      obj.rseq = Math.round(message.rseq);
     }
     return obj;
   },
@@ -1346,6 +1491,7 @@ export const UacEvent: MessageFns<UacEvent> = {
     message.dialogHandle = object.dialogHandle ?? "";
     message.subscriptionHandle = object.subscriptionHandle ?? "";
     message.callId = object.callId ?? "";
+    message.rseq = object.rseq ?? 0;
     return message;
   },
 };
