@@ -6,7 +6,14 @@
 // shared round robin; a Call-ID stays with the instance handling it while that one lives.
 import type { Logger } from 'pino';
 import type { AppHandler, DialogUpdateContext, Provisional, RequestContext } from '../core/app.js';
-import { PROCESS, type RouteDecision } from '../core/decision.js';
+import {
+  type BranchAnswer,
+  type BranchFinal,
+  CONTINUE,
+  PROCESS,
+  type ProxyOptions,
+  type RouteDecision,
+} from '../core/decision.js';
 import type { DialogUpdate } from '../core/dialog/dialog.js';
 import type { Reply } from '../core/reply.js';
 import { defaultReply, type UasProfile } from '../core/uas-checks.js';
@@ -19,6 +26,7 @@ import {
   DialogUpdate_Status,
   ErrorCode,
   type LateReply,
+  type BranchInfo as PbBranchInfo,
   type DialogUpdate as PbDialogUpdate,
 } from '../gen/nksip/v1/service.js';
 import { MemoryStore, Registrar } from '../registrar/index.js';
@@ -35,6 +43,7 @@ import {
   type ReplyContext,
   replyFromPb,
   requestToPb,
+  responseToPb,
   uriSetFromPb,
 } from './convert.js';
 
@@ -56,7 +65,7 @@ export interface DispatchOptions {
   stickyMax?: number;
 }
 
-type Purpose = 'route' | 'method' | 'notify';
+type Purpose = 'route' | 'method' | 'notify' | 'branch';
 
 interface Pending {
   id: number;
@@ -77,7 +86,9 @@ interface Pending {
   dialog: string;
   /** dialog_update callbacks: what changed. */
   update?: PbDialogUpdate;
-  resolve: (v: RouteDecision | Reply | Promise<Reply> | undefined) => void;
+  /** branch_final callbacks: the branch. */
+  branch?: PbBranchInfo;
+  resolve: (v: Outcome) => void;
 }
 
 /** A registrar's 2xx says what else the app does (RFC 3261 §10.3 leaves it to the UAS). */
@@ -95,6 +106,9 @@ function isProvisional(r: PbReply): boolean {
   return code >= 100 && code < 200;
 }
 
+/** What a callback resolves to, by purpose: a route decision, a reply, a branch answer. */
+type Outcome = RouteDecision | Reply | Promise<Reply> | BranchAnswer | undefined;
+
 interface Waiting {
   pending: Pending;
   timer: TimerHandle;
@@ -106,6 +120,7 @@ interface DispatchExtra {
   provisional?: Provisional;
   dialog?: string;
   update?: PbDialogUpdate;
+  branch?: PbBranchInfo;
 }
 
 /** A dialog update as the DialogUpdate message of the contract. */
@@ -311,6 +326,14 @@ export class AppDispatcher implements AppHandler {
     });
   }
 
+  /** BRANCH_FINAL for a fork the app asked to watch; `continue` when it cannot be asked. */
+  private branchFinal(req: SipRequest, source: Source, b: BranchFinal): Promise<BranchAnswer> {
+    const kind = CallbackKind.CALLBACK_KIND_BRANCH_FINAL;
+    if (!this.wants(kind)) return Promise.resolve(CONTINUE);
+    const branch: PbBranchInfo = { uri: b.uri, response: responseToPb(b.response), pending: b.pending };
+    return this.dispatch(kind, 'branch', req, source, { branch }) as Promise<BranchAnswer>;
+  }
+
   private sourceOfRequest(req: SipRequest): Source | undefined {
     for (const p of this.pending.values()) if (p.req === req) return p.source;
     for (const w of this.waiting.values()) if (w.pending.req === req) return w.pending.source;
@@ -359,7 +382,7 @@ export class AppDispatcher implements AppHandler {
     req: SipRequest,
     source: Source,
     extra: DispatchExtra = {},
-  ): Promise<RouteDecision | Reply | undefined> {
+  ): Promise<Outcome> {
     this.lastSources.set(req, source);
     return new Promise((resolve) => {
       const callId = callIdOf(req);
@@ -385,6 +408,7 @@ export class AppDispatcher implements AppHandler {
       if (extra.cancel) p.cancel = extra.cancel;
       if (extra.provisional) p.provisional = extra.provisional;
       if (extra.update) p.update = extra.update;
+      if (extra.branch) p.branch = extra.branch;
       this.sendTo(p, inst);
     });
   }
@@ -438,7 +462,9 @@ export class AppDispatcher implements AppHandler {
         ? { $case: 'cancel', value: requestToPb(p.cancel) }
         : p.update
           ? { $case: 'dialogUpdate', value: p.update }
-          : undefined,
+          : p.branch
+            ? { $case: 'branch', value: p.branch }
+            : undefined,
     };
     try {
       inst.send({ msg: { $case: 'callback', value: cb } });
@@ -491,7 +517,7 @@ export class AppDispatcher implements AppHandler {
   /** The configured deadline reply, else NkSIP's default; resolves the callback with it. */
   private fallback(p: Pending): { handledBy: string; code: number } {
     const configured = this.settings.deadlineReplies.get(p.kind);
-    if (configured && p.purpose !== 'notify') {
+    if (configured && (p.purpose === 'route' || p.purpose === 'method')) {
       const r = this.configuredReply(configured, p);
       if (r) {
         p.resolve(p.purpose === 'route' ? { kind: 'reply', reply: r } : r);
@@ -512,13 +538,10 @@ export class AppDispatcher implements AppHandler {
     }
   }
 
-  private defaultValue(
-    purpose: Purpose,
-    req: SipRequest,
-    source: Source,
-  ): RouteDecision | Reply | Promise<Reply> | undefined {
+  private defaultValue(purpose: Purpose, req: SipRequest, source: Source): Outcome {
     if (purpose === 'route') return PROCESS;
     if (purpose === 'method') return this.defaultMethod(req, source);
+    if (purpose === 'branch') return CONTINUE;
     return undefined;
   }
 
@@ -564,6 +587,7 @@ export class AppDispatcher implements AppHandler {
       );
       if (p.purpose === 'route') p.resolve({ kind: 'reply', reply: INVALID_SERVICE_REPLY });
       else if (p.purpose === 'method') p.resolve(INVALID_SERVICE_REPLY);
+      else if (p.purpose === 'branch') p.resolve(CONTINUE);
       else p.resolve(undefined);
     }
   }
@@ -573,6 +597,12 @@ export class AppDispatcher implements AppHandler {
     if (p.purpose === 'notify') {
       if (a.answer?.$case !== 'ack') throw new InvalidAnswer(`expected ack, got ${got}`);
       p.resolve(undefined);
+      return;
+    }
+    if (p.purpose === 'branch') {
+      if (a.answer?.$case !== 'branch')
+        throw new InvalidAnswer(`expected a BranchDecision (branch), got ${got}`);
+      p.resolve(this.branchDecision(p, a.answer.value.decision));
       return;
     }
     if (p.purpose === 'route') {
@@ -643,14 +673,36 @@ export class AppDispatcher implements AppHandler {
           reply: this.finalReply(p, d.value),
         };
       case 'proxy':
-      case 'proxyStateless':
+      case 'proxyStateless': {
+        const options: ProxyOptions = proxyOptionsFromPb(d.value);
+        // per-branch events exist only where there are branches: a stateful fork
+        if (d.$case === 'proxy' && d.value.options?.branchEvents) {
+          const { req, source } = p;
+          options.onBranchFinal = (b) => this.branchFinal(req, source, b);
+        }
         return {
           kind: d.$case === 'proxy' ? 'proxy' : 'proxy_stateless',
           targets: uriSetFromPb(d.value),
-          options: proxyOptionsFromPb(d.value),
+          options,
         };
+      }
       case 'strictProxy':
         throw new InvalidAnswer('strict_proxy is not supported by this server');
+    }
+  }
+
+  private branchDecision(
+    p: Pending,
+    d: NonNullable<CallbackAnswer['answer'] & { $case: 'branch' }>['value']['decision'],
+  ): BranchAnswer {
+    if (d === undefined) throw new InvalidAnswer('empty BranchDecision');
+    switch (d.$case) {
+      case 'continue':
+        return CONTINUE;
+      case 'fork':
+        return { kind: 'fork', targets: uriSetFromPb(d.value), options: proxyOptionsFromPb(d.value) };
+      case 'reply':
+        return { kind: 'reply', reply: this.finalReply(p, d.value) };
     }
   }
 

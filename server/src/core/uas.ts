@@ -7,7 +7,7 @@
 // creates, updates or stops its dialog, and ACKs for 2xx confirm them. One periodic sweep
 // stops dialogs idle for longer than the dialog timeout; a 2xx never ACKed stops its dialog.
 import type { Logger } from 'pino';
-import { makeResponse, type ResponseOptions, reasonPhrase } from '../sip/build.js';
+import { makeResponse, reasonPhrase } from '../sip/build.js';
 import { newTag } from '../sip/ids.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
 import type { Parsed } from '../sip/parser.js';
@@ -30,7 +30,7 @@ import { inDialogError, receiveInDialog } from './dialog/check.js';
 import type { Dialog, DialogUpdate, StopReason } from './dialog/dialog.js';
 import { DialogTable } from './dialog/table.js';
 import type { Forwarder } from './forwarder.js';
-import { type Reply, reply } from './reply.js';
+import { type Reply, reply, responseOptions } from './reply.js';
 import { precheck, type UasProfile } from './uas-checks.js';
 
 export interface UasCoreOptions {
@@ -548,13 +548,4 @@ function copyRecordRoute(req: SipRequest, resp: SipResponse): void {
   )
     return;
   for (const h of req.headers) if (h.name === 'record-route') resp.headers.push(h);
-}
-
-function responseOptions(r: Reply): ResponseOptions {
-  const opts: ResponseOptions = {};
-  if (r.reason !== undefined) opts.reason = r.reason;
-  if (r.headers) opts.headers = r.headers;
-  if (r.body) opts.body = r.body;
-  if (r.contentType) opts.contentType = r.contentType;
-  return opts;
 }
