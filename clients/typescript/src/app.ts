@@ -32,6 +32,7 @@ import {
   type Start,
   type UacEvent,
 } from './pb.js';
+import { AppRegistrar } from './registrar.js';
 import { type Reply, toProtoReply } from './reply.js';
 import { toProtoUacOptions, UacCall, UacError, type UacOptions } from './uac.js';
 
@@ -194,6 +195,8 @@ export class SipApp extends EventEmitter<SipAppEvents> {
   #started: StartedInfo | undefined;
   #nextId = 1;
   #pending = new Map<number, UacCall>();
+  /** The app's registrar (registrar plugin): find, qfind, delete, clear. */
+  readonly registrar = new AppRegistrar((msg) => this.#send(msg));
   #wakeSleep: (() => void) | undefined;
   #closedPromise: Promise<void>;
   #markClosed!: () => void;
@@ -611,6 +614,7 @@ export class SipApp extends EventEmitter<SipAppEvents> {
   }
 
   #failPending(why: string): void {
+    this.registrar.failAll(why);
     const calls = [...this.#pending.values()];
     this.#pending.clear();
     for (const c of calls) c.fail(new UacError('disconnected', `${c.method} not completed: ${why}`));
@@ -628,6 +632,9 @@ export class SipApp extends EventEmitter<SipAppEvents> {
         return;
       case 'uacEvent':
         this.#onUacEvent(m.msg.value);
+        return;
+      case 'registrarResult':
+        this.registrar.result(m.msg.value);
         return;
       case 'notification':
         this.#onNotification(m.msg.value);

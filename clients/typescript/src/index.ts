@@ -58,6 +58,7 @@ export {
 export type { Logger, LogLevel } from './logger.js';
 export { type Address, SipMessage, SipRequest, SipResponse, type SipUri, type UacMeta } from './message.js';
 export * as pb from './pb.js';
+export { AppRegistrar, RegistrarError } from './registrar.js';
 export {
   accepted,
   ambiguous,

@@ -12,6 +12,7 @@ import {
   SipAppServiceService,
 } from '../gen/nksip/v1/service.js';
 import type { InstanceLink } from './dispatch.js';
+import { registrarCommand } from './registrar-commands.js';
 import { type AppEntry, type AppRegistry, JoinError } from './registry.js';
 import { type UacPort, UacSession } from './uac-commands.js';
 
@@ -131,6 +132,13 @@ class Session {
       case 'command':
         this.uac?.handle(msg.value);
         return;
+      case 'registrar': {
+        const id = msg.value.id;
+        void registrarCommand(app.dispatcher.registrar, msg.value).then((value) =>
+          this.write({ msg: { $case: 'registrarResult', value: { ...value, id } } }),
+        );
+        return;
+      }
       case 'stop':
         this.finish('stop');
         return;

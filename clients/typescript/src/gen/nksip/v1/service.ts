@@ -17,7 +17,16 @@ import {
   type Metadata,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Ack, AuthorizeDecision, MethodDecision, Proxy, Reply, RouteDecision, UserPassDecision } from "./decisions.js";
+import {
+  Ack,
+  AuthorizeDecision,
+  MethodDecision,
+  Proxy,
+  Reply,
+  RouteDecision,
+  UriGroup,
+  UserPassDecision,
+} from "./decisions.js";
 import { Request, Response } from "./sip.js";
 import { UacCommand, UacEvent } from "./uac.js";
 
@@ -653,6 +662,9 @@ export interface ConnectRequest {
     | { $case: "lateReply"; value: LateReply }
     | { $case: "command"; value: UacCommand }
     | { $case: "stop"; value: Stop }
+    | //
+    /** A question to, or a change of, the app's registrar (registrar plugin). */
+    { $case: "registrar"; value: RegistrarCommand }
     | undefined;
 }
 
@@ -664,7 +676,94 @@ export interface ConnectResponse {
     | { $case: "uacEvent"; value: UacEvent }
     | { $case: "notification"; value: Notification }
     | { $case: "error"; value: Error }
+    | //
+    /** The answer to a RegistrarCommand. */
+    { $case: "registrarResult"; value: RegistrarResult }
     | undefined;
+}
+
+/**
+ * NkSIP's nksip_registrar API (reference §6) on the app's own registrar: the bindings that
+ * REGISTERs to this app created (the app must have enabled the registrar plugin).
+ */
+export interface RegistrarCommand {
+  /** Chosen by the app; the RegistrarResult carries it. */
+  id: number;
+  op: RegistrarCommand_Op;
+  /**
+   * The address of record (find, qfind, delete), a sip or sips URI: scheme, user and host
+   * name it (`sip:alice@example.com`).
+   */
+  aor: string;
+  /** Delete: the contact URI of the one binding to remove; empty: all of the AOR's. */
+  contact: string;
+}
+
+export enum RegistrarCommand_Op {
+  OP_UNSPECIFIED = 0,
+  /** OP_FIND - The AOR's contact URIs, highest q first, then newest first. */
+  OP_FIND = 1,
+  /** OP_QFIND - The AOR's contacts as a URI set: one group per q value, highest first (for Proxy). */
+  OP_QFIND = 2,
+  /** OP_DELETE - Remove the AOR's bindings, or only the one whose contact URI is `contact`. */
+  OP_DELETE = 3,
+  /** OP_CLEAR - Remove every binding of every AOR. */
+  OP_CLEAR = 4,
+}
+
+export function registrarCommand_OpFromJSON(object: any): RegistrarCommand_Op {
+  switch (object) {
+    case 0:
+    case "OP_UNSPECIFIED":
+      return RegistrarCommand_Op.OP_UNSPECIFIED;
+    case 1:
+    case "OP_FIND":
+      return RegistrarCommand_Op.OP_FIND;
+    case 2:
+    case "OP_QFIND":
+      return RegistrarCommand_Op.OP_QFIND;
+    case 3:
+    case "OP_DELETE":
+      return RegistrarCommand_Op.OP_DELETE;
+    case 4:
+    case "OP_CLEAR":
+      return RegistrarCommand_Op.OP_CLEAR;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum RegistrarCommand_Op");
+  }
+}
+
+export function registrarCommand_OpToJSON(object: RegistrarCommand_Op): string {
+  switch (object) {
+    case RegistrarCommand_Op.OP_UNSPECIFIED:
+      return "OP_UNSPECIFIED";
+    case RegistrarCommand_Op.OP_FIND:
+      return "OP_FIND";
+    case RegistrarCommand_Op.OP_QFIND:
+      return "OP_QFIND";
+    case RegistrarCommand_Op.OP_DELETE:
+      return "OP_DELETE";
+    case RegistrarCommand_Op.OP_CLEAR:
+      return "OP_CLEAR";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum RegistrarCommand_Op");
+  }
+}
+
+export interface RegistrarResult {
+  /** The RegistrarCommand id. */
+  id: number;
+  /**
+   * Find: the contact URIs. A binding registered through proxies that added Path carries it
+   * as an escaped `?Route=` header of its URI, which the proxy applies when forwarding.
+   */
+  uris: string[];
+  /** Qfind: the same URIs grouped by q, ready for Proxy.uri_set. */
+  uriSet: UriGroup[];
+  /** Delete: whether a binding was removed (false: not found). */
+  deleted: boolean;
+  /** Why the command failed (no registrar plugin, no op, an invalid AOR); empty on success. */
+  error: string;
 }
 
 function createBaseTimers(): Timers {
@@ -3845,6 +3944,9 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
       case "stop":
         Stop.encode(message.msg.value, writer.uint32(42).fork()).join();
         break;
+      case "registrar":
+        RegistrarCommand.encode(message.msg.value, writer.uint32(82).fork()).join();
+        break;
     }
     return writer;
   },
@@ -3902,6 +4004,14 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
             message.msg = { $case: "stop", value: Stop.decode(reader, reader.uint32()) };
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.msg = { $case: "registrar", value: RegistrarCommand.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3928,6 +4038,8 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         ? { $case: "command", value: UacCommand.fromJSON(object.command) }
         : isSet(object.stop)
         ? { $case: "stop", value: Stop.fromJSON(object.stop) }
+        : isSet(object.registrar)
+        ? { $case: "registrar", value: RegistrarCommand.fromJSON(object.registrar) }
         : undefined,
     };
   },
@@ -3944,6 +4056,8 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
       obj.command = UacCommand.toJSON(message.msg.value);
     } else if (message.msg?.$case === "stop") {
       obj.stop = Stop.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "registrar") {
+      obj.registrar = RegistrarCommand.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -3984,6 +4098,12 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         }
         break;
       }
+      case "registrar": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "registrar", value: RegistrarCommand.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
     return message;
   },
@@ -4010,6 +4130,9 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         break;
       case "error":
         Error.encode(message.msg.value, writer.uint32(42).fork()).join();
+        break;
+      case "registrarResult":
+        RegistrarResult.encode(message.msg.value, writer.uint32(82).fork()).join();
         break;
     }
     return writer;
@@ -4068,6 +4191,14 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
             message.msg = { $case: "error", value: Error.decode(reader, reader.uint32()) };
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.msg = { $case: "registrarResult", value: RegistrarResult.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4094,6 +4225,10 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         ? { $case: "notification", value: Notification.fromJSON(object.notification) }
         : isSet(object.error)
         ? { $case: "error", value: Error.fromJSON(object.error) }
+        : isSet(object.registrarResult)
+        ? { $case: "registrarResult", value: RegistrarResult.fromJSON(object.registrarResult) }
+        : isSet(object.registrar_result)
+        ? { $case: "registrarResult", value: RegistrarResult.fromJSON(object.registrar_result) }
         : undefined,
     };
   },
@@ -4110,6 +4245,8 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
       obj.notification = Notification.toJSON(message.msg.value);
     } else if (message.msg?.$case === "error") {
       obj.error = Error.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "registrarResult") {
+      obj.registrarResult = RegistrarResult.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -4150,7 +4287,267 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         }
         break;
       }
+      case "registrarResult": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "registrarResult", value: RegistrarResult.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseRegistrarCommand(): RegistrarCommand {
+  return { id: 0, op: 0, aor: "", contact: "" };
+}
+
+export const RegistrarCommand: MessageFns<RegistrarCommand> = {
+  encode(message: RegistrarCommand, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.op !== 0) {
+      writer.uint32(16).int32(message.op);
+    }
+    if (message.aor !== "") {
+      writer.uint32(26).string(message.aor);
+    }
+    if (message.contact !== "") {
+      writer.uint32(34).string(message.contact);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegistrarCommand {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegistrarCommand();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.op = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.aor = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.contact = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegistrarCommand {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      op: isSet(object.op) ? registrarCommand_OpFromJSON(object.op) : 0,
+      aor: isSet(object.aor) ? globalThis.String(object.aor) : "",
+      contact: isSet(object.contact) ? globalThis.String(object.contact) : "",
+    };
+  },
+
+  toJSON(message: RegistrarCommand): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.op !== 0) {
+      obj.op = registrarCommand_OpToJSON(message.op);
+    }
+    if (message.aor !== "") {
+      obj.aor = message.aor;
+    }
+    if (message.contact !== "") {
+      obj.contact = message.contact;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RegistrarCommand>, I>>(base?: I): RegistrarCommand {
+    return RegistrarCommand.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RegistrarCommand>, I>>(object: I): RegistrarCommand {
+    const message = createBaseRegistrarCommand();
+    message.id = object.id ?? 0;
+    message.op = object.op ?? 0;
+    message.aor = object.aor ?? "";
+    message.contact = object.contact ?? "";
+    return message;
+  },
+};
+
+function createBaseRegistrarResult(): RegistrarResult {
+  return { id: 0, uris: [], uriSet: [], deleted: false, error: "" };
+}
+
+export const RegistrarResult: MessageFns<RegistrarResult> = {
+  encode(message: RegistrarResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    for (const v of message.uris) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.uriSet) {
+      UriGroup.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.deleted !== false) {
+      writer.uint32(32).bool(message.deleted);
+    }
+    if (message.error !== "") {
+      writer.uint32(42).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegistrarResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegistrarResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.uris.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.uriSet.push(UriGroup.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.deleted = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegistrarResult {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      uris: globalThis.Array.isArray(object?.uris) ? object.uris.map((e: any) => globalThis.String(e)) : [],
+      uriSet: globalThis.Array.isArray(object?.uriSet)
+        ? object.uriSet.map((e: any) => UriGroup.fromJSON(e))
+        : globalThis.Array.isArray(object?.uri_set)
+        ? object.uri_set.map((e: any) => UriGroup.fromJSON(e))
+        : [],
+      deleted: isSet(object.deleted) ? globalThis.Boolean(object.deleted) : false,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: RegistrarResult): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.uris?.length) {
+      obj.uris = message.uris;
+    }
+    if (message.uriSet?.length) {
+      obj.uriSet = message.uriSet.map((e) => UriGroup.toJSON(e));
+    }
+    if (message.deleted !== false) {
+      obj.deleted = message.deleted;
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RegistrarResult>, I>>(base?: I): RegistrarResult {
+    return RegistrarResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RegistrarResult>, I>>(object: I): RegistrarResult {
+    const message = createBaseRegistrarResult();
+    message.id = object.id ?? 0;
+    message.uris = object.uris?.map((e) => e) || [];
+    message.uriSet = object.uriSet?.map((e) => UriGroup.fromPartial(e)) || [];
+    message.deleted = object.deleted ?? false;
+    message.error = object.error ?? "";
     return message;
   },
 };
