@@ -6,10 +6,18 @@
 // Environment: NKSIP_SERVER (default 127.0.0.1:50051), NKSIP_APP (default conformance; also
 // the name appended to x-nk-id), NKSIP_LISTEN (comma-separated listen URIs; empty: the
 // server's own listeners), NKSIP_TOKEN, NKSIP_PASS (digest password for every user,
-// default 1234).
+// default 1234), NKSIP_PLUGINS (comma-separated plugin names, e.g. `registrar`),
+// NKSIP_ROUTE (`registrar`: play NkSIP's test proxy — a request without x-nk-proxy whose
+// Request-URI names a user goes to that AOR's registered contacts, grouped by q (qfind), with
+// Record-Route when x-nk-rr is set, statelessly with x-nk-proxy-mode: stateless; 480 when
+// nobody is registered; in-dialog requests follow their Route; `forward`: every request
+// without x-nk-proxy is proxied to its Request-URI, with Record-Route (x-nk-rr) and Path
+// (x-nk-path) as asked: a plain outbound proxy).
 //
 // Headers of a request to this app:
-//   x-nk-op: <op>     what to answer (default ok):
+//   x-nk-op: <op>     what to answer (default ok); x-nk-op-<app name>: <op> wins over it in
+//                     that app, and x-nk-op-<Request-URI user> over both (each UA of a fork
+//                     answering its own way):
 //       ok | busy | decline | answer (200 echoing the request's SDP) | <code> (any 3-digit code)
 //       reply-request      200 whose body is the request as received (message/sip)
 //       reply-stateless    answered 200 from route, without a transaction
@@ -21,13 +29,21 @@
 //       wait               noreply and no answer at all
 //       ignore             never answer the callback (the server's deadline applies)
 //   x-nk-prov: true|<code> send a provisional first (180, or that code), then the answer
-//   x-nk-sleep: <ms>       wait before answering (inside the callback unless x-nk-prov is set)
+//   x-nk-sleep: <ms>       wait before answering (inside the callback unless x-nk-prov is set);
+//                          x-nk-sleep-<app name> for that app only
 //   x-nk-proxy: <uris>     proxy instead of processing: one line per hop, this app takes the
 //                          first line and forwards the rest; `,` separates parallel URIs and
 //                          `|` serial groups. x-nk-proxy-mode: stateless | strict (default
 //                          stateful).
 //   x-nk-rr                with x-nk-proxy: Record-Route
 //   x-nk-redirect          with x-nk-proxy: follow redirects
+//   x-nk-path              with x-nk-proxy: add Path to a REGISTER (RFC 3327)
+//   x-nk-branch: <what>    with x-nk-proxy or NKSIP_ROUTE: be told of each branch's final
+//                          (printed as {"ev":"branch",...}) and answer `continue` (default),
+//                          `fork <uri>[,<uri>...]` (a new parallel group) or `reply <code>`
+//   x-nk-reg: <op> [<aor> [<contact>]]  (on MESSAGE) ask this app's registrar: find, qfind,
+//                          delete or clear; answered 200 with x-nk-reg-result: <JSON result>,
+//                          or 500 with x-nk-reg-error: <message>
 //   x-nk-auth: [realm|proxy[:realm]]  challenge unless the request carries a valid credential
 //   x-nk-id                this app appends its name to x-nk-id in its answers and in the
 //                          requests it forwards
@@ -43,6 +59,8 @@ import {
   Authorize,
   addHeader,
   answer,
+  Branch,
+  type BranchAnswer,
   busy,
   decline,
   type HeaderEdit,
@@ -50,6 +68,7 @@ import {
   type MethodAnswer,
   noreply,
   ok,
+  type ProxyOptions,
   type RawAnswer,
   type Reply,
   Route,
@@ -68,6 +87,14 @@ import {
 
 const NAME = process.env.NKSIP_APP ?? 'conformance';
 const PASSWORD = process.env.NKSIP_PASS ?? '1234';
+const PLUGINS = (process.env.NKSIP_PLUGINS ?? '').split(',').filter(Boolean);
+const ROUTE_MODE = process.env.NKSIP_ROUTE ?? '';
+// set once started: the registrar commands need the app's stream
+let app: SipApp | undefined;
+function started(): SipApp {
+  if (!app) throw new Error('not started');
+  return app;
+}
 
 const emit = (ev: string, fields: Record<string, unknown> = {}): void => {
   process.stdout.write(`${JSON.stringify({ ev, app: NAME, ...fields })}\n`);
@@ -141,11 +168,20 @@ async function handle(req: SipRequest): Promise<MethodAnswer | RawAnswer> {
     void runUac(req);
     return noreply();
   }
-  const op = (req.header('x-nk-op') ?? 'ok').trim().toLowerCase();
+  if (req.method === 'MESSAGE' && req.hasHeader('x-nk-reg')) return registrarOp(req);
+  const user = req.ruri.user;
+  const op = (
+    (user !== '' ? req.header(`x-nk-op-${user}`) : undefined) ??
+    req.header(`x-nk-op-${NAME}`) ??
+    req.header('x-nk-op') ??
+    'ok'
+  )
+    .trim()
+    .toLowerCase();
   if (op === 'ignore') return new Promise<never>(() => undefined);
   if (op === 'reply-invalid')
     return raw({ $case: 'route', value: { decision: { $case: 'process', value: {} } } });
-  const delay = Number(req.header('x-nk-sleep') ?? 0) || 0;
+  const delay = Number(req.header(`x-nk-sleep-${NAME}`) ?? req.header('x-nk-sleep') ?? 0) || 0;
   const provisional = provisionalReply(op, req);
   const final = finalReply(op, req);
   if (provisional === undefined) {
@@ -166,6 +202,50 @@ async function handle(req: SipRequest): Promise<MethodAnswer | RawAnswer> {
   return noreply();
 }
 
+// x-nk-reg: the registrar commands (find, qfind, delete, clear) on this app's registrar.
+async function registrarOp(req: SipRequest): Promise<MethodAnswer> {
+  const [op = '', aor = '', contact = ''] = (req.header('x-nk-reg') ?? '').trim().split(/\s+/);
+  const headers = idHeaders(req);
+  try {
+    const reg = started().registrar;
+    let result: unknown;
+    if (op === 'find') result = await reg.find(aor);
+    else if (op === 'qfind') result = await reg.qfind(aor);
+    else if (op === 'delete') result = await reg.delete(aor, contact);
+    else if (op === 'clear') result = await reg.clear().then(() => true);
+    else throw new Error(`unknown x-nk-reg op ${op}`);
+    return ok({ headers: [...headers, replaceHeader('x-nk-reg-result', JSON.stringify(result))] });
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    return status(500, { headers: [...headers, replaceHeader('x-nk-reg-error', message)] });
+  }
+}
+
+// NKSIP_ROUTE=registrar: NkSIP's test proxy, routing to the registered contacts of the R-URI.
+async function registrarRoute(req: SipRequest, options: ProxyOptions) {
+  if (req.to.tag !== '') return Route.proxy([], options);
+  const u = req.ruri;
+  const set = app ? await app.registrar.qfind(`${u.scheme}:${u.user}@${u.host}`) : [];
+  if (set.length === 0) return Route.reply(status(480, { headers: idHeaders(req) }));
+  return (req.header('x-nk-proxy-mode') ?? '').trim().toLowerCase() === 'stateless'
+    ? Route.proxyStateless(set, options)
+    : Route.proxy(set, options);
+}
+
+// x-nk-branch: what to answer to each branch's final response.
+function branchAnswer(req: SipRequest): BranchAnswer {
+  const [what = 'continue', arg = ''] = (req.header('x-nk-branch') ?? '').trim().split(/\s+/);
+  if (what === 'fork') {
+    const uris = arg
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
+    return Branch.fork([uris], { recordRoute: req.hasHeader('x-nk-rr') });
+  }
+  if (what === 'reply') return Branch.reply(status(Number(arg) || 500, { headers: idHeaders(req) }));
+  return Branch.continue();
+}
+
 // x-nk-uac: send a request from the app and report its outcome in the MESSAGE's answer.
 async function runUac(req: SipRequest): Promise<void> {
   const [method = 'OPTIONS', uri = ''] = (req.header('x-nk-uac') ?? '').trim().split(/\s+/);
@@ -176,14 +256,14 @@ async function runUac(req: SipRequest): Promise<void> {
   const result: Record<string, string> = {};
   try {
     const isInvite = method.toUpperCase() === 'INVITE';
-    const res = await app.request(method, uri, {
+    const res = await started().request(method, uri, {
       headers,
       ...(isInvite ? { body: sdpOffer(), auto2xxAck: true } : {}),
     });
     result['x-nk-uac-status'] = String(res.code);
     result['x-nk-uac-reason'] = res.reason;
     if (isInvite && res.ok && res.dialogHandle) {
-      const bye = await app.bye(res.dialogHandle);
+      const bye = await started().bye(res.dialogHandle);
       result['x-nk-uac-bye-status'] = String(bye.code);
     }
   } catch (e) {
@@ -212,7 +292,24 @@ const callbacks: SipAppCallbacks = {
     if (op === 'route-invalid')
       return raw({ $case: 'method', value: { decision: { $case: 'noreply', value: {} } } });
     const [hop, ...next] = req.headers('x-nk-proxy');
-    if (hop === undefined) return Route.process();
+    if (hop === undefined) {
+      if (ROUTE_MODE === 'forward') {
+        return Route.proxy([], {
+          recordRoute: req.hasHeader('x-nk-rr'),
+          path: req.hasHeader('x-nk-path'),
+          headers: idHeaders(req),
+        });
+      }
+      const inDialog = req.to.tag !== '';
+      if (ROUTE_MODE === 'registrar' && req.method !== 'REGISTER' && (inDialog || req.ruri.user !== '')) {
+        return registrarRoute(req, {
+          recordRoute: req.hasHeader('x-nk-rr'),
+          branchEvents: req.hasHeader('x-nk-branch'),
+          headers: idHeaders(req),
+        });
+      }
+      return Route.process();
+    }
     const uriSet = hop
       .split('|')
       .map((group) => group.split(',').map((u) => u.trim().replace(/^<(.*)>$/, '$1')))
@@ -221,6 +318,8 @@ const callbacks: SipAppCallbacks = {
     const options = {
       recordRoute: req.hasHeader('x-nk-rr'),
       followRedirects: req.hasHeader('x-nk-redirect'),
+      path: req.hasHeader('x-nk-path'),
+      branchEvents: req.hasHeader('x-nk-branch'),
       headers: [
         removeHeader('x-nk-proxy'),
         ...next.map((h) => addHeader('x-nk-proxy', h)),
@@ -273,14 +372,19 @@ const callbacks: SipAppCallbacks = {
       stopReason: u.stopReason,
     }),
   sessionUpdate: (u) => emit('session', { dialog: u.dialogHandle, kind: u.kind }),
+  branchFinal: (b, req) => {
+    emit('branch', { callId: req.callId, uri: b.uri, code: b.response.code, pending: b.pending });
+    return branchAnswer(req);
+  },
 };
 
-const app = await SipApp.start(
+app = await SipApp.start(
   {
     app: NAME,
     server: process.env.NKSIP_SERVER,
     listen: process.env.NKSIP_LISTEN?.split(',').filter(Boolean),
     token: process.env.NKSIP_TOKEN,
+    plugins: PLUGINS,
   },
   callbacks,
 );

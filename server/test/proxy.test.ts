@@ -6,6 +6,7 @@ import { type BranchAnswer, type BranchFinal, CONTINUE } from '../src/core/decis
 import { bestResponse } from '../src/proxy/index.js';
 import { makeResponse } from '../src/sip/build.js';
 import type { SipRequest, SipResponse } from '../src/sip/message.js';
+import type { Source } from '../src/transport/types.js';
 import { type ProxyHarness, proxyDecision, proxyHarness } from './support/proxy.js';
 import { request as baseRequest, parse, source } from './support/transaction.js';
 
@@ -169,6 +170,31 @@ describe('single target', () => {
     expect(o2?.msg.hasHeader('route')).toBe(false);
     expect(o2?.to.address).toBe(A);
     await t.answer(o2?.msg as SipRequest, 200);
+  });
+
+  it('record-routes the listener the request came in on (an app of its own), both transports of it', async () => {
+    const t = setup({
+      decide: proxyDecision([[`sip:carol@${A}`]], { recordRoute: true }),
+      localContact: () => ({ host: '192.0.2.1', port: 5060 }),
+      listeners: () => [
+        { transport: 'udp', address: '192.0.2.1', port: 5060 },
+        { transport: 'udp', address: '192.0.2.1', port: 5070 },
+        { transport: 'tcp', address: '192.0.2.1', port: 5070 },
+      ],
+    });
+    const app: Source = { ...source(), localPort: 5070 };
+    await t.send(request(), app);
+    const [o] = t.transport.out('INVITE');
+    expect(o?.msg.headerValues('record-route')).toEqual(['<sip:192.0.2.1:5070;lr>']);
+    await t.answer(o?.msg as SipRequest, 486);
+    t.setDecide(proxyDecision([[`sip:carol@${A};transport=tcp`]], { recordRoute: true }));
+    await t.send(request(), app);
+    const o2 = t.transport.out('INVITE')[1];
+    expect(o2?.msg.headerValues('record-route')).toEqual([
+      '<sip:192.0.2.1:5070;transport=tcp;lr>',
+      '<sip:192.0.2.1:5070;lr>',
+    ]);
+    await t.answer(o2?.msg as SipRequest, 486);
   });
 
   it('answers 483 at Max-Forwards 0 and 420 for Proxy-Require', async () => {

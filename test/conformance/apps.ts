@@ -74,6 +74,8 @@ export interface AppOptions {
   token?: string;
   /** Milliseconds to wait for the ready line. */
   readyTimeoutMs?: number;
+  /** Extra environment (NKSIP_PLUGINS, NKSIP_ROUTE...). */
+  env?: Record<string, string>;
 }
 
 export class RunningApp {
@@ -187,6 +189,7 @@ export async function startApp(lang: string, o: AppOptions): Promise<RunningApp>
       NKSIP_APP: name,
       NKSIP_LISTEN: (o.listen ?? []).join(','),
       NKSIP_TOKEN: o.token ?? '',
+      ...o.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -192,8 +192,10 @@ export class UasCore {
           return;
         }
         // a merged request is a loop only for the UAS; a proxy sees legitimate spirals
-        // that look the same (RFC 3261 §8.2.2.2, §16.3)
-        if (txn.mergedWith !== undefined && !stateless) {
+        // that look the same (RFC 3261 §8.2.2.2, §16.3). The UAS is the element behind one
+        // listener: a copy that reached another listener (another app of this server, after
+        // one of them proxied it there) is not merged for this one.
+        if (txn.mergedWith !== undefined && !stateless && sameListener(txn.mergedWith.source, source)) {
           this.respond(txn, { status: 482, reason: 'Loop Detected' });
           return;
         }
@@ -532,6 +534,10 @@ export class UasCore {
     if (sent && !this.noDialog.has(txn)) this.dialogResponse(txn, resp);
     return sent;
   }
+}
+
+function sameListener(a: Source, b: Source): boolean {
+  return a.localPort === b.localPort && a.localAddress === b.localAddress;
 }
 
 /**
