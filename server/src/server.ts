@@ -47,6 +47,8 @@ export interface Server {
   readonly dialogs: DialogTable;
   readonly uac: UacCore;
   readonly apps: AppsLayer;
+  /** The proxy (its `stats()` count live forks and branches). */
+  readonly proxy: SipProxy;
   /** Where SipApps connect (`127.0.0.1:50051`), when the gRPC service runs. */
   readonly grpcAddress: string | undefined;
   /** New requests get 503; waits up to `timeoutMs` for live transactions, then closes. */
@@ -188,6 +190,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     dialogs,
     uac,
     apps,
+    proxy,
     grpcAddress: apps.grpcAddress,
     stop,
   };
