@@ -80,6 +80,9 @@ class Peer {
     ].join('\r\n');
     this.sock.send(Buffer.from(text, 'latin1'), port, '127.0.0.1');
   }
+  raw(text: string, port: number): void {
+    this.sock.send(Buffer.from(text, 'latin1'), port, '127.0.0.1');
+  }
   async final(callId: string, ms = 10_000): Promise<SipResponse | undefined> {
     const find = () => this.responses.find((r) => r.status >= 200 && r.callId === callId);
     await until(() => find() !== undefined, ms);
@@ -314,19 +317,8 @@ describe('the proxy and the registrar with sipp, Kamailio and bad input', () => 
         '',
         '',
       ].join('\r\n');
-    const sock = createSocket('udp4');
-    await new Promise<void>((res) => sock.bind(0, '127.0.0.1', () => res()));
-    sock.close();
-    (peer as unknown as { sock: Socket }).sock.send(
-      Buffer.from(inDialog('ACK', 1), 'latin1'),
-      sipPort,
-      '127.0.0.1',
-    );
-    (peer as unknown as { sock: Socket }).sock.send(
-      Buffer.from(inDialog('BYE', 2), 'latin1'),
-      sipPort,
-      '127.0.0.1',
-    );
+    peer.raw(inDialog('ACK', 1), sipPort);
+    peer.raw(inDialog('BYE', 2), sipPort);
     await until(() => peer.responses.some((x) => x.callId === 'hundred' && x.cseq.method === 'BYE'), 5000);
     expect(peer.responses.find((x) => x.callId === 'hundred' && x.cseq.method === 'BYE')?.status).toBe(200);
     await nothingLeft();
