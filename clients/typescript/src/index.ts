@@ -11,6 +11,7 @@ export {
   type StartedInfo,
   type Target,
 } from './app.js';
+export { AppAuto, AutoError, type AutoKind, type AutoOptions, type AutoStatus } from './auto.js';
 export { backoffDelay, backoffPolicy, type ReconnectOptions } from './backoff.js';
 export type {
   Awaitable,

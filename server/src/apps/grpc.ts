@@ -11,6 +11,7 @@ import {
   ErrorCode,
   SipAppServiceService,
 } from '../gen/nksip/v1/service.js';
+import { AutoSession } from './auto-register.js';
 import type { InstanceLink } from './dispatch.js';
 import { registrarCommand } from './registrar-commands.js';
 import { type AppEntry, type AppRegistry, JoinError } from './registry.js';
@@ -68,6 +69,7 @@ class Session {
   private app: AppEntry | undefined;
   private link: InstanceLink | undefined;
   private uac: UacSession | undefined;
+  private auto: AutoSession | undefined;
 
   constructor(
     private readonly call: Call,
@@ -132,6 +134,9 @@ class Session {
       case 'command':
         this.uac?.handle(msg.value);
         return;
+      case 'auto':
+        this.auto?.handle(msg.value);
+        return;
       case 'registrar': {
         const id = msg.value.id;
         void registrarCommand(app.dispatcher.registrar, msg.value).then((value) =>
@@ -176,6 +181,13 @@ class Session {
             (ev) => this.write({ msg: { $case: 'uacEvent', value: ev } }),
             this.opts.logger,
           );
+          this.auto = new AutoSession(
+            this.opts.uac,
+            app.settings,
+            (msg) => this.write(msg),
+            undefined,
+            this.opts.logger,
+          );
           this.state = 'running';
           this.write({ msg: { $case: 'started', value: started } });
         },
@@ -200,6 +212,7 @@ class Session {
     const wasRunning = this.state === 'running';
     this.state = 'done';
     this.uac?.close();
+    this.auto?.close();
     if (wasRunning && this.app && this.link) {
       this.opts.logger?.debug(
         { app: this.app.settings.name, instance: this.link.id, why },

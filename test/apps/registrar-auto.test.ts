@@ -1,7 +1,8 @@
-// The registrar commands over a real stream: the TypeScript SDK's `app.registrar` (find, qfind,
-// delete, clear) against an in-process server, with bindings made by REGISTERs over UDP.
+// The registrar commands and the automatic registrations/pings over a real stream: the
+// TypeScript SDK's `app.registrar` (find, qfind, delete, clear) and `app.auto` against an
+// in-process server, with bindings made by REGISTERs over UDP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistrarError, SipApp } from '../../clients/typescript/src/index.js';
+import { type AutoStatus, RegistrarError, SipApp } from '../../clients/typescript/src/index.js';
 import { DEFAULTS } from '../../server/src/config.js';
 import { type Server, startServer } from '../../server/src/server.js';
 import { SipPeer } from './support.js';
@@ -94,5 +95,38 @@ describe('app.registrar', () => {
     const { app: a } = await app('reg-stopped');
     await a.stop();
     await expect(a.registrar.find('sip:a@127.0.0.1')).rejects.toThrow(/not connected/);
+  });
+});
+
+describe('app.auto', () => {
+  it('registers with another app acting as registrar, pings it, lists, stops (Expires 0)', async () => {
+    const { app: registrar, port } = await app('auto-registrar');
+    const { app: ua } = await app('auto-ua', []);
+    const aor = 'sip:bob@127.0.0.1';
+    const first = await ua.auto.startRegister('main', `sip:127.0.0.1:${port}`, { from: aor, interval: 120 });
+    expect(first).toEqual({ kind: 'register', name: 'main', ok: true, code: 200, nextIn: 108 });
+    expect(await registrar.registrar.find(aor)).toHaveLength(1);
+    const ping = await ua.auto.startPing('p', `sip:127.0.0.1:${port}`, { interval: 30 });
+    expect([ping.ok, ping.code, ping.nextIn]).toEqual([true, 200, 30]);
+    expect((await ua.auto.registers()).map((s) => s.name)).toEqual(['main']);
+    expect((await ua.auto.pings()).map((s) => [s.name, s.ok])).toEqual([['p', true]]);
+    const stopped = await ua.auto.stopRegister('main');
+    expect([stopped.ok, stopped.code, stopped.nextIn]).toEqual([false, 200, 0]);
+    expect(await registrar.registrar.find(aor)).toEqual([]);
+    await ua.auto.stopPing('p');
+    expect(await ua.auto.registers()).toEqual([]);
+    await expect(ua.auto.stopPing('p')).rejects.toThrow(/no ping named "p"/);
+  });
+
+  it('a registrar that refuses: the first result says so; the app hears of changes', async () => {
+    const { port } = await app('auto-no-registrar', []);
+    const { app: ua } = await app('auto-ua2', []);
+    const changes: AutoStatus[] = [];
+    ua.on('autoStatus', (s) => changes.push(s));
+    const first = await ua.auto.startRegister('r', `sip:127.0.0.1:${port}`, { from: 'sip:carol@127.0.0.1' });
+    expect([first.ok, first.code, first.nextIn]).toEqual([false, 405, 30]);
+    await expect(ua.auto.startRegister('', 'sip:x')).rejects.toThrow(/name is required/);
+    await ua.auto.stopRegister('r');
+    expect(changes).toEqual([]); // the first result is the start's answer, not a change
   });
 });
