@@ -12,10 +12,11 @@
 //                     from a remote TypeScript app (bench/apps/proxy-app.mjs, BENCH_MODE=proxy):
 //                     one gRPC round trip per INVITE, ACK and BYE
 //     nksip-builtin   nksip-server with the built-in route (the PBX: registrar + proxy to the
-//                     registered contacts) from the config file BENCH_PBX_CONFIG; the UAS is
-//                     registered first as BENCH_PBX_USER (password BENCH_PBX_PASS if the PBX
-//                     challenges); skipped when BENCH_PBX_CONFIG is not set. The PBX must let
-//                     the sipp UAC call that user without a challenge.
+//                     registered contacts, Record-Route) from BENCH_PBX_CONFIG (default
+//                     bench/pbx.yaml); the UAS is registered first as BENCH_PBX_USER, and the
+//                     sipp UAC as BENCH_PBX_CALLER with its fixed port as Contact, so its calls
+//                     come from a registered contact (digest answered with the passwords of
+//                     the config). Skipped when the server refuses the config (no PBX yet).
 //   REGISTER (bench/register.xml, users from an injection file, a fresh Call-ID each):
 //     kamailio-reg    Kamailio answering 200 statelessly (sl_send_reply)
 //     nksip-app-reg   nksip-server, the remote app answering 200 from route statelessly
@@ -33,8 +34,10 @@
 // setup), BENCH_FIXED_S=10, BENCH_CALL_RATE=200 (/s, the fixed rate for calls),
 // BENCH_REG_RATE=2000 (/s, for REGISTER), BENCH_CALL_START=200, BENCH_REG_START=2000 (/s, first
 // step), BENCH_MAX_RATE=100000, BENCH_USERS=1000 (REGISTER users), BENCH_MAXBUF=4194304,
-// BENCH_KAMAILIO_CHILDREN=2, BENCH_KAMAILIO_SHM=512 (MB), BENCH_PBX_CONFIG, BENCH_PBX_USER=uas,
-// BENCH_PBX_DOMAIN=127.0.0.1, BENCH_PBX_PASS. --quick: 3 s steps, a 30 s budget, 3 s fixed.
+// BENCH_KAMAILIO_CHILDREN=2, BENCH_KAMAILIO_SHM=512 (MB), BENCH_PBX_CONFIG=bench/pbx.yaml,
+// BENCH_PBX_DOMAIN=127.0.0.1, BENCH_PBX_USER=uas, BENCH_PBX_PASS=uas-secret,
+// BENCH_PBX_CALLER=sipp, BENCH_PBX_CALLER_PASS=sipp-secret. --quick: 3 s steps, a 30 s budget,
+// 3 s fixed.
 import dgram from 'node:dgram';
 import os from 'node:os';
 import { join, relative } from 'node:path';
@@ -73,6 +76,9 @@ const SERVER_CMD = [
 ];
 const APP_CMD = ['node', 'bench/apps/proxy-app.mjs'];
 const APP_MARKER = 'x-bench-app';
+
+/** A setup that cannot run on this server (not a failure of the run). */
+class Skip extends Error {}
 
 const SETUPS = {
   kamailio: { work: 'calls', server: 'kamailio' },
@@ -115,10 +121,12 @@ const cfg = {
   kamailioShmMb: envNumber(quick, 'BENCH_KAMAILIO_SHM', 512),
 };
 const pbx = {
-  config: process.env.BENCH_PBX_CONFIG || undefined,
-  user: process.env.BENCH_PBX_USER || 'uas',
+  config: process.env.BENCH_PBX_CONFIG || join('bench', 'pbx.yaml'),
   domain: process.env.BENCH_PBX_DOMAIN || '127.0.0.1',
-  pass: process.env.BENCH_PBX_PASS || undefined,
+  user: process.env.BENCH_PBX_USER || 'uas',
+  pass: process.env.BENCH_PBX_PASS || 'uas-secret',
+  caller: process.env.BENCH_PBX_CALLER || 'sipp',
+  callerPass: process.env.BENCH_PBX_CALLER_PASS || 'sipp-secret',
 };
 
 installSignalHandlers();
@@ -140,12 +148,13 @@ async function main() {
   );
   const results = {};
   for (const name of chosen) {
-    if (SETUPS[name].pbx && !pbx.config) {
-      console.log(`\n== ${name}: skipped (BENCH_PBX_CONFIG not set: no built-in route to measure)`);
-      results[name] = { skipped: 'BENCH_PBX_CONFIG not set' };
-      continue;
+    try {
+      results[name] = await benchSetup(name, SETUPS[name]);
+    } catch (e) {
+      if (!(e instanceof Skip)) throw e;
+      console.log(`  skipped: ${e.message}`);
+      results[name] = { skipped: e.message };
     }
-    results[name] = await benchSetup(name, SETUPS[name]);
   }
   const ratio = ratios(results);
   printTable(results, ratio);
@@ -160,7 +169,7 @@ async function main() {
       maxFailed: MAX_FAILED,
       minAchieved: MIN_ACHIEVED,
       quick,
-      pbx: { ...pbx, pass: undefined },
+      pbx: { ...pbx, pass: undefined, callerPass: undefined },
     },
     commands: {
       nksip: SERVER_CMD.join(' '),
@@ -277,6 +286,13 @@ async function benchSetup(name, s) {
       const srv = start('nksip-server', cmd, { detached: true });
       watch.push(srv);
       groups.server = srv.pid;
+      if (s.pbx) {
+        await sleep(1500);
+        if (srv.exited)
+          throw new Skip(
+            `the server refused ${pbx.config} (no built-in PBX here?): ${srv.tail().slice(-300)}`,
+          );
+      }
       if (s.app) {
         const lines = [];
         const env = {
@@ -297,20 +313,27 @@ async function benchSetup(name, s) {
       } else {
         await waitAnyFinal(watch, port);
       }
-      if (s.pbx) {
-        const aor = `sip:${pbx.user}@${pbx.domain}`;
-        const status = await registerContact(port, {
-          aor,
-          contact: `sip:${pbx.user}@127.0.0.1:${uasPort}`,
-          user: pbx.user,
-          pass: pbx.pass,
-        });
-        console.log(`  registered ${aor} → sip:127.0.0.1:${uasPort} (${status})`);
-      }
     }
     const users = s.work === 'calls' ? '' : usersFile(cfg.users);
     const load = loadOf(s.work, users);
-    if (s.pbx) load.args = ['-s', pbx.user, '-d', '0'];
+    if (s.pbx) {
+      // the callee and the caller (on the port sipp will use) registered first
+      load.localPort = await freePort();
+      load.args = ['-s', pbx.user, '-d', '0'];
+      for (const [user, pass, contactPort] of [
+        [pbx.user, pbx.pass, uasPort],
+        [pbx.caller, pbx.callerPass, load.localPort],
+      ]) {
+        const aor = `sip:${user}@${pbx.domain}`;
+        const status = await registerContact(port, {
+          aor,
+          contact: `sip:${user}@127.0.0.1:${contactPort}`,
+          user,
+          pass,
+        });
+        console.log(`  registered ${aor} → sip:127.0.0.1:${contactPort} (${status})`);
+      }
+    }
     const rate = s.work === 'calls' ? cfg.callRate : cfg.regRate;
     const fixed = await cpuPerCall(port, load, rate, cfg.fixedS, groups);
     const parts = Object.entries(fixed.cpu)

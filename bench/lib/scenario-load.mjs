@@ -24,7 +24,8 @@ import {
 
 /**
  * A load: what sipp runs against `port`. `scenario` is a file; `args` are extra sipp
- * arguments (`-s service`, `-inf users.csv`...).
+ * arguments (`-s service`, `-inf users.csv`...); `localPort` fixes sipp's port (default: a
+ * free one per run).
  */
 export function loadArgs(port, localPort, rate, count, timeoutS, csv, { scenario, args = [] }) {
   return [
@@ -42,7 +43,8 @@ export function loadArgs(port, localPort, rate, count, timeoutS, csv, { scenario
 /** One bounded sipp run of `load` (count calls, at most count/rate + 10 s). */
 export async function runLoad(port, rate, count, load) {
   const tmp = benchTmp();
-  const localPort = await freePort();
+  // a fixed local port when the server must know the caller (a registered contact)
+  const localPort = load.localPort ?? (await freePort());
   const drops0 = udpRcvbufErrors();
   const csv = join(tmp, `sipp-${localPort}-${Date.now()}.csv`);
   const timeoutS = Math.ceil(count / rate) + 10;
