@@ -7,11 +7,19 @@
 // the name appended to x-nk-id), NKSIP_LISTEN (comma-separated listen URIs; empty: the
 // server's own listeners), NKSIP_TOKEN, NKSIP_PASS (digest password for every user,
 // default 1234), NKSIP_SIP_PASS (the app's own credentials for the requests it sends:
-// comma-separated `[realm/]password`), NKSIP_REGISTRAR (1: the registrar plugin),
-// NKSIP_TIMERS (`se,min_se`: the timers plugin, session timers; unset: off).
+// comma-separated `[realm/]password`), NKSIP_TIMERS (`se,min_se`: the timers plugin, session
+// timers; unset: off), NKSIP_PLUGINS (comma-separated plugin names, e.g. `registrar`),
+// NKSIP_ROUTE (`registrar`: play NkSIP's test proxy — a request without x-nk-proxy whose
+// Request-URI names a user goes to that AOR's registered contacts, grouped by q (qfind), with
+// Record-Route when x-nk-rr is set, statelessly with x-nk-proxy-mode: stateless; 480 when
+// nobody is registered; in-dialog requests follow their Route; `forward`: every request
+// without x-nk-proxy is proxied to its Request-URI, with Record-Route (x-nk-rr) and Path
+// (x-nk-path) as asked: a plain outbound proxy).
 //
 // Headers of a request to this app:
-//   x-nk-op: <op>     what to answer (default ok):
+//   x-nk-op: <op>     what to answer (default ok); x-nk-op-<app name>: <op> wins over it in
+//                     that app, and x-nk-op-<Request-URI user> over both (each UA of a fork
+//                     answering its own way):
 //       ok | busy | decline | answer (200 echoing the request's SDP) | <code> (any 3-digit code)
 //       reply-request      200 whose body is the request as received (message/sip)
 //       reply-stateless    answered 200 from route, without a transaction
@@ -31,7 +39,8 @@
 //       wait               noreply and no answer at all
 //       ignore             never answer the callback (the server's deadline applies)
 //   x-nk-prov: true|<code> send a provisional first (180, or that code), then the answer
-//   x-nk-sleep: <ms>       wait before answering (inside the callback unless x-nk-prov is set)
+//   x-nk-sleep: <ms>       wait before answering (inside the callback unless x-nk-prov is set);
+//                          x-nk-sleep-<app name> for that app only
 //   x-nk-proxy: <uris>     proxy instead of processing: one line per hop, this app takes the
 //                          first line and forwards the rest; `,` separates parallel URIs and
 //                          `|` serial groups. x-nk-proxy-mode: stateless | strict (default
@@ -41,6 +50,13 @@
 //   x-nk-auth: [realm|proxy[:realm]][;nodialog]  challenge unless the request carries a valid
 //                          credential, comes from a peer authorised in its dialog (not with
 //                          ;nodialog) or from a registered contact; a wrong one gets 403
+//   x-nk-path              with x-nk-proxy: add Path to a REGISTER (RFC 3327)
+//   x-nk-branch: <what>    with x-nk-proxy or NKSIP_ROUTE: be told of each branch's final
+//                          (printed as {"ev":"branch",...}) and answer `continue` (default),
+//                          `fork <uri>[,<uri>...]` (a new parallel group) or `reply <code>`
+//   x-nk-reg: <op> [<aor> [<contact>]]  (on MESSAGE) ask this app's registrar: find, qfind,
+//                          delete or clear; answered 200 with x-nk-reg-result: <JSON result>,
+//                          or 500 with x-nk-reg-error: <message>
 //   x-nk-id                this app appends its name to x-nk-id in its answers and in the
 //                          requests it forwards
 //   x-nk-uac: <METHOD> <uri>   (on MESSAGE) send that request from the app, then answer the
@@ -83,6 +99,8 @@ import {
   addHeader,
   answer,
   answerSdp,
+  Branch,
+  type BranchAnswer,
   busy,
   type Credential,
   decline,
@@ -92,6 +110,7 @@ import {
   newSdp,
   noreply,
   ok,
+  type ProxyOptions,
   type RawAnswer,
   type RefreshMode,
   type Reply,
@@ -116,6 +135,14 @@ import {
 
 const NAME = process.env.NKSIP_APP ?? 'conformance';
 const PASSWORD = process.env.NKSIP_PASS ?? '1234';
+const PLUGINS = (process.env.NKSIP_PLUGINS ?? '').split(',').filter(Boolean);
+const ROUTE_MODE = process.env.NKSIP_ROUTE ?? '';
+// set once started: the registrar commands need the app's stream
+let app: SipApp | undefined;
+function started(): SipApp {
+  if (!app) throw new Error('not started');
+  return app;
+}
 
 // `[realm/]password` or `password;realm=R;user=U` → a credential
 function credential(text: string): Credential {
@@ -220,11 +247,22 @@ async function handle(req: SipRequest): Promise<MethodAnswer | RawAnswer> {
     const clear = req.header('x-nk-authclear');
     const handle = (clear ?? req.header('x-nk-authlist') ?? '').trim();
     const list =
-      clear !== undefined ? await app.clearAuthorizedList(handle) : await app.authorizedList(handle);
+      clear !== undefined
+        ? await started().clearAuthorizedList(handle)
+        : await started().authorizedList(handle);
     return ok({ headers: { 'x-nk-authlist': list === undefined ? 'unknown' : list.join(',') } });
   }
   if (req.method === 'PRACK') prackSeen(req.callId);
-  const op = (req.header('x-nk-op') ?? 'ok').trim().toLowerCase();
+  if (req.method === 'MESSAGE' && req.hasHeader('x-nk-reg')) return registrarOp(req);
+  const user = req.ruri.user;
+  const op = (
+    (user !== '' ? req.header(`x-nk-op-${user}`) : undefined) ??
+    req.header(`x-nk-op-${NAME}`) ??
+    req.header('x-nk-op') ??
+    'ok'
+  )
+    .trim()
+    .toLowerCase();
   if (req.method === 'INVITE' && REL_FLOWS.has(op)) {
     void relFlow(req, op);
     return noreply();
@@ -232,7 +270,7 @@ async function handle(req: SipRequest): Promise<MethodAnswer | RawAnswer> {
   if (op === 'ignore') return new Promise<never>(() => undefined);
   if (op === 'reply-invalid')
     return raw({ $case: 'route', value: { decision: { $case: 'process', value: {} } } });
-  const delay = Number(req.header('x-nk-sleep') ?? 0) || 0;
+  const delay = Number(req.header(`x-nk-sleep-${NAME}`) ?? req.header('x-nk-sleep') ?? 0) || 0;
   const provisional = provisionalReply(op, req);
   const final = finalReply(op, req);
   if (provisional === undefined) {
@@ -328,6 +366,50 @@ function sdpVersion(b: Buffer): string {
   return /^o=\S+ \S+ (\d+)/m.exec(b.toString('latin1'))?.[1] ?? '';
 }
 
+// x-nk-reg: the registrar commands (find, qfind, delete, clear) on this app's registrar.
+async function registrarOp(req: SipRequest): Promise<MethodAnswer> {
+  const [op = '', aor = '', contact = ''] = (req.header('x-nk-reg') ?? '').trim().split(/\s+/);
+  const headers = idHeaders(req);
+  try {
+    const reg = started().registrar;
+    let result: unknown;
+    if (op === 'find') result = await reg.find(aor);
+    else if (op === 'qfind') result = await reg.qfind(aor);
+    else if (op === 'delete') result = await reg.delete(aor, contact);
+    else if (op === 'clear') result = await reg.clear().then(() => true);
+    else throw new Error(`unknown x-nk-reg op ${op}`);
+    return ok({ headers: [...headers, replaceHeader('x-nk-reg-result', JSON.stringify(result))] });
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    return status(500, { headers: [...headers, replaceHeader('x-nk-reg-error', message)] });
+  }
+}
+
+// NKSIP_ROUTE=registrar: NkSIP's test proxy, routing to the registered contacts of the R-URI.
+async function registrarRoute(req: SipRequest, options: ProxyOptions) {
+  if (req.to.tag !== '') return Route.proxy([], options);
+  const u = req.ruri;
+  const set = app ? await app.registrar.qfind(`${u.scheme}:${u.user}@${u.host}`) : [];
+  if (set.length === 0) return Route.reply(status(480, { headers: idHeaders(req) }));
+  return (req.header('x-nk-proxy-mode') ?? '').trim().toLowerCase() === 'stateless'
+    ? Route.proxyStateless(set, options)
+    : Route.proxy(set, options);
+}
+
+// x-nk-branch: what to answer to each branch's final response.
+function branchAnswer(req: SipRequest): BranchAnswer {
+  const [what = 'continue', arg = ''] = (req.header('x-nk-branch') ?? '').trim().split(/\s+/);
+  if (what === 'fork') {
+    const uris = arg
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
+    return Branch.fork([uris], { recordRoute: req.hasHeader('x-nk-rr') });
+  }
+  if (what === 'reply') return Branch.reply(status(Number(arg) || 500, { headers: idHeaders(req) }));
+  return Branch.continue();
+}
+
 // x-nk-uac: send a request from the app and report its outcome in the MESSAGE's answer.
 async function runUac(req: SipRequest): Promise<void> {
   const [method = 'OPTIONS', uri = ''] = (req.header('x-nk-uac') ?? '').trim().split(/\s+/);
@@ -350,12 +432,12 @@ async function runUac(req: SipRequest): Promise<void> {
       const dialog = req.dialogHandle;
       const res =
         m === 'REFRESH'
-          ? await app.refresh(dialog, (req.header('x-nk-uac-refresh') ?? 'keep') as RefreshMode, {
+          ? await started().refresh(dialog, (req.header('x-nk-uac-refresh') ?? 'keep') as RefreshMode, {
               headers,
               auto2xxAck: true,
               ...auth,
             })
-          : await app.request(
+          : await started().request(
               m,
               { dialog },
               {
@@ -372,7 +454,7 @@ async function runUac(req: SipRequest): Promise<void> {
     }
     const isInvite = m === 'INVITE';
     const withSdp = isInvite && !req.hasHeader('x-nk-uac-no-sdp');
-    const res = await app.request(method, inDialog ? { dialog: inDialog } : uri, {
+    const res = await started().request(method, inDialog ? { dialog: inDialog } : uri, {
       headers,
       ...(withSdp ? { body: sdpOffer(), contentType: 'application/sdp' } : {}),
       ...(isInvite ? { auto2xxAck: true } : {}),
@@ -386,7 +468,7 @@ async function runUac(req: SipRequest): Promise<void> {
       if (req.hasHeader('x-nk-uac-keep')) {
         result['x-nk-uac-dialog'] = res.dialogHandle;
       } else {
-        const bye = await app.bye(res.dialogHandle);
+        const bye = await started().bye(res.dialogHandle);
         result['x-nk-uac-bye-status'] = String(bye.code);
       }
     }
@@ -420,7 +502,24 @@ const callbacks: SipAppCallbacks = {
     if (op === 'route-invalid')
       return raw({ $case: 'method', value: { decision: { $case: 'noreply', value: {} } } });
     const [hop, ...next] = req.headers('x-nk-proxy');
-    if (hop === undefined) return Route.process();
+    if (hop === undefined) {
+      if (ROUTE_MODE === 'forward') {
+        return Route.proxy([], {
+          recordRoute: req.hasHeader('x-nk-rr'),
+          path: req.hasHeader('x-nk-path'),
+          headers: idHeaders(req),
+        });
+      }
+      const inDialog = req.to.tag !== '';
+      if (ROUTE_MODE === 'registrar' && req.method !== 'REGISTER' && (inDialog || req.ruri.user !== '')) {
+        return registrarRoute(req, {
+          recordRoute: req.hasHeader('x-nk-rr'),
+          branchEvents: req.hasHeader('x-nk-branch'),
+          headers: idHeaders(req),
+        });
+      }
+      return Route.process();
+    }
     const uriSet = hop
       .split('|')
       .map((group) => group.split(',').map((u) => u.trim().replace(/^<(.*)>$/, '$1')))
@@ -429,6 +528,8 @@ const callbacks: SipAppCallbacks = {
     const options = {
       recordRoute: req.hasHeader('x-nk-rr'),
       followRedirects: req.hasHeader('x-nk-redirect'),
+      path: req.hasHeader('x-nk-path'),
+      branchEvents: req.hasHeader('x-nk-branch'),
       headers: [
         removeHeader('x-nk-proxy'),
         ...next.map((h) => addHeader('x-nk-proxy', h)),
@@ -494,6 +595,10 @@ const callbacks: SipAppCallbacks = {
       via: 'callback',
     }),
   sessionUpdate: (u) => emitSession(u, 'callback'),
+  branchFinal: (b, req) => {
+    emit('branch', { callId: req.callId, uri: b.uri, code: b.response.code, pending: b.pending });
+    return branchAnswer(req);
+  },
 };
 
 // ---- control from stdin
@@ -542,14 +647,14 @@ function runCommand(c: Command): void {
         : c.subscription
           ? { subscription: c.subscription }
           : (c.uri ?? '');
-      call = app.request(c.method ?? 'OPTIONS', target, uacOptions(c));
+      call = started().request(c.method ?? 'OPTIONS', target, uacOptions(c));
     } else if (c.cmd === 'dialog' || c.cmd === 'dialogs' || c.cmd === 'stop-dialog') {
       runDialogCommand(c);
       return;
     } else if (c.cmd === 'cancel') {
       const invite = calls.get(c.call ?? '');
       if (!invite) throw new Error(`no call ${c.call}`);
-      call = app.cancel(invite, c.reason !== undefined ? { reason: c.reason } : {});
+      call = started().cancel(invite, c.reason !== undefined ? { reason: c.reason } : {});
     } else {
       throw new Error(`unknown command ${c.cmd}`);
     }
@@ -578,9 +683,18 @@ function runDialogCommand(c: Command & { callId?: string }): void {
   const failed = (e: unknown) =>
     done({ error: 'dialog', message: e instanceof Error ? e.message : String(e) });
   const handle = c.dialog ?? '';
-  if (c.cmd === 'dialog') app.dialog(handle).then((d) => done({ info: d ?? null }), failed);
-  else if (c.cmd === 'dialogs') app.dialogs(c.callId ?? '').then((ds) => done({ infos: ds }), failed);
-  else app.stopDialog(handle).then(() => done({ stopped: handle }), failed);
+  if (c.cmd === 'dialog')
+    started()
+      .dialog(handle)
+      .then((d) => done({ info: d ?? null }), failed);
+  else if (c.cmd === 'dialogs')
+    started()
+      .dialogs(c.callId ?? '')
+      .then((ds) => done({ infos: ds }), failed);
+  else
+    started()
+      .stopDialog(handle)
+      .then(() => done({ stopped: handle }), failed);
 }
 
 function readCommands(): void {
@@ -612,7 +726,7 @@ function emitSession(u: SessionUpdateEvent, via: string): void {
 }
 
 const timers = (process.env.NKSIP_TIMERS ?? '').split(',').filter(Boolean);
-const app = await SipApp.start(
+app = await SipApp.start(
   {
     app: NAME,
     server: process.env.NKSIP_SERVER,
@@ -620,10 +734,10 @@ const app = await SipApp.start(
     token: process.env.NKSIP_TOKEN,
     pass: SIP_PASS,
     plugins: [
+      ...PLUGINS,
       ...(timers.length === 2
         ? [{ name: 'timers', options: { se: timers[0] ?? '', min_se: timers[1] ?? '' } }]
         : []),
-      ...(process.env.NKSIP_REGISTRAR === '1' ? ['registrar'] : []),
     ],
   },
   callbacks,

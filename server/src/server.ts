@@ -53,6 +53,8 @@ export interface Server {
   readonly apps: AppsLayer;
   /** The built-in PBX, when the config has a `pbx` section. */
   readonly pbx: Pbx | undefined;
+  /** The proxy (its `stats()` count live forks and branches). */
+  readonly proxy: SipProxy;
   /** Where SipApps connect (`127.0.0.1:50051`), when the gRPC service runs. */
   readonly grpcAddress: string | undefined;
   /** What the server holds now: for operators (SIGUSR2 in the CLI) and benchmarks. */
@@ -267,6 +269,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     uac,
     apps,
     pbx,
+    proxy,
     grpcAddress: apps.grpcAddress,
     stop,
   };

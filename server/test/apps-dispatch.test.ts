@@ -165,6 +165,72 @@ describe('answers', () => {
     });
   });
 
+  it('branch events: a watched fork asks BRANCH_FINAL; fork, reply, invalid answers and the deadline', async () => {
+    const { d, inst, clock } = setup([K.CALLBACK_KIND_ROUTE, K.CALLBACK_KIND_BRANCH_FINAL]);
+    const i1 = inst[0] as FakeInstance;
+    const proxyWith = async (branchEvents: boolean, stateless = false) => {
+      const p = d.route(req('INVITE'), source()) as Promise<RouteDecision>;
+      const value = {
+        uriSet: [{ uris: ['sip:a@127.0.0.1'] }],
+        options: {
+          recordRoute: false,
+          path: false,
+          followRedirects: false,
+          headers: [],
+          route: [],
+          branchEvents,
+        },
+      };
+      d.answer(i1, {
+        id: i1.last().id,
+        answer: {
+          $case: 'route',
+          value: { decision: stateless ? { $case: 'proxyStateless', value } : { $case: 'proxy', value } },
+        },
+      });
+      const dec = await p;
+      if (dec.kind !== 'proxy' && dec.kind !== 'proxy_stateless') throw new Error(`not a proxy: ${dec.kind}`);
+      return dec.options;
+    };
+    expect((await proxyWith(false)).onBranchFinal).toBeUndefined();
+    expect((await proxyWith(true, true)).onBranchFinal).toBeUndefined();
+    const opts = await proxyWith(true);
+    const ask = opts.onBranchFinal as NonNullable<typeof opts.onBranchFinal>;
+    const resp = makeResponse(req('INVITE'), 486);
+    const branchAnswer = (
+      decision: NonNullable<CallbackAnswer['answer'] & { $case: 'branch' }>['value']['decision'],
+    ) => d.answer(i1, { id: i1.last().id, answer: { $case: 'branch', value: { decision } } });
+
+    const a1 = ask({ uri: 'sip:a@127.0.0.1', response: resp, pending: 2 });
+    const cb = i1.last();
+    expect(cb.kind).toBe(K.CALLBACK_KIND_BRANCH_FINAL);
+    expect(cb.request?.method).toBe('INVITE');
+    expect(
+      cb.extra?.$case === 'branch' && [
+        cb.extra.value.uri,
+        cb.extra.value.response?.code,
+        cb.extra.value.pending,
+      ],
+    ).toEqual(['sip:a@127.0.0.1', 486, 2]);
+    branchAnswer({ $case: 'fork', value: { uriSet: [{ uris: ['sip:vm@127.0.0.1'] }], options: undefined } });
+    expect(await a1).toEqual({ kind: 'fork', targets: [['sip:vm@127.0.0.1']], options: {} });
+
+    const a2 = ask({ uri: 'sip:a@127.0.0.1', response: resp, pending: 0 });
+    branchAnswer({ $case: 'reply', value: reply(404, { reason: 'Not Here' }) });
+    expect(await a2).toEqual({ kind: 'reply', reply: { status: 404, reason: 'Not Here' } });
+
+    const a3 = ask({ uri: 'sip:a@127.0.0.1', response: resp, pending: 0 });
+    d.answer(i1, methodAnswer(i1.last().id, reply(200)));
+    expect(await a3).toEqual({ kind: 'continue' });
+    expect(i1.errors().at(-1)?.code).toBe(ErrorCode.ERROR_CODE_INVALID_ANSWER);
+
+    const a4 = ask({ uri: 'sip:a@127.0.0.1', response: resp, pending: 0 });
+    clock.advance(5000);
+    expect(await a4).toEqual({ kind: 'continue' });
+    expect(i1.expired().at(-1)?.handledBy).toBe('default');
+    expect(d.pendingCount()).toBe(0);
+  });
+
   const invalid: [string, CallbackKind, string, CallbackAnswer['answer']][] = [
     [
       'a RouteDecision for a method callback',

@@ -12,7 +12,7 @@ import type { SipRequest } from '../src/sip/message.js';
 import { parseMessage } from '../src/sip/parser.js';
 import { FakeClock } from '../src/transaction/clock.js';
 import { TransactionLayer } from '../src/transaction/layer.js';
-import type { Incoming } from '../src/transport/types.js';
+import type { Incoming, Source } from '../src/transport/types.js';
 import { request as baseRequest, FakeTransport, flush, source } from './support/transaction.js';
 
 let seq = 0;
@@ -148,6 +148,22 @@ describe('checks before the method', () => {
     const t = setup(app(() => new Promise<Reply>(() => {})));
     t.send(request({ method: 'OPTIONS', branch: 'z9hG4bKfirst', callId: 'm' }));
     t.send(request({ method: 'OPTIONS', branch: 'z9hG4bKsecond', callId: 'm' }));
+    await flush();
+    expect(t.transport.responses().map((r) => r.status)).toEqual([482]);
+  });
+
+  it('a merged copy that reached another listener (another app of this server) is not a loop', async () => {
+    const t = setup(app(() => new Promise<Reply>(() => {})));
+    t.send(request({ method: 'OPTIONS', branch: 'z9hG4bKfirst', callId: 'm2' }));
+    const other: Source = { ...source(), localPort: 5070 };
+    t.core.receive({
+      msg: request({ method: 'OPTIONS', branch: 'z9hG4bKsecond', callId: 'm2' }),
+      source: other,
+      size: 0,
+    });
+    await flush();
+    expect(t.transport.responses().map((r) => r.status)).toEqual([]);
+    t.send(request({ method: 'OPTIONS', branch: 'z9hG4bKthird', callId: 'm2' }));
     await flush();
     expect(t.transport.responses().map((r) => r.status)).toEqual([482]);
   });

@@ -2,9 +2,11 @@
 // recording transport: what goes downstream, what comes back up, and that no fork, branch or
 // transaction is left once everything is over.
 import { afterEach, describe, expect, it } from 'vitest';
+import { type BranchAnswer, type BranchFinal, CONTINUE } from '../src/core/decision.js';
 import { bestResponse } from '../src/proxy/index.js';
 import { makeResponse } from '../src/sip/build.js';
 import type { SipRequest, SipResponse } from '../src/sip/message.js';
+import type { Source } from '../src/transport/types.js';
 import { type ProxyHarness, proxyDecision, proxyHarness } from './support/proxy.js';
 import { request as baseRequest, parse, source } from './support/transaction.js';
 
@@ -168,6 +170,31 @@ describe('single target', () => {
     expect(o2?.msg.hasHeader('route')).toBe(false);
     expect(o2?.to.address).toBe(A);
     await t.answer(o2?.msg as SipRequest, 200);
+  });
+
+  it('record-routes the listener the request came in on (an app of its own), both transports of it', async () => {
+    const t = setup({
+      decide: proxyDecision([[`sip:carol@${A}`]], { recordRoute: true }),
+      localContact: () => ({ host: '192.0.2.1', port: 5060 }),
+      listeners: () => [
+        { transport: 'udp', address: '192.0.2.1', port: 5060 },
+        { transport: 'udp', address: '192.0.2.1', port: 5070 },
+        { transport: 'tcp', address: '192.0.2.1', port: 5070 },
+      ],
+    });
+    const app: Source = { ...source(), localPort: 5070 };
+    await t.send(request(), app);
+    const [o] = t.transport.out('INVITE');
+    expect(o?.msg.headerValues('record-route')).toEqual(['<sip:192.0.2.1:5070;lr>']);
+    await t.answer(o?.msg as SipRequest, 486);
+    t.setDecide(proxyDecision([[`sip:carol@${A};transport=tcp`]], { recordRoute: true }));
+    await t.send(request(), app);
+    const o2 = t.transport.out('INVITE')[1];
+    expect(o2?.msg.headerValues('record-route')).toEqual([
+      '<sip:192.0.2.1:5070;transport=tcp;lr>',
+      '<sip:192.0.2.1:5070;lr>',
+    ]);
+    await t.answer(o2?.msg as SipRequest, 486);
   });
 
   it('answers 483 at Max-Forwards 0 and 420 for Proxy-Require', async () => {
@@ -395,6 +422,114 @@ describe('Timer C and CANCEL', () => {
     expect(t.transport.to(C)).toHaveLength(0); // no new branch after a CANCEL
     const finals = t.transport.up().filter((r) => r.cseq.method === 'INVITE' && r.status >= 200);
     expect(statuses(finals)).toEqual([487]);
+  });
+});
+
+describe('branch events (BRANCH_FINAL)', () => {
+  type Asked = { uri: string; status: number; pending: number };
+  /** A hook that records what it is told and answers with `answer` (or waits for `release`). */
+  function recorder(answer: (a: Asked, n: number) => BranchAnswer | Promise<BranchAnswer> = () => CONTINUE) {
+    const asked: Asked[] = [];
+    const hook = (b: BranchFinal): Promise<BranchAnswer> => {
+      const a = { uri: b.uri, status: b.response.status, pending: b.pending };
+      asked.push(a);
+      return Promise.resolve(answer(a, asked.length));
+    };
+    return { asked, hook };
+  }
+
+  it('tells each 3xx-5xx final with the pending count; continue keeps the best-response rules', async () => {
+    const r = recorder();
+    const t = setup({
+      decide: proxyDecision([[`sip:a@${A}`, `sip:b@${B}`], [`sip:c@${C}`]], { onBranchFinal: r.hook }),
+    });
+    await t.send(request());
+    await t.answer(t.transport.to(A)[0] as SipRequest, 486);
+    await t.answer(t.transport.to(B)[0] as SipRequest, 404);
+    expect(r.asked).toEqual([
+      { uri: `sip:a@${A}`, status: 486, pending: 1 },
+      { uri: `sip:b@${B}`, status: 404, pending: 0 },
+    ]);
+    expect(t.transport.to(C)).toHaveLength(1); // the next serial group after both answers
+    await t.answer(t.transport.to(C)[0] as SipRequest, 200);
+    expect(r.asked).toHaveLength(2); // a 2xx goes up at once: nothing to ask
+    expect(statuses(t.transport.up()).filter((s) => s >= 200)).toEqual([200]);
+  });
+
+  it('fork: the new targets are launched in the fork with their own header edits', async () => {
+    const r = recorder((a) =>
+      a.uri === `sip:a@${A}`
+        ? {
+            kind: 'fork',
+            targets: [[`sip:c@${C}`]],
+            options: { headers: [{ op: 'add', name: 'X-Retry', value: '1' }] },
+          }
+        : CONTINUE,
+    );
+    const t = setup({ decide: proxyDecision([[`sip:a@${A}`]], { onBranchFinal: r.hook }) });
+    await t.send(request());
+    await t.answer(t.transport.to(A)[0] as SipRequest, 480);
+    const [ic] = t.transport.to(C);
+    expect(ic?.header('x-retry')).toBe('1');
+    expect(t.transport.up().some((x) => x.status >= 200)).toBe(false);
+    await t.answer(ic as SipRequest, 486);
+    // the new branch is reported too; the best of both goes up
+    expect(r.asked.map((a) => a.status)).toEqual([480, 486]);
+    expect(statuses(t.transport.up()).filter((s) => s >= 200)).toEqual([480]);
+  });
+
+  it('reply: ends the fork with the app reply and CANCELs the branches still pending', async () => {
+    const r = recorder(() => ({ kind: 'reply', reply: { status: 404, reason: 'Gone Away' } }));
+    const t = setup({
+      decide: proxyDecision([[`sip:a@${A}`, `sip:b@${B}`], [`sip:c@${C}`]], { onBranchFinal: r.hook }),
+    });
+    await t.send(request());
+    await t.answer(t.transport.to(B)[0] as SipRequest, 180);
+    await t.answer(t.transport.to(A)[0] as SipRequest, 503);
+    const finals = t.transport.up().filter((x) => x.status >= 200);
+    expect(finals.map((x) => [x.status, x.reason])).toEqual([[404, 'Gone Away']]);
+    expect(t.transport.to(B, 'CANCEL')[0]?.header('reason')).toBe('SIP;cause=404;text="Gone Away"');
+    await t.answer(t.transport.to(B)[0] as SipRequest, 487);
+    expect(t.transport.to(C)).toHaveLength(0);
+    expect(statuses(t.transport.up()).filter((s) => s >= 200)).toEqual([404]);
+  });
+
+  it('waits for the answer before the best response; a 2xx meanwhile makes a late fork moot', async () => {
+    let release: (a: BranchAnswer) => void = () => {};
+    const r = recorder(() => new Promise<BranchAnswer>((res) => (release = res)));
+    const t = setup({ decide: proxyDecision([[`sip:a@${A}`, `sip:b@${B}`]], { onBranchFinal: r.hook }) });
+    await t.send(request());
+    await t.answer(t.transport.to(A)[0] as SipRequest, 486);
+    expect(t.proxy.stats()).toEqual({ forks: 1, branches: 1 });
+    await t.answer(t.transport.to(B)[0] as SipRequest, 200);
+    expect(statuses(t.transport.up()).filter((s) => s >= 200)).toEqual([200]);
+    expect(t.proxy.stats().forks).toBe(1); // still asking
+    release({ kind: 'fork', targets: [[`sip:c@${C}`]], options: {} });
+    await t.settle();
+    expect(t.transport.to(C)).toHaveLength(0);
+    expect(statuses(t.transport.up()).filter((s) => s >= 200)).toEqual([200]);
+  });
+
+  it('a failing hook counts as continue; Timer C and transport errors are reported too', async () => {
+    const asked: number[] = [];
+    const t = setup({
+      decide: proxyDecision([[`sip:a@${A}`, `sip:b@${B}`]], {
+        onBranchFinal: (b) => {
+          asked.push(b.response.status);
+          return Promise.reject(new Error('app gone'));
+        },
+      }),
+      timerC: 60_000,
+    });
+    t.transport.unreachable.add(B);
+    await t.send(request());
+    await t.answer(t.transport.to(A)[0] as SipRequest, 180);
+    t.clock.advance(60_000);
+    await t.answer(t.transport.to(A)[0] as SipRequest, 487);
+    await t.settle();
+    expect(asked.sort()).toEqual([408, 503]);
+    const final = t.transport.up().find((x) => x.status >= 200);
+    expect([final?.status, final?.reason]).toEqual([408, 'Timer C Timeout']);
   });
 });
 

@@ -74,7 +74,7 @@ export interface AppOptions {
   /** Listen URIs; none: the app takes over the server's own listeners. */
   listen?: string[];
   token?: string;
-  /** Extra environment (NKSIP_PASS, NKSIP_SIP_PASS, NKSIP_REGISTRAR...). */
+  /** Extra environment (NKSIP_PASS, NKSIP_SIP_PASS, NKSIP_PLUGINS, NKSIP_ROUTE...). */
   env?: Record<string, string>;
   /** Milliseconds to wait for the ready line. */
   readyTimeoutMs?: number;

@@ -223,7 +223,7 @@ describe.each(languages)('%s conformance app: digest authentication', (lang) => 
       await children.app(lang, server, {
         name: 'confr',
         listen: [`sip:127.0.0.1:${portR}`],
-        env: { NKSIP_PASS: '1234', NKSIP_REGISTRAR: '1' },
+        env: { NKSIP_PASS: '1234', NKSIP_PLUGINS: 'registrar' },
       });
       toA = await SipClient.open(server.port('udp'));
       uriR = `sip:127.0.0.1:${portR}`;

@@ -177,6 +177,10 @@ export interface SendOptions {
   headers?: string[];
   contentType?: string;
   body?: string;
+  /** Contact value instead of the client's own; null: no Contact header. */
+  contact?: string | null;
+  /** Max-Forwards (default 70). */
+  maxForwards?: number;
 }
 
 export interface Sent {
@@ -222,12 +226,12 @@ export class SipClient {
     const lines = [
       `${o.method} ${ruri} SIP/2.0`,
       `Via: SIP/2.0/UDP 127.0.0.1:${this.peer.port};rport;branch=${branch}`,
-      'Max-Forwards: 70',
+      `Max-Forwards: ${o.maxForwards ?? 70}`,
       `From: <sip:tester@127.0.0.1>;tag=${fromTag}`,
       `To: ${o.to ?? `<${ruri}>`}`,
       `Call-ID: ${callId}`,
       `CSeq: ${cseq} ${o.method}`,
-      `Contact: <sip:tester@127.0.0.1:${this.peer.port}>`,
+      ...(o.contact === null ? [] : [`Contact: ${o.contact ?? `<sip:tester@127.0.0.1:${this.peer.port}>`}`]),
       ...(o.headers ?? []),
     ];
     if (body) lines.push(`Content-Type: ${o.contentType ?? 'application/sdp'}`);

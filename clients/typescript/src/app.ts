@@ -2,6 +2,7 @@
 // app's functions, UAC commands as promises, reconnect with backoff, a clean stop.
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
+import { AppAuto, type AutoStatus } from './auto.js';
 import { type Backoff, backoffDelay, backoffPolicy, type ReconnectOptions } from './backoff.js';
 import {
   answerOnFailure,
@@ -35,6 +36,7 @@ import {
   type Start,
   type UacEvent,
 } from './pb.js';
+import { AppRegistrar } from './registrar.js';
 import { type Reply, toProtoReply } from './reply.js';
 import { type RefreshMode, toProtoUacOptions, UacCall, UacError, type UacOptions } from './uac.js';
 
@@ -156,6 +158,8 @@ export interface SipAppEvents {
   dialogUpdate: [event: DialogUpdateEvent];
   sessionUpdate: [event: SessionUpdateEvent];
   registration: [event: RegistrationEvent];
+  /** An automatic registration or ping changed state (failed, or works again). */
+  autoStatus: [status: AutoStatus];
   /** A UAC event for no pending request (e.g. an extra 2xx of a forked INVITE). */
   uacEvent: [event: UacEvent];
   /** The app stopped (after `stop()`, or when it gave up reconnecting). */
@@ -199,6 +203,13 @@ export class SipApp extends EventEmitter<SipAppEvents> {
   #pending = new Map<number, UacCall>();
   #dialogQueries = new Map<number, { resolve: (r: DialogResult) => void; reject: (e: Error) => void }>();
   #authLists = new Map<number, { resolve: (v: string[] | undefined) => void }>();
+  /** The app's registrar (registrar plugin): find, qfind, delete, clear. */
+  readonly registrar = new AppRegistrar((msg) => this.#send(msg));
+  /** Automatic registrations and pings kept by the server for this instance. */
+  readonly auto = new AppAuto(
+    (msg) => this.#send(msg),
+    (s) => this.emit('autoStatus', s),
+  );
   #wakeSleep: (() => void) | undefined;
   #closedPromise: Promise<void>;
   #markClosed!: () => void;
@@ -690,6 +701,8 @@ export class SipApp extends EventEmitter<SipAppEvents> {
   }
 
   #failPending(why: string): void {
+    this.registrar.failAll(why);
+    this.auto.failAll(why);
     const calls = [...this.#pending.values()];
     this.#pending.clear();
     for (const w of this.#authLists.values()) w.resolve(undefined);
@@ -719,6 +732,12 @@ export class SipApp extends EventEmitter<SipAppEvents> {
         q?.resolve(m.msg.value);
         return;
       }
+      case 'registrarResult':
+        this.registrar.result(m.msg.value);
+        return;
+      case 'autoResult':
+        this.auto.result(m.msg.value);
+        return;
       case 'notification':
         this.#onNotification(m.msg.value);
         return;

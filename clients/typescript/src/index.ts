@@ -11,6 +11,7 @@ export {
   type StartedInfo,
   type Target,
 } from './app.js';
+export { AppAuto, AutoError, type AutoKind, type AutoOptions, type AutoStatus } from './auto.js';
 export { backoffDelay, backoffPolicy, type ReconnectOptions } from './backoff.js';
 export type {
   Awaitable,
@@ -59,6 +60,7 @@ export {
 export type { Logger, LogLevel } from './logger.js';
 export { type Address, SipMessage, SipRequest, SipResponse, type SipUri, type UacMeta } from './message.js';
 export * as pb from './pb.js';
+export { AppRegistrar, RegistrarError } from './registrar.js';
 export {
   accepted,
   ambiguous,

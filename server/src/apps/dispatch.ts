@@ -15,7 +15,14 @@ import {
   type Provisional,
   type RequestContext,
 } from '../core/app.js';
-import { PROCESS, type RouteDecision } from '../core/decision.js';
+import {
+  type BranchAnswer,
+  type BranchFinal,
+  CONTINUE,
+  PROCESS,
+  type ProxyOptions,
+  type RouteDecision,
+} from '../core/decision.js';
 import type { DialogUpdate } from '../core/dialog/dialog.js';
 import { PendingPrack } from '../core/prack.js';
 import type { Reply } from '../core/reply.js';
@@ -32,6 +39,7 @@ import {
   DialogUpdate_Status,
   ErrorCode,
   type LateReply,
+  type BranchInfo as PbBranchInfo,
   type DialogUpdate as PbDialogUpdate,
   type SessionUpdate as PbSessionUpdate,
   SessionUpdate_Kind,
@@ -51,6 +59,7 @@ import {
   type ReplyContext,
   replyFromPb,
   requestToPb,
+  responseToPb,
   uriSetFromPb,
 } from './convert.js';
 
@@ -72,7 +81,7 @@ export interface DispatchOptions {
   stickyMax?: number;
 }
 
-type Purpose = 'route' | 'method' | 'notify' | 'authorize' | 'user_pass';
+type Purpose = 'route' | 'method' | 'notify' | 'authorize' | 'user_pass' | 'branch';
 
 /** What a pending callback resolves with, by purpose. */
 type Resolved =
@@ -83,6 +92,7 @@ type Resolved =
   | string
   | boolean
   | Promise<string | boolean>
+  | BranchAnswer
   | undefined;
 
 interface Pending {
@@ -110,6 +120,8 @@ interface Pending {
   userPass?: { user: string; realm: string };
   /** session_update callbacks: the exchange. */
   session?: PbSessionUpdate;
+  /** branch_final callbacks: the branch. */
+  branch?: PbBranchInfo;
   resolve: (v: Resolved) => void;
 }
 
@@ -128,6 +140,8 @@ function isProvisional(r: PbReply): boolean {
   return code >= 100 && code < 200;
 }
 
+/** What a callback resolves to, by purpose: a route decision, a reply, a branch answer. */
+
 interface Waiting {
   pending: Pending;
   timer: TimerHandle;
@@ -142,6 +156,7 @@ interface DispatchExtra {
   auth?: AuthInfo;
   userPass?: { user: string; realm: string };
   session?: PbSessionUpdate;
+  branch?: PbBranchInfo;
 }
 
 /** The AuthList as the contract's AuthInfo. */
@@ -445,6 +460,14 @@ export class AppDispatcher implements AppHandler {
     });
   }
 
+  /** BRANCH_FINAL for a fork the app asked to watch; `continue` when it cannot be asked. */
+  private branchFinal(req: SipRequest, source: Source, b: BranchFinal): Promise<BranchAnswer> {
+    const kind = CallbackKind.CALLBACK_KIND_BRANCH_FINAL;
+    if (!this.wants(kind)) return Promise.resolve(CONTINUE);
+    const branch: PbBranchInfo = { uri: b.uri, response: responseToPb(b.response), pending: b.pending };
+    return this.dispatch(kind, 'branch', req, source, { branch }) as Promise<BranchAnswer>;
+  }
+
   private sourceOfRequest(req: SipRequest): Source | undefined {
     for (const p of this.pending.values()) if (p.req === req) return p.source;
     for (const w of this.waiting.values()) if (w.pending.req === req) return w.pending.source;
@@ -529,6 +552,7 @@ export class AppDispatcher implements AppHandler {
       if (extra.auth) p.auth = extra.auth;
       if (extra.userPass) p.userPass = extra.userPass;
       if (extra.session) p.session = extra.session;
+      if (extra.branch) p.branch = extra.branch;
       this.sendTo(p, inst);
     });
   }
@@ -588,7 +612,9 @@ export class AppDispatcher implements AppHandler {
               ? { $case: 'userPass', value: p.userPass }
               : p.session
                 ? { $case: 'sessionUpdate', value: p.session }
-                : undefined,
+                : p.branch
+                  ? { $case: 'branch', value: p.branch }
+                  : undefined,
     };
     try {
       inst.send({ msg: { $case: 'callback', value: cb } });
@@ -673,6 +699,8 @@ export class AppDispatcher implements AppHandler {
         return this.defaultMethod(p.req, p.source);
       case 'authorize':
         return AUTH_OK;
+      case 'branch':
+        return CONTINUE;
       case 'user_pass':
         return defaultGetUserPass(p.userPass?.user ?? '', p.userPass?.realm ?? '', p.req);
       default:
@@ -724,6 +752,7 @@ export class AppDispatcher implements AppHandler {
         p.resolve({ kind: 'reply', reply: INVALID_SERVICE_REPLY });
       else if (p.purpose === 'method') p.resolve(INVALID_SERVICE_REPLY);
       else if (p.purpose === 'user_pass') p.resolve(false);
+      else if (p.purpose === 'branch') p.resolve(CONTINUE);
       else p.resolve(undefined);
     }
   }
@@ -746,6 +775,12 @@ export class AppDispatcher implements AppHandler {
       const r = a.answer.value.result;
       if (r === undefined) throw new InvalidAnswer('empty UserPassDecision');
       p.resolve(r.value);
+      return;
+    }
+    if (p.purpose === 'branch') {
+      if (a.answer?.$case !== 'branch')
+        throw new InvalidAnswer(`expected a BranchDecision (branch), got ${got}`);
+      p.resolve(this.branchDecision(p, a.answer.value.decision));
       return;
     }
     if (p.purpose === 'route') {
@@ -827,14 +862,36 @@ export class AppDispatcher implements AppHandler {
           reply: this.finalReply(p, d.value),
         };
       case 'proxy':
-      case 'proxyStateless':
+      case 'proxyStateless': {
+        const options: ProxyOptions = proxyOptionsFromPb(d.value);
+        // per-branch events exist only where there are branches: a stateful fork
+        if (d.$case === 'proxy' && d.value.options?.branchEvents) {
+          const { req, source } = p;
+          options.onBranchFinal = (b) => this.branchFinal(req, source, b);
+        }
         return {
           kind: d.$case === 'proxy' ? 'proxy' : 'proxy_stateless',
           targets: uriSetFromPb(d.value),
-          options: proxyOptionsFromPb(d.value),
+          options,
         };
+      }
       case 'strictProxy':
         throw new InvalidAnswer('strict_proxy is not supported by this server');
+    }
+  }
+
+  private branchDecision(
+    p: Pending,
+    d: NonNullable<CallbackAnswer['answer'] & { $case: 'branch' }>['value']['decision'],
+  ): BranchAnswer {
+    if (d === undefined) throw new InvalidAnswer('empty BranchDecision');
+    switch (d.$case) {
+      case 'continue':
+        return CONTINUE;
+      case 'fork':
+        return { kind: 'fork', targets: uriSetFromPb(d.value), options: proxyOptionsFromPb(d.value) };
+      case 'reply':
+        return { kind: 'reply', reply: this.finalReply(p, d.value) };
     }
   }
 

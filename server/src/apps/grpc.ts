@@ -11,8 +11,10 @@ import {
   ErrorCode,
   SipAppServiceService,
 } from '../gen/nksip/v1/service.js';
+import { AutoSession } from './auto-register.js';
 import { type DialogPort, runDialogCommand } from './dialog-commands.js';
 import type { InstanceLink } from './dispatch.js';
+import { registrarCommand } from './registrar-commands.js';
 import { type AppEntry, type AppRegistry, JoinError } from './registry.js';
 import { type UacPort, UacSession } from './uac-commands.js';
 
@@ -69,6 +71,7 @@ class Session {
   private app: AppEntry | undefined;
   private link: InstanceLink | undefined;
   private uac: UacSession | undefined;
+  private auto: AutoSession | undefined;
 
   constructor(
     private readonly call: Call,
@@ -145,6 +148,16 @@ class Session {
         if (this.uac)
           this.write({ msg: { $case: 'authorizedList', value: this.uac.authorizedList(msg.value) } });
         return;
+      case 'auto':
+        this.auto?.handle(msg.value);
+        return;
+      case 'registrar': {
+        const id = msg.value.id;
+        void registrarCommand(app.dispatcher.registrar, msg.value).then((value) =>
+          this.write({ msg: { $case: 'registrarResult', value: { ...value, id } } }),
+        );
+        return;
+      }
       case 'stop':
         this.finish('stop');
         return;
@@ -189,6 +202,13 @@ class Session {
               listeners: () => this.registry.listenersOf(app),
             },
           );
+          this.auto = new AutoSession(
+            this.opts.uac,
+            app.settings,
+            (msg) => this.write(msg),
+            undefined,
+            this.opts.logger,
+          );
           this.state = 'running';
           this.write({ msg: { $case: 'started', value: started } });
         },
@@ -213,6 +233,7 @@ class Session {
     const wasRunning = this.state === 'running';
     this.state = 'done';
     this.uac?.close();
+    this.auto?.close();
     if (wasRunning && this.app && this.link) {
       this.opts.logger?.debug(
         { app: this.app.settings.name, instance: this.link.id, why },

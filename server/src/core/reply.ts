@@ -1,4 +1,5 @@
 // What a UAS decides to answer, before it becomes a SipResponse.
+import type { ResponseOptions } from '../sip/build.js';
 
 export interface Reply {
   status: number;
@@ -19,4 +20,14 @@ export function reply(status: number, reason?: string, headers?: [string, string
   if (reason !== undefined) r.reason = reason;
   if (headers !== undefined) r.headers = headers;
   return r;
+}
+
+/** The options `makeResponse` takes for a reply (everything but its status). */
+export function responseOptions(r: Reply): ResponseOptions {
+  const opts: ResponseOptions = {};
+  if (r.reason !== undefined) opts.reason = r.reason;
+  if (r.headers) opts.headers = r.headers;
+  if (r.body) opts.body = r.body;
+  if (r.contentType) opts.contentType = r.contentType;
+  return opts;
 }

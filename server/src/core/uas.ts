@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { UasAuthorizer } from '../auth/authorize.js';
 import { DialogAuth } from '../auth/dialog-auth.js';
 import { Authenticator } from '../auth/server.js';
-import { makeResponse, type ResponseOptions, reasonPhrase } from '../sip/build.js';
+import { makeResponse, reasonPhrase } from '../sip/build.js';
 import { newTag } from '../sip/ids.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
 import type { Parsed } from '../sip/parser.js';
@@ -34,7 +34,7 @@ import type { Dialog, DialogUpdate, StopReason } from './dialog/dialog.js';
 import { DialogTable } from './dialog/table.js';
 import type { Forwarder } from './forwarder.js';
 import { ReliableProvisionals, sendReliably } from './prack.js';
-import { type Reply, reply } from './reply.js';
+import { type Reply, reply, responseOptions } from './reply.js';
 import { malformedSdp } from './session.js';
 import { DEFAULT_TIMERS, type SessionTimers, sessionTooSmall, uasSessionExpires } from './timers.js';
 import { precheck, type UasProfile } from './uas-checks.js';
@@ -275,8 +275,10 @@ export class UasCore {
           return;
         }
         // a merged request is a loop only for the UAS; a proxy sees legitimate spirals
-        // that look the same (RFC 3261 §8.2.2.2, §16.3)
-        if (txn.mergedWith !== undefined && !stateless) {
+        // that look the same (RFC 3261 §8.2.2.2, §16.3). The UAS is the element behind one
+        // listener: a copy that reached another listener (another app of this server, after
+        // one of them proxied it there) is not merged for this one.
+        if (txn.mergedWith !== undefined && !stateless && sameListener(txn.mergedWith.source, source)) {
           this.respond(txn, { status: 482, reason: 'Loop Detected' });
           return;
         }
@@ -730,6 +732,10 @@ export class UasCore {
   }
 }
 
+function sameListener(a: Source, b: Source): boolean {
+  return a.localPort === b.localPort && a.localAddress === b.localAddress;
+}
+
 /**
  * A dialog-creating response carries the request's Record-Route, so the caller learns the
  * route set (RFC 3261 §12.1.1; NkSIP does it for 101–299 to INVITE and NOTIFY).
@@ -744,13 +750,4 @@ function copyRecordRoute(req: SipRequest, resp: SipResponse): void {
   )
     return;
   for (const h of req.headers) if (h.name === 'record-route') resp.headers.push(h);
-}
-
-function responseOptions(r: Reply): ResponseOptions {
-  const opts: ResponseOptions = {};
-  if (r.reason !== undefined) opts.reason = r.reason;
-  if (r.headers) opts.headers = r.headers;
-  if (r.body) opts.body = r.body;
-  if (r.contentType) opts.contentType = r.contentType;
-  return opts;
 }

@@ -94,6 +94,12 @@ export class LocalIdentity {
    * with the outgoing transport (UDP and TCP share a port in this server).
    */
   outboundUri(source: Source, to: Endpoint): string {
+    // the listener (group) the request came in on, when it can reach the target: in-dialog
+    // requests must come back to it, since another listener of this server may belong to
+    // another app
+    if (this.inboundReaches(source, to)) {
+      return lrUri(to.transport, this.hostFor(source.localAddress, to.address), source.localPort);
+    }
     if (this.contact) {
       try {
         const c = this.contact(to);
@@ -116,6 +122,25 @@ export class LocalIdentity {
     const sameFamily = ipFamily(source.localAddress) === family || isWildcard(source.localAddress);
     const host = sameFamily ? this.hostFor(source.localAddress, to.address) : this.hostFor('::', to.address);
     return lrUri(to.transport, host, source.localPort);
+  }
+
+  /**
+   * Whether the inbound socket's address and port serve the outgoing transport too (the same
+   * transport, or a listener of that transport on the same address and port: UDP and TCP
+   * share a port here) and face the target (same family; loopback only towards loopback).
+   */
+  private inboundReaches(source: Source, to: Endpoint): boolean {
+    const local = source.localAddress;
+    const family = ipFamily(to.address);
+    if (!isWildcard(local) && (ipFamily(local) !== family || isLoopback(local) !== isLoopback(to.address))) {
+      return false;
+    }
+    if (isWildcard(local) && ipFamily(local) === 4 && family === 6) return false;
+    if (source.transport === to.transport) return true;
+    const addr = normalizeIp(local);
+    return (this.listeners?.() ?? []).some(
+      (l) => l.transport === to.transport && l.port === source.localPort && normalizeIp(l.address) === addr,
+    );
   }
 }
 

@@ -5,9 +5,10 @@
 // state of each fork, which it drops as soon as the fork is over.
 import { lookup } from 'node:dns/promises';
 import type { Logger } from 'pino';
-import type { ProxyOptions, UriSet } from '../core/decision.js';
+import { type BranchAnswer, CONTINUE, type ProxyOptions, type UriSet } from '../core/decision.js';
 import type { Forwarder } from '../core/forwarder.js';
-import { makeResponse } from '../sip/build.js';
+import { responseOptions } from '../core/reply.js';
+import { makeResponse, reasonPhrase } from '../sip/build.js';
 import { getParam, quote, SipSyntaxError } from '../sip/grammar.js';
 import { viaBranch } from '../sip/headers.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
@@ -84,7 +85,8 @@ interface Fork {
   /** The request after §16.4 pre-processing: what every branch is copied from. */
   readonly base: SipRequest;
   readonly options: ProxyOptions;
-  readonly groups: Uri[][];
+  /** Serial groups with the options their branches use (a BRANCH_FINAL fork may bring its own). */
+  readonly groups: Group[];
   /** Index of the next serial group to launch. */
   next: number;
   /** Branches without a final outcome yet. */
@@ -98,12 +100,20 @@ interface Fork {
   stopped: boolean;
   /** Targets already tried in this fork (URI text): a redirect loop ends here. */
   readonly tried: Set<string>;
+  /** BRANCH_FINAL questions not answered yet: the fork cannot end before they are. */
+  asking: number;
   ended: boolean;
+}
+
+interface Group {
+  uris: Uri[];
+  options: ProxyOptions;
 }
 
 interface Branch {
   readonly fork: Fork;
   readonly uri: Uri;
+  readonly options: ProxyOptions;
   state: 'resolving' | 'sent' | 'done';
   ctx: ClientTransaction | undefined;
   provisional: boolean;
@@ -159,7 +169,7 @@ export class SipProxy implements Forwarder {
   forward(req: SipRequest, txn: ServerTxn, source: Source, targets: UriSet, options: ProxyOptions): void {
     this.local.learn(source);
     let base: SipRequest;
-    let groups: Uri[][];
+    let groups: Group[];
     try {
       const rejection = check(req, options);
       if (rejection) {
@@ -168,7 +178,7 @@ export class SipProxy implements Forwarder {
       }
       base = copyRequest(req);
       preprocess(base, this.isLocalUri);
-      groups = this.uriGroups(targets, base);
+      groups = this.uriGroups(targets, base).map((uris) => ({ uris, options }));
     } catch (err) {
       if (!(err instanceof SipSyntaxError)) this.log?.error({ err }, 'proxy: cannot forward');
       txn.respond(makeResponse(txn.request, 500, { reason: 'Invalid Request' }));
@@ -187,6 +197,7 @@ export class SipProxy implements Forwarder {
       cancelled: false,
       stopped: false,
       tried: new Set(),
+      asking: 0,
       ended: false,
     };
     this.forks.set(txn, fork);
@@ -205,8 +216,8 @@ export class SipProxy implements Forwarder {
   /** Launches the next serial group that has targets not tried yet; false when none is left. */
   private launchNext(fork: Fork): boolean {
     while (fork.next < fork.groups.length) {
-      const group = fork.groups[fork.next++] as Uri[];
-      const created = this.newBranches(fork, group);
+      const group = fork.groups[fork.next++] as Group;
+      const created = this.newBranches(fork, group.uris, group.options);
       if (created.length === 0) continue;
       for (const b of created) this.start(b);
       return true;
@@ -214,7 +225,7 @@ export class SipProxy implements Forwarder {
     return false;
   }
 
-  private newBranches(fork: Fork, uris: readonly Uri[]): Branch[] {
+  private newBranches(fork: Fork, uris: readonly Uri[], options: ProxyOptions): Branch[] {
     const out: Branch[] = [];
     for (const uri of uris) {
       const key = formatUri(uri);
@@ -223,6 +234,7 @@ export class SipProxy implements Forwarder {
       const b: Branch = {
         fork,
         uri,
+        options,
         state: 'resolving',
         ctx: undefined,
         provisional: false,
@@ -245,7 +257,7 @@ export class SipProxy implements Forwarder {
     let req: SipRequest;
     let hopUri: Uri;
     try {
-      ({ req, hop: hopUri } = targetRequest(fork.base, b.uri, fork.options));
+      ({ req, hop: hopUri } = targetRequest(fork.base, b.uri, b.options));
     } catch (err) {
       this.log?.debug({ err, target: formatUri(b.uri) }, 'proxy: unusable target');
       this.settle(b, this.synth(fork, 500, 'Invalid Target'));
@@ -273,7 +285,7 @@ export class SipProxy implements Forwarder {
       return;
     }
     try {
-      this.stamp(req, fork.source, hop.ep, fork.options, statefulBranch());
+      this.stamp(req, fork.source, hop.ep, b.options, statefulBranch());
       b.ctx = this.layer.sendRequest(req, hop.ep, {
         onResponse: (resp) => this.onResponse(b, resp),
         onTimeout: () => this.onFailure(b, 408),
@@ -335,7 +347,7 @@ export class SipProxy implements Forwarder {
       return;
     }
     if (s < 400 && fork.options.followRedirects && !fork.cancelled && !fork.stopped && !fork.answered) {
-      const created = this.newBranches(fork, this.redirectTargets(fork, up));
+      const created = this.newBranches(fork, this.redirectTargets(fork, up), b.options);
       if (created.length > 0) {
         this.settle(b, undefined);
         for (const nb of created) this.start(nb);
@@ -407,10 +419,69 @@ export class SipProxy implements Forwarder {
     const fork = b.fork;
     fork.active.delete(b);
     this.live.delete(b);
+    if (resp && resp.status < 600 && fork.options.onBranchFinal && isOpen(fork)) {
+      this.ask(fork, b, resp, fork.options.onBranchFinal);
+      return;
+    }
     if (resp) fork.responses.push(resp);
-    if (fork.active.size > 0 || fork.ended) return;
-    if (!fork.answered && !fork.cancelled && !fork.stopped && this.launchNext(fork)) return;
+    this.proceed(fork);
+  }
+
+  /** Next serial group, or the end, once no branch and no BRANCH_FINAL question is left. */
+  private proceed(fork: Fork): void {
+    if (fork.active.size > 0 || fork.asking > 0 || fork.ended) return;
+    if (isOpen(fork) && this.launchNext(fork)) return;
     this.end(fork);
+  }
+
+  /** BRANCH_FINAL: the app sees the branch's final and may fork again or end the fork. */
+  private ask(
+    fork: Fork,
+    b: Branch,
+    resp: SipResponse,
+    hook: NonNullable<ProxyOptions['onBranchFinal']>,
+  ): void {
+    fork.asking++;
+    let answer: Promise<BranchAnswer>;
+    try {
+      answer = hook({ uri: formatUri(b.uri), response: resp, pending: fork.active.size });
+    } catch (err) {
+      answer = Promise.reject(err);
+    }
+    answer
+      .catch((err: unknown) => {
+        this.log?.warn({ err }, 'proxy: branch decision failed; going on');
+        return CONTINUE;
+      })
+      .then((a) => {
+        fork.asking--;
+        this.applyBranchAnswer(fork, resp, a);
+        this.proceed(fork);
+      })
+      .catch((err: unknown) => this.log?.error({ err }, 'proxy: branch decision not applied'));
+  }
+
+  private applyBranchAnswer(fork: Fork, resp: SipResponse, a: BranchAnswer): void {
+    if (a.kind === 'reply' && isOpen(fork)) {
+      fork.answered = true;
+      fork.stopped = true;
+      const r = a.reply;
+      fork.txn.respond(makeResponse(fork.txn.request, r.status, responseOptions(r)));
+      this.cancelPending(
+        fork,
+        undefined,
+        `SIP;cause=${r.status};text=${quote(r.reason ?? reasonPhrase(r.status))}`,
+      );
+      return;
+    }
+    fork.responses.push(resp);
+    if (a.kind !== 'fork' || !isOpen(fork) || a.targets.length === 0) return;
+    // the new branches keep the fork's hook: the app stays told of them too
+    const options: ProxyOptions = { ...fork.options, ...a.options };
+    if (fork.options.onBranchFinal) options.onBranchFinal = fork.options.onBranchFinal;
+    const [first, ...rest] = this.uriGroups(a.targets, fork.base);
+    fork.groups.splice(fork.next, 0, ...rest.map((uris) => ({ uris, options })));
+    for (const nb of this.newBranches(fork, first ?? [], options)) this.start(nb);
   }
 
   /** Every branch is over: the best response goes up unless a final did already. */
@@ -658,6 +729,11 @@ export class SipProxy implements Forwarder {
       this.log?.debug({ err, status: resp.status }, 'proxy: stray response not relayed');
     });
   }
+}
+
+/** Still forking: no final went upstream and nothing stopped the fork. */
+function isOpen(fork: Fork): boolean {
+  return !fork.answered && !fork.cancelled && !fork.stopped && !fork.ended;
 }
 
 function firstTwo(resp: SipResponse) {

@@ -17,9 +17,18 @@ import {
   type Metadata,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Ack, AuthorizeDecision, MethodDecision, Proxy, Reply, RouteDecision, UserPassDecision } from "./decisions.js";
+import {
+  Ack,
+  AuthorizeDecision,
+  MethodDecision,
+  Proxy,
+  Reply,
+  RouteDecision,
+  UriGroup,
+  UserPassDecision,
+} from "./decisions.js";
 import { Request, Response } from "./sip.js";
-import { Credential, UacCommand, UacEvent } from "./uac.js";
+import { Credential, UacCommand, UacEvent, UacOptions } from "./uac.js";
 
 export const protobufPackage = "nksip.v1";
 
@@ -750,6 +759,12 @@ export interface ConnectRequest {
     | { $case: "stop"; value: Stop }
     | { $case: "dialogCommand"; value: DialogCommand }
     | { $case: "authorizedList"; value: AuthorizedListRequest }
+    | //
+    /** A question to, or a change of, the app's registrar (registrar plugin). */
+    { $case: "registrar"; value: RegistrarCommand }
+    | //
+    /** Start, stop or list automatic registrations and pings. */
+    { $case: "auto"; value: AutoCommand }
     | undefined;
 }
 
@@ -763,7 +778,228 @@ export interface ConnectResponse {
     | { $case: "error"; value: Error }
     | { $case: "dialogResult"; value: DialogResult }
     | { $case: "authorizedList"; value: AuthorizedList }
+    | //
+    /** The answer to a RegistrarCommand. */
+    { $case: "registrarResult"; value: RegistrarResult }
+    | //
+    /** The answer to an AutoCommand, or (id 0) a registration or ping whose state changed. */
+    { $case: "autoResult"; value: AutoResult }
     | undefined;
+}
+
+/**
+ * NkSIP's automatic registrations and pings (nksip_uac_auto_register, reference §6), kept
+ * by the server for the instance that started them: a REGISTER refreshed before it expires
+ * (same Call-ID, growing CSeq), or an OPTIONS sent every `interval` seconds. A 503 or 500
+ * with Retry-After is retried after that many seconds, any other failure after
+ * min(interval, 30 s). They end with the command `stop` (a registration then sends Expires 0)
+ * or when the instance leaves.
+ */
+export interface AutoCommand {
+  /** Chosen by the app; the AutoResult carries it. */
+  id: number;
+  kind: AutoCommand_Kind;
+  op: AutoCommand_Op;
+  /** The app's name for this registration or ping (start, stop). */
+  name: string;
+  /** Start: the registrar (REGISTER's Request-URI) or the pinged URI. */
+  uri: string;
+  /** Start: Expires of the REGISTER, or seconds between pings; 0: 300. */
+  interval: number;
+  /**
+   * Start: From (the AOR registered; default the app's `from`), Route (default the app's),
+   * extra headers, local host. Other fields are ignored.
+   */
+  options?: UacOptions | undefined;
+}
+
+export enum AutoCommand_Kind {
+  KIND_UNSPECIFIED = 0,
+  KIND_REGISTER = 1,
+  KIND_PING = 2,
+}
+
+export function autoCommand_KindFromJSON(object: any): AutoCommand_Kind {
+  switch (object) {
+    case 0:
+    case "KIND_UNSPECIFIED":
+      return AutoCommand_Kind.KIND_UNSPECIFIED;
+    case 1:
+    case "KIND_REGISTER":
+      return AutoCommand_Kind.KIND_REGISTER;
+    case 2:
+    case "KIND_PING":
+      return AutoCommand_Kind.KIND_PING;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum AutoCommand_Kind");
+  }
+}
+
+export function autoCommand_KindToJSON(object: AutoCommand_Kind): string {
+  switch (object) {
+    case AutoCommand_Kind.KIND_UNSPECIFIED:
+      return "KIND_UNSPECIFIED";
+    case AutoCommand_Kind.KIND_REGISTER:
+      return "KIND_REGISTER";
+    case AutoCommand_Kind.KIND_PING:
+      return "KIND_PING";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum AutoCommand_Kind");
+  }
+}
+
+export enum AutoCommand_Op {
+  OP_UNSPECIFIED = 0,
+  /** OP_START - Start (or restart) `name`: the result comes after the first attempt. */
+  OP_START = 1,
+  /** OP_STOP - Stop `name` (a registration sends REGISTER with Expires 0 first). */
+  OP_STOP = 2,
+  /** OP_STATUS - Every registration (or ping) of this instance and its state. */
+  OP_STATUS = 3,
+}
+
+export function autoCommand_OpFromJSON(object: any): AutoCommand_Op {
+  switch (object) {
+    case 0:
+    case "OP_UNSPECIFIED":
+      return AutoCommand_Op.OP_UNSPECIFIED;
+    case 1:
+    case "OP_START":
+      return AutoCommand_Op.OP_START;
+    case 2:
+    case "OP_STOP":
+      return AutoCommand_Op.OP_STOP;
+    case 3:
+    case "OP_STATUS":
+      return AutoCommand_Op.OP_STATUS;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum AutoCommand_Op");
+  }
+}
+
+export function autoCommand_OpToJSON(object: AutoCommand_Op): string {
+  switch (object) {
+    case AutoCommand_Op.OP_UNSPECIFIED:
+      return "OP_UNSPECIFIED";
+    case AutoCommand_Op.OP_START:
+      return "OP_START";
+    case AutoCommand_Op.OP_STOP:
+      return "OP_STOP";
+    case AutoCommand_Op.OP_STATUS:
+      return "OP_STATUS";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum AutoCommand_Op");
+  }
+}
+
+export interface AutoStatus {
+  kind: AutoCommand_Kind;
+  name: string;
+  /** The last attempt got a 2xx. */
+  ok: boolean;
+  /** Status of the last final response; 0 when none came (no answer, transport error). */
+  code: number;
+  /** Seconds until the next attempt (0 once stopped). */
+  nextIn: number;
+}
+
+export interface AutoResult {
+  /**
+   * The AutoCommand id; 0 for a change nobody asked about (a refresh that failed, or
+   * succeeded again after failing).
+   */
+  id: number;
+  /**
+   * Start and changes: the one entry; status: every entry of that kind; stop: the entry as
+   * it ended.
+   */
+  entries: AutoStatus[];
+  /** Why the command failed (no such name, invalid URI, no UAC); empty on success. */
+  error: string;
+}
+
+/**
+ * NkSIP's nksip_registrar API (reference §6) on the app's own registrar: the bindings that
+ * REGISTERs to this app created (the app must have enabled the registrar plugin).
+ */
+export interface RegistrarCommand {
+  /** Chosen by the app; the RegistrarResult carries it. */
+  id: number;
+  op: RegistrarCommand_Op;
+  /**
+   * The address of record (find, qfind, delete), a sip or sips URI: scheme, user and host
+   * name it (`sip:alice@example.com`).
+   */
+  aor: string;
+  /** Delete: the contact URI of the one binding to remove; empty: all of the AOR's. */
+  contact: string;
+}
+
+export enum RegistrarCommand_Op {
+  OP_UNSPECIFIED = 0,
+  /** OP_FIND - The AOR's contact URIs, highest q first, then newest first. */
+  OP_FIND = 1,
+  /** OP_QFIND - The AOR's contacts as a URI set: one group per q value, highest first (for Proxy). */
+  OP_QFIND = 2,
+  /** OP_DELETE - Remove the AOR's bindings, or only the one whose contact URI is `contact`. */
+  OP_DELETE = 3,
+  /** OP_CLEAR - Remove every binding of every AOR. */
+  OP_CLEAR = 4,
+}
+
+export function registrarCommand_OpFromJSON(object: any): RegistrarCommand_Op {
+  switch (object) {
+    case 0:
+    case "OP_UNSPECIFIED":
+      return RegistrarCommand_Op.OP_UNSPECIFIED;
+    case 1:
+    case "OP_FIND":
+      return RegistrarCommand_Op.OP_FIND;
+    case 2:
+    case "OP_QFIND":
+      return RegistrarCommand_Op.OP_QFIND;
+    case 3:
+    case "OP_DELETE":
+      return RegistrarCommand_Op.OP_DELETE;
+    case 4:
+    case "OP_CLEAR":
+      return RegistrarCommand_Op.OP_CLEAR;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum RegistrarCommand_Op");
+  }
+}
+
+export function registrarCommand_OpToJSON(object: RegistrarCommand_Op): string {
+  switch (object) {
+    case RegistrarCommand_Op.OP_UNSPECIFIED:
+      return "OP_UNSPECIFIED";
+    case RegistrarCommand_Op.OP_FIND:
+      return "OP_FIND";
+    case RegistrarCommand_Op.OP_QFIND:
+      return "OP_QFIND";
+    case RegistrarCommand_Op.OP_DELETE:
+      return "OP_DELETE";
+    case RegistrarCommand_Op.OP_CLEAR:
+      return "OP_CLEAR";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum RegistrarCommand_Op");
+  }
+}
+
+export interface RegistrarResult {
+  /** The RegistrarCommand id. */
+  id: number;
+  /**
+   * Find: the contact URIs. A binding registered through proxies that added Path carries it
+   * as an escaped `?Route=` header of its URI, which the proxy applies when forwarding.
+   */
+  uris: string[];
+  /** Qfind: the same URIs grouped by q, ready for Proxy.uri_set. */
+  uriSet: UriGroup[];
+  /** Delete: whether a binding was removed (false: not found). */
+  deleted: boolean;
+  /** Why the command failed (no registrar plugin, no op, an invalid AOR); empty on success. */
+  error: string;
 }
 
 function createBaseTimers(): Timers {
@@ -4903,6 +5139,12 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
       case "authorizedList":
         AuthorizedListRequest.encode(message.msg.value, writer.uint32(162).fork()).join();
         break;
+      case "registrar":
+        RegistrarCommand.encode(message.msg.value, writer.uint32(82).fork()).join();
+        break;
+      case "auto":
+        AutoCommand.encode(message.msg.value, writer.uint32(90).fork()).join();
+        break;
     }
     return writer;
   },
@@ -4976,6 +5218,22 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
             message.msg = { $case: "authorizedList", value: AuthorizedListRequest.decode(reader, reader.uint32()) };
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.msg = { $case: "registrar", value: RegistrarCommand.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.msg = { $case: "auto", value: AutoCommand.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5010,6 +5268,10 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         ? { $case: "authorizedList", value: AuthorizedListRequest.fromJSON(object.authorizedList) }
         : isSet(object.authorized_list)
         ? { $case: "authorizedList", value: AuthorizedListRequest.fromJSON(object.authorized_list) }
+        : isSet(object.registrar)
+        ? { $case: "registrar", value: RegistrarCommand.fromJSON(object.registrar) }
+        : isSet(object.auto)
+        ? { $case: "auto", value: AutoCommand.fromJSON(object.auto) }
         : undefined,
     };
   },
@@ -5030,6 +5292,10 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
       obj.dialogCommand = DialogCommand.toJSON(message.msg.value);
     } else if (message.msg?.$case === "authorizedList") {
       obj.authorizedList = AuthorizedListRequest.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "registrar") {
+      obj.registrar = RegistrarCommand.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "auto") {
+      obj.auto = AutoCommand.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -5082,6 +5348,18 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         }
         break;
       }
+      case "registrar": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "registrar", value: RegistrarCommand.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "auto": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "auto", value: AutoCommand.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
     return message;
   },
@@ -5114,6 +5392,12 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         break;
       case "authorizedList":
         AuthorizedList.encode(message.msg.value, writer.uint32(162).fork()).join();
+        break;
+      case "registrarResult":
+        RegistrarResult.encode(message.msg.value, writer.uint32(82).fork()).join();
+        break;
+      case "autoResult":
+        AutoResult.encode(message.msg.value, writer.uint32(90).fork()).join();
         break;
     }
     return writer;
@@ -5188,6 +5472,22 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
             message.msg = { $case: "authorizedList", value: AuthorizedList.decode(reader, reader.uint32()) };
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.msg = { $case: "registrarResult", value: RegistrarResult.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.msg = { $case: "autoResult", value: AutoResult.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5222,6 +5522,14 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         ? { $case: "authorizedList", value: AuthorizedList.fromJSON(object.authorizedList) }
         : isSet(object.authorized_list)
         ? { $case: "authorizedList", value: AuthorizedList.fromJSON(object.authorized_list) }
+        : isSet(object.registrarResult)
+        ? { $case: "registrarResult", value: RegistrarResult.fromJSON(object.registrarResult) }
+        : isSet(object.registrar_result)
+        ? { $case: "registrarResult", value: RegistrarResult.fromJSON(object.registrar_result) }
+        : isSet(object.autoResult)
+        ? { $case: "autoResult", value: AutoResult.fromJSON(object.autoResult) }
+        : isSet(object.auto_result)
+        ? { $case: "autoResult", value: AutoResult.fromJSON(object.auto_result) }
         : undefined,
     };
   },
@@ -5242,6 +5550,10 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
       obj.dialogResult = DialogResult.toJSON(message.msg.value);
     } else if (message.msg?.$case === "authorizedList") {
       obj.authorizedList = AuthorizedList.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "registrarResult") {
+      obj.registrarResult = RegistrarResult.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "autoResult") {
+      obj.autoResult = AutoResult.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -5294,7 +5606,678 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         }
         break;
       }
+      case "registrarResult": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "registrarResult", value: RegistrarResult.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "autoResult": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "autoResult", value: AutoResult.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseAutoCommand(): AutoCommand {
+  return { id: 0, kind: 0, op: 0, name: "", uri: "", interval: 0, options: undefined };
+}
+
+export const AutoCommand: MessageFns<AutoCommand> = {
+  encode(message: AutoCommand, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(16).int32(message.kind);
+    }
+    if (message.op !== 0) {
+      writer.uint32(24).int32(message.op);
+    }
+    if (message.name !== "") {
+      writer.uint32(34).string(message.name);
+    }
+    if (message.uri !== "") {
+      writer.uint32(42).string(message.uri);
+    }
+    if (message.interval !== 0) {
+      writer.uint32(48).uint32(message.interval);
+    }
+    if (message.options !== undefined) {
+      UacOptions.encode(message.options, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AutoCommand {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAutoCommand();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.op = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.uri = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.interval = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.options = UacOptions.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AutoCommand {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      kind: isSet(object.kind) ? autoCommand_KindFromJSON(object.kind) : 0,
+      op: isSet(object.op) ? autoCommand_OpFromJSON(object.op) : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      uri: isSet(object.uri) ? globalThis.String(object.uri) : "",
+      interval: isSet(object.interval) ? globalThis.Number(object.interval) : 0,
+      options: isSet(object.options) ? UacOptions.fromJSON(object.options) : undefined,
+    };
+  },
+
+  toJSON(message: AutoCommand): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.kind !== 0) {
+      obj.kind = autoCommand_KindToJSON(message.kind);
+    }
+    if (message.op !== 0) {
+      obj.op = autoCommand_OpToJSON(message.op);
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.uri !== "") {
+      obj.uri = message.uri;
+    }
+    if (message.interval !== 0) {
+      obj.interval = Math.round(message.interval);
+    }
+    if (message.options !== undefined) {
+      obj.options = UacOptions.toJSON(message.options);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AutoCommand>, I>>(base?: I): AutoCommand {
+    return AutoCommand.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AutoCommand>, I>>(object: I): AutoCommand {
+    const message = createBaseAutoCommand();
+    message.id = object.id ?? 0;
+    message.kind = object.kind ?? 0;
+    message.op = object.op ?? 0;
+    message.name = object.name ?? "";
+    message.uri = object.uri ?? "";
+    message.interval = object.interval ?? 0;
+    message.options = (object.options !== undefined && object.options !== null)
+      ? UacOptions.fromPartial(object.options)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAutoStatus(): AutoStatus {
+  return { kind: 0, name: "", ok: false, code: 0, nextIn: 0 };
+}
+
+export const AutoStatus: MessageFns<AutoStatus> = {
+  encode(message: AutoStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== 0) {
+      writer.uint32(8).int32(message.kind);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.ok !== false) {
+      writer.uint32(24).bool(message.ok);
+    }
+    if (message.code !== 0) {
+      writer.uint32(32).uint32(message.code);
+    }
+    if (message.nextIn !== 0) {
+      writer.uint32(40).uint32(message.nextIn);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AutoStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAutoStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ok = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.nextIn = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AutoStatus {
+    return {
+      kind: isSet(object.kind) ? autoCommand_KindFromJSON(object.kind) : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      ok: isSet(object.ok) ? globalThis.Boolean(object.ok) : false,
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      nextIn: isSet(object.nextIn)
+        ? globalThis.Number(object.nextIn)
+        : isSet(object.next_in)
+        ? globalThis.Number(object.next_in)
+        : 0,
+    };
+  },
+
+  toJSON(message: AutoStatus): unknown {
+    const obj: any = {};
+    if (message.kind !== 0) {
+      obj.kind = autoCommand_KindToJSON(message.kind);
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.ok !== false) {
+      obj.ok = message.ok;
+    }
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.nextIn !== 0) {
+      obj.nextIn = Math.round(message.nextIn);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AutoStatus>, I>>(base?: I): AutoStatus {
+    return AutoStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AutoStatus>, I>>(object: I): AutoStatus {
+    const message = createBaseAutoStatus();
+    message.kind = object.kind ?? 0;
+    message.name = object.name ?? "";
+    message.ok = object.ok ?? false;
+    message.code = object.code ?? 0;
+    message.nextIn = object.nextIn ?? 0;
+    return message;
+  },
+};
+
+function createBaseAutoResult(): AutoResult {
+  return { id: 0, entries: [], error: "" };
+}
+
+export const AutoResult: MessageFns<AutoResult> = {
+  encode(message: AutoResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    for (const v of message.entries) {
+      AutoStatus.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.error !== "") {
+      writer.uint32(26).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AutoResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAutoResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.entries.push(AutoStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AutoResult {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => AutoStatus.fromJSON(e)) : [],
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: AutoResult): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => AutoStatus.toJSON(e));
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AutoResult>, I>>(base?: I): AutoResult {
+    return AutoResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AutoResult>, I>>(object: I): AutoResult {
+    const message = createBaseAutoResult();
+    message.id = object.id ?? 0;
+    message.entries = object.entries?.map((e) => AutoStatus.fromPartial(e)) || [];
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
+function createBaseRegistrarCommand(): RegistrarCommand {
+  return { id: 0, op: 0, aor: "", contact: "" };
+}
+
+export const RegistrarCommand: MessageFns<RegistrarCommand> = {
+  encode(message: RegistrarCommand, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.op !== 0) {
+      writer.uint32(16).int32(message.op);
+    }
+    if (message.aor !== "") {
+      writer.uint32(26).string(message.aor);
+    }
+    if (message.contact !== "") {
+      writer.uint32(34).string(message.contact);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegistrarCommand {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegistrarCommand();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.op = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.aor = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.contact = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegistrarCommand {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      op: isSet(object.op) ? registrarCommand_OpFromJSON(object.op) : 0,
+      aor: isSet(object.aor) ? globalThis.String(object.aor) : "",
+      contact: isSet(object.contact) ? globalThis.String(object.contact) : "",
+    };
+  },
+
+  toJSON(message: RegistrarCommand): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.op !== 0) {
+      obj.op = registrarCommand_OpToJSON(message.op);
+    }
+    if (message.aor !== "") {
+      obj.aor = message.aor;
+    }
+    if (message.contact !== "") {
+      obj.contact = message.contact;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RegistrarCommand>, I>>(base?: I): RegistrarCommand {
+    return RegistrarCommand.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RegistrarCommand>, I>>(object: I): RegistrarCommand {
+    const message = createBaseRegistrarCommand();
+    message.id = object.id ?? 0;
+    message.op = object.op ?? 0;
+    message.aor = object.aor ?? "";
+    message.contact = object.contact ?? "";
+    return message;
+  },
+};
+
+function createBaseRegistrarResult(): RegistrarResult {
+  return { id: 0, uris: [], uriSet: [], deleted: false, error: "" };
+}
+
+export const RegistrarResult: MessageFns<RegistrarResult> = {
+  encode(message: RegistrarResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    for (const v of message.uris) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.uriSet) {
+      UriGroup.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.deleted !== false) {
+      writer.uint32(32).bool(message.deleted);
+    }
+    if (message.error !== "") {
+      writer.uint32(42).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegistrarResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegistrarResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.uris.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.uriSet.push(UriGroup.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.deleted = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegistrarResult {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      uris: globalThis.Array.isArray(object?.uris) ? object.uris.map((e: any) => globalThis.String(e)) : [],
+      uriSet: globalThis.Array.isArray(object?.uriSet)
+        ? object.uriSet.map((e: any) => UriGroup.fromJSON(e))
+        : globalThis.Array.isArray(object?.uri_set)
+        ? object.uri_set.map((e: any) => UriGroup.fromJSON(e))
+        : [],
+      deleted: isSet(object.deleted) ? globalThis.Boolean(object.deleted) : false,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: RegistrarResult): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.uris?.length) {
+      obj.uris = message.uris;
+    }
+    if (message.uriSet?.length) {
+      obj.uriSet = message.uriSet.map((e) => UriGroup.toJSON(e));
+    }
+    if (message.deleted !== false) {
+      obj.deleted = message.deleted;
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RegistrarResult>, I>>(base?: I): RegistrarResult {
+    return RegistrarResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RegistrarResult>, I>>(object: I): RegistrarResult {
+    const message = createBaseRegistrarResult();
+    message.id = object.id ?? 0;
+    message.uris = object.uris?.map((e) => e) || [];
+    message.uriSet = object.uriSet?.map((e) => UriGroup.fromPartial(e)) || [];
+    message.deleted = object.deleted ?? false;
+    message.error = object.error ?? "";
     return message;
   },
 };

@@ -1,0 +1,365 @@
+// NkSIP's proxy and registrar scenarios (reference/nksip.md §7: t08 register, t10 proxy, t11
+// fork, t18 path) played by several conformance app instances: `server1` takes over the
+// server's listeners with the registrar plugin and routes to registered contacts
+// (NKSIP_ROUTE=registrar), `ua1`..`ua3` are UAs on listeners of their own answering as the
+// x-nk-op-<name> headers say, `p1` is an outbound proxy adding Path (NKSIP_ROUTE=forward).
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningServer } from '../support/server-process.js';
+import { headerOf, headersOf, parseWire, type WireMessage } from '../support/sip-wire.js';
+import { conformanceLanguages, type RunningApp } from './apps.js';
+import { Children, describeMessage, nkIds, type Sent, SipClient } from './harness.js';
+
+const languages = conformanceLanguages();
+
+/** The UDP port of an app's own listener, from its ready line. */
+function appPort(app: RunningApp): number {
+  const ready = app.find('ready')[0];
+  const l = (ready?.listeners as string[] | undefined)?.find((x) => x.startsWith('udp:'));
+  if (!l) throw new Error(`${app.name}: no UDP listener in ${JSON.stringify(ready)}`);
+  return Number(l.split(':').at(-1));
+}
+
+/** One REGISTER over TCP (a raw socket) and its final response. */
+async function registerTcp(port: number, aor: string, contact: string): Promise<WireMessage | undefined> {
+  const sock = connect(port, '127.0.0.1');
+  await new Promise<void>((res, rej) => sock.once('connect', res).once('error', rej));
+  const local = sock.localPort;
+  const msg = [
+    `REGISTER sip:127.0.0.1:${port};transport=tcp SIP/2.0`,
+    `Via: SIP/2.0/TCP 127.0.0.1:${local};branch=z9hG4bK-tcp-${Date.now()}`,
+    'Max-Forwards: 70',
+    `From: <${aor}>;tag=tcp1`,
+    `To: <${aor}>`,
+    `Call-ID: tcp-${process.pid}-${Date.now()}`,
+    'CSeq: 1 REGISTER',
+    `Contact: ${contact}`,
+    'Expires: 300',
+    'Content-Length: 0',
+    '',
+    '',
+  ].join('\r\n');
+  let buf = '';
+  const done = new Promise<WireMessage | undefined>((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), 3000);
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      for (const part of buf.split('\r\n\r\n')) {
+        if (/^SIP\/2\.0 [2-6]/.test(part)) {
+          clearTimeout(timer);
+          resolve(parseWire(Buffer.from(`${part}\r\n\r\n`, 'latin1')));
+        }
+      }
+    });
+  });
+  sock.write(msg);
+  const res = await done;
+  sock.destroy();
+  return res;
+}
+
+describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (lang) => {
+  const children = new Children();
+  let server: RunningServer;
+  let server1: RunningApp;
+  const ua: RunningApp[] = [];
+  let p1: RunningApp;
+  let client: SipClient;
+  let sipPort: number;
+  const uaUri = (i: number, user = `ua${i + 1}`) => `<sip:${user}@127.0.0.1:${appPort(ua[i] as RunningApp)}>`;
+
+  beforeAll(async () => {
+    server = await children.server();
+    sipPort = server.port('udp');
+    server1 = await children.app(lang, server, {
+      name: 'server1',
+      env: { NKSIP_PLUGINS: 'registrar', NKSIP_ROUTE: 'registrar' },
+    });
+    for (const name of ['ua1', 'ua2', 'ua3']) {
+      ua.push(await children.app(lang, server, { name, listen: ['sip:127.0.0.1:0'] }));
+    }
+    p1 = await children.app(lang, server, {
+      name: 'p1',
+      listen: ['sip:127.0.0.1:0'],
+      env: { NKSIP_ROUTE: 'forward' },
+    });
+    client = await SipClient.open(sipPort);
+  }, 60_000);
+
+  afterAll(async () => {
+    await client?.close();
+    await children.stopAll();
+  });
+
+  /** REGISTER of `aor` with these Contact values; the final response. */
+  async function register(
+    aor: string,
+    contacts: string[],
+    extra: Partial<Parameters<SipClient['send']>[0]> = {},
+  ) {
+    const { res } = await client.request({
+      method: 'REGISTER',
+      ruri: `sip:127.0.0.1:${sipPort}`,
+      to: `<${aor}>`,
+      contact: contacts.length > 0 ? contacts.join(', ') : null,
+      ...extra,
+      headers: ['Expires: 300', ...(extra.headers ?? [])],
+    });
+    return res;
+  }
+
+  /** The app's registrar, through x-nk-reg on a MESSAGE. */
+  async function reg(op: string, port = sipPort): Promise<unknown> {
+    const { res } = await client.request({
+      method: 'MESSAGE',
+      ruri: `sip:127.0.0.1:${port}`,
+      headers: [`x-nk-reg: ${op}`],
+    });
+    expect(res?.status, describeMessage(res)).toBe(200);
+    return JSON.parse(headerOf(res as WireMessage, 'x-nk-reg-result') ?? 'null');
+  }
+
+  async function invite(user: string, headers: string[], timeoutMs = 4000) {
+    const r = await client.request({ method: 'INVITE', ruri: `sip:${user}@nksip`, headers }, timeoutMs);
+    if (r.res) await client.ack(r.sent, r.res);
+    return r;
+  }
+
+  describe('t08 register', () => {
+    it('register1: 200 lists the bindings with expires; 423, old CSeq, Contact * and the maximum; delete', async () => {
+      const aor = 'sip:reg1@nksip';
+      const callId = `reg1-${Date.now()}`;
+      const ok = await register(aor, [uaUri(0)], { callId, cseq: 5 });
+      expect(ok?.status, describeMessage(ok)).toBe(200);
+      expect(headerOf(ok as WireMessage, 'contact')).toBe(`${uaUri(0)};expires=300`);
+      expect(headerOf(ok as WireMessage, 'date')).toMatch(/GMT$/);
+      const brief = await register(aor, [`${uaUri(0)};expires=10`]);
+      expect([brief?.status, headerOf(brief as WireMessage, 'min-expires')]).toEqual([423, '60']);
+      const old = await register(aor, [uaUri(0)], { callId, cseq: 4 });
+      expect([old?.status, old?.reason]).toEqual([400, 'Rejected Old CSeq']);
+      const star = await register(aor, ['*']);
+      expect(star?.status).toBe(400); // Contact: * needs Expires: 0
+      const long = await register(aor, [`${uaUri(1)};expires=999999`]);
+      expect(headersOf(long as WireMessage, 'contact').join(',')).toContain(`${uaUri(1)};expires=86400`);
+      expect(await reg(`find ${aor}`)).toHaveLength(2);
+      expect(await reg(`delete ${aor}`)).toBe(true);
+      expect(await reg(`find ${aor}`)).toEqual([]);
+      expect(await reg(`delete ${aor}`)).toBe(false);
+    });
+
+    it('register2: UDP and TCP, q values grouped by qfind, a per-contact expires=0 removes one', async () => {
+      const aor = 'sip:reg2@nksip';
+      const tcp = await registerTcp(server.port('tcp'), aor, '<sip:reg2@127.0.0.1:5999;transport=tcp>;q=0.5');
+      expect(tcp?.status, describeMessage(tcp)).toBe(200);
+      const udp = await register(aor, ['<sip:a@127.0.0.1:5991>;q=0.1', '<sip:b@127.0.0.1:5992>;q=0.5']);
+      expect(udp?.status).toBe(200);
+      expect(await reg(`qfind ${aor}`)).toEqual([
+        ['sip:b@127.0.0.1:5992', 'sip:reg2@127.0.0.1:5999;transport=tcp'],
+        ['sip:a@127.0.0.1:5991'],
+      ]);
+      const gone = await register(aor, ['<sip:b@127.0.0.1:5992>;expires=0']);
+      expect(headersOf(gone as WireMessage, 'contact').join(',')).not.toContain('5992');
+      expect(await reg(`find ${aor}`)).toHaveLength(2);
+      expect(await reg(`delete ${aor}`)).toBe(true);
+    });
+  });
+
+  describe.each(['stateful', 'stateless'])('t10 proxy (%s)', (mode) => {
+    const modeHeaders = mode === 'stateless' ? ['x-nk-proxy-mode: stateless'] : [];
+
+    it('invalid: Proxy-Require 420, Max-Forwards 0 → 483 (OPTIONS: 200 "Max Forwards"), nobody registered 480', async () => {
+      expect((await register('sip:t10@nksip', [uaUri(0)]))?.status).toBe(200);
+      const pr = await client.request({
+        method: 'OPTIONS',
+        ruri: 'sip:t10@nksip',
+        headers: [...modeHeaders, 'Proxy-Require: foo'],
+      });
+      expect([pr.res?.status, headerOf(pr.res as WireMessage, 'unsupported')]).toEqual([420, 'foo']);
+      const mf = await client.request({
+        method: 'INVITE',
+        ruri: 'sip:t10@nksip',
+        headers: modeHeaders,
+        maxForwards: 0,
+      });
+      expect(mf.res?.status).toBe(483);
+      if (mf.res) await client.ack(mf.sent, mf.res);
+      const mfo = await client.request({
+        method: 'OPTIONS',
+        ruri: 'sip:t10@nksip',
+        headers: modeHeaders,
+        maxForwards: 0,
+      });
+      expect([mfo.res?.status, mfo.res?.reason]).toEqual([200, 'Max Forwards']);
+      const nobody = await invite('nobody', modeHeaders);
+      expect(nobody.res?.status).toBe(480);
+      const ok = await client.request({
+        method: 'OPTIONS',
+        ruri: 'sip:t10@nksip',
+        headers: [...modeHeaders, 'x-nk-id: tester'],
+      });
+      expect(nkIds(ok.res)).toEqual(['tester', 'server1', 'ua1']);
+    });
+
+    it('invite: 180/486 and 180/200 relayed; with Record-Route the BYE goes through the proxy', async () => {
+      expect((await register('sip:t10i@nksip', [uaUri(1)]))?.status).toBe(200);
+      const busy = await invite('t10i', [...modeHeaders, 'x-nk-op: busy', 'x-nk-prov: true']);
+      expect(busy.res?.status).toBe(486);
+      expect(client.responses(busy.sent, 'INVITE').map((m) => m.status)).toContain(180);
+      const call = await invite('t10i', [
+        ...modeHeaders,
+        'x-nk-op: ok',
+        'x-nk-prov: true',
+        'x-nk-rr: true',
+        'x-nk-id: tester',
+      ]);
+      const res = call.res as WireMessage;
+      expect(res.status, describeMessage(res)).toBe(200);
+      expect(nkIds(res)).toEqual(['tester', 'server1', 'ua2']);
+      expect(headersOf(res, 'record-route').join(',')).toContain(`127.0.0.1:${sipPort}`);
+      const before = server1.find('callback', { kind: 'route', callId: call.sent.callId }).length;
+      const bye = await client.bye(call.sent, res, [`Route: ${headersOf(res, 'record-route')[0]}`]);
+      const byeRes = await client.final(bye, 'BYE', 3000);
+      expect(byeRes?.status).toBe(200);
+      // the proxy saw the ACK and the BYE (they followed the Record-Route)
+      await server1.waitEvent(
+        (e) => e.kind === 'route' && e.method === 'BYE' && e.callId === call.sent.callId,
+        2000,
+      );
+      expect(server1.find('callback', { kind: 'route', callId: call.sent.callId }).length).toBeGreaterThan(
+        before,
+      );
+      const byeAtUa = await ua[1]?.waitEvent((e) => e.kind === 'bye' && e.callId === call.sent.callId, 2000);
+      expect(byeAtUa).toBeDefined();
+    });
+
+    it('transport: UDP in, TCP out to a contact registered with transport=tcp', async () => {
+      expect(
+        (
+          await register('sip:t10t@nksip', [
+            `<sip:ua3@127.0.0.1:${appPort(ua[2] as RunningApp)};transport=tcp>`,
+          ])
+        )?.status,
+      ).toBe(200);
+      const r = await client.request({
+        method: 'OPTIONS',
+        ruri: 'sip:t10t@nksip',
+        headers: [...modeHeaders, 'x-nk-id: tester'],
+      });
+      expect(r.res?.status, describeMessage(r.res)).toBe(200);
+      expect(nkIds(r.res)).toEqual(['tester', 'server1', 'ua3']);
+    });
+  });
+
+  describe('t11 fork', () => {
+    let fork: string[];
+    beforeAll(async () => {
+      // regs: q 0.3 first, then 0.2 and 0.2 in parallel
+      fork = [`${uaUri(0)};q=0.3`, `${uaUri(1)};q=0.2`, `${uaUri(2)};q=0.2`];
+      expect((await register('sip:fork@nksip', fork))?.status).toBe(200);
+      expect(await reg('qfind sip:fork@nksip')).toEqual([
+        [uaUri(0).slice(1, -1)],
+        [uaUri(1).slice(1, -1), uaUri(2).slice(1, -1)],
+      ]);
+    });
+    const invitesAt = (i: number, sent: Sent) =>
+      ua[i]?.find('callback', { kind: 'invite', callId: sent.callId }).length;
+
+    it('basic: every group tried, the best response wins (3xx over 4xx, 503 → 500 not chosen)', async () => {
+      const r = await invite('fork', ['x-nk-op-ua1: 486', 'x-nk-op-ua2: 503', 'x-nk-op-ua3: 300']);
+      expect(r.res?.status, describeMessage(r.res)).toBe(300);
+      expect([invitesAt(0, r.sent), invitesAt(1, r.sent), invitesAt(2, r.sent)]).toEqual([1, 1, 1]);
+      const r2 = await invite('fork', ['x-nk-op-ua1: 486', 'x-nk-op-ua2: 503', 'x-nk-op-ua3: 415']);
+      expect(r2.res?.status).toBe(415);
+    });
+
+    it('a 6xx in the first group ends the fork: later groups never see the INVITE', async () => {
+      const r = await invite('fork', ['x-nk-op-ua1: 603']);
+      expect(r.res?.status).toBe(603);
+      expect([invitesAt(1, r.sent), invitesAt(2, r.sent)]).toEqual([0, 0]);
+    });
+
+    it('invite2 / multiple_200: a 200 wins, the other pending branch is CANCELled', async () => {
+      const r = await invite('fork', [
+        'x-nk-op-ua1: 480',
+        'x-nk-op-ua2: pending',
+        'x-nk-op-ua3: ok',
+        'x-nk-sleep-ua3: 300',
+        'x-nk-id: tester',
+      ]);
+      expect(r.res?.status, describeMessage(r.res)).toBe(200);
+      expect(nkIds(r.res)).toEqual(['tester', 'server1', 'ua3']);
+      const cancelled = await ua[1]?.waitEvent(
+        (e) => e.kind === 'cancel' && e.callId === r.sent.callId,
+        3000,
+      );
+      expect(cancelled).toBeDefined();
+      const bye = await client.bye(r.sent, r.res as WireMessage);
+      expect((await client.final(bye, 'BYE', 3000))?.status).toBe(200);
+    });
+
+    it('branch events: the app sees each branch final and forks again to a new target', async () => {
+      const r = await invite('fork', [
+        'x-nk-op-ua1: 486',
+        'x-nk-op-ua2: 404',
+        'x-nk-op-ua3: 480',
+        `x-nk-branch: fork sip:vm@127.0.0.1:${appPort(ua[0] as RunningApp)}`,
+        'x-nk-op-vm: ok',
+        'x-nk-id: tester',
+      ]);
+      // ua1 answers again, as `vm` this time: the new branch the app asked for
+      expect(r.res?.status, describeMessage(r.res)).toBe(200);
+      expect(nkIds(r.res)).toEqual(['tester', 'server1', 'ua1']);
+      const told = server1.find('branch', { callId: r.sent.callId }).map((e) => [e.uri, e.code]);
+      expect(told).toContainEqual([uaUri(0).slice(1, -1), 486]);
+      expect(invitesAt(0, r.sent)).toBe(2);
+      if (r.res) {
+        const bye = await client.bye(r.sent, r.res);
+        await client.final(bye, 'BYE', 3000);
+      }
+    });
+  });
+
+  describe('t18 path', () => {
+    it('421 without Supported: path at the proxy, 420 at the registrar; the stored Path is followed', async () => {
+      const p1Port = appPort(p1);
+      const direct = (headers: string[]) =>
+        client.request({
+          method: 'REGISTER',
+          ruri: `sip:127.0.0.1:${sipPort}`,
+          to: '<sip:path1@nksip>',
+          contact: uaUri(0),
+          headers: ['Expires: 300', 'x-nk-path: true', ...headers],
+        });
+      // the first hop is p1: send there
+      const c1 = await SipClient.open(p1Port);
+      try {
+        const send = (headers: string[]) =>
+          c1.request({
+            method: 'REGISTER',
+            ruri: `sip:127.0.0.1:${sipPort}`,
+            to: '<sip:path1@nksip>',
+            contact: uaUri(0),
+            headers: ['Expires: 300', 'x-nk-path: true', ...headers],
+          });
+        const r421 = (await send([])).res;
+        expect([r421?.status, headerOf(r421 as WireMessage, 'require')]).toEqual([421, 'path']);
+        const ok = (await send(['Supported: path'])).res;
+        expect(ok?.status, describeMessage(ok)).toBe(200);
+        expect(headerOf(ok as WireMessage, 'path')).toBe(`<sip:127.0.0.1:${p1Port};lr>`);
+      } finally {
+        await c1.close();
+      }
+      // straight to the registrar with a Path and no Supported: path → 420
+      const r420 = (await direct([`Path: <sip:127.0.0.1:${p1Port};lr>`])).res;
+      expect([r420?.status, headerOf(r420 as WireMessage, 'unsupported')]).toEqual([420, 'path']);
+      // a request for the AOR goes registrar → p1 (the Path) → ua1
+      const r = await client.request({
+        method: 'OPTIONS',
+        ruri: 'sip:path1@nksip',
+        headers: ['x-nk-id: tester'],
+      });
+      expect(r.res?.status, describeMessage(r.res)).toBe(200);
+      expect(nkIds(r.res)).toEqual(['tester', 'server1', 'p1', 'ua1']);
+    });
+  });
+});
