@@ -202,6 +202,26 @@ describe('server INVITE transaction', () => {
     expect(layer.stats().server).toBe(0);
   });
 
+  it('arms the lifetime only for a request the TU leaves unanswered (or throws on), from its arrival', () => {
+    const { clock, transport, layer } = harness({ transTimeout: 60_000 });
+    layer.setUser({
+      onRequest: (req, txn) => {
+        if (req.method === 'OPTIONS') txn.respond(makeResponse(req, 200));
+        else throw new Error('the TU broke');
+      },
+    });
+    layer.receive(incoming(request({ method: 'OPTIONS', viaTransport: 'TCP' }), source('tcp', 1)));
+    expect(transport.responses(200)).toHaveLength(1);
+    expect(clock.pending).toBe(0);
+    layer.receive(incoming(request({ method: 'MESSAGE', branch: 'z9hG4bKmsg' })));
+    expect(clock.pending).toBe(1);
+    clock.advance(59_999);
+    expect(transport.responses(408)).toHaveLength(0);
+    clock.advance(1);
+    expect(transport.responses(408)).toHaveLength(1);
+    expect(layer.stats().server).toBe(0);
+  });
+
   it('answers 408 Transaction Timeout when the TU never answers within the lifetime', () => {
     const { clock, transport, layer, failures } = harness({ transTimeout: 60_000 });
     layer.receive(incoming(request()));

@@ -219,7 +219,17 @@ export class TransactionLayer {
     const txn = isInvite
       ? new ServerInviteTransaction(this.env, key, req, source)
       : new ServerNonInviteTransaction(this.env, key, req, source);
-    this.servers.set(key, txn);
+    const since = this.env.clock.now();
+    try {
+      this.dispatchNew(req, txn, source, isInvite);
+    } finally {
+      // the lifetime bound, for a request the TU did not answer at once (or threw on)
+      txn.armLifetime(since);
+    }
+  }
+
+  private dispatchNew(req: SipRequest, txn: ServerTransaction, source: Source, isInvite: boolean): void {
+    this.servers.set(txn.key, txn);
     // CANCEL is matched hop by hop to its INVITE, never a merged copy of one
     const mkey = req.method === 'CANCEL' ? undefined : mergeKey(req);
     if (mkey !== undefined) {

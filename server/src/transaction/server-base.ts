@@ -15,12 +15,13 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
   source: Source;
   lastResponse: SipResponse | undefined;
   mergedWith: ServerTxn | CompletedRecord | undefined;
+  localTag: string | undefined;
   /** The layer's merge-index key when this transaction is the one indexed under it. */
   mergeKey: string | undefined;
   protected readonly reliable: boolean;
 
   constructor(env: TxnEnv, key: string, request: SipRequest, source: Source, initial: TxnState) {
-    super(env, key, initial);
+    super(env, key, initial, false);
     this.request = request;
     this.source = source;
     this.reliable = isReliable(source.transport);

@@ -46,6 +46,11 @@ export interface ServerTxn {
    * that one completed (non-INVITE, unreliable transport) the record that stands for it.
    */
   readonly mergedWith: ServerTxn | CompletedRecord | undefined;
+  /**
+   * The To tag the TU gives its responses on this transaction, kept here for it (one tag per
+   * transaction, RFC 3261 §8.2.6.2): a field costs less than a side table under load.
+   */
+  localTag: string | undefined;
   respond(resp: SipResponse): boolean;
   /** Ends the transaction silently: its answer went out statelessly, or never will. */
   abort(): void;

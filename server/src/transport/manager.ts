@@ -241,10 +241,9 @@ export class TransportManager implements SipTransport {
       const conn = this.pool.get(source.connectionId);
       if (conn) return conn.send(data);
     }
-    const bare = stripBrackets(dest.host);
     // the common case, a UDP answer to an IP, goes out without a promise chain
-    if (dest.transport === 'udp' && ipFamily(bare) !== 0)
-      return this.sendUdpResponse(data, source, normalizeIp(bare), dest.port);
+    if (dest.transport === 'udp' && prepared.ip !== undefined)
+      return this.sendUdpResponse(data, source, prepared.ip, dest.port);
     return this.sendResponseResolved(data, source, dest);
   }
 
@@ -378,12 +377,18 @@ export class TransportManager implements SipTransport {
   }
 
   private udpListenerOf(source: Source, address: string): UdpListener | undefined {
-    return this.udpListeners().find(
-      (l) =>
-        l.port === source.localPort &&
-        l.family === ipFamily(address) &&
-        sameIp(l.address, source.localAddress),
-    );
+    let family: number | undefined;
+    for (const l of this.listeners) {
+      if (!(l instanceof UdpListener) || l.port !== source.localPort) continue;
+      family ??= ipFamily(address);
+      // sources of our own listeners carry its address as is: no need to normalise those
+      if (
+        l.family === family &&
+        (l.address === source.localAddress || sameIp(l.address, source.localAddress))
+      )
+        return l;
+    }
+    return undefined;
   }
 
   /** Via sent-by host for a message leaving `listener` towards `target` (RFC 3261 §18.1.1). */
@@ -412,11 +417,17 @@ export class TransportManager implements SipTransport {
 
 /** A response's bytes and where §18.2.2 sends them when there is no connection to answer on. */
 class PreparedSend implements PreparedResponse {
+  /** The destination host as a normalised IP, or undefined for a name to resolve. */
+  readonly ip: string | undefined;
+
   constructor(
     readonly status: number,
     readonly data: Buffer,
     readonly dest: ResponseDestination,
-  ) {}
+  ) {
+    const bare = stripBrackets(dest.host);
+    this.ip = ipFamily(bare) === 0 ? undefined : normalizeIp(bare);
+  }
 }
 
 /** The best listener to send from towards `address`: same family, able to reach it. */
