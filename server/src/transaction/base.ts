@@ -15,23 +15,21 @@ export abstract class Transaction {
   private lifetime: TimerHandle | undefined;
 
   /**
-   * `lifetimeFrom`: when the lifetime bound starts counting; unset, it starts now. A server
-   * transaction arms it only if it is still waiting once the TU had its first go
-   * (`armLifetime`): most are answered at once, and a timer set and cleared for each of
-   * thousands of requests a second is work for nothing.
+   * `armNow`: start the lifetime bound at once. A server transaction starts it only if it is
+   * still waiting once the TU had its first go (`armLifetime`): most are answered at once,
+   * and a timer set and cleared for each of thousands of requests a second is work for nothing.
    */
   constructor(env: TxnEnv, key: string, initial: TxnState, armNow = true) {
     this.env = env;
     this.key = key;
     this.current = initial;
-    if (armNow) this.armLifetime(env.clock.now());
+    if (armNow) this.armLifetime();
   }
 
-  /** Starts the lifetime bound, counted from `since`, unless a final response already bounds the rest. */
-  armLifetime(since: number): void {
+  /** Starts the lifetime bound now, unless a final response already bounds the rest. */
+  armLifetime(): void {
     if (this.lifetime !== undefined || BOUNDED.has(this.current) || this.current === 'terminated') return;
-    const left = Math.max(0, since + this.env.timers.transTimeout - this.env.clock.now());
-    this.lifetime = this.timer(left, () => {
+    this.lifetime = this.timer(this.env.timers.transTimeout, () => {
       this.lifetime = undefined;
       this.onLifetimeExpired();
     });

@@ -219,12 +219,12 @@ export class TransactionLayer {
     const txn = isInvite
       ? new ServerInviteTransaction(this.env, key, req, source)
       : new ServerNonInviteTransaction(this.env, key, req, source);
-    const since = this.env.clock.now();
     try {
       this.dispatchNew(req, txn, source, isInvite);
     } finally {
-      // the lifetime bound, for a request the TU did not answer at once (or threw on)
-      txn.armLifetime(since);
+      // the lifetime bound, for a request the TU did not answer at once (or threw on); from
+      // now, which is still the tick the request arrived in
+      txn.armLifetime();
     }
   }
 
@@ -305,9 +305,10 @@ export class TransactionLayer {
   }
 
   private forget(rec: CompletedRecord): void {
-    if (this.servers.get(rec.key) === rec) this.servers.delete(rec.key);
-    const mkey = rec.mergeKey;
-    if (mkey !== undefined && this.merges.get(mkey) === rec) this.merges.delete(mkey);
+    // a record keeps its keys to the end: copies of its request come to it, and later
+    // requests with its merge key are merged with it rather than indexed
+    this.servers.delete(rec.key);
+    if (rec.mergeKey !== undefined) this.merges.delete(rec.mergeKey);
   }
 
   private removed(txn: ClientTransaction | ServerTransaction): void {
