@@ -26,7 +26,7 @@
 // The sipp runs, the search, the CPU measurement and process handling are in bench/lib/load.mjs
 // (shared with bench/app-options.mjs).
 import os from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import {
   benchTmp,
   cleanup,
@@ -69,9 +69,13 @@ const cfg = {
   kamailioChildren: envNumber(quick, 'BENCH_KAMAILIO_CHILDREN', 2),
   kamailioShmMb: envNumber(quick, 'BENCH_KAMAILIO_SHM', 512),
 };
-const servers = (serversArg ?? 'kamailio,nksip').split(',').filter(Boolean);
+// --base=DIR: another checkout's built server (DIR/dist) as server `nksip-base`, for A/B runs
+const baseDir = args.find((a) => a.startsWith('--base='))?.slice('--base='.length);
+const servers = (serversArg ?? (baseDir ? 'nksip-base,nksip' : 'kamailio,nksip')).split(',').filter(Boolean);
 for (const s of servers) {
-  if (!['kamailio', 'kamailio-tm', 'nksip', 'stub'].includes(s)) throw new Error(`unknown server ${s}`);
+  if (!['kamailio', 'kamailio-tm', 'nksip', 'nksip-base', 'stub'].includes(s))
+    throw new Error(`unknown server ${s}`);
+  if (s === 'nksip-base' && !baseDir) throw new Error('server nksip-base needs --base=DIR');
 }
 
 installSignalHandlers();
@@ -102,6 +106,7 @@ async function main() {
     commands: {
       kamailio: kamailioCmd('{port}', false).join(' '),
       nksip: NKSIP_CMD.join(' '),
+      ...(baseDir ? { nksipBase: `cd ${resolve(baseDir)} && ${NKSIP_CMD.join(' ')}` } : {}),
       sipp: sippArgs('{port}', '{localport}', 'RATE', 'N', 'T', '{csv}').join(' '),
     },
     results,
@@ -165,16 +170,17 @@ function kamailioCmd(port, withTm) {
 function startServer(name, port) {
   const template = name.startsWith('kamailio')
     ? kamailioCmd('{port}', name === 'kamailio-tm')
-    : name === 'nksip'
+    : name.startsWith('nksip')
       ? NKSIP_CMD
       : STUB_CMD;
   const cmd = template.map((a) => a.replaceAll('{port}', String(port)));
-  if (name === 'nksip' && !fileExists(join(root, 'dist/server/src/cli.js'))) {
-    throw new Error('dist/server/src/cli.js is missing: run `npm run build` first');
+  const cwd = name === 'nksip-base' ? resolve(baseDir) : root;
+  if (name.startsWith('nksip') && !fileExists(join(cwd, 'dist/server/src/cli.js'))) {
+    throw new Error(`${cwd}/dist/server/src/cli.js is missing: run \`npm run build\` there first`);
   }
   // Its own process group, so every process it forks (Kamailio's children) can be found
   // from /proc and stopped through the PID we hold.
-  return startChild(name, cmd, { cwd: root, detached: true });
+  return startChild(name, cmd, { cwd, detached: true });
 }
 
 /** Ours over theirs, for every pair of an nksip-side and a Kamailio-side server in the run. */
@@ -182,7 +188,7 @@ function ratios(results) {
   const r = (a, b) => (a && b ? Number((a / b).toFixed(2)) : null);
   const out = [];
   for (const ours of ['nksip', 'stub']) {
-    for (const theirs of ['kamailio', 'kamailio-tm']) {
+    for (const theirs of ['kamailio', 'kamailio-tm', 'nksip-base']) {
       const a = results[ours];
       const b = results[theirs];
       if (!a || !b) continue;

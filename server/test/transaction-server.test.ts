@@ -202,6 +202,26 @@ describe('server INVITE transaction', () => {
     expect(layer.stats().server).toBe(0);
   });
 
+  it('arms the lifetime only for a request the TU leaves unanswered (or throws on), from its arrival', () => {
+    const { clock, transport, layer } = harness({ transTimeout: 60_000 });
+    layer.setUser({
+      onRequest: (req, txn) => {
+        if (req.method === 'OPTIONS') txn.respond(makeResponse(req, 200));
+        else throw new Error('the TU broke');
+      },
+    });
+    layer.receive(incoming(request({ method: 'OPTIONS', viaTransport: 'TCP' }), source('tcp', 1)));
+    expect(transport.responses(200)).toHaveLength(1);
+    expect(clock.pending).toBe(0);
+    layer.receive(incoming(request({ method: 'MESSAGE', branch: 'z9hG4bKmsg' })));
+    expect(clock.pending).toBe(1);
+    clock.advance(59_999);
+    expect(transport.responses(408)).toHaveLength(0);
+    clock.advance(1);
+    expect(transport.responses(408)).toHaveLength(1);
+    expect(layer.stats().server).toBe(0);
+  });
+
   it('answers 408 Transaction Timeout when the TU never answers within the lifetime', () => {
     const { clock, transport, layer, failures } = harness({ transTimeout: 60_000 });
     layer.receive(incoming(request()));
@@ -265,6 +285,82 @@ describe('server non-INVITE transaction', () => {
     requests[0]!.txn.respond(makeResponse(opt, 200));
     layer.receive(incoming(request({ method: 'OPTIONS' }), source('udp', 9)));
     expect(transport.sent.at(-1)?.to).toMatchObject({ connectionId: 9 });
+  });
+});
+
+describe('completed non-INVITE transactions over UDP (compact records)', () => {
+  const options = (i: number) => request({ method: 'OPTIONS', branch: `z9hG4bKrec${i}`, callId: `rec${i}` });
+
+  it('each lives its own 64*T1 with one timer for all, answering its copies until then', () => {
+    const { clock, transport, layer, requests } = harness();
+    for (let i = 0; i < 3; i++) {
+      layer.receive(incoming(options(i)));
+      requests[i]!.txn.respond(makeResponse(requests[i]!.req, 200, { toTag: `t${i}` }));
+      clock.advance(T1);
+    }
+    expect(layer.stats().server).toBe(3);
+    expect(clock.pending).toBe(1);
+    // the first ended 64*T1 after its answer, the others not yet
+    clock.advance(64 * T1 - 3 * T1 - 1);
+    expect(requests.map((r) => r.txn.state)).toEqual(['completed', 'completed', 'completed']);
+    clock.advance(1);
+    expect(requests.map((r) => r.txn.state)).toEqual(['terminated', 'completed', 'completed']);
+    layer.receive(incoming(options(0))); // a new request now: Timer J is over
+    layer.receive(incoming(options(1))); // a copy: the same response again
+    expect(requests).toHaveLength(4);
+    const twice = transport.responses(200).filter((r) => r.toTag === 't1');
+    expect(twice).toHaveLength(2);
+    expect(twice[1]).toBe(twice[0]);
+    requests[3]!.txn.respond(makeResponse(requests[3]!.req, 200));
+    clock.advance(2 * T1);
+    expect(requests.map((r) => r.txn.state)).toEqual(['terminated', 'terminated', 'terminated', 'completed']);
+    clock.advance(64 * T1);
+    expect(layer.stats().server).toBe(0);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('a merged copy of a request answered already is still reported, until Timer J', () => {
+    const { clock, layer, requests } = harness();
+    const copy = (branch: string) => request({ method: 'MESSAGE', branch, sentBy: `${branch}.example.com` });
+    layer.receive(incoming(copy('z9hG4bKm1')));
+    requests[0]!.txn.respond(makeResponse(requests[0]!.req, 200));
+    layer.receive(incoming(copy('z9hG4bKm2')));
+    expect(requests[1]!.txn.mergedWith?.state).toBe('completed');
+    requests[1]!.txn.respond(makeResponse(requests[1]!.req, 482));
+    clock.advance(64 * T1);
+    layer.receive(incoming(copy('z9hG4bKm3')));
+    expect(requests[2]!.txn.mergedWith).toBeUndefined();
+    layer.close();
+    expect(clock.pending).toBe(0);
+  });
+
+  it('a transport failure or close() ends the records and leaves no timer', async () => {
+    const { clock, transport, layer, requests, failures } = harness();
+    layer.receive(incoming(options(1)));
+    layer.receive(incoming(options(2)));
+    transport.fail = new Error('unreachable');
+    requests[0]!.txn.respond(makeResponse(requests[0]!.req, 200));
+    await flush();
+    expect(requests[0]!.txn.state).toBe('terminated');
+    expect(failures.map((f) => f.reason)).toEqual(['transport']);
+    expect(layer.stats().server).toBe(1);
+    expect(clock.pending).toBe(1); // the lifetime of the one still unanswered
+    transport.fail = undefined;
+    requests[1]!.txn.respond(makeResponse(requests[1]!.req, 200));
+    transport.fail = new Error('unreachable');
+    layer.receive(incoming(options(2))); // its copy cannot be answered: the record ends
+    await flush();
+    expect(requests[1]!.txn.state).toBe('terminated');
+    expect(layer.stats().server).toBe(0);
+    expect(clock.pending).toBe(0);
+
+    transport.fail = undefined;
+    layer.receive(incoming(options(3)));
+    requests[2]!.txn.respond(makeResponse(requests[2]!.req, 200));
+    layer.close();
+    expect(requests[2]!.txn.state).toBe('terminated');
+    expect(layer.stats().server).toBe(0);
+    expect(clock.pending).toBe(0);
   });
 });
 

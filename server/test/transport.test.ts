@@ -95,6 +95,24 @@ describe('UDP', () => {
     expect(sender.inbox.items).toEqual([]);
   });
 
+  it('sends a prepared response again, byte for byte, to where the first went', async () => {
+    const { m, inbox } = await manager();
+    const port = await m.listen({ transport: 'udp', address: '127.0.0.1', port: 0 });
+    const peer = await udpPeer();
+    await peer.send(requestText({ via: 'SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-u4;rport' }), port);
+    const inc = await inbox.next('request');
+    const prepared = m.prepareResponse(makeResponse(asRequest(inc.msg), 200, { toTag: 'p' }), inc.source);
+    expect(prepared.status).toBe(200);
+    await m.sendPrepared(prepared, inc.source);
+    await m.sendPrepared(prepared, inc.source);
+    const first = await peer.inbox.next('first');
+    const second = await peer.inbox.next('second');
+    expect(first.text.startsWith('SIP/2.0 200 OK\r\n')).toBe(true);
+    expect(first.text).toContain(';tag=p');
+    expect(second.text).toBe(first.text);
+    await expect(m.sendPrepared({ status: 200 }, inc.source)).rejects.toThrow(/not prepared/);
+  });
+
   it('drops what it cannot parse and responses without a valid Via, and keeps serving', async () => {
     const { m, inbox } = await manager();
     const port = await m.listen({ transport: 'udp', address: '127.0.0.1', port: 0 });

@@ -87,8 +87,6 @@ export class UasCore {
   private readonly log: Logger | undefined;
   private app: AppHandler;
   private readonly forwarder: Forwarder | undefined;
-  /** One To tag per server transaction, so every response to a request carries the same. */
-  private readonly tags = new WeakMap<ServerTxn, string>();
   private draining = false;
   /** The dialogs table, shared with the UAC core (server.ts passes it to both). */
   readonly dialogs: DialogTable;
@@ -492,7 +490,7 @@ export class UasCore {
     const req = txn.request;
     this.log?.debug({ method: req.method, reason }, 'transaction failed');
     if (req.method !== 'INVITE' || txn.state !== 'accepted') return;
-    const local = req.toTag ?? this.tags.get(txn);
+    const local = req.toTag ?? txn.localTag;
     const remote = req.fromTag;
     if (local === undefined || remote === undefined) return;
     const dialog = this.dialogs.get(req.callId, local, remote);
@@ -636,8 +634,8 @@ export class UasCore {
       return;
     }
     // RFC 3261 §9.2: the 200 to the CANCEL and the INVITE's responses share a To tag
-    const tag = this.tags.get(invite) ?? newTag();
-    this.tags.set(invite, tag);
+    const tag = invite.localTag ?? newTag();
+    invite.localTag = tag;
     this.respond(txn, { status: 200 }, tag);
     if (this.forwarder?.isProxying(invite)) {
       // the 487 comes back from downstream (§16.10)
@@ -655,10 +653,11 @@ export class UasCore {
    * must wait for a PRACK (`undeferred` unset) is held and reported as sent.
    */
   respond(txn: ServerTxn, r: Reply, toTag?: string, undeferred = false): boolean {
-    let tag = toTag ?? this.tags.get(txn);
+    // one To tag per server transaction, so every response to a request carries the same
+    let tag = toTag ?? txn.localTag;
     if (tag === undefined && r.status > 100) {
       tag = newTag();
-      this.tags.set(txn, tag);
+      txn.localTag = tag;
     }
     const req = txn.request;
     const isInvite = req.method === 'INVITE';

@@ -14,11 +14,22 @@ export abstract class Transaction {
   protected readonly env: TxnEnv;
   private lifetime: TimerHandle | undefined;
 
-  constructor(env: TxnEnv, key: string, initial: TxnState) {
+  /**
+   * `armNow`: start the lifetime bound at once. A server transaction starts it only if it is
+   * still waiting once the TU had its first go (`armLifetime`): most are answered at once,
+   * and a timer set and cleared for each of thousands of requests a second is work for nothing.
+   */
+  constructor(env: TxnEnv, key: string, initial: TxnState, armNow = true) {
     this.env = env;
     this.key = key;
     this.current = initial;
-    this.lifetime = this.timer(env.timers.transTimeout, () => {
+    if (armNow) this.armLifetime();
+  }
+
+  /** Starts the lifetime bound now, unless a final response already bounds the rest. */
+  armLifetime(): void {
+    if (this.lifetime !== undefined || BOUNDED.has(this.current) || this.current === 'terminated') return;
+    this.lifetime = this.timer(this.env.timers.transTimeout, () => {
       this.lifetime = undefined;
       this.onLifetimeExpired();
     });

@@ -6,10 +6,11 @@ import { makeCancel, makeResponse } from '../sip/build.js';
 import { SipSyntaxError } from '../sip/grammar.js';
 import { viaBranch } from '../sip/headers.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
-import type { Endpoint, Incoming, SipTransport, Source } from '../transport/types.js';
+import type { Endpoint, Incoming, PreparedResponse, SipTransport, Source } from '../transport/types.js';
 import { ClientInviteTransaction } from './client-invite.js';
 import { ClientNonInviteTransaction } from './client-non-invite.js';
 import type { Clock } from './clock.js';
+import { CompletedQueue, CompletedRecord } from './completed.js';
 import { clientKey, matchesByBranch, mergeKey, serverKey, topViaOf } from './keys.js';
 import { ServerInviteTransaction } from './server-invite.js';
 import { ServerNonInviteTransaction } from './server-non-invite.js';
@@ -52,9 +53,11 @@ export class TransactionLayer {
   private readonly rejectMerged: boolean;
   private user: Partial<TransactionUser>;
   private readonly clients = new Map<string, ClientTransaction>();
-  private readonly servers = new Map<string, ServerTransaction>();
-  /** Server transactions of requests without To tag, by mergeKey. */
-  private readonly merges = new Map<string, ServerTransaction>();
+  /** Server transactions by key; completed non-INVITE ones over UDP as their record. */
+  private readonly servers = new Map<string, ServerTransaction | CompletedRecord>();
+  /** Server transactions (or records) of requests without To tag, by mergeKey. */
+  private readonly merges = new Map<string, ServerTransaction | CompletedRecord>();
+  private readonly completed: CompletedQueue;
   private readonly env: TxnEnv;
 
   constructor(opts: TransactionLayerOptions) {
@@ -72,7 +75,19 @@ export class TransactionLayer {
       removed: (txn) => this.removed(txn as ClientTransaction | ServerTransaction),
       serverFailure: (txn, reason, err) => this.serverFailure(txn, reason, err),
       passAck: (ack, source, txn) => this.passAck(ack, source, txn),
+      complete: (key, mkey, response, source, ms) => this.complete(key, mkey, response, source, ms),
+      endCompleted: (rec) => this.completed.end(rec),
     };
+    this.completed = new CompletedQueue({
+      clock: opts.clock,
+      transport: opts.transport,
+      forget: (rec) => this.forget(rec),
+      resendFailed: (rec, err) => {
+        // §17.2.4; the TU has long had its final answer and holds no state for it
+        this.log?.debug({ err, txn: rec.key }, 'retransmitted response not sent');
+        this.completed.end(rec);
+      },
+    });
   }
 
   /** Replaces the given TU callbacks (the others stay). */
@@ -154,7 +169,10 @@ export class TransactionLayer {
 
   /** Ends every transaction without telling anyone (shutdown). */
   close(): void {
-    for (const t of [...this.clients.values(), ...this.servers.values()]) t.abort();
+    this.completed.close();
+    for (const t of [...this.clients.values(), ...this.servers.values()]) {
+      if (!(t instanceof CompletedRecord)) t.abort();
+    }
   }
 
   private receiveRequest(req: SipRequest, inc: Incoming): void {
@@ -168,6 +186,10 @@ export class TransactionLayer {
     }
     const key = serverKey(req, req.method);
     const existing = this.servers.get(key);
+    if (existing instanceof CompletedRecord) {
+      this.completed.resend(existing, inc.source);
+      return;
+    }
     if (existing) {
       existing.receiveRetransmission(req, inc.source);
       return;
@@ -176,17 +198,19 @@ export class TransactionLayer {
   }
 
   private receiveAck(ack: SipRequest, source: Source): void {
-    let txn: ServerTransaction | undefined;
+    let txn: ServerInviteTransaction | undefined;
     if (matchesByBranch(ack)) {
-      txn = this.servers.get(serverKey(ack, 'INVITE'));
+      txn = inviteOnly(this.servers.get(serverKey(ack, 'INVITE')));
     } else {
       // RFC 2543: the INVITE had this To tag (re-INVITE) or none; the ACK must carry the
       // tag of the response the transaction sent
       const tag = ack.toTag ?? '';
-      txn = this.servers.get(serverKey(ack, 'INVITE', tag)) ?? this.servers.get(serverKey(ack, 'INVITE', ''));
+      txn =
+        inviteOnly(this.servers.get(serverKey(ack, 'INVITE', tag))) ??
+        inviteOnly(this.servers.get(serverKey(ack, 'INVITE', '')));
       if (txn && (txn.lastResponse?.toTag ?? '') !== tag) txn = undefined;
     }
-    if (txn instanceof ServerInviteTransaction) txn.receiveAck(ack, source);
+    if (txn) txn.receiveAck(ack, source);
     else this.passAck(ack, source, undefined);
   }
 
@@ -195,7 +219,17 @@ export class TransactionLayer {
     const txn = isInvite
       ? new ServerInviteTransaction(this.env, key, req, source)
       : new ServerNonInviteTransaction(this.env, key, req, source);
-    this.servers.set(key, txn);
+    try {
+      this.dispatchNew(req, txn, source, isInvite);
+    } finally {
+      // the lifetime bound, for a request the TU did not answer at once (or threw on); from
+      // now, which is still the tick the request arrived in
+      txn.armLifetime();
+    }
+  }
+
+  private dispatchNew(req: SipRequest, txn: ServerTransaction, source: Source, isInvite: boolean): void {
+    this.servers.set(txn.key, txn);
     // CANCEL is matched hop by hop to its INVITE, never a merged copy of one
     const mkey = req.method === 'CANCEL' ? undefined : mergeKey(req);
     if (mkey !== undefined) {
@@ -256,6 +290,27 @@ export class TransactionLayer {
     this.user.onServerFailure?.(txn, reason, err);
   }
 
+  /** A transaction entering Completed hands its place in the maps to its record. */
+  private complete(
+    key: string,
+    mkey: string | undefined,
+    response: PreparedResponse,
+    source: Source,
+    ms: number,
+  ): CompletedRecord {
+    const rec = this.completed.add(key, mkey, response, source, ms);
+    this.servers.set(key, rec);
+    if (mkey !== undefined) this.merges.set(mkey, rec);
+    return rec;
+  }
+
+  private forget(rec: CompletedRecord): void {
+    // a record keeps its keys to the end: copies of its request come to it, and later
+    // requests with its merge key are merged with it rather than indexed
+    this.servers.delete(rec.key);
+    if (rec.mergeKey !== undefined) this.merges.delete(rec.mergeKey);
+  }
+
   private removed(txn: ClientTransaction | ServerTransaction): void {
     if (txn instanceof ClientInviteTransaction || txn instanceof ClientNonInviteTransaction) {
       if (this.clients.get(txn.key) === txn) this.clients.delete(txn.key);
@@ -265,4 +320,8 @@ export class TransactionLayer {
     const mkey = txn.mergeKey;
     if (mkey !== undefined && this.merges.get(mkey) === txn) this.merges.delete(mkey);
   }
+}
+
+function inviteOnly(t: ServerTransaction | CompletedRecord | undefined): ServerInviteTransaction | undefined {
+  return t instanceof ServerInviteTransaction ? t : undefined;
 }

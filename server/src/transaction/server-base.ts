@@ -5,6 +5,7 @@ import { makeResponse } from '../sip/build.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
 import { isReliable, type Source } from '../transport/types.js';
 import { Transaction } from './base.js';
+import type { CompletedRecord } from './completed.js';
 import type { ServerTxn, TxnEnv, TxnState } from './types.js';
 
 export abstract class ServerTransactionBase extends Transaction implements ServerTxn {
@@ -13,13 +14,14 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
   /** Where the request came from; a retransmission on another connection moves it there. */
   source: Source;
   lastResponse: SipResponse | undefined;
-  mergedWith: ServerTxn | undefined;
+  mergedWith: ServerTxn | CompletedRecord | undefined;
+  localTag: string | undefined;
   /** The layer's merge-index key when this transaction is the one indexed under it. */
   mergeKey: string | undefined;
   protected readonly reliable: boolean;
 
   constructor(env: TxnEnv, key: string, request: SipRequest, source: Source, initial: TxnState) {
-    super(env, key, initial);
+    super(env, key, initial, false);
     this.request = request;
     this.source = source;
     this.reliable = isReliable(source.transport);

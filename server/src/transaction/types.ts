@@ -2,8 +2,9 @@
 // each other, and what transactions need from the layer that owns them.
 import type { Logger } from 'pino';
 import type { SipRequest, SipResponse } from '../sip/message.js';
-import type { Incoming, SipTransport, Source } from '../transport/types.js';
+import type { Incoming, PreparedResponse, SipTransport, Source } from '../transport/types.js';
 import type { Clock } from './clock.js';
+import type { CompletedRecord } from './completed.js';
 import type { TimerConfig } from './timers.js';
 
 export type TxnState =
@@ -40,8 +41,16 @@ export interface ServerTxn {
   readonly source: Source;
   readonly state: TxnState;
   readonly lastResponse: SipResponse | undefined;
-  /** Set when the request is a merged copy of the one in that transaction (§8.2.2.2). */
-  readonly mergedWith: ServerTxn | undefined;
+  /**
+   * Set when the request is a merged copy of the one in that transaction (§8.2.2.2); once
+   * that one completed (non-INVITE, unreliable transport) the record that stands for it.
+   */
+  readonly mergedWith: ServerTxn | CompletedRecord | undefined;
+  /**
+   * The To tag the TU gives its responses on this transaction, kept here for it (one tag per
+   * transaction, RFC 3261 §8.2.6.2): a field costs less than a side table under load.
+   */
+  localTag: string | undefined;
   respond(resp: SipResponse): boolean;
   /** Ends the transaction silently: its answer went out statelessly, or never will. */
   abort(): void;
@@ -80,4 +89,17 @@ export interface TxnEnv {
   removed(txn: object): void;
   serverFailure(txn: ServerTxn, reason: ServerFailure, err?: Error): void;
   passAck(ack: SipRequest, source: Source, txn: ServerTxn): void;
+  /**
+   * A non-INVITE server transaction entered Completed on an unreliable transport: from now
+   * on a compact record answers its retransmissions, for `ms` (Timer J).
+   */
+  complete(
+    key: string,
+    mergeKey: string | undefined,
+    response: PreparedResponse,
+    source: Source,
+    ms: number,
+  ): CompletedRecord;
+  /** Ends a record before Timer J (the transaction was aborted or failed). */
+  endCompleted(rec: CompletedRecord): void;
 }

@@ -24,10 +24,24 @@ import { type Connection, StreamConnection, type StreamOptions } from './connect
 import type { Listener, ListenSpec } from './listener.js';
 import { ConnectionPool } from './pool.js';
 import { connectTcp, TcpListener } from './tcp.js';
-import type { Endpoint, Incoming, LocalAddress, SipTransport, Source, TransportName } from './types.js';
+import type {
+  Endpoint,
+  Incoming,
+  LocalAddress,
+  PreparedResponse,
+  SipTransport,
+  Source,
+  TransportName,
+} from './types.js';
 import { isReliable } from './types.js';
 import { UdpListener } from './udp.js';
-import { responseDestination, safeTopVia, setSentBy, stampReceived } from './via.js';
+import {
+  type ResponseDestination,
+  responseDestination,
+  safeTopVia,
+  setSentBy,
+  stampReceived,
+} from './via.js';
 
 export interface TransportOptions {
   logger?: Logger;
@@ -219,42 +233,48 @@ export class TransportManager implements SipTransport {
   }
 
   sendResponse(resp: SipResponse, source: Source): Promise<void> {
-    // failures are rejections, never throws: callers chain .catch on the result
-    if (this.isClosed) return Promise.reject(new Error('transport closed'));
-    if (isReliable(source.transport) && source.connectionId !== undefined) {
-      const conn = this.pool.get(source.connectionId);
-      if (conn) return conn.send(serialize(resp));
-    }
-    const dest = responseDestination(safeTopVia(resp), source);
-    const bare = stripBrackets(dest.host);
-    // the common case, a UDP answer to an IP, goes out without a promise chain
-    if (dest.transport === 'udp' && ipFamily(bare) !== 0)
-      return this.sendUdpResponse(resp, source, normalizeIp(bare), dest.port);
-    return this.sendResponseResolved(resp, source, dest);
+    return this.sendPrepared(this.prepareResponse(resp, source), source);
   }
 
-  private sendUdpResponse(resp: SipResponse, source: Source, address: string, port: number): Promise<void> {
+  prepareResponse(resp: SipResponse, source: Source): PreparedResponse {
+    // the §18.2.2 destination is read from the Via now, so the bytes alone go out again
+    return new PreparedSend(resp.status, serialize(resp), responseDestination(safeTopVia(resp), source));
+  }
+
+  sendPrepared(prepared: PreparedResponse, source: Source): Promise<void> {
+    // failures are rejections, never throws: callers chain .catch on the result
+    if (this.isClosed) return Promise.reject(new Error('transport closed'));
+    if (!(prepared instanceof PreparedSend))
+      return Promise.reject(new Error('not prepared by this transport'));
+    const { data, dest } = prepared;
+    if (isReliable(source.transport) && source.connectionId !== undefined) {
+      const conn = this.pool.get(source.connectionId);
+      if (conn) return conn.send(data);
+    }
+    // the common case, a UDP answer to an IP, goes out without a promise chain
+    if (dest.transport === 'udp' && prepared.ip !== undefined)
+      return this.sendUdpResponse(data, source, prepared.ip, dest.port);
+    return this.sendResponseResolved(data, source, dest);
+  }
+
+  private sendUdpResponse(data: Buffer, source: Source, address: string, port: number): Promise<void> {
     // from the socket the request reached, so a NAT binding made by the request lets it in
     const listener = this.udpListenerOf(source, address) ?? pickListener(this.udpListeners(), address);
     if (!listener)
       return Promise.reject(new Error(`no udp listener for IPv${ipFamily(address)} to answer ${address}`));
-    return listener.send(serialize(resp), port, address);
+    return listener.send(data, port, address);
   }
 
-  private async sendResponseResolved(
-    resp: SipResponse,
-    source: Source,
-    dest: ReturnType<typeof responseDestination>,
-  ): Promise<void> {
+  private async sendResponseResolved(data: Buffer, source: Source, dest: ResponseDestination): Promise<void> {
     const address = await this.resolve(dest.host);
     if (dest.transport === 'tcp') {
       const conn = await this.pool.obtain('tcp', address, dest.port, () =>
         this.connect('tcp', address, dest.port),
       );
-      return conn.send(serialize(resp));
+      return conn.send(data);
     }
     if (dest.transport !== 'udp') throw new Error(`transport ${dest.transport} is not supported yet`);
-    return this.sendUdpResponse(resp, source, address, dest.port);
+    return this.sendUdpResponse(data, source, address, dest.port);
   }
 
   private async sendOnStream(
@@ -371,12 +391,18 @@ export class TransportManager implements SipTransport {
   }
 
   private udpListenerOf(source: Source, address: string): UdpListener | undefined {
-    return this.udpListeners().find(
-      (l) =>
-        l.port === source.localPort &&
-        l.family === ipFamily(address) &&
-        sameIp(l.address, source.localAddress),
-    );
+    let family: number | undefined;
+    for (const l of this.listeners) {
+      if (!(l instanceof UdpListener) || l.port !== source.localPort) continue;
+      family ??= ipFamily(address);
+      // sources of our own listeners carry its address as is: no need to normalise those
+      if (
+        l.family === family &&
+        (l.address === source.localAddress || sameIp(l.address, source.localAddress))
+      )
+        return l;
+    }
+    return undefined;
   }
 
   /** Via sent-by host for a message leaving `listener` towards `target` (RFC 3261 §18.1.1). */
@@ -400,6 +426,21 @@ export class TransportManager implements SipTransport {
 
   private ensureOpen(): void {
     if (this.isClosed) throw new Error('transport closed');
+  }
+}
+
+/** A response's bytes and where §18.2.2 sends them when there is no connection to answer on. */
+class PreparedSend implements PreparedResponse {
+  /** The destination host as a normalised IP, or undefined for a name to resolve. */
+  readonly ip: string | undefined;
+
+  constructor(
+    readonly status: number,
+    readonly data: Buffer,
+    readonly dest: ResponseDestination,
+  ) {
+    const bare = stripBrackets(dest.host);
+    this.ip = ipFamily(bare) === 0 ? undefined : normalizeIp(bare);
   }
 }
 

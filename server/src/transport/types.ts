@@ -45,6 +45,14 @@ export function isReliable(t: TransportName): boolean {
   return t !== 'udp';
 }
 
+/**
+ * A response serialized once, to be sent again unchanged: what a completed transaction keeps
+ * to answer retransmissions of its request. Opaque to the layers above; `status` for logs.
+ */
+export interface PreparedResponse {
+  readonly status: number;
+}
+
 /** The transport layer as the transaction layer and the cores see it. */
 export interface SipTransport {
   /**
@@ -56,4 +64,10 @@ export interface SipTransport {
   sendRequest(req: SipRequest, target: Endpoint): Promise<Endpoint>;
   /** Sends a response back along the path of RFC 3261 §18.2.2 / RFC 3581 for `source`. */
   sendResponse(resp: SipResponse, source: Source): Promise<void>;
+  /**
+   * What `sendResponse` would send, made once: `sendPrepared` then sends it (again) for the
+   * same `source`, or the one a retransmission of the request came from.
+   */
+  prepareResponse(resp: SipResponse, source: Source): PreparedResponse;
+  sendPrepared(prepared: PreparedResponse, source: Source): Promise<void>;
 }

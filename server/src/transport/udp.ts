@@ -1,12 +1,31 @@
 // UDP listener: one datagram socket per listening address, used both to receive and to send,
 // so requests and responses leave from the address and port peers (and their NATs) expect.
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
 import type { Logger } from 'pino';
 import { type Listener, type ListenSpec, listenError, normalizedAddress, specFamily } from './listener.js';
 
 export type DatagramHandler = (data: Buffer, rinfo: RemoteInfo, listener: UdpListener) => void;
 
 const UDP_BUFFER = 4 * 1024 * 1024;
+
+const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
+
+/**
+ * The address lookup of a socket. Every address it sends to is an IP already (the manager
+ * resolves names first), and the default, `dns.lookup`, would still test it against two IP
+ * patterns and answer on the next tick, for every datagram; this answers at once. Until the
+ * socket is bound (its own bind lookup) and for anything not an IP literal, `dns.lookup`.
+ */
+function ipLookup(bound: () => boolean): SocketOptions['lookup'] {
+  const lookup = (address: string, family: number, cb: LookupCallback): void => {
+    if (bound() && (family === 6 ? address.includes(':') : IPV4.test(address))) cb(null, address, family);
+    else dnsLookup(address, family, cb);
+  };
+  return lookup as unknown as SocketOptions['lookup'];
+}
 
 export class UdpListener implements Listener {
   readonly transport = 'udp' as const;
@@ -26,9 +45,14 @@ export class UdpListener implements Listener {
     // source address a listener sees has the listener's family
     // a large receive buffer rides out event-loop pauses (GC) under load instead of
     // dropping datagrams; the kernel caps it at net.core.rmem_max
-    const buffers = { recvBufferSize: UDP_BUFFER, sendBufferSize: UDP_BUFFER };
+    let bound = false;
+    const common = {
+      recvBufferSize: UDP_BUFFER,
+      sendBufferSize: UDP_BUFFER,
+      lookup: ipLookup(() => bound),
+    };
     const socket = createSocket(
-      family === 6 ? { type: 'udp6', ipv6Only: true, ...buffers } : { type: 'udp4', ...buffers },
+      family === 6 ? { type: 'udp6', ipv6Only: true, ...common } : { type: 'udp4', ...common },
     );
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
@@ -37,6 +61,7 @@ export class UdpListener implements Listener {
       };
       socket.once('error', onError);
       socket.bind({ address: spec.address, port: spec.port, exclusive: true }, () => {
+        bound = true;
         socket.off('error', onError);
         const listener = new UdpListener(
           socket,

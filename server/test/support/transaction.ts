@@ -7,7 +7,14 @@ import { serialize } from '../../src/sip/serializer.js';
 import { FakeClock } from '../../src/transaction/clock.js';
 import { TransactionLayer, type TransactionLayerOptions } from '../../src/transaction/layer.js';
 import type { ClientHandler, ServerFailure, ServerTxn } from '../../src/transaction/types.js';
-import type { Endpoint, Incoming, SipTransport, Source, TransportName } from '../../src/transport/types.js';
+import type {
+  Endpoint,
+  Incoming,
+  PreparedResponse,
+  SipTransport,
+  Source,
+  TransportName,
+} from '../../src/transport/types.js';
 
 export type Sent =
   | { kind: 'request'; msg: SipRequest; to: Endpoint }
@@ -30,6 +37,14 @@ export class FakeTransport implements SipTransport {
     this.sent.push({ kind: 'response', msg: resp, to: source });
     if (this.fail) return Promise.reject(this.fail);
     return Promise.resolve();
+  }
+
+  prepareResponse(resp: SipResponse): PreparedResponse {
+    return { status: resp.status, msg: resp } as PreparedResponse;
+  }
+
+  sendPrepared(prepared: PreparedResponse, source: Source): Promise<void> {
+    return this.sendResponse((prepared as PreparedResponse & { msg: SipResponse }).msg, source);
   }
 
   requests(method?: string): SipRequest[] {

@@ -1,0 +1,100 @@
+// The server's own cost per OPTIONS, without sockets: datagram bytes in, through the
+// transport's receive path, the transaction layer, the UAS core and the built-in default
+// reply, to the serialized 200 handed to the (stubbed) UDP send. CPU µs per request of
+// this process, so the kernel, sipp and the other load on the machine stay out of the
+// figure: the steadiest number for A/B runs of hot-path changes.
+//
+//   npm run build && node bench/pipeline-bench.mjs [--base=DIR] [--requests=N] [--rounds=R]
+//
+// --base=DIR runs the same against another checkout's build (DIR/dist) in alternating
+// rounds, each in a fresh child process. Every request is new (fresh branch, Call-ID and From
+// tag), so completed transactions pile up as under load; T1 is 20 ms (Timer J 1.28 s) so the
+// run reaches the steady state of records being made and swept within seconds.
+// It reaches into the transport's private members (its UDP listener's send, onDatagram):
+// only a bench may.
+import { spawnSync } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+if (args.includes('--child')) {
+  await child(resolve(opt('dir', root)), Number(opt('requests', 200000)));
+} else {
+  const base = opt('base', undefined);
+  const rounds = Number(opt('rounds', 3));
+  const dirs = base ? { base: resolve(base), this: root } : { this: root };
+  const runs = Object.fromEntries(Object.keys(dirs).map((k) => [k, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const [label, dir] of Object.entries(dirs)) {
+      const out = spawnSync(
+        process.execPath,
+        [fileURLToPath(import.meta.url), '--child', `--dir=${dir}`, `--requests=${opt('requests', 200000)}`],
+        { encoding: 'utf8' },
+      );
+      if (out.status !== 0) throw new Error(`${label}: ${out.stderr}`);
+      const us = Number(out.stdout.trim());
+      runs[label].push(us);
+      console.log(`round ${r + 1} ${label.padEnd(5)} ${us.toFixed(2)} µs/request (${dir})`);
+    }
+  }
+  const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  for (const [label, a] of Object.entries(runs))
+    console.log(`${label.padEnd(5)} median ${median(a).toFixed(2)} µs/request`);
+  if (base) console.log(`this/base: ×${(median(runs.this) / median(runs.base)).toFixed(2)}`);
+}
+
+async function child(dir, n) {
+  const load = (p) => import(pathToFileURL(join(dir, 'dist/server/src', p)).href);
+  const { TransactionLayer } = await load('transaction/layer.js');
+  const { realClock } = await load('transaction/clock.js');
+  const { TransportManager } = await load('transport/manager.js');
+  const { UasCore } = await load('core/uas.js');
+  const { defaultApp } = await load('core/default-app.js');
+  const transport = new TransportManager({});
+  await transport.listen({ transport: 'udp', address: '127.0.0.1', port: 0 });
+  const listener = transport.listeners[0];
+  listener.send = () => Promise.resolve();
+  const layer = new TransactionLayer({ transport, clock: realClock, t1: 20 });
+  const profile = {
+    allow: 'INVITE,ACK,CANCEL,BYE,OPTIONS,INFO,UPDATE,PRACK,SUBSCRIBE,NOTIFY,REFER,MESSAGE',
+    supported: ['path'],
+    contact: '<sip:127.0.0.1:5060>',
+  };
+  const core = new UasCore({ transport, layer, profile: () => profile, app: defaultApp(() => profile) });
+  transport.onMessage((inc) => core.receive(inc));
+  const rinfo = { address: '127.0.0.1', port: 5061, family: 'IPv4', size: 0 };
+  // sipp's OPTIONS (bench/options.xml); NUM is replaced by a fresh number per request
+  const text =
+    'OPTIONS sip:service@127.0.0.1:5060 SIP/2.0\r\n' +
+    'Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-NUM-1-0\r\n' +
+    'From: sipp <sip:sipp@127.0.0.1:5061>;tag=NUMSIPpTag001\r\n' +
+    'To: sut <sip:service@127.0.0.1:5060>\r\n' +
+    'Call-ID: NUM-1@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContact: sip:sipp@127.0.0.1:5061\r\n' +
+    'Max-Forwards: 70\r\nSubject: Performance Test\r\nContent-Length: 0\r\n\r\n';
+  const template = Buffer.from(text.replaceAll('NUM', '00000000'), 'latin1');
+  const at = [];
+  for (let o = text.indexOf('NUM'), shift = 0; o >= 0; o = text.indexOf('NUM', o + 1), shift += 5)
+    at.push(o + shift);
+  let k = 0;
+  const run = async (count) => {
+    for (let i = 0; i < count; i += 200) {
+      for (let j = 0; j < 200; j++) {
+        const b = Buffer.from(template);
+        const id = String(10000000 + (k++ % 90000000));
+        for (const p of at) b.write(id, p, 'latin1');
+        transport.onDatagram(b, rinfo, listener);
+      }
+      await new Promise((r) => setImmediate(r)); // timers (Timer J sweeps) get their turn
+    }
+  };
+  await run(n / 4); // warm-up: optimised code, records in steady state
+  if (layer.stats().server < 1000) throw new Error('the requests were not taken as new transactions');
+  const c0 = process.cpuUsage();
+  await run(n);
+  const c = process.cpuUsage(c0);
+  process.stdout.write(`${((c.user + c.system) / n).toFixed(3)}\n`);
+  process.exit(0);
+}
