@@ -43,6 +43,8 @@ lint: $(NODE_MODULES)
 	npx buf lint
 	npx biome check .
 	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p clients/typescript/tsconfig.json --noEmit
+	npx tsc -p examples/typescript/tsconfig.json --noEmit
 
 format: $(NODE_MODULES)
 	npx biome check --write .
