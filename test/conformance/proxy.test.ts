@@ -303,7 +303,10 @@ describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (l
         const rr = headersOf(ra, 'record-route')
           .flatMap((v) => v.split(','))
           .map((v) => v.trim());
-        expect(rr, describeMessage(ra)).toEqual([`<sip:127.0.0.1:${sipPort};lr>`, `<sip:127.0.0.1:${p1Port};lr>`]);
+        expect(rr, describeMessage(ra)).toEqual([
+          `<sip:127.0.0.1:${sipPort};lr>`,
+          `<sip:127.0.0.1:${p1Port};lr>`,
+        ]);
         await c1.ack(a.sent, ra);
         const bye = await c1.bye(a.sent, ra, [`Route: ${[...rr].reverse().join(', ')}`]);
         expect((await c1.final(bye, 'BYE', 3000))?.status).toBe(200);
@@ -383,6 +386,32 @@ describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (l
       expect(cancelled).toBeDefined();
       const bye = await client.bye(r.sent, r.res as WireMessage);
       expect((await client.final(bye, 'BYE', 3000))?.status).toBe(200);
+    });
+
+    it('invite1: a CANCEL of a forked INVITE reaches every ringing branch; 487 comes back', async () => {
+      // ua2 and ua3 in parallel (one q)
+      expect((await register('sip:fork2@nksip', [uaUri(1), uaUri(2)]))?.status).toBe(200);
+      const sent = await client.send({
+        method: 'INVITE',
+        ruri: 'sip:fork2@nksip',
+        headers: ['x-nk-op: pending'],
+      });
+      // both of the second group ring (two early dialogs) before the CANCEL
+      for (const i of [1, 2]) {
+        expect(
+          await ua[i]?.waitEvent((e) => e.kind === 'invite' && e.callId === sent.callId, 3000),
+        ).toBeDefined();
+      }
+      await client.peer.waitFor((m) => m.status === 180 && headerOf(m, 'call-id') === sent.callId, 3000);
+      await client.cancel(sent);
+      const res = await client.final(sent, 'INVITE', 5000);
+      expect(res?.status, describeMessage(res)).toBe(487);
+      if (res) await client.ack(sent, res);
+      for (const i of [1, 2]) {
+        expect(
+          await ua[i]?.waitEvent((e) => e.kind === 'cancel' && e.callId === sent.callId, 3000),
+        ).toBeDefined();
+      }
     });
 
     it('redirect: a 302 goes back to the caller; with follow_redirects the fork tries its Contacts', async () => {
