@@ -51,6 +51,12 @@
 //                          credential, comes from a peer authorised in its dialog (not with
 //                          ;nodialog) or from a registered contact; a wrong one gets 403
 //   x-nk-path              with x-nk-proxy: add Path to a REGISTER (RFC 3327)
+//   x-nk-contact: <uri>    Contacts of a 3xx answer (x-nk-op 3xx)
+//   x-nk-route: <uri>, x-nk-add: `Name: value`, x-nk-remove: <name>, x-nk-clear-route
+//                          in NKSIP_ROUTE modes: Route inserted, headers added or removed, the
+//                          request's own Route headers removed, by the first proxy only (they
+//                          are removed from what it forwards); x-nk-rr, x-nk-path,
+//                          x-nk-redirect and x-nk-branch apply there too, at every proxy
 //   x-nk-branch: <what>    with x-nk-proxy or NKSIP_ROUTE: be told of each branch's final
 //                          (printed as {"ev":"branch",...}) and answer `continue` (default),
 //                          `fork <uri>[,<uri>...]` (a new parallel group) or `reply <code>`
@@ -193,6 +199,7 @@ function requestText(req: SipRequest): string {
 
 function finalReply(op: string, req: SipRequest): Reply | 'none' {
   const headers = idHeaders(req);
+  if (/^3\d\d$/.test(op)) return status(Number(op), { headers, contacts: req.headers('x-nk-contact') });
   if (/^[1-6]\d\d$/.test(op)) return status(Number(op), { headers });
   switch (op) {
     case 'ok':
@@ -396,6 +403,31 @@ async function registrarRoute(req: SipRequest, options: ProxyOptions) {
     : Route.proxy(set, options);
 }
 
+// The proxy options of NKSIP_ROUTE modes, from the request's x-nk-* headers.
+function modeOptions(req: SipRequest): ProxyOptions {
+  const edits = req.headers('x-nk-add').map((line) => {
+    const i = line.indexOf(':');
+    return addHeader(line.slice(0, i).trim(), line.slice(i + 1).trim());
+  });
+  return {
+    recordRoute: req.hasHeader('x-nk-rr'),
+    path: req.hasHeader('x-nk-path'),
+    followRedirects: req.hasHeader('x-nk-redirect'),
+    branchEvents: req.hasHeader('x-nk-branch'),
+    route: req.headers('x-nk-route'),
+    headers: [
+      ...idHeaders(req),
+      ...edits,
+      ...req.headers('x-nk-remove').map((n) => removeHeader(n.trim())),
+      ...(req.hasHeader('x-nk-clear-route') ? [removeHeader('route')] : []),
+      // consumed here: the next proxy does not apply them again
+      ...['x-nk-route', 'x-nk-add', 'x-nk-remove', 'x-nk-clear-route']
+        .filter((h) => req.hasHeader(h))
+        .map((h) => removeHeader(h)),
+    ],
+  };
+}
+
 // x-nk-branch: what to answer to each branch's final response.
 function branchAnswer(req: SipRequest): BranchAnswer {
   const [what = 'continue', arg = ''] = (req.header('x-nk-branch') ?? '').trim().split(/\s+/);
@@ -503,20 +535,10 @@ const callbacks: SipAppCallbacks = {
       return raw({ $case: 'method', value: { decision: { $case: 'noreply', value: {} } } });
     const [hop, ...next] = req.headers('x-nk-proxy');
     if (hop === undefined) {
-      if (ROUTE_MODE === 'forward') {
-        return Route.proxy([], {
-          recordRoute: req.hasHeader('x-nk-rr'),
-          path: req.hasHeader('x-nk-path'),
-          headers: idHeaders(req),
-        });
-      }
+      if (ROUTE_MODE === 'forward') return Route.proxy([], modeOptions(req));
       const inDialog = req.to.tag !== '';
       if (ROUTE_MODE === 'registrar' && req.method !== 'REGISTER' && (inDialog || req.ruri.user !== '')) {
-        return registrarRoute(req, {
-          recordRoute: req.hasHeader('x-nk-rr'),
-          branchEvents: req.hasHeader('x-nk-branch'),
-          headers: idHeaders(req),
-        });
+        return registrarRoute(req, modeOptions(req));
       }
       return Route.process();
     }

@@ -125,6 +125,8 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     logger: log,
     listeners: () => transport.listening(),
     localContact: (t) => transport.localContact(t),
+    // the apps layer comes later; until it exists every listener is the built-in app's
+    sameService: (a, b) => apps === undefined || apps.registry.handlerFor(a) === apps.registry.handlerFor(b),
   };
   if (config.localHost !== undefined) proxyOpts.recordRouteHost = config.localHost;
   const proxy = new SipProxy(proxyOpts);
@@ -203,7 +205,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     await transport.close();
     throw e;
   }
-  let apps: AppsLayer;
+  let apps: AppsLayer | undefined;
   try {
     apps = await startApps({
       transport,

@@ -197,6 +197,28 @@ describe('single target', () => {
     await t.answer(o2?.msg as SipRequest, 486);
   });
 
+  it("keeps a Route to another app's listener of this server: that app is the next hop", async () => {
+    const t = setup({
+      decide: proxyDecision([]),
+      listeners: () => [
+        { transport: 'udp', address: '192.0.2.1', port: 5060 },
+        { transport: 'udp', address: '192.0.2.1', port: 5070 },
+      ],
+      // 5070 belongs to another app
+      sameService: (a, b) => (a.localPort === 5070) === (b.localPort === 5070),
+    });
+    await t.send(
+      withHeaders(request({ uri: `sip:carol@${A}`, toTag: 'x' }), [
+        'Route: <sip:192.0.2.1:5060;lr>',
+        'Route: <sip:192.0.2.1:5070;lr>',
+      ]),
+    );
+    const [o] = t.transport.out('INVITE');
+    expect(o?.msg.headerValues('route')).toEqual(['<sip:192.0.2.1:5070;lr>']);
+    expect(o?.to).toEqual({ transport: 'udp', address: '192.0.2.1', port: 5070 });
+    await t.answer(o?.msg as SipRequest, 200);
+  });
+
   it('answers 483 at Max-Forwards 0 and 420 for Proxy-Require', async () => {
     const t = setup();
     const r = request();

@@ -250,6 +250,97 @@ describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (l
     });
   });
 
+  describe('t10 proxy: opts and servers', () => {
+    it('opts: headers added and removed, a Route inserted, the client Routes cleared', async () => {
+      expect((await register('sip:opts@nksip', [uaUri(0)]))?.status).toBe(200);
+      const r = await client.request({
+        method: 'OPTIONS',
+        ruri: 'sip:opts@nksip',
+        headers: [
+          'x-nk-op: reply-request',
+          'x-nk-add: X-Hello: world',
+          'x-nk-remove: Subject',
+          'Subject: hi',
+        ],
+      });
+      expect(r.res?.status, describeMessage(r.res)).toBe(200);
+      const seen = (r.res?.body ?? Buffer.alloc(0)).toString('latin1').toLowerCase();
+      expect(seen).toContain('x-hello: world');
+      expect(seen).not.toContain('subject:');
+      expect(seen).not.toContain('x-nk-add');
+      // a Route to p1 inserted: the request goes server1 → p1 → ua1
+      const viaP1 = await client.request({
+        method: 'OPTIONS',
+        ruri: 'sip:opts@nksip',
+        headers: [`x-nk-route: <sip:127.0.0.1:${appPort(p1)};lr>`, 'x-nk-id: tester'],
+      });
+      expect(nkIds(viaP1.res)).toEqual(['tester', 'server1', 'p1', 'ua1']);
+      // the client's own Route (ours, then a dead hop) cleared: ua1 still answers
+      const dead = `Route: <sip:127.0.0.1:${sipPort};lr>, <sip:127.0.0.1:9;lr>`;
+      const cleared = await client.request({
+        method: 'OPTIONS',
+        ruri: 'sip:opts@nksip',
+        headers: [dead, 'x-nk-clear-route: 1'],
+      });
+      expect(cleared.res?.status, describeMessage(cleared.res)).toBe(200);
+    });
+
+    it('servers: two proxies; with Record-Route the BYE goes through both, without it straight to the UA', async () => {
+      expect((await register('sip:srv@nksip', [uaUri(1)]))?.status).toBe(200);
+      const p1Port = appPort(p1);
+      const c1 = await SipClient.open(p1Port);
+      try {
+        const toServer1 = `x-nk-route: <sip:127.0.0.1:${sipPort};lr>`;
+        // with Record-Route at both proxies
+        const a = await c1.request({
+          method: 'INVITE',
+          ruri: 'sip:srv@nksip',
+          headers: [toServer1, 'x-nk-rr: true', 'x-nk-id: tester'],
+        });
+        const ra = a.res as WireMessage;
+        expect(ra.status, describeMessage(ra)).toBe(200);
+        expect(nkIds(ra)).toEqual(['tester', 'p1', 'server1', 'ua2']);
+        const rr = headersOf(ra, 'record-route')
+          .flatMap((v) => v.split(','))
+          .map((v) => v.trim());
+        expect(rr, describeMessage(ra)).toEqual([
+          `<sip:127.0.0.1:${sipPort};lr>`,
+          `<sip:127.0.0.1:${p1Port};lr>`,
+        ]);
+        await c1.ack(a.sent, ra);
+        const bye = await c1.bye(a.sent, ra, [`Route: ${[...rr].reverse().join(', ')}`]);
+        expect((await c1.final(bye, 'BYE', 3000))?.status).toBe(200);
+        for (const proxy of [p1, server1]) {
+          const seen = await proxy.waitEvent(
+            (e) => e.kind === 'route' && e.method === 'BYE' && e.callId === a.sent.callId,
+            2000,
+          );
+          expect(seen, proxy.name).toBeDefined();
+        }
+        // without: the dialog's requests go straight to ua2
+        const b = await c1.request({ method: 'INVITE', ruri: 'sip:srv@nksip', headers: [toServer1] });
+        const rb = b.res as WireMessage;
+        expect(rb.status).toBe(200);
+        expect(headersOf(rb, 'record-route')).toEqual([]);
+        const direct = await SipClient.open(appPort(ua[1] as RunningApp));
+        try {
+          await direct.ack(b.sent, rb);
+          const bye2 = await direct.bye(b.sent, rb);
+          expect((await direct.final(bye2, 'BYE', 3000))?.status).toBe(200);
+        } finally {
+          await direct.close();
+        }
+        expect(
+          await ua[1]?.waitEvent((e) => e.kind === 'bye' && e.callId === b.sent.callId, 2000),
+        ).toBeDefined();
+        expect(p1.find('callback', { kind: 'route', method: 'BYE', callId: b.sent.callId })).toEqual([]);
+        expect(server1.find('callback', { kind: 'route', method: 'BYE', callId: b.sent.callId })).toEqual([]);
+      } finally {
+        await c1.close();
+      }
+    });
+  });
+
   describe('t11 fork', () => {
     let fork: string[];
     beforeAll(async () => {
@@ -295,6 +386,44 @@ describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (l
       expect(cancelled).toBeDefined();
       const bye = await client.bye(r.sent, r.res as WireMessage);
       expect((await client.final(bye, 'BYE', 3000))?.status).toBe(200);
+    });
+
+    it('invite1: a CANCEL of a forked INVITE reaches every ringing branch; 487 comes back', async () => {
+      // ua2 and ua3 in parallel (one q)
+      expect((await register('sip:fork2@nksip', [uaUri(1), uaUri(2)]))?.status).toBe(200);
+      const sent = await client.send({
+        method: 'INVITE',
+        ruri: 'sip:fork2@nksip',
+        headers: ['x-nk-op: pending'],
+      });
+      // both of the second group ring (two early dialogs) before the CANCEL
+      for (const i of [1, 2]) {
+        expect(
+          await ua[i]?.waitEvent((e) => e.kind === 'invite' && e.callId === sent.callId, 3000),
+        ).toBeDefined();
+      }
+      await client.peer.waitFor((m) => m.status === 180 && headerOf(m, 'call-id') === sent.callId, 3000);
+      await client.cancel(sent);
+      const res = await client.final(sent, 'INVITE', 5000);
+      expect(res?.status, describeMessage(res)).toBe(487);
+      if (res) await client.ack(sent, res);
+      for (const i of [1, 2]) {
+        expect(
+          await ua[i]?.waitEvent((e) => e.kind === 'cancel' && e.callId === sent.callId, 3000),
+        ).toBeDefined();
+      }
+    });
+
+    it('redirect: a 302 goes back to the caller; with follow_redirects the fork tries its Contacts', async () => {
+      expect((await register('sip:redir@nksip', [uaUri(0)]))?.status).toBe(200);
+      const contact = `<sip:vm2@127.0.0.1:${appPort(ua[2] as RunningApp)}>`;
+      const headers = ['x-nk-op-ua1: 302', `x-nk-contact: ${contact}`, 'x-nk-op-vm2: 570'];
+      const plain = await invite('redir', headers);
+      expect(plain.res?.status).toBe(302);
+      expect(headerOf(plain.res as WireMessage, 'contact')).toBe(contact);
+      const followed = await invite('redir', [...headers, 'x-nk-redirect: true']);
+      expect(followed.res?.status, describeMessage(followed.res)).toBe(570);
+      expect(invitesAt(2, followed.sent)).toBe(1);
     });
 
     it('branch events: the app sees each branch final and forks again to a new target', async () => {

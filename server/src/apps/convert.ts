@@ -392,7 +392,6 @@ function contactText(c: string): string {
 }
 
 const ALLOW_SUPPORTED = new Set(['INVITE', 'UPDATE', 'SUBSCRIBE', 'REFER']);
-const RECORD_ROUTE = new Set(['INVITE', 'NOTIFY']);
 const EVENT_ECHO = new Set(['SUBSCRIBE', 'NOTIFY', 'PUBLISH']);
 
 /**
@@ -410,9 +409,7 @@ function automaticHeaders(code: number, headers: [string, string][], ctx: ReplyC
     if (!has('supported') && ctx.supported.length > 0) out.push(['Supported', ctx.supported.join(', ')]);
   }
   if (code > 100 && code < 300) {
-    if (RECORD_ROUTE.has(req.method)) {
-      for (const rr of req.headerLines('record-route')) out.push(['Record-Route', rr]);
-    }
+    // Record-Route is copied by the UAS core into every dialog-creating response, ours or not
     if (ALLOW_SUPPORTED.has(req.method) && !has('contact') && ctx.contact !== undefined) {
       out.push(['Contact', ctx.contact]);
     }

@@ -65,6 +65,12 @@ export interface SipProxyOptions {
   localContact?: (target: Endpoint) => { host: string; port: number };
   /** Host name → IP address for next hops (RFC 3263 minimal: A/AAAA). Default dns.lookup. */
   resolve?: (host: string) => Promise<string>;
+  /**
+   * Whether two local sockets are served by the same application. Several apps share this
+   * server, each behind its own listeners: a Route or Record-Route naming another app's
+   * listener is a hop to that app, not ours to remove. Default: every listener is one service.
+   */
+  sameService?: (a: Source, b: Source) => boolean;
 }
 
 export const DEFAULT_TIMER_C = 180_000;
@@ -140,8 +146,24 @@ export class SipProxy implements Forwarder {
   private readonly local: LocalIdentity;
   private readonly forks = new Map<ServerTxn, Fork>();
   private readonly live = new Set<Branch>();
-  private readonly isLocalUri = (u: SipUri): boolean =>
-    this.local.isLocal(u.host, u.port, uriTransport(u) ?? 'udp');
+  private readonly sameService: ((a: Source, b: Source) => boolean) | undefined;
+
+  /** Whether a URI names us for a request that reached `source` (§16.4 Route removal). */
+  private oursFor(source: Source): (u: SipUri) => boolean {
+    return (u) => {
+      const transport = uriTransport(u) ?? 'udp';
+      if (!this.local.isLocal(u.host, u.port, transport)) return false;
+      if (!this.sameService) return true;
+      const other: Source = {
+        transport,
+        address: '',
+        port: 0,
+        localAddress: normalizeIp(stripBrackets(u.host)),
+        localPort: u.port ?? 5060,
+      };
+      return this.sameService(source, other);
+    };
+  }
 
   constructor(opts: SipProxyOptions) {
     this.layer = opts.layer;
@@ -152,6 +174,7 @@ export class SipProxy implements Forwarder {
     if (!Number.isFinite(this.timerC) || this.timerC <= 0) throw new RangeError('timerC must be > 0 ms');
     this.resolveHost = opts.resolve ?? (async (host) => (await lookup(host)).address);
     this.local = new LocalIdentity(opts.listeners, opts.recordRouteHost, opts.localContact);
+    this.sameService = opts.sameService;
   }
 
   /** Live forks and branches without a final outcome (for leak checks and metrics). */
@@ -177,7 +200,7 @@ export class SipProxy implements Forwarder {
         return;
       }
       base = copyRequest(req);
-      preprocess(base, this.isLocalUri);
+      preprocess(base, this.oursFor(source));
       groups = this.uriGroups(targets, base).map((uris) => ({ uris, options }));
     } catch (err) {
       if (!(err instanceof SipSyntaxError)) this.log?.error({ err }, 'proxy: cannot forward');
@@ -600,7 +623,7 @@ export class SipProxy implements Forwarder {
         return;
       }
       const base = copyRequest(req);
-      preprocess(base, this.isLocalUri);
+      preprocess(base, this.oursFor(source));
       const target = this.uriGroups(targets, base)?.[0]?.[0];
       if (!target) {
         answer({ status: 480 });
@@ -623,7 +646,7 @@ export class SipProxy implements Forwarder {
     try {
       if (ack.maxForwards === 0) return;
       const base = copyRequest(ack);
-      preprocess(base, this.isLocalUri);
+      preprocess(base, this.oursFor(source));
       const target = this.uriGroups(targets, base)?.[0]?.[0];
       if (!target) return;
       first = target;
