@@ -125,6 +125,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     logger: log,
     listeners: () => transport.listening(),
     localContact: (t) => transport.localContact(t),
+    timerC: config.timerC * 1000,
   };
   if (config.localHost !== undefined) proxyOpts.recordRouteHost = config.localHost;
   const proxy = new SipProxy(proxyOpts);
@@ -142,6 +143,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     clock: realClock,
     dialogs,
     dialogTimeoutMs: config.dialogTimeout * 1000,
+    timerCMs: config.timerC * 1000,
     hangUp: (dialog, reason) => {
       uacRef?.sendInDialog(
         dialog.handle,
@@ -169,6 +171,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     logger: log,
     dialogs: core.dialogs,
     dialogAuth,
+    timerCMs: config.timerC * 1000,
   });
   uacRef = uac;
   // RFC 4028: a session not refreshed in time is hung up

@@ -57,6 +57,11 @@ export interface UasCoreOptions {
    * is stopped. Default 1800 s.
    */
   dialogTimeoutMs?: number;
+  /**
+   * NkSIP `sip_timer_c`, ms: an INVITE the app holds this long after it arrived or after its
+   * last provisional response is answered 408 "Timer C Timeout". Default 180 s.
+   */
+  timerCMs?: number;
   /** Our own URIs: a Record-Route of ours on top is left out of a dialog's route set. */
   isLocal?: (uri: Uri) => boolean;
   /**
@@ -79,6 +84,9 @@ export const INVITE_EXPIRY_GRACE_MS = 1000;
 
 /** NkSIP's `sip_dialog_timeout` default: 1800 s. */
 export const DEFAULT_DIALOG_TIMEOUT_MS = 1_800_000;
+
+/** NkSIP's `sip_timer_c` default (RFC 3261 §16.6: more than 3 minutes): 180 s. */
+export const DEFAULT_TIMER_C_MS = 180_000;
 
 export class UasCore {
   private readonly transport: SipTransport;
@@ -104,6 +112,9 @@ export class UasCore {
   private readonly ackWaits = new Map<Dialog, TimerHandle>();
   /** INVITEs carrying Expires, until their final response (RFC 3261 §13.3.1). */
   private readonly inviteExpiries = new Map<ServerTxn, TimerHandle>();
+  /** Requests handed to the app, until their final response: Timer C, or 64*T1 for non-INVITE. */
+  private readonly holds = new Map<ServerTxn, TimerHandle>();
+  private readonly timerCMs: number;
   /** The one periodic dialog timeout sweep; armed only while there are dialogs. */
   private sweepTimer: TimerHandle | undefined;
   private closed = false;
@@ -125,6 +136,7 @@ export class UasCore {
     this.dialogs = opts.dialogs ?? new DialogTable();
     this.clock = opts.clock ?? realClock;
     this.dialogTimeoutMs = opts.dialogTimeoutMs ?? DEFAULT_DIALOG_TIMEOUT_MS;
+    this.timerCMs = opts.timerCMs ?? DEFAULT_TIMER_C_MS;
     this.isLocal = opts.isLocal;
     this.hangUp = opts.hangUp;
     this.dialogAuth = opts.dialogAuth ?? new DialogAuth();
@@ -178,6 +190,8 @@ export class UasCore {
     this.ackWaits.clear();
     for (const t of this.inviteExpiries.values()) this.clock.clearTimer(t);
     this.inviteExpiries.clear();
+    for (const t of this.holds.values()) this.clock.clearTimer(t);
+    this.holds.clear();
     this.reliable.close();
     this.sessionTimers?.close();
   }
@@ -310,6 +324,7 @@ export class UasCore {
           return;
         }
         if (req.method === 'INVITE' && !stateless) this.armInviteExpiry(req, txn);
+        if (!stateless) this.armHold(txn);
         const provisional = (r: Reply) => r.status > 100 && r.status < 200 && this.respond(txn, r);
         this.settle(
           () =>
@@ -376,6 +391,28 @@ export class UasCore {
       this.respond(txn, { status: 487 });
     });
     this.inviteExpiries.set(txn, timer);
+  }
+
+  /**
+   * NkSIP's UAS timers: an app that holds an INVITE past Timer C (restarted by each
+   * provisional response it sends) or any other request past 64*T1 gets it answered 408
+   * ("Timer C Timeout", "No-INVITE Timeout"); its answer, when it comes, finds it answered.
+   */
+  private armHold(txn: ServerTxn): void {
+    if (this.closed) return;
+    const old = this.holds.get(txn);
+    if (old !== undefined) this.clock.clearTimer(old);
+    const isInvite = txn.request.method === 'INVITE';
+    const ms = isInvite ? this.timerCMs : sixtyFourT1(this.layer.timers);
+    const timer = this.clock.setTimer(ms, () => {
+      if (this.holds.get(txn) !== timer) return;
+      this.holds.delete(txn);
+      if (txn.state === 'terminated') return;
+      const reason = isInvite ? 'Timer C Timeout' : 'No-INVITE Timeout';
+      this.log?.info({ callId: txn.request.callId, method: txn.request.method }, `${reason}: 408`);
+      this.respond(txn, { status: 408, reason }, undefined, true);
+    });
+    this.holds.set(txn, timer);
   }
 
   /** The ACK of a 2xx we sent confirms its dialog; then the app is told, with the dialog. */
@@ -716,6 +753,13 @@ export class UasCore {
         this.clock.clearTimer(expiry);
         this.inviteExpiries.delete(txn);
       }
+      const hold = this.holds.get(txn);
+      if (hold !== undefined) {
+        this.clock.clearTimer(hold);
+        this.holds.delete(txn);
+      }
+    } else if (sent && isInvite && r.status > 100 && this.holds.has(txn)) {
+      this.armHold(txn);
     }
     if (sent && rseq !== undefined) this.reliable.sent(txn, resp, rseq);
     if (sent && !this.noDialog.has(txn)) this.dialogResponse(txn, resp);
