@@ -450,6 +450,25 @@ describe('UAS dialogs: timeouts', () => {
     expect(t.layer.stats()).toEqual({ client: 0, server: 0 });
   });
 
+  it('over UDP the 2xx is resent, T1 doubling up to T2, until its ACK (RFC 3261 §13.3.1.4)', async () => {
+    const t = setup(recorder().app);
+    const { callId, tag } = await invite(t, 'resend');
+    const oks = () => t.finals('INVITE').filter((f) => f.callId === callId && f.status === 200).length;
+    expect(oks()).toBe(1);
+    t.clock.advance(499);
+    expect(oks()).toBe(1);
+    t.clock.advance(1); // T1
+    expect(oks()).toBe(2);
+    t.clock.advance(1000); // 2*T1 later
+    expect(oks()).toBe(3);
+    t.clock.advance(2000 + 4000); // 4*T1, then T2
+    expect(oks()).toBe(5);
+    await t.send(inDialog(callId, tag, 'ACK', 1));
+    t.clock.advance(20_000);
+    expect(oks()).toBe(5);
+    expect(only(t).inviteStatus).toBe('confirmed');
+  });
+
   it('an ACKed dialog is not stopped by the ACK timer', async () => {
     const t = setup(recorder().app);
     const { callId, tag } = await invite(t, 'acked');

@@ -25,7 +25,7 @@ import {
   type TransactionLayer,
 } from '../transaction/index.js';
 import { sixtyFourT1 } from '../transaction/timers.js';
-import type { Incoming, SipTransport, Source } from '../transport/types.js';
+import { type Incoming, isReliable, type SipTransport, type Source } from '../transport/types.js';
 import type { AppHandler, RequestContext } from './app.js';
 import type { RouteDecision } from './decision.js';
 import { defaultApp } from './default-app.js';
@@ -108,8 +108,8 @@ export class UasCore {
   private readonly noDialog = new WeakSet<ServerTxn>();
   /** The request (and its source) that created each dialog, for updates with no request of their own. */
   private readonly origins = new WeakMap<Dialog, { req: SipRequest; source: Source }>();
-  /** Dialogs whose INVITE was answered 2xx and waits for its ACK (64*T1). */
-  private readonly ackWaits = new Map<Dialog, TimerHandle>();
+  /** Dialogs whose INVITE was answered 2xx and waits for its ACK (64*T1), and the 2xx resends. */
+  private readonly ackWaits = new Map<Dialog, { timer: TimerHandle; resend?: TimerHandle }>();
   /** INVITEs carrying Expires, until their final response (RFC 3261 §13.3.1). */
   private readonly inviteExpiries = new Map<ServerTxn, TimerHandle>();
   /** Requests handed to the app, until their final response: Timer C, or 64*T1 for non-INVITE. */
@@ -186,7 +186,10 @@ export class UasCore {
     this.closed = true;
     if (this.sweepTimer) this.clock.clearTimer(this.sweepTimer);
     this.sweepTimer = undefined;
-    for (const t of this.ackWaits.values()) this.clock.clearTimer(t);
+    for (const w of this.ackWaits.values()) {
+      this.clock.clearTimer(w.timer);
+      if (w.resend) this.clock.clearTimer(w.resend);
+    }
     this.ackWaits.clear();
     for (const t of this.inviteExpiries.values()) this.clock.clearTimer(t);
     this.inviteExpiries.clear();
@@ -497,27 +500,44 @@ export class UasCore {
       inv?.status === 'accepted_uas' &&
       inv.cseq === req.cseq.seq
     ) {
-      this.waitAck(dialog, inv.cseq);
+      this.waitAck(dialog, inv.cseq, txn, resp);
     }
   }
 
-  /** RFC 3261 §13.3.1.4: no ACK for our 2xx within 64*T1 ends the dialog (NkSIP `ack_timeout`). */
-  private waitAck(dialog: Dialog, cseq: number): void {
+  /**
+   * RFC 3261 §13.3.1.4: our 2xx is resent over an unreliable transport (T1 doubling up to
+   * T2) until its ACK comes (the transaction layer leaves that to us, RFC 6026); no ACK
+   * within 64*T1 ends the dialog (NkSIP `ack_timeout`).
+   */
+  private waitAck(dialog: Dialog, cseq: number, txn: ServerTxn, resp: SipResponse): void {
     if (this.closed) return;
     this.stopAckWait(dialog);
     const timer = this.clock.setTimer(sixtyFourT1(this.layer.timers), () => {
-      if (this.ackWaits.get(dialog) !== timer) return;
-      this.ackWaits.delete(dialog);
+      const w = this.ackWaits.get(dialog);
+      if (w?.timer !== timer) return;
+      this.stopAckWait(dialog);
       const inv = dialog.invite;
       if (inv?.status === 'accepted_uas' && inv.cseq === cseq) this.stopDialog(dialog, 'ack_timeout');
     });
-    this.ackWaits.set(dialog, timer);
+    const wait: { timer: TimerHandle; resend?: TimerHandle } = { timer };
+    this.ackWaits.set(dialog, wait);
+    if (isReliable(txn.source.transport)) return;
+    const { t1, t2 } = this.layer.timers;
+    const resend = (interval: number) => {
+      wait.resend = this.clock.setTimer(interval, () => {
+        if (this.ackWaits.get(dialog) !== wait) return;
+        txn.respond(resp);
+        resend(Math.min(2 * interval, t2));
+      });
+    };
+    resend(t1);
   }
 
   private stopAckWait(dialog: Dialog): void {
-    const t = this.ackWaits.get(dialog);
-    if (t === undefined) return;
-    this.clock.clearTimer(t);
+    const w = this.ackWaits.get(dialog);
+    if (w === undefined) return;
+    this.clock.clearTimer(w.timer);
+    if (w.resend) this.clock.clearTimer(w.resend);
     this.ackWaits.delete(dialog);
   }
 
