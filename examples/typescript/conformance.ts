@@ -239,9 +239,12 @@ function provisionalReply(op: string, req: SipRequest): Reply | undefined {
 }
 
 // Every method callback: answer as the headers say.
-async function handle(req: SipRequest): Promise<MethodAnswer | RawAnswer> {
+const handle = (req: SipRequest) => handleAs(req, req.method.toLowerCase());
+
+// `kind`: the callback's name (reinvite, resubscribe differ from the method)
+async function handleAs(req: SipRequest, kind: string): Promise<MethodAnswer | RawAnswer> {
   emit('callback', {
-    kind: req.method.toLowerCase(),
+    kind,
     method: req.method,
     callId: req.callId,
     dialog: req.dialogHandle,
@@ -569,14 +572,14 @@ const callbacks: SipAppCallbacks = {
   },
 
   invite: handle,
-  reinvite: handle,
+  reinvite: (req) => handleAs(req, 'reinvite'),
   bye: handle,
   options: handle,
   info: handle,
   update: handle,
   message: handle,
   subscribe: handle,
-  resubscribe: handle,
+  resubscribe: (req) => handleAs(req, 'resubscribe'),
   notify: handle,
   refer: handle,
   publish: handle,

@@ -39,6 +39,11 @@ export interface Config {
   transTimeout: number;
   /** A dialog without activity for this long is stopped, seconds (NkSIP `sip_dialog_timeout`). */
   dialogTimeout: number;
+  /**
+   * Timer C, seconds (NkSIP `sip_timer_c`): how long an INVITE may wait for its final response
+   * after its last provisional one, at the UAS (the app holds it: 408), the UAC and the proxy.
+   */
+  timerC: number;
   /** Do not send the automatic 100 Trying for INVITE (NkSIP `sip_no_100`). */
   no100: boolean;
   /** Requests larger than this go over TCP (RFC 3261 §18.1.1). */
@@ -72,6 +77,7 @@ export const DEFAULTS: Config = {
   t4: 5000,
   transTimeout: 900,
   dialogTimeout: 1800,
+  timerC: 180,
   no100: false,
   udpMaxSize: 1300,
   tcpIdleTimeout: 180,
@@ -125,6 +131,7 @@ const CHECKS: Record<keyof Config, Checker> = {
   t4: int(100, 25000),
   transTimeout: int(1, 86400),
   dialogTimeout: int(1, 86400),
+  timerC: int(1, 86400),
   no100: bool,
   udpMaxSize: int(500, 65507),
   tcpIdleTimeout: int(1, 86400),

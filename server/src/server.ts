@@ -127,6 +127,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     localContact: (t) => transport.localContact(t),
     // the apps layer comes later; until it exists every listener is the built-in app's
     sameService: (a, b) => apps === undefined || apps.registry.handlerFor(a) === apps.registry.handlerFor(b),
+    timerC: config.timerC * 1000,
   };
   if (config.localHost !== undefined) proxyOpts.recordRouteHost = config.localHost;
   const proxy = new SipProxy(proxyOpts);
@@ -144,6 +145,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     clock: realClock,
     dialogs,
     dialogTimeoutMs: config.dialogTimeout * 1000,
+    timerCMs: config.timerC * 1000,
     hangUp: (dialog, reason) => {
       uacRef?.sendInDialog(
         dialog.handle,
@@ -171,6 +173,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     logger: log,
     dialogs: core.dialogs,
     dialogAuth,
+    timerCMs: config.timerC * 1000,
   });
   uacRef = uac;
   // RFC 4028: a session not refreshed in time is hung up

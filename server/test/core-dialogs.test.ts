@@ -55,7 +55,7 @@ function recorder(answer: (req: SipRequest) => Reply | Promise<Reply> = () => ({
   };
 }
 
-function setup(app?: AppHandler, dialogTimeoutMs?: number, hangUp?: UasCoreHangUp) {
+function setup(app?: AppHandler, dialogTimeoutMs?: number, hangUp?: UasCoreHangUp, timerCMs?: number) {
   const clock = new FakeClock();
   const transport = new FakeTransport();
   const layer = new TransactionLayer({ transport, clock });
@@ -64,6 +64,7 @@ function setup(app?: AppHandler, dialogTimeoutMs?: number, hangUp?: UasCoreHangU
   if (app) opts.app = app;
   if (dialogTimeoutMs !== undefined) opts.dialogTimeoutMs = dialogTimeoutMs;
   if (hangUp) opts.hangUp = hangUp;
+  if (timerCMs !== undefined) opts.timerCMs = timerCMs;
   const core = new UasCore(opts);
   const send = async (msg: SipRequest) => {
     core.receive({ msg, source: source(), size: 0 });
@@ -361,6 +362,59 @@ describe('UAS dialogs: timeouts', () => {
     expect(new Set(t2.finals('INVITE').map((f) => f.status))).toEqual(new Set([486]));
   });
 
+  it('an INVITE the app holds past Timer C gets 408 "Timer C Timeout"; each provisional restarts it', async () => {
+    const held: SipRequest[] = [];
+    const app: AppHandler = {
+      route: () => PROCESS,
+      method: (req, _source, provisional) => {
+        held.push(req);
+        if (req.header('x-prov') !== undefined) provisional?.({ status: 180 });
+        return new Promise<Reply>(() => undefined);
+      },
+    };
+    const t = setup(app, undefined, undefined, 1_000);
+    await t.send(request({ method: 'INVITE', callId: 'tc-1' }));
+    t.clock.advance(999);
+    await flush();
+    expect(t.finals('INVITE')).toEqual([]);
+    t.clock.advance(1);
+    await flush();
+    expect(t.finals('INVITE').map((f) => [f.status, f.reason])).toEqual([[408, 'Timer C Timeout']]);
+    // a 180 sent at once: Timer C counts from it
+    await t.send(request({ method: 'INVITE', callId: 'tc-2', headers: ['x-prov: 1'] }));
+    const second = () => t.finals('INVITE').filter((f) => f.callId === 'tc-2');
+    expect(t.transport.responses().filter((r) => r.callId === 'tc-2' && r.status === 180)).toHaveLength(1);
+    t.clock.advance(999);
+    await flush();
+    expect(second()).toEqual([]);
+    t.clock.advance(1);
+    await flush();
+    expect(new Set(second().map((f) => f.reason))).toEqual(new Set(['Timer C Timeout']));
+    expect(held).toHaveLength(2);
+    // the early dialog of the 180 ended with the 408
+    await t.settle();
+    expect(t.core.dialogs.size).toBe(0);
+  });
+
+  it('a non-INVITE the app holds past 64*T1 gets 408 "No-INVITE Timeout"; one answered in time does not', async () => {
+    const t = setup(
+      recorder((req) =>
+        req.header('x-hold') !== undefined ? new Promise<Reply>(() => undefined) : { status: 200 },
+      ).app,
+    );
+    await t.send(request({ method: 'OPTIONS', callId: 'ni-1', headers: ['x-hold: 1'] }));
+    await t.send(request({ method: 'OPTIONS', callId: 'ni-2' }));
+    t.clock.advance(64 * 500 - 1);
+    await flush();
+    expect(t.finals('OPTIONS').map((f) => [f.callId, f.status])).toEqual([['ni-2', 200]]);
+    t.clock.advance(1);
+    await flush();
+    expect(t.finals('OPTIONS').map((f) => [f.callId, f.status, f.reason])).toEqual([
+      ['ni-2', 200, 'OK'],
+      ['ni-1', 408, 'No-INVITE Timeout'],
+    ]);
+  });
+
   it('one sweep timer whatever the number of dialogs', async () => {
     const t = setup(recorder().app, 100_000);
     for (const id of ['a', 'b', 'c']) {
@@ -394,6 +448,25 @@ describe('UAS dialogs: timeouts', () => {
     ).toEqual([{ type: 'invite_status', status: { stop: 'ack_timeout' } }, { type: 'stop' }]);
     await t.settle();
     expect(t.layer.stats()).toEqual({ client: 0, server: 0 });
+  });
+
+  it('over UDP the 2xx is resent, T1 doubling up to T2, until its ACK (RFC 3261 §13.3.1.4)', async () => {
+    const t = setup(recorder().app);
+    const { callId, tag } = await invite(t, 'resend');
+    const oks = () => t.finals('INVITE').filter((f) => f.callId === callId && f.status === 200).length;
+    expect(oks()).toBe(1);
+    t.clock.advance(499);
+    expect(oks()).toBe(1);
+    t.clock.advance(1); // T1
+    expect(oks()).toBe(2);
+    t.clock.advance(1000); // 2*T1 later
+    expect(oks()).toBe(3);
+    t.clock.advance(2000 + 4000); // 4*T1, then T2
+    expect(oks()).toBe(5);
+    await t.send(inDialog(callId, tag, 'ACK', 1));
+    t.clock.advance(20_000);
+    expect(oks()).toBe(5);
+    expect(only(t).inviteStatus).toBe('confirmed');
   });
 
   it('an ACKed dialog is not stopped by the ACK timer', async () => {

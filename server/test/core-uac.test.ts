@@ -515,6 +515,39 @@ describe('responses', () => {
     expect(t.uac.stats().pending).toBe(0);
   });
 
+  it('Timer C: a provisional and then nothing → 408 "Timer C Timeout" 180 s after the last 1xx, and a CANCEL', async () => {
+    const t = setup();
+    t.send({ method: 'INVITE', uri: 'sip:bob@192.0.2.20' });
+    await flush();
+    const { req } = t.sent('INVITE');
+    t.answer(req, 180);
+    t.clock.advance(100_000);
+    t.answer(req, 183); // restarts Timer C
+    t.clock.advance(179_999);
+    expect(t.rec.finals).toHaveLength(0);
+    expect(t.transport.requests('CANCEL')).toHaveLength(0);
+    t.clock.advance(1);
+    expect(t.rec.finals.map((r) => [r.status, r.reason])).toEqual([[408, 'Timer C Timeout']]);
+    expect(t.transport.requests('CANCEL')).toHaveLength(1);
+    expect(t.uac.stats().pending).toBe(0);
+    // the far end's 487 to the INVITE is ACKed by the transaction and reported to nobody
+    t.answer(req, 487);
+    expect(t.rec.finals).toHaveLength(1);
+    expect(t.transport.requests('ACK')).toHaveLength(1);
+  });
+
+  it('Timer C stops with the final response', async () => {
+    const t = setup();
+    t.send({ method: 'INVITE', uri: 'sip:bob@192.0.2.20' });
+    await flush();
+    const { req } = t.sent('INVITE');
+    t.answer(req, 180);
+    t.answer(req, 486);
+    t.clock.advance(400_000);
+    expect(t.rec.finals.map((r) => r.status)).toEqual([486]);
+    expect(t.transport.requests('CANCEL')).toHaveLength(0);
+  });
+
   it('a transport error → service_unavailable', async () => {
     const t = setup();
     t.transport.fail = new Error('ECONNREFUSED');

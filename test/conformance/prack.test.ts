@@ -113,6 +113,8 @@ describe.each(languages)('%s conformance app: 100rel and PRACK (t17)', (lang) =>
     expect(ringing, 'a 180').toBeDefined();
     const err = await app.waitEvent((e) => e.ev === 'error' && /pending_prack/.test(String(e.message)), 4000);
     expect(err, 'the app told pending_prack').toBeDefined();
+    // its own error code, in the SDK's casing (pendingPrack, PENDING_PRACK, pending_prack)
+    expect(String(err?.code).replace(/_/g, '').toLowerCase()).toBe('pendingprack');
     const p = await prack(invite, ringing!, invite.cseq + 1);
     expect(p.res?.status).toBe(200);
     const busy = await client.final(invite, 'INVITE', 4000);

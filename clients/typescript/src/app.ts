@@ -88,6 +88,8 @@ export type ServerErrorCode =
   | 'unknownCallback'
   | 'invalidAnswer'
   | 'unknownRequest'
+  /** A reliable 1xx was not sent: the previous one waits for its PRACK (NkSIP pending_prack). */
+  | 'pendingPrack'
   /** The gRPC stream itself failed (status in `grpcCode`). */
   | 'stream';
 
@@ -100,6 +102,7 @@ const SERVER_CODES: Record<ErrorCode, ServerErrorCode> = {
   [ErrorCode.ERROR_CODE_UNKNOWN_CALLBACK]: 'unknownCallback',
   [ErrorCode.ERROR_CODE_INVALID_ANSWER]: 'invalidAnswer',
   [ErrorCode.ERROR_CODE_UNKNOWN_REQUEST]: 'unknownRequest',
+  [ErrorCode.ERROR_CODE_PENDING_PRACK]: 'pendingPrack',
 };
 
 /** An Error message from the server, or the stream failing. */

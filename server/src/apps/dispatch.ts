@@ -829,7 +829,7 @@ export class AppDispatcher implements AppHandler {
       // NkSIP {error, pending_prack}: this 1xx is not sent, the request stays open
       this.error(
         p.instance,
-        ErrorCode.ERROR_CODE_INVALID_ANSWER,
+        ErrorCode.ERROR_CODE_PENDING_PRACK,
         `pending_prack: ${reply.status} not sent, the previous reliable provisional response waits for its PRACK`,
         p.id,
       );

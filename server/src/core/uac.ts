@@ -58,6 +58,7 @@ import {
 } from './timers.js';
 import type { UacDefaults } from './uac-build.js';
 import { buildRequest, UacError, type UacErrorKind, type UacRequestSpec } from './uac-build.js';
+import { DEFAULT_TIMER_C_MS } from './uas.js';
 
 export type { InDialogSpec } from './dialog/request.js';
 export type { UacDefaults, UacErrorKind, UacRequestSpec } from './uac-build.js';
@@ -115,6 +116,11 @@ export interface UacCoreOptions {
   isLocal?: (uri: Uri) => boolean;
   /** The dialogs' authorised sources (shared with the UAS core). */
   dialogAuth?: DialogAuth;
+  /**
+   * NkSIP `sip_timer_c`, ms: an INVITE that got a provisional response and then nothing for
+   * this long ends with 408 "Timer C Timeout" (and is CANCELled). Default 180 s.
+   */
+  timerCMs?: number;
 }
 
 /** Automatic digest answers for one request (NkSIP `sip_pass`, `sip_uac_auto_auth_max_tries`). */
@@ -177,6 +183,8 @@ interface Pending {
   cancelSent: boolean;
   expireTimer?: TimerHandle;
   cancelTimer?: TimerHandle;
+  /** Timer C: armed by each provisional response to an INVITE. */
+  timerC?: TimerHandle;
   /** 2xx To tags seen (a 2xx with one of them again is a retransmission). */
   tags: Set<string>;
   /** The last RSeq taken per To tag (each early dialog numbers its reliable 1xx). */
@@ -222,7 +230,10 @@ export class UacCore {
     this.dialogs = opts.dialogs ?? new DialogTable();
     this.isLocal = opts.isLocal;
     this.dialogAuth = opts.dialogAuth;
+    this.timerCMs = opts.timerCMs ?? DEFAULT_TIMER_C_MS;
   }
+
+  private readonly timerCMs: number;
 
   /**
    * Sends a request. What can be known at once is reported synchronously: `listener.error`
@@ -490,6 +501,7 @@ export class UacCore {
       const d = this.applyDialog(p, resp);
       if (rseq !== undefined && d) this.prack(p, d, rseq);
       if (p.cancel && !p.cancelSent) this.sendCancel(p);
+      if (p.isInvite) this.armTimerC(p);
       tell(this.log, () => p.listener.provisional?.(resp, d?.handle));
       return;
     }
@@ -538,6 +550,23 @@ export class UacCore {
     this.finalResponse(p, resp);
   }
 
+  /**
+   * Timer C (NkSIP's UAC, RFC 3261 §16.6 for proxies): a provisional response and then
+   * nothing: the INVITE ends with 408 "Timer C Timeout" and is CANCELled, so the far end stops
+   * ringing (a 2xx that crosses the CANCEL is ACKed and hung up as an extra 2xx).
+   */
+  private armTimerC(p: Pending): void {
+    if (p.timerC) this.clock.clearTimer(p.timerC);
+    p.timerC = this.clock.setTimer(this.timerCMs, () => {
+      p.timerC = undefined;
+      if (p.done) return;
+      this.log?.info({ callId: p.req.callId }, 'Timer C fired: INVITE ended with 408');
+      if (!p.cancel) p.cancel = { reason: undefined, listeners: [] };
+      this.sendCancel(p);
+      this.finalResponse(p, makeResponse(p.req, 408, { reason: 'Timer C Timeout' }));
+    });
+  }
+
   /** RFC 4028 §7.4: a 422 to our INVITE: once more, asking for the Min-SE it names. */
   private retry422(p: Pending, resp: SipResponse): boolean {
     if (!p.isInvite || p.retried422 || !p.ep || p.cancel) return false;
@@ -545,7 +574,9 @@ export class UacCore {
     if (!req) return false;
     this.log?.debug({ callId: req.callId, minSe: resp.header('min-se') }, '422: INVITE sent again');
     if (p.expireTimer) this.clock.clearTimer(p.expireTimer);
+    if (p.timerC) this.clock.clearTimer(p.timerC);
     p.expireTimer = undefined;
+    p.timerC = undefined;
     p.done = true; // what the first transaction still says is not ours any more
     const next: Pending = { ...p, req, done: false, retried422: true, tags: new Set(), cancelSent: false };
     delete next.txn;
@@ -761,8 +792,10 @@ export class UacCore {
     }
     if (p.expireTimer) this.clock.clearTimer(p.expireTimer);
     if (p.cancelTimer) this.clock.clearTimer(p.cancelTimer);
+    if (p.timerC) this.clock.clearTimer(p.timerC);
     p.expireTimer = undefined;
     p.cancelTimer = undefined;
+    p.timerC = undefined;
     this.pending.delete(p.handle);
   }
 

@@ -25,7 +25,7 @@ import {
   type TransactionLayer,
 } from '../transaction/index.js';
 import { sixtyFourT1 } from '../transaction/timers.js';
-import type { Incoming, SipTransport, Source } from '../transport/types.js';
+import { type Incoming, isReliable, type SipTransport, type Source } from '../transport/types.js';
 import type { AppHandler, RequestContext } from './app.js';
 import type { RouteDecision } from './decision.js';
 import { defaultApp } from './default-app.js';
@@ -57,6 +57,11 @@ export interface UasCoreOptions {
    * is stopped. Default 1800 s.
    */
   dialogTimeoutMs?: number;
+  /**
+   * NkSIP `sip_timer_c`, ms: an INVITE the app holds this long after it arrived or after its
+   * last provisional response is answered 408 "Timer C Timeout". Default 180 s.
+   */
+  timerCMs?: number;
   /** Our own URIs: a Record-Route of ours on top is left out of a dialog's route set. */
   isLocal?: (uri: Uri) => boolean;
   /**
@@ -80,6 +85,9 @@ export const INVITE_EXPIRY_GRACE_MS = 1000;
 /** NkSIP's `sip_dialog_timeout` default: 1800 s. */
 export const DEFAULT_DIALOG_TIMEOUT_MS = 1_800_000;
 
+/** NkSIP's `sip_timer_c` default (RFC 3261 §16.6: more than 3 minutes): 180 s. */
+export const DEFAULT_TIMER_C_MS = 180_000;
+
 export class UasCore {
   private readonly transport: SipTransport;
   private readonly layer: TransactionLayer;
@@ -98,10 +106,13 @@ export class UasCore {
   private readonly noDialog = new WeakSet<ServerTxn>();
   /** The request (and its source) that created each dialog, for updates with no request of their own. */
   private readonly origins = new WeakMap<Dialog, { req: SipRequest; source: Source }>();
-  /** Dialogs whose INVITE was answered 2xx and waits for its ACK (64*T1). */
-  private readonly ackWaits = new Map<Dialog, TimerHandle>();
+  /** Dialogs whose INVITE was answered 2xx and waits for its ACK (64*T1), and the 2xx resends. */
+  private readonly ackWaits = new Map<Dialog, { timer: TimerHandle; resend?: TimerHandle }>();
   /** INVITEs carrying Expires, until their final response (RFC 3261 §13.3.1). */
   private readonly inviteExpiries = new Map<ServerTxn, TimerHandle>();
+  /** Requests handed to the app, until their final response: Timer C, or 64*T1 for non-INVITE. */
+  private readonly holds = new Map<ServerTxn, TimerHandle>();
+  private readonly timerCMs: number;
   /** The one periodic dialog timeout sweep; armed only while there are dialogs. */
   private sweepTimer: TimerHandle | undefined;
   private closed = false;
@@ -123,6 +134,7 @@ export class UasCore {
     this.dialogs = opts.dialogs ?? new DialogTable();
     this.clock = opts.clock ?? realClock;
     this.dialogTimeoutMs = opts.dialogTimeoutMs ?? DEFAULT_DIALOG_TIMEOUT_MS;
+    this.timerCMs = opts.timerCMs ?? DEFAULT_TIMER_C_MS;
     this.isLocal = opts.isLocal;
     this.hangUp = opts.hangUp;
     this.dialogAuth = opts.dialogAuth ?? new DialogAuth();
@@ -172,10 +184,15 @@ export class UasCore {
     this.closed = true;
     if (this.sweepTimer) this.clock.clearTimer(this.sweepTimer);
     this.sweepTimer = undefined;
-    for (const t of this.ackWaits.values()) this.clock.clearTimer(t);
+    for (const w of this.ackWaits.values()) {
+      this.clock.clearTimer(w.timer);
+      if (w.resend) this.clock.clearTimer(w.resend);
+    }
     this.ackWaits.clear();
     for (const t of this.inviteExpiries.values()) this.clock.clearTimer(t);
     this.inviteExpiries.clear();
+    for (const t of this.holds.values()) this.clock.clearTimer(t);
+    this.holds.clear();
     this.reliable.close();
     this.sessionTimers?.close();
   }
@@ -308,6 +325,7 @@ export class UasCore {
           return;
         }
         if (req.method === 'INVITE' && !stateless) this.armInviteExpiry(req, txn);
+        if (!stateless) this.armHold(txn);
         const provisional = (r: Reply) => r.status > 100 && r.status < 200 && this.respond(txn, r);
         this.settle(
           () =>
@@ -374,6 +392,28 @@ export class UasCore {
       this.respond(txn, { status: 487 });
     });
     this.inviteExpiries.set(txn, timer);
+  }
+
+  /**
+   * NkSIP's UAS timers: an app that holds an INVITE past Timer C (restarted by each
+   * provisional response it sends) or any other request past 64*T1 gets it answered 408
+   * ("Timer C Timeout", "No-INVITE Timeout"); its answer, when it comes, finds it answered.
+   */
+  private armHold(txn: ServerTxn): void {
+    if (this.closed) return;
+    const old = this.holds.get(txn);
+    if (old !== undefined) this.clock.clearTimer(old);
+    const isInvite = txn.request.method === 'INVITE';
+    const ms = isInvite ? this.timerCMs : sixtyFourT1(this.layer.timers);
+    const timer = this.clock.setTimer(ms, () => {
+      if (this.holds.get(txn) !== timer) return;
+      this.holds.delete(txn);
+      if (txn.state === 'terminated') return;
+      const reason = isInvite ? 'Timer C Timeout' : 'No-INVITE Timeout';
+      this.log?.info({ callId: txn.request.callId, method: txn.request.method }, `${reason}: 408`);
+      this.respond(txn, { status: 408, reason }, undefined, true);
+    });
+    this.holds.set(txn, timer);
   }
 
   /** The ACK of a 2xx we sent confirms its dialog; then the app is told, with the dialog. */
@@ -458,27 +498,44 @@ export class UasCore {
       inv?.status === 'accepted_uas' &&
       inv.cseq === req.cseq.seq
     ) {
-      this.waitAck(dialog, inv.cseq);
+      this.waitAck(dialog, inv.cseq, txn, resp);
     }
   }
 
-  /** RFC 3261 §13.3.1.4: no ACK for our 2xx within 64*T1 ends the dialog (NkSIP `ack_timeout`). */
-  private waitAck(dialog: Dialog, cseq: number): void {
+  /**
+   * RFC 3261 §13.3.1.4: our 2xx is resent over an unreliable transport (T1 doubling up to
+   * T2) until its ACK comes (the transaction layer leaves that to us, RFC 6026); no ACK
+   * within 64*T1 ends the dialog (NkSIP `ack_timeout`).
+   */
+  private waitAck(dialog: Dialog, cseq: number, txn: ServerTxn, resp: SipResponse): void {
     if (this.closed) return;
     this.stopAckWait(dialog);
     const timer = this.clock.setTimer(sixtyFourT1(this.layer.timers), () => {
-      if (this.ackWaits.get(dialog) !== timer) return;
-      this.ackWaits.delete(dialog);
+      const w = this.ackWaits.get(dialog);
+      if (w?.timer !== timer) return;
+      this.stopAckWait(dialog);
       const inv = dialog.invite;
       if (inv?.status === 'accepted_uas' && inv.cseq === cseq) this.stopDialog(dialog, 'ack_timeout');
     });
-    this.ackWaits.set(dialog, timer);
+    const wait: { timer: TimerHandle; resend?: TimerHandle } = { timer };
+    this.ackWaits.set(dialog, wait);
+    if (isReliable(txn.source.transport)) return;
+    const { t1, t2 } = this.layer.timers;
+    const resend = (interval: number) => {
+      wait.resend = this.clock.setTimer(interval, () => {
+        if (this.ackWaits.get(dialog) !== wait) return;
+        txn.respond(resp);
+        resend(Math.min(2 * interval, t2));
+      });
+    };
+    resend(t1);
   }
 
   private stopAckWait(dialog: Dialog): void {
-    const t = this.ackWaits.get(dialog);
-    if (t === undefined) return;
-    this.clock.clearTimer(t);
+    const w = this.ackWaits.get(dialog);
+    if (w === undefined) return;
+    this.clock.clearTimer(w.timer);
+    if (w.resend) this.clock.clearTimer(w.resend);
     this.ackWaits.delete(dialog);
   }
 
@@ -715,6 +772,13 @@ export class UasCore {
         this.clock.clearTimer(expiry);
         this.inviteExpiries.delete(txn);
       }
+      const hold = this.holds.get(txn);
+      if (hold !== undefined) {
+        this.clock.clearTimer(hold);
+        this.holds.delete(txn);
+      }
+    } else if (sent && isInvite && r.status > 100 && this.holds.has(txn)) {
+      this.armHold(txn);
     }
     if (sent && rseq !== undefined) this.reliable.sent(txn, resp, rseq);
     if (sent && !this.noDialog.has(txn)) this.dialogResponse(txn, resp);

@@ -241,6 +241,12 @@ export enum ErrorCode {
   ERROR_CODE_INVALID_ANSWER = 6,
   /** ERROR_CODE_UNKNOWN_REQUEST - A LateReply named an unknown or already answered request handle. */
   ERROR_CODE_UNKNOWN_REQUEST = 7,
+  /**
+   * ERROR_CODE_PENDING_PRACK - A reliable provisional response (rel_ringing, rel_session_progress) was not sent: the
+   * previous one still waits for its PRACK (NkSIP's pending_prack). The request stays open and
+   * a later reply goes on as usual.
+   */
+  ERROR_CODE_PENDING_PRACK = 8,
 }
 
 export function errorCodeFromJSON(object: any): ErrorCode {
@@ -269,6 +275,9 @@ export function errorCodeFromJSON(object: any): ErrorCode {
     case 7:
     case "ERROR_CODE_UNKNOWN_REQUEST":
       return ErrorCode.ERROR_CODE_UNKNOWN_REQUEST;
+    case 8:
+    case "ERROR_CODE_PENDING_PRACK":
+      return ErrorCode.ERROR_CODE_PENDING_PRACK;
     default:
       throw new globalThis.Error("Unrecognized enum value " + object + " for enum ErrorCode");
   }
@@ -292,6 +301,8 @@ export function errorCodeToJSON(object: ErrorCode): string {
       return "ERROR_CODE_INVALID_ANSWER";
     case ErrorCode.ERROR_CODE_UNKNOWN_REQUEST:
       return "ERROR_CODE_UNKNOWN_REQUEST";
+    case ErrorCode.ERROR_CODE_PENDING_PRACK:
+      return "ERROR_CODE_PENDING_PRACK";
     default:
       throw new globalThis.Error("Unrecognized enum value " + object + " for enum ErrorCode");
   }
