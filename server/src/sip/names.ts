@@ -81,9 +81,9 @@ export function canonicalName(wireName: string): string {
   return name;
 }
 
-/** Whether this exact spelling was seen before as a valid name (so needs no token check). */
-export function isKnownName(wireName: string): boolean {
-  return nameCache.has(wireName);
+/** The canonical name of a spelling seen before as a valid name, else undefined: one lookup. */
+export function knownName(wireName: string): string | undefined {
+  return nameCache.get(wireName);
 }
 
 /** How we spell a header we write ourselves: `call-id` → `Call-ID`, `x-foo-bar` → `X-Foo-Bar`. */
