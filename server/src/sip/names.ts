@@ -90,14 +90,20 @@ export function knownName(wireName: string): string | undefined {
 export function displayName(name: string): string {
   const special = CANONICAL[name];
   if (special) return special;
+  const seen = spellings.get(name);
+  if (seen !== undefined) return seen;
   let out = '';
   let upper = true;
   for (const ch of name) {
     out += upper ? ch.toUpperCase() : ch;
     upper = ch === '-';
   }
+  // the same few names are written on every response: spelled once
+  if (spellings.size < 1024) spellings.set(name, out);
   return out;
 }
+
+const spellings = new Map<string, string>();
 
 export function isListHeader(name: string): boolean {
   return LIST_HEADERS.has(name);
