@@ -1,6 +1,7 @@
 // The server's own cost per OPTIONS, without sockets: datagram bytes in, through the
-// transport's receive path, the transaction layer, the UAS core and the built-in default
-// reply, to the serialized 200 handed to the (stubbed) UDP send. CPU µs per request of
+// transport's receive path, the transaction layer, the UAS core, the apps registry and the
+// built-in default reply (the CLI's composition, `startServer`, without gRPC), to the
+// serialized 200 handed to the (stubbed) UDP send. CPU µs per request of
 // this process, so the kernel, sipp and the other load on the machine stay out of the
 // figure: the steadiest number for A/B runs of hot-path changes.
 //
@@ -48,23 +49,19 @@ if (args.includes('--child')) {
 
 async function child(dir, n) {
   const load = (p) => import(pathToFileURL(join(dir, 'dist/server/src', p)).href);
-  const { TransactionLayer } = await load('transaction/layer.js');
-  const { realClock } = await load('transaction/clock.js');
-  const { TransportManager } = await load('transport/manager.js');
-  const { UasCore } = await load('core/uas.js');
-  const { defaultApp } = await load('core/default-app.js');
-  const transport = new TransportManager({});
-  await transport.listen({ transport: 'udp', address: '127.0.0.1', port: 0 });
-  const listener = transport.listeners[0];
-  listener.send = () => Promise.resolve();
-  const layer = new TransactionLayer({ transport, clock: realClock, t1: 20 });
-  const profile = {
-    allow: 'INVITE,ACK,CANCEL,BYE,OPTIONS,INFO,UPDATE,PRACK,SUBSCRIBE,NOTIFY,REFER,MESSAGE',
-    supported: ['path'],
-    contact: '<sip:127.0.0.1:5060>',
+  const { startServer } = await load('server.js');
+  const { DEFAULTS } = await load('config.js');
+  // the CLI's composition (registry, built-in app, dialogs, proxy), no gRPC service
+  const config = { ...DEFAULTS, listen: ['sip:127.0.0.1:0'], grpc: false, t1: 20, logLevel: 'warn' };
+  const server = await startServer(config);
+  const transport = server.transport;
+  const layer = server.transactions;
+  const listener = transport.listeners.find((l) => l.transport === 'udp');
+  let sends = 0;
+  listener.send = () => {
+    sends++;
+    return Promise.resolve();
   };
-  const core = new UasCore({ transport, layer, profile: () => profile, app: defaultApp(() => profile) });
-  transport.onMessage((inc) => core.receive(inc));
   const rinfo = { address: '127.0.0.1', port: 5061, family: 'IPv4', size: 0 };
   // sipp's OPTIONS (bench/options.xml); NUM is replaced by a fresh number per request
   const text =
@@ -82,7 +79,9 @@ async function child(dir, n) {
   const run = async (count) => {
     for (let i = 0; i < count; i += 200) {
       for (let j = 0; j < 200; j++) {
-        const b = Buffer.from(template);
+        // a backing store of its own per datagram, as Node's UDP receive makes them
+        const b = Buffer.from(new ArrayBuffer(template.length));
+        template.copy(b);
         const id = String(10000000 + (k++ % 90000000));
         for (const p of at) b.write(id, p, 'latin1');
         transport.onDatagram(b, rinfo, listener);
@@ -91,10 +90,14 @@ async function child(dir, n) {
     }
   };
   await run(n / 4); // warm-up: optimised code, records in steady state
-  if (layer.stats().server < 1000) throw new Error('the requests were not taken as new transactions');
+  if (layer.stats().server < 1000 || sends < n / 4)
+    throw new Error('the requests were not answered as new transactions');
   const c0 = process.cpuUsage();
   await run(n);
   const c = process.cpuUsage(c0);
+  if (process.env.DEBUG)
+    console.error('live', layer.stats(), 'heap', process.memoryUsage().heapUsed, 'sends', sends);
+  if (process.env.SNAP) (await import('node:v8')).writeHeapSnapshot(process.env.SNAP);
   process.stdout.write(`${((c.user + c.system) / n).toFixed(3)}\n`);
   process.exit(0);
 }

@@ -101,7 +101,16 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     .filter((s) => s !== '');
   // one profile per local socket, built once: it is read for every request
   const profiles = new Map<string, UasProfile>();
+  let lastSource: Source | undefined;
+  let lastProfile: UasProfile | undefined;
   const profile = (source: Source): UasProfile => {
+    // asked several times for each request, with the same source
+    if (source === lastSource && lastProfile) return lastProfile;
+    lastProfile = profileOf(source);
+    lastSource = source;
+    return lastProfile;
+  };
+  const profileOf = (source: Source): UasProfile => {
     const key = `${source.transport}|${source.localAddress}|${source.localPort}`;
     let p = profiles.get(key);
     if (p) return p;

@@ -3,11 +3,12 @@
 // commands and Stop come in, and callbacks, UAC events, notifications and errors go out.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import {
   type ConnectRequest,
-  type ConnectResponse,
+  ConnectResponse,
   ErrorCode,
   SipAppServiceService,
 } from '../gen/nksip/v1/service.js';
@@ -252,10 +253,27 @@ class Session {
   }
 }
 
+/**
+ * The generated serializer encodes each message with a fresh writer that grows by doubling,
+ * then copies the result twice (finish, Buffer.from): one writer kept grown, and the result
+ * wrapped as it is, for the callback sent for every request.
+ */
+const writer = new BinaryWriter();
+
+function serializeResponse(value: ConnectResponse): Buffer {
+  const bytes = ConnectResponse.encode(value, writer).finish();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+const SERVICE = {
+  ...SipAppServiceService,
+  connect: { ...SipAppServiceService.connect, responseSerialize: serializeResponse },
+};
+
 export async function startGrpc(registry: AppRegistry, opts: GrpcOptions): Promise<GrpcService> {
   const server = new grpc.Server();
   const sessions = new Set<Session>();
-  server.addService(SipAppServiceService, {
+  server.addService(SERVICE, {
     connect: (call: Call) => {
       sessions.add(new Session(call, registry, opts, (s) => sessions.delete(s)));
     },

@@ -148,10 +148,22 @@ abstract class SipMessageBase {
   /** The top Via alone: routing needs only it, so the others stay unparsed. */
   get topVia(): Via | undefined {
     if (this._vias !== undefined) return this._vias[0];
-    const line = this.header('via');
+    let line: string | undefined;
+    let single = true;
+    for (const h of this.headers) {
+      if (h.name !== 'via') continue;
+      if (line !== undefined) {
+        single = false;
+        break;
+      }
+      line = h.value;
+    }
     if (line === undefined) return undefined;
     const comma = line.indexOf(',');
-    return parseVia(comma < 0 ? line : (splitTopLevel(line)[0] as string));
+    const via = parseVia(comma < 0 ? line : (splitTopLevel(line)[0] as string));
+    // one Via value in all: that is the whole list, kept so it is not parsed again
+    if (single && comma < 0) this._vias = [via];
+    return via;
   }
 
   get callId(): string {

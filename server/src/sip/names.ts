@@ -81,23 +81,29 @@ export function canonicalName(wireName: string): string {
   return name;
 }
 
-/** Whether this exact spelling was seen before as a valid name (so needs no token check). */
-export function isKnownName(wireName: string): boolean {
-  return nameCache.has(wireName);
+/** The canonical name of a spelling seen before as a valid name, else undefined: one lookup. */
+export function knownName(wireName: string): string | undefined {
+  return nameCache.get(wireName);
 }
 
 /** How we spell a header we write ourselves: `call-id` → `Call-ID`, `x-foo-bar` → `X-Foo-Bar`. */
 export function displayName(name: string): string {
   const special = CANONICAL[name];
   if (special) return special;
+  const seen = spellings.get(name);
+  if (seen !== undefined) return seen;
   let out = '';
   let upper = true;
   for (const ch of name) {
     out += upper ? ch.toUpperCase() : ch;
     upper = ch === '-';
   }
+  // the same few names are written on every response: spelled once
+  if (spellings.size < 1024) spellings.set(name, out);
   return out;
 }
+
+const spellings = new Map<string, string>();
 
 export function isListHeader(name: string): boolean {
   return LIST_HEADERS.has(name);

@@ -3,7 +3,7 @@
 // classes, and `validate.ts` decides whether a message is acceptable and what to answer.
 import { isToken, SipSyntaxError } from './grammar.js';
 import { type Header, type SipMessage, SipRequest, SipResponse } from './message.js';
-import { canonicalName, isKnownName } from './names.js';
+import { canonicalName, knownName } from './names.js';
 
 export interface Parsed {
   msg: SipMessage;
@@ -115,7 +115,7 @@ function parseHeaderLines(lines: string[], note: (d: string) => void): Header[] 
 
 /** The canonical name of a header name as written, or undefined when it is no token. */
 function headerName(wire: string): string | undefined {
-  return isKnownName(wire) || isToken(wire) ? canonicalName(wire) : undefined;
+  return knownName(wire) ?? (isToken(wire) ? canonicalName(wire) : undefined);
 }
 
 function frameBody(

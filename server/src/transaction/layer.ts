@@ -222,6 +222,13 @@ export class TransactionLayer {
     try {
       this.dispatchNew(req, txn, source, isInvite);
     } finally {
+      // Indexed once the TU had its go: nothing can look for it in between (its copies
+      // arrive on later ticks), and most are answered at once, so the record of a completed
+      // one takes the place directly instead of replacing the transaction.
+      if (!txn.terminated && !(txn instanceof ServerNonInviteTransaction && txn.compacted)) {
+        this.servers.set(txn.key, txn);
+        if (txn.mergeKey !== undefined) this.merges.set(txn.mergeKey, txn);
+      }
       // the lifetime bound, for a request the TU did not answer at once (or threw on); from
       // now, which is still the tick the request arrived in
       txn.armLifetime();
@@ -229,7 +236,6 @@ export class TransactionLayer {
   }
 
   private dispatchNew(req: SipRequest, txn: ServerTransaction, source: Source, isInvite: boolean): void {
-    this.servers.set(txn.key, txn);
     // CANCEL is matched hop by hop to its INVITE, never a merged copy of one
     const mkey = req.method === 'CANCEL' ? undefined : mergeKey(req);
     if (mkey !== undefined) {
@@ -242,8 +248,7 @@ export class TransactionLayer {
           return;
         }
       } else {
-        this.merges.set(mkey, txn);
-        txn.mergeKey = mkey;
+        txn.mergeKey = mkey; // indexed under it with the transaction, below
       }
     }
     if (isInvite && !this.no100) (txn as ServerInviteTransaction).sendTrying();

@@ -21,6 +21,11 @@ export class ServerNonInviteTransaction extends ServerTransactionBase {
     super(env, key, request, source, 'trying');
   }
 
+  /** Whether its Completed state is held by a record of the layer. */
+  get compacted(): boolean {
+    return this.record !== undefined;
+  }
+
   override get state(): TxnState {
     return this.record?.ended ? 'terminated' : super.state;
   }

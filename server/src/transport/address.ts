@@ -8,9 +8,24 @@ export function stripBrackets(host: string): string {
   return host.length > 1 && host[0] === '[' && host[host.length - 1] === ']' ? host.slice(1, -1) : host;
 }
 
+// Every message asks these of the same few peer and local addresses, and node's isIP runs
+// two regular expressions each time: the answers are kept (a bounded table, cleared when full).
+const FAMILY_CACHE_MAX = 1024;
+const families = new Map<string, 0 | 4 | 6>();
+
+function familyOf(bare: string): 0 | 4 | 6 {
+  let f = families.get(bare);
+  if (f === undefined) {
+    f = isIP(bare) as 0 | 4 | 6;
+    if (families.size >= FAMILY_CACHE_MAX) families.clear();
+    families.set(bare, f);
+  }
+  return f;
+}
+
 /** 4 or 6 for an IP (brackets allowed), 0 for a hostname. */
 export function ipFamily(host: string): 0 | 4 | 6 {
-  return isIP(stripBrackets(host)) as 0 | 4 | 6;
+  return familyOf(stripBrackets(host));
 }
 
 /**
@@ -20,7 +35,7 @@ export function ipFamily(host: string): 0 | 4 | 6 {
  */
 export function normalizeIp(host: string): string {
   const bare = stripBrackets(host);
-  const family = isIP(bare);
+  const family = familyOf(bare);
   if (family !== 6) return family === 4 ? bare : bare.toLowerCase();
   // the URL parser implements RFC 5952's canonical text form
   const canonical = new URL(`http://[${bare}]/`).hostname.slice(1, -1);
@@ -46,12 +61,12 @@ export function hostText(host: string): string {
 
 export function isWildcard(address: string): boolean {
   const a = stripBrackets(address);
-  return a === '0.0.0.0' || (isIP(a) === 6 && normalizeIp(a) === '::');
+  return a === '0.0.0.0' || (familyOf(a) === 6 && normalizeIp(a) === '::');
 }
 
 export function isLoopback(address: string): boolean {
   const a = normalizeIp(address);
-  return a === '::1' || (isIP(a) === 4 && a.startsWith('127.'));
+  return a === '::1' || (familyOf(a) === 4 && a.startsWith('127.'));
 }
 
 export function loopbackFor(family: 4 | 6): string {
