@@ -41,6 +41,7 @@ python-deps:
 # The Python SDK: mypy --strict on the package, then pytest (part of it against the built server).
 test-python: build python-deps
 	cd clients/python && .venv/bin/mypy
+	cd clients/python && .venv/bin/mypy --strict ../../examples/python
 	cd clients/python && .venv/bin/python -m pytest -q
 
 test: build test-deps test-python

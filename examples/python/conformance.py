@@ -284,8 +284,8 @@ class Conformance(SipApp):
         if not uri_set:
             return Route.reply(status(480, headers=id_headers(req)))
         if (req.header("x-nk-proxy-mode") or "").strip().lower() == "stateless":
-            return Route.proxy_stateless(uri_set, **options)  # type: ignore[arg-type]
-        return Route.proxy(uri_set, **options)  # type: ignore[arg-type]
+            return Route.proxy_stateless(uri_set, **options)
+        return Route.proxy(uri_set, **options)
 
     async def handle(self, req: SipRequest) -> MethodAnswer | Raw:
         """Every method callback: answer as the headers say."""
@@ -438,15 +438,15 @@ class Conformance(SipApp):
             if uri == "dialog":
                 dialog = req.dialog_handle
                 if m == "REFRESH":
-                    res = await self.uac.refresh(dialog, req.header("x-nk-uac-refresh") or "keep",
-                                                 headers=headers, auto_2xx_ack=True, **auth)
+                    ropts: UacOptions = {"headers": headers, "auto_2xx_ack": True, **auth}
+                    res = await self.uac.refresh(dialog, req.header("x-nk-uac-refresh") or "keep", **ropts)
                 else:
-                    extra: UacOptions = {}
+                    extra: UacOptions = {"headers": headers, **auth}
                     if m in ("UPDATE", "INVITE"):
                         extra["body"] = sdp_offer()
                     if m == "INVITE":
                         extra["auto_2xx_ack"] = True
-                    res = await self.uac.request(m, dialog=dialog, headers=headers, **extra, **auth)
+                    res = await self.uac.request(m, dialog=dialog, **extra)
                 result["x-nk-uac-status"] = str(res.code)
                 result["x-nk-uac-reason"] = res.reason
                 result["x-nk-uac-sdp-version"] = sdp_version(res.body)
