@@ -192,3 +192,24 @@ async def test_reconnects_when_the_server_restarts() -> None:
             second.stop()
     finally:
         first.stop()
+
+
+async def test_auto_register_and_ping(server: ServerProcess, callee: Callee) -> None:
+    registrar = await SipApp("registrar", server=server.grpc, listen="sip:127.0.0.1:0", plugins=["registrar"]).start()
+    ua = await SipApp("ua", server=server.grpc, listen="sip:127.0.0.1:0", sip_from="sip:alice@127.0.0.1").start()
+    try:
+        reg = await ua.auto.start_register("main", udp_target(registrar), interval=60)
+        assert (reg.kind, reg.name, reg.ok, reg.code) == ("register", "main", True, 200)
+        contacts = await registrar.registrar.find("sip:alice@127.0.0.1")
+        assert len(contacts) == 1
+        assert [s.name for s in await ua.auto.registers()] == ["main"]
+        ping = await ua.auto.start_ping("p", udp_target(callee), interval=60)
+        assert (ping.kind, ping.ok, ping.code) == ("ping", True, 200)
+        stopped = await ua.auto.stop_register("main")
+        assert stopped.next_in == 0
+        assert await registrar.registrar.find("sip:alice@127.0.0.1") == []
+        await ua.auto.stop_ping("p")
+        assert await ua.auto.pings() == []
+    finally:
+        await ua.stop()
+        await registrar.stop()

@@ -12,6 +12,7 @@ from nksip.app import (
     Timers,
     Uac,
 )
+from nksip.auto import AppAuto, AutoError, AutoStatus
 from nksip.backoff import Reconnect
 from nksip.callbacks import BranchEvent, DialogStatus, DialogUpdateEvent, SessionUpdateEvent
 from nksip.decisions import (
@@ -66,9 +67,12 @@ __all__ = [
     "DEFAULT_SERVER",
     "NOREPLY",
     "Address",
+    "AppAuto",
     "AppRegistrar",
     "AuthInfo",
     "Authorize",
+    "AutoError",
+    "AutoStatus",
     "AuthorizeDecision",
     "Branch",
     "BranchDecision",

@@ -14,6 +14,7 @@ from typing import Any, Self, Unpack
 import grpc
 import grpc.aio
 
+from nksip.auto import AppAuto, AutoStatus
 from nksip.backoff import Reconnect
 from nksip.callbacks import (
     CALLBACK_KINDS,
@@ -263,6 +264,8 @@ class SipApp:
         self._closed: asyncio.Event | None = None
         #: The app's registrar (registrar plugin): find, qfind, delete, clear.
         self.registrar = AppRegistrar(self._send)
+        #: Automatic registrations and pings kept by the server for this instance.
+        self.auto = AppAuto(self._send, lambda s: self.on_auto_status(s))
         #: NkSIP's nksip_uac: the requests the app sends.
         self.uac = Uac(self)
 
@@ -293,6 +296,12 @@ class SipApp:
 
     def on_session_update(self, event: SessionUpdateEvent) -> None:
         """A session change sent as a notification."""
+
+    def on_registration(self, id: str, ok: bool, code: int) -> None:
+        """A RegistrationStatus notification (registrar plugin)."""
+
+    def on_auto_status(self, status: AutoStatus) -> None:
+        """An automatic registration or ping changed state (failed, or works again)."""
 
     def on_uac_event(self, event: upb.UacEvent) -> None:
         """A UAC event for no pending request (e.g. an extra 2xx of a forked INVITE)."""
@@ -591,6 +600,7 @@ class SipApp:
 
     def _fail_pending(self, why: str) -> None:
         self.registrar.fail_all(why)
+        self.auto.fail_all(why)
         calls = list(self._pending.values())
         self._pending.clear()
         for c in calls:
@@ -629,6 +639,8 @@ class SipApp:
                 f.set_result(r)
         elif which == "registrar_result":
             self.registrar.result(m.registrar_result)
+        elif which == "auto_result":
+            self.auto.result(m.auto_result)
         elif which == "notification":
             self._on_notification(m.notification)
         elif which == "error":
@@ -645,6 +657,9 @@ class SipApp:
         elif which == "callback_expired":
             e = n.callback_expired
             self.on_callback_expired(CallbackExpiredEvent(e.id, callback_name(e.kind), e.handled_by, e.code))
+        elif which == "registration":
+            r = n.registration
+            self.on_registration(r.id, r.ok, r.code)
 
     async def _on_callback(self, st: _Stream, cb: pb.Callback) -> None:
         name = callback_name(cb.kind) or "route"
