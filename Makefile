@@ -38,8 +38,11 @@ test-deps: python-deps
 python-deps:
 	@scripts/install-python-deps.sh
 
-# The Python SDK: mypy --strict on the package, then pytest (part of it against the built server).
+# The Python SDK: ruff and mypy --strict on the package and the examples, then pytest (part of
+# it against the built server).
 test-python: build python-deps
+	cd clients/python && .venv/bin/ruff format --check src tests ../../examples/python
+	cd clients/python && .venv/bin/ruff check src tests ../../examples/python
 	cd clients/python && .venv/bin/mypy
 	cd clients/python && .venv/bin/mypy --strict ../../examples/python
 	cd clients/python && .venv/bin/python -m pytest -q

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Python SDK's environment: a venv in clients/python/.venv (git-ignored) with the package
-# installed editable and its dev extras (grpcio-tools, pytest, mypy). Re-runs only when
+# installed editable and its dev extras (grpcio-tools, pytest, mypy, ruff). Re-runs only when
 # pyproject.toml changed since the last install.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -177,7 +177,9 @@ def uac_options(opts: dict[str, Any]) -> UacOptions:
             out["headers"] = [add_header(n, val) for n, val in v]
         elif k == "pass":
             out["sip_pass"] = (
-                v if isinstance(v, str) else [Credential(c["password"], c.get("realm", ""), c.get("user", "")) for c in v]
+                v
+                if isinstance(v, str)
+                else [Credential(c["password"], c.get("realm", ""), c.get("user", "")) for c in v]
             )
         else:
             key = _OPT_NAMES.get(k) or re.sub(r"[A-Z]", lambda m: "_" + m.group(0).lower(), k)
@@ -201,15 +203,27 @@ class Conformance(SipApp):
     # ---- hooks
 
     def on_started(self, info: StartedInfo) -> None:
-        emit("started", app=info.app, instanceId=info.instance_id, listeners=info.listeners,
-             serverVersion=info.server_version, instances=info.instances, reconnected=info.reconnected)
+        emit(
+            "started",
+            app=info.app,
+            instanceId=info.instance_id,
+            listeners=info.listeners,
+            serverVersion=info.server_version,
+            instances=info.instances,
+            reconnected=info.reconnected,
+        )
 
     def on_disconnected(self, error: ServerError | None) -> None:
         emit("disconnected", message=error.message if error else None)
 
     def on_callback_expired(self, event: CallbackExpiredEvent) -> None:
-        emit("expired", id=event.id, kind=camel(event.kind) if event.kind else None,
-             handledBy=event.handled_by, code=event.code)
+        emit(
+            "expired",
+            id=event.id,
+            kind=camel(event.kind) if event.kind else None,
+            handledBy=event.handled_by,
+            code=event.code,
+        )
 
     def on_callback_error(self, name: str, error: BaseException) -> None:
         emit("callback-error", name=camel(name), message=repr(error))
@@ -218,15 +232,27 @@ class Conformance(SipApp):
         emit("error", code=error.code.value, message=error.message, ref=error.ref)
 
     def on_dialog_update(self, u: DialogUpdateEvent) -> None:
-        emit("dialog", dialog=u.dialog_handle, status=camel(u.status.value), inviteStatus=u.invite_status,
-             stopReason=u.stop_reason, via="notification")
+        emit(
+            "dialog",
+            dialog=u.dialog_handle,
+            status=camel(u.status.value),
+            inviteStatus=u.invite_status,
+            stopReason=u.stop_reason,
+            via="notification",
+        )
 
     def on_session_update(self, u: SessionUpdateEvent) -> None:
         self.emit_session(u, "notification")
 
     def emit_session(self, u: SessionUpdateEvent, via: str) -> None:
-        emit("session", dialog=u.dialog_handle, kind=u.kind, local=sdp_version(u.local_sdp),
-             remote=sdp_version(u.remote_sdp), via=via)
+        emit(
+            "session",
+            dialog=u.dialog_handle,
+            kind=u.kind,
+            local=sdp_version(u.local_sdp),
+            remote=sdp_version(u.remote_sdp),
+            via=via,
+        )
 
     # ---- callbacks
 
@@ -238,12 +264,18 @@ class Conformance(SipApp):
         if op == "reply-stateful":
             return Route.reply(ok(headers=id_headers(req)))
         if op == "route-invalid":
-            return Raw(service_pb2.CallbackAnswer(method=decisions_pb2.MethodDecision(noreply=decisions_pb2.NoReply())))
+            return Raw(
+                service_pb2.CallbackAnswer(
+                    method=decisions_pb2.MethodDecision(noreply=decisions_pb2.NoReply())
+                )
+            )
         hops = req.headers("x-nk-proxy")
         if not hops:
             if ROUTE_MODE == "forward":
                 return Route.proxy(
-                    [], record_route=req.has_header("x-nk-rr"), path=req.has_header("x-nk-path"),
+                    [],
+                    record_route=req.has_header("x-nk-rr"),
+                    path=req.has_header("x-nk-path"),
                     headers=id_headers(req),
                 )
             in_dialog = req.to.tag != ""
@@ -253,7 +285,10 @@ class Conformance(SipApp):
         hop, nxt = hops[0], hops[1:]
         uri_set = [
             g
-            for g in ([re.sub(r"^<(.*)>$", r"\1", u.strip()) for u in group.split(",") if u.strip()] for group in hop.split("|"))
+            for g in (
+                [re.sub(r"^<(.*)>$", r"\1", u.strip()) for u in group.split(",") if u.strip()]
+                for group in hop.split("|")
+            )
             if g
         ]
         options: ProxyOptions = {
@@ -261,7 +296,11 @@ class Conformance(SipApp):
             "follow_redirects": req.has_header("x-nk-redirect"),
             "path": req.has_header("x-nk-path"),
             "branch_events": req.has_header("x-nk-branch"),
-            "headers": [remove_header("x-nk-proxy"), *(add_header("x-nk-proxy", h) for h in nxt), *id_headers(req)],
+            "headers": [
+                remove_header("x-nk-proxy"),
+                *(add_header("x-nk-proxy", h) for h in nxt),
+                *id_headers(req),
+            ],
         }
         mode = (req.header("x-nk-proxy-mode") or "").strip().lower()
         if mode == "stateless":
@@ -289,7 +328,13 @@ class Conformance(SipApp):
 
     async def handle(self, req: SipRequest) -> MethodAnswer | Raw:
         """Every method callback: answer as the headers say."""
-        emit("callback", kind=req.method.lower(), method=req.method, callId=req.call_id, dialog=req.dialog_handle)
+        emit(
+            "callback",
+            kind=req.method.lower(),
+            method=req.method,
+            callId=req.call_id,
+            dialog=req.dialog_handle,
+        )
         if req.method == "MESSAGE" and req.has_header("x-nk-uac"):
             self.spawn(self.run_uac(req))
             return NOREPLY
@@ -306,18 +351,24 @@ class Conformance(SipApp):
             return await self.registrar_op(req)
         user = req.ruri.user
         op = (
-            (req.header(f"x-nk-op-{user}") if user else None)
-            or req.header(f"x-nk-op-{NAME}")
-            or req.header("x-nk-op")
-            or "ok"
-        ).strip().lower()
+            (
+                (req.header(f"x-nk-op-{user}") if user else None)
+                or req.header(f"x-nk-op-{NAME}")
+                or req.header("x-nk-op")
+                or "ok"
+            )
+            .strip()
+            .lower()
+        )
         if req.method == "INVITE" and op in REL_FLOWS:
             self.spawn(self.rel_flow(req, op))
             return NOREPLY
         if op == "ignore":
             await asyncio.get_running_loop().create_future()
         if op == "reply-invalid":
-            return Raw(service_pb2.CallbackAnswer(route=decisions_pb2.RouteDecision(process=decisions_pb2.Process())))
+            return Raw(
+                service_pb2.CallbackAnswer(route=decisions_pb2.RouteDecision(process=decisions_pb2.Process()))
+            )
         try:
             delay = int(req.header(f"x-nk-sleep-{NAME}") or req.header("x-nk-sleep") or 0)
         except ValueError:
@@ -360,7 +411,9 @@ class Conformance(SipApp):
     async def wait_pracks(self, call_id: str, n: int, timeout: float = 5.0) -> bool:
         try:
             async with self.prack_seen:
-                await asyncio.wait_for(self.prack_seen.wait_for(lambda: self.pracks.get(call_id, 0) >= n), timeout)
+                await asyncio.wait_for(
+                    self.prack_seen.wait_for(lambda: self.pracks.get(call_id, 0) >= n), timeout
+                )
             return True
         except TimeoutError:
             return False
@@ -411,7 +464,12 @@ class Conformance(SipApp):
                 result = True
             else:
                 raise ValueError(f"unknown x-nk-reg op {op}")
-            return ok(headers=[*headers, replace_header("x-nk-reg-result", json.dumps(result, separators=(",", ":")))])
+            return ok(
+                headers=[
+                    *headers,
+                    replace_header("x-nk-reg-result", json.dumps(result, separators=(",", ":"))),
+                ]
+            )
         except Exception as e:
             return status(500, headers=[*headers, replace_header("x-nk-reg-error", str(e))])
 
@@ -491,8 +549,15 @@ class Conformance(SipApp):
         if header is None:
             return Authorize.ok()
         want, *flags = header.strip().split(";")
-        emit("callback", kind="authorize", method=req.method, callId=req.call_id, dialog=auth.dialog,
-             register=auth.register, digests=[f"{d.user}@{d.realm}:{'true' if d.ok else 'false'}" for d in auth.digests])
+        emit(
+            "callback",
+            kind="authorize",
+            method=req.method,
+            callId=req.call_id,
+            dialog=auth.dialog,
+            register=auth.register,
+            digests=[f"{d.user}@{d.realm}:{'true' if d.ok else 'false'}" for d in auth.digests],
+        )
         if auth.dialog and "nodialog" not in flags:
             return Authorize.ok()
         if auth.register:
@@ -516,8 +581,15 @@ class Conformance(SipApp):
         emit("callback", kind="cancel", callId=invite.call_id)
 
     def dialog_update(self, u: DialogUpdateEvent) -> None:
-        emit("dialog", dialog=u.dialog_handle, status=camel(u.status.value), inviteStatus=u.invite_status,
-             stopReason=u.stop_reason, refreshSdp=sdp_version(u.sdp), via="callback")
+        emit(
+            "dialog",
+            dialog=u.dialog_handle,
+            status=camel(u.status.value),
+            inviteStatus=u.invite_status,
+            stopReason=u.stop_reason,
+            refreshSdp=sdp_version(u.sdp),
+            via="callback",
+        )
 
     def session_update(self, u: SessionUpdateEvent) -> None:
         self.emit_session(u, "callback")
@@ -543,8 +615,11 @@ class Conformance(SipApp):
             if cmd == "request":
                 opts = uac_options(c.get("opts") or {})
                 call = self.uac.request(
-                    c.get("method") or "OPTIONS", c.get("uri") or "",
-                    dialog=c.get("dialog") or "", subscription=c.get("subscription") or "", **opts,
+                    c.get("method") or "OPTIONS",
+                    c.get("uri") or "",
+                    dialog=c.get("dialog") or "",
+                    subscription=c.get("subscription") or "",
+                    **opts,
                 )
             elif cmd in ("dialog", "dialogs", "stop-dialog"):
                 self.spawn(self.dialog_command(c))
@@ -627,8 +702,15 @@ async def main() -> None:
     commands = asyncio.ensure_future(read_commands(app))
     info = app.started_info
     assert info is not None
-    emit("ready", app=info.app, instanceId=info.instance_id, listeners=info.listeners,
-         serverVersion=info.server_version, instances=info.instances, reconnected=info.reconnected)
+    emit(
+        "ready",
+        app=info.app,
+        instanceId=info.instance_id,
+        listeners=info.listeners,
+        serverVersion=info.server_version,
+        instances=info.instances,
+        reconnected=info.reconnected,
+    )
     await stop.wait()
     commands.cancel()
     await app.stop()

@@ -43,7 +43,9 @@ def test_named_and_coded_replies() -> None:
     assert to_proto_reply(rel_ringing("v=0\r\n")).named == NamedReply.REL_RINGING.value
 
 
-@pytest.mark.parametrize("bad", [Reply(), Reply(code=486, named=NamedReply.BUSY), Reply(code=99), Reply(code=700)])
+@pytest.mark.parametrize(
+    "bad", [Reply(), Reply(code=486, named=NamedReply.BUSY), Reply(code=99), Reply(code=700)]
+)
 def test_invalid_replies_raise(bad: Reply) -> None:
     with pytest.raises(TypeError):
         to_proto_reply(bad)
@@ -60,7 +62,11 @@ def test_header_edits() -> None:
 def test_uri_sets_normalise_as_nksip() -> None:
     assert normalize_uri_set("sip:a") == [["sip:a"]]
     assert normalize_uri_set(["sip:a", "sip:b"]) == [["sip:a", "sip:b"]]
-    assert normalize_uri_set(["sip:a", ["sip:b", "sip:c"], "sip:d"]) == [["sip:a"], ["sip:b", "sip:c"], ["sip:d"]]
+    assert normalize_uri_set(["sip:a", ["sip:b", "sip:c"], "sip:d"]) == [
+        ["sip:a"],
+        ["sip:b", "sip:c"],
+        ["sip:d"],
+    ]
     assert normalize_uri_set([]) == []
 
 
@@ -132,7 +138,15 @@ class Sample:
 
 async def test_run_callback_dispatches_by_kind() -> None:
     app = Sample()
-    assert implemented_callbacks(app) == ["route", "invite", "bye", "options", "message", "authorize", "get_user_pass"]
+    assert implemented_callbacks(app) == [
+        "route",
+        "invite",
+        "bye",
+        "options",
+        "message",
+        "authorize",
+        "get_user_pass",
+    ]
 
     def late(h: str, r: Reply) -> None:
         app.late.append((h, r))

@@ -195,8 +195,12 @@ async def test_reconnects_when_the_server_restarts() -> None:
 
 
 async def test_auto_register_and_ping(server: ServerProcess, callee: Callee) -> None:
-    registrar = await SipApp("registrar", server=server.grpc, listen="sip:127.0.0.1:0", plugins=["registrar"]).start()
-    ua = await SipApp("ua", server=server.grpc, listen="sip:127.0.0.1:0", sip_from="sip:alice@127.0.0.1").start()
+    registrar = await SipApp(
+        "registrar", server=server.grpc, listen="sip:127.0.0.1:0", plugins=["registrar"]
+    ).start()
+    ua = await SipApp(
+        "ua", server=server.grpc, listen="sip:127.0.0.1:0", sip_from="sip:alice@127.0.0.1"
+    ).start()
     try:
         reg = await ua.auto.start_register("main", udp_target(registrar), interval=60)
         assert (reg.kind, reg.name, reg.ok, reg.code) == ("register", "main", True, 200)

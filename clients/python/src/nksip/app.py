@@ -28,7 +28,15 @@ from nksip.callbacks import (
 from nksip.dialogs import DialogInfo
 from nksip.registrar import AppRegistrar
 from nksip.reply import Reply, to_proto_reply
-from nksip.uac import Passwords, UacCall, UacError, UacErrorKind, UacOptions, to_proto_pass, to_proto_uac_options
+from nksip.uac import (
+    Passwords,
+    UacCall,
+    UacError,
+    UacErrorKind,
+    UacOptions,
+    to_proto_pass,
+    to_proto_uac_options,
+)
 from nksip.v1 import service_pb2 as pb
 from nksip.v1 import uac_pb2 as upb
 
@@ -162,7 +170,11 @@ class _State(enum.Enum):
 class _Stream:
     """One gRPC stream: its call, the queue that feeds its writes, its reader task."""
 
-    def __init__(self, call: grpc.aio.StreamStreamCall[pb.ConnectRequest, pb.ConnectResponse], queue: asyncio.Queue[pb.ConnectRequest | None]) -> None:
+    def __init__(
+        self,
+        call: grpc.aio.StreamStreamCall[pb.ConnectRequest, pb.ConnectResponse],
+        queue: asyncio.Queue[pb.ConnectRequest | None],
+    ) -> None:
         self.call = call
         self.queue = queue
         self.ready = False
@@ -248,7 +260,13 @@ class SipApp:
         getattr(self.config, "pass").extend(to_proto_pass(sip_pass))
         if timers is not None:
             self.config.timers.CopyFrom(
-                pb.Timers(t1=timers.t1, t2=timers.t2, t4=timers.t4, timer_c=timers.timer_c, dialog_timeout=timers.dialog_timeout)
+                pb.Timers(
+                    t1=timers.t1,
+                    t2=timers.t2,
+                    t4=timers.t4,
+                    timer_c=timers.timer_c,
+                    dialog_timeout=timers.dialog_timeout,
+                )
             )
         #: The callbacks this app implements, sent in Start.
         self.callback_names = implemented_callbacks(self)
@@ -444,12 +462,16 @@ class SipApp:
 
     def _send_command(self, call: UacCall) -> None:
         if self._state is not _State.READY:
-            call.fail(UacError(UacErrorKind.NOT_CONNECTED, f"SipApp is not connected: {call.method} not sent"))
+            call.fail(
+                UacError(UacErrorKind.NOT_CONNECTED, f"SipApp is not connected: {call.method} not sent")
+            )
             return
         self._pending[call.id] = call
         if not self._send(pb.ConnectRequest(command=call.command)):
             self._pending.pop(call.id, None)
-            call.fail(UacError(UacErrorKind.NOT_CONNECTED, f"SipApp is not connected: {call.method} not sent"))
+            call.fail(
+                UacError(UacErrorKind.NOT_CONNECTED, f"SipApp is not connected: {call.method} not sent")
+            )
 
     def _start_message(self) -> pb.Start:
         return pb.Start(

@@ -37,7 +37,9 @@ class AutoError(Exception):
 
 
 class AppAuto:
-    def __init__(self, send: Callable[[pb.ConnectRequest], bool], changed: Callable[[AutoStatus], None]) -> None:
+    def __init__(
+        self, send: Callable[[pb.ConnectRequest], bool], changed: Callable[[AutoStatus], None]
+    ) -> None:
         self._send = send
         self._changed = changed
         self._next_id = 1
@@ -55,7 +57,9 @@ class AppAuto:
     ) -> AutoStatus:
         """Registers ``sip_from`` (default: the app's) at ``registrar`` with Expires ``interval``
         (0: 300) and keeps it registered; returns the first attempt's result."""
-        return await self._start(pb.AutoCommand.KIND_REGISTER, name, registrar, interval, sip_from, route, headers, local_host)
+        return await self._start(
+            pb.AutoCommand.KIND_REGISTER, name, registrar, interval, sip_from, route, headers, local_host
+        )
 
     async def stop_register(self, name: str) -> AutoStatus:
         """Unregisters (Expires 0) and stops refreshing."""
@@ -75,7 +79,9 @@ class AppAuto:
         local_host: str = "",
     ) -> AutoStatus:
         """Sends OPTIONS to ``uri`` every ``interval`` seconds (0: 300); the first result."""
-        return await self._start(pb.AutoCommand.KIND_PING, name, uri, interval, sip_from, route, headers, local_host)
+        return await self._start(
+            pb.AutoCommand.KIND_PING, name, uri, interval, sip_from, route, headers, local_host
+        )
 
     async def stop_ping(self, name: str) -> AutoStatus:
         return await self._stop(pb.AutoCommand.KIND_PING, name)
@@ -117,7 +123,9 @@ class AppAuto:
     ) -> AutoStatus:
         opts = upb.UacOptions(route=list(route), headers=to_header_ops(headers), local_host=local_host)
         opts.__setattr__("from", sip_from)
-        cmd = pb.AutoCommand(kind=kind, op=pb.AutoCommand.OP_START, name=name, uri=uri, interval=interval, options=opts)
+        cmd = pb.AutoCommand(
+            kind=kind, op=pb.AutoCommand.OP_START, name=name, uri=uri, interval=interval, options=opts
+        )
         r = await self._ask(cmd)
         return AutoStatus.of(r.entries[0])
 

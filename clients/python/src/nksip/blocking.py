@@ -44,7 +44,13 @@ class BlockingApp:
         return self
 
     def request(
-        self, method: str, uri: str = "", *, dialog: str = "", subscription: str = "", **opts: Unpack[UacOptions]
+        self,
+        method: str,
+        uri: str = "",
+        *,
+        dialog: str = "",
+        subscription: str = "",
+        **opts: Unpack[UacOptions],
     ) -> SipResponse:
         """Sends a request and returns its final response; raises UacError."""
 
@@ -78,5 +84,7 @@ class BlockingApp:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

@@ -140,9 +140,7 @@ class Route:
         return RouteDecision(RouteKind.PROXY, uri_set=uri_set, options=options)
 
     @staticmethod
-    def proxy_stateless(
-        uri_set: UriSet | None = None, **options: Unpack[ProxyOptions]
-    ) -> RouteDecision:
+    def proxy_stateless(uri_set: UriSet | None = None, **options: Unpack[ProxyOptions]) -> RouteDecision:
         """Forward statelessly to the first URI only."""
         return RouteDecision(RouteKind.PROXY_STATELESS, uri_set=uri_set, options=options)
 

@@ -47,7 +47,9 @@ class ServerProcess:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -77,7 +79,9 @@ def start_server(
     conf = {"listen": ["sip:127.0.0.1:0"], "grpc": grpc, "logLevel": "info", **(config or {})}
     file = Path(d) / "config.json"
     file.write_text(json.dumps(conf))
-    proc = subprocess.Popen([node, str(path), "--config", str(file)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [node, str(path), "--config", str(file)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
     logs: list[dict[str, Any]] = []
     started: dict[str, Any] = {}
     ready = threading.Event()

@@ -270,7 +270,7 @@ class UacCall:
             return False
         if which == "final":
             if not self._final.done():
-                self._final.set_result(SipResponse(getattr(ev, "final"), meta))
+                self._final.set_result(SipResponse(ev.final, meta))
             self._settle()
             return True
         if which == "error":
