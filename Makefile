@@ -4,7 +4,7 @@ NODE_MODULES := node_modules/.installed
 BUILD := dist/.built
 TS_SOURCES := $(shell find server/src clients/typescript/src examples/typescript -name '*.ts' -not -path '*/dist/*' 2>/dev/null)
 
-.PHONY: all build proto run test test-deps unit lint format bench clean
+.PHONY: all build proto run test test-deps python-deps test-python unit lint format bench clean
 
 all: build
 
@@ -17,9 +17,10 @@ $(BUILD): $(NODE_MODULES) $(TS_SOURCES) tsconfig.json tsconfig.build.json
 	@touch $@
 
 # Regenerates every language's code from proto/ (buf lints the contract first).
-proto: $(NODE_MODULES)
+proto: $(NODE_MODULES) python-deps
 	npx buf lint
 	npx buf generate
+	clients/python/gen.sh
 
 build: $(BUILD)
 
@@ -30,10 +31,23 @@ run: build
 	node dist/server/src/cli.js --config examples/pbx-demo.yaml
 
 # Tools the interop tests drive (sipp); installed from Debian's packages when missing.
-test-deps:
+test-deps: python-deps
 	@scripts/install-test-deps.sh
 
-test: build test-deps
+# The Python SDK's venv (clients/python/.venv) with the package and its dev extras.
+python-deps:
+	@scripts/install-python-deps.sh
+
+# The Python SDK: ruff and mypy --strict on the package and the examples, then pytest (part of
+# it against the built server).
+test-python: build python-deps
+	cd clients/python && .venv/bin/ruff format --check src tests ../../examples/python
+	cd clients/python && .venv/bin/ruff check src tests ../../examples/python
+	cd clients/python && .venv/bin/mypy
+	cd clients/python && .venv/bin/mypy --strict ../../examples/python
+	cd clients/python && .venv/bin/python -m pytest -q
+
+test: build test-deps test-python
 	npx vitest run
 
 unit: $(NODE_MODULES)

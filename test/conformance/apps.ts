@@ -30,13 +30,20 @@ export interface AppSpec {
   build: string;
 }
 
-/** One row per language. Only TypeScript exists today; the others land with issue 6. */
+/** One row per language (Go and Java land with issue 6). */
 export const APPS: Record<string, AppSpec> = {
   typescript: {
     command: process.execPath,
     args: [join(ROOT, 'examples/typescript/dist/conformance.js')],
     requires: [join(ROOT, 'examples/typescript/dist/conformance.js'), join(ROOT, 'clients/typescript/dist')],
     build: 'make build',
+  },
+  python: {
+    command: join(ROOT, 'clients/python/.venv/bin/python'),
+    args: [join(ROOT, 'examples/python/conformance.py')],
+    env: { PYTHONUNBUFFERED: '1' },
+    requires: [join(ROOT, 'clients/python/.venv/bin/python'), join(ROOT, 'examples/python/conformance.py')],
+    build: 'scripts/install-python-deps.sh',
   },
 };
 
