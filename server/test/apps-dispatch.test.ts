@@ -486,3 +486,38 @@ describe('dialogs', () => {
     });
   });
 });
+
+describe('overload guard', () => {
+  it('past the callbacks in flight per instance, new requests get 503 at once; room again once answered', async () => {
+    const clock = new FakeClock();
+    const d = new AppDispatcher({
+      settings: appSettings(start([K.CALLBACK_KIND_ROUTE, K.CALLBACK_KIND_OPTIONS])),
+      clock,
+      profile: () => ({ allow: 'INVITE,ACK,OPTIONS', supported: [] }),
+      maxPendingPerInstance: 2,
+    });
+    const inst = new FakeInstance('i1');
+    d.addInstance(inst);
+    const first = d.route(req(), source()) as Promise<RouteDecision>;
+    void d.method(req(), source());
+    expect(inst.callbacks()).toHaveLength(2);
+    // a third route and a third method are turned away without a callback
+    expect(await d.route(req(), source())).toEqual({
+      kind: 'reply',
+      reply: { status: 503, reason: 'Service Unavailable', headers: [['Retry-After', '1']] },
+    });
+    expect(((await d.method(req(), source())) as Reply).status).toBe(503);
+    expect(inst.callbacks()).toHaveLength(2);
+    // a second instance doubles the room
+    const inst2 = new FakeInstance('i2');
+    d.addInstance(inst2);
+    void d.route(req(), source());
+    expect(inst.callbacks().length + inst2.callbacks().length).toBe(3);
+    // answering frees a place
+    const id = inst.callbacks()[0]?.id as number;
+    d.answer(inst, { id, answer: { $case: 'route', value: { decision: { $case: 'process', value: {} } } } });
+    expect(await first).toEqual({ kind: 'process' });
+    void d.route(req(), source());
+    expect(inst.callbacks().length + inst2.callbacks().length).toBe(4);
+  });
+});

@@ -79,6 +79,12 @@ export interface DispatchOptions {
   lateReplyTtlMs?: number;
   /** Call-IDs remembered for stickiness (oldest forgotten first). Default 100 000. */
   stickyMax?: number;
+  /**
+   * Overload guard: route and method callbacks in flight per connected instance beyond which
+   * new requests get 503 at once instead of queueing behind callbacks whose deadlines will
+   * pass anyway. Default 1000.
+   */
+  maxPendingPerInstance?: number;
 }
 
 type Purpose = 'route' | 'method' | 'notify' | 'authorize' | 'user_pass' | 'branch';
@@ -133,6 +139,9 @@ function withAllowSupported(r: Reply, profile: UasProfile): Reply {
     headers: [...(r.headers ?? []), ['Allow', profile.allow], ['Supported', profile.supported.join(', ')]],
   };
 }
+
+/** What the overload guard answers: the app cannot take more now; try again shortly. */
+const OVERLOADED: Reply = { status: 503, reason: 'Service Unavailable', headers: [['Retry-After', '1']] };
 
 /** Whether a reply is a 1xx, by its code or its name. */
 function isProvisional(r: PbReply): boolean {
@@ -296,6 +305,10 @@ export class AppDispatcher implements AppHandler {
   private readonly log: Logger | undefined;
   private readonly lateReplyTtl: number;
   private readonly stickyMax: number;
+  private readonly maxPending: number;
+  /** Requests answered 503 by the overload guard since the last log line about it. */
+  private shed = 0;
+  private shedLogged = 0;
   private readonly live: InstanceLink[] = [];
   private rr = 0;
   private nextId = 1;
@@ -311,6 +324,7 @@ export class AppDispatcher implements AppHandler {
     this.log = opts.logger;
     this.lateReplyTtl = opts.lateReplyTtlMs ?? 900_000;
     this.stickyMax = opts.stickyMax ?? 100_000;
+    this.maxPending = opts.maxPendingPerInstance ?? 1000;
     const r = opts.settings.registrar;
     if (r) {
       this.store = new MemoryStore({ clock: opts.clock });
@@ -518,6 +532,9 @@ export class AppDispatcher implements AppHandler {
     extra: DispatchExtra = {},
   ): Promise<Resolved> {
     this.lastSources.set(req, source);
+    if ((purpose === 'route' || purpose === 'method') && this.overloaded()) {
+      return Promise.resolve(purpose === 'route' ? { kind: 'reply', reply: OVERLOADED } : OVERLOADED);
+    }
     return new Promise((resolve) => {
       const callId = callIdOf(req);
       const inst = this.pick(callId, new Set());
@@ -555,6 +572,25 @@ export class AppDispatcher implements AppHandler {
       if (extra.branch) p.branch = extra.branch;
       this.sendTo(p, inst);
     });
+  }
+
+  /**
+   * Whether the app has as many callbacks in flight as its instances should hold; counts (and
+   * logs at most once a second) each request turned away.
+   */
+  private overloaded(): boolean {
+    if (this.pending.size < this.maxPending * Math.max(1, this.live.length)) return false;
+    this.shed++;
+    const now = this.clock.now();
+    if (now - this.shedLogged >= 1000) {
+      this.log?.warn(
+        { app: this.settings.name, pending: this.pending.size, shed: this.shed },
+        'app overloaded: new requests answered 503',
+      );
+      this.shed = 0;
+      this.shedLogged = now;
+    }
+    return true;
   }
 
   /** The sticky instance of a Call-ID while it lives, else the next in round robin. */
