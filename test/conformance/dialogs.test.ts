@@ -23,13 +23,23 @@ describe.each(languages)('%s conformance apps: dialogs and INVITE sessions', (la
   let server: RunningServer;
   let ua1: RunningApp;
   let ua2: RunningApp;
+  let px: RunningApp;
   let uri2: string;
+  let p1: number;
+  let pp: number;
 
   beforeAll(async () => {
     server = await children.server();
-    const [p1, p2] = [await freePort(), await freePort()];
+    const p2 = await freePort();
+    [p1, pp] = [await freePort(), await freePort()];
     ua1 = await children.app(lang, server, { name: 'ua1', listen: [`sip:127.0.0.1:${p1}`] });
     ua2 = await children.app(lang, server, { name: 'ua2', listen: [`sip:127.0.0.1:${p2}`] });
+    // a plain outbound proxy: every request is proxied to its Request-URI (x-nk-rr: Record-Route)
+    px = await children.app(lang, server, {
+      name: 'px',
+      listen: [`sip:127.0.0.1:${pp}`],
+      env: { NKSIP_ROUTE: 'forward' },
+    });
     uri2 = `sip:ua2@127.0.0.1:${p2}`;
   });
 
@@ -204,6 +214,60 @@ describe.each(languages)('%s conformance apps: dialogs and INVITE sessions', (la
     expect(dialogTrail(ua2, c2.d2)).toContain('inviteStatus:stop:callee_bye');
   });
 
+  it('t09 rr_contact: through a record-routing proxy the route set comes from Record-Route; a re-INVITE moves the target, not the route set; an OPTIONS Contact moves nothing; BYE routes', async () => {
+    const proxyRoute = `<sip:127.0.0.1:${pp};lr>`;
+    const invite = await ua1.request('INVITE', uri2, {
+      headers: [
+        ['x-nk-op', 'answer'],
+        ['x-nk-rr', 'true'],
+      ],
+      ...OFFER,
+      route: [proxyRoute],
+      auto2xxAck: true,
+    });
+    expect(invite?.code, JSON.stringify(invite)).toBe(200);
+    const d1 = invite?.dialog as string;
+    const callId = invite?.callId as string;
+    const ack = await ua2.waitEvent(
+      (e) => e.ev === 'callback' && e.kind === 'ack' && e.callId === callId,
+      5000,
+    );
+    const d2 = ack?.dialog as string;
+    // the proxy's Record-Route is the route set on both sides (the UAC reverses the response's)
+    const i1 = await info(ua1, d1);
+    const i2 = await info(ua2, d2);
+    expect(i1.routeSet).toHaveLength(1);
+    expect(i1.routeSet[0]).toMatch(new RegExp(`^<sip:127\\.0\\.0\\.1:${pp};lr`));
+    expect(i2.routeSet).toEqual(i1.routeSet);
+
+    // a re-INVITE with another Contact: a new remote target at the callee, the same route set
+    const moved = `sip:ua1-moved@127.0.0.1:${p1}`;
+    const re = await ua1.request(
+      'INVITE',
+      { dialog: d1 },
+      { ...OFFER, contact: `<${moved}>`, auto2xxAck: true },
+    );
+    expect(re?.code).toBe(200);
+    const after = await info(ua2, d2);
+    expect(after.remoteTarget).toBe(moved);
+    expect(after.routeSet).toEqual(i1.routeSet);
+    await ua2.waitEvent((e) => e.ev === 'dialog' && e.dialog === d2 && e.status === 'targetUpdate', 3000);
+
+    // an OPTIONS with a Contact is no target refresh
+    const opt = await ua1.request('OPTIONS', { dialog: d1 }, { contact: `<sip:elsewhere@127.0.0.1:${p1}>` });
+    expect(opt?.code).toBe(200);
+    expect((await info(ua2, d2)).remoteTarget).toBe(moved);
+
+    // the BYE goes through the proxy (it sees its route callback), from both sides' view
+    const mark = px.events.length;
+    expect((await ua1.request('BYE', { dialog: d1 }))?.code).toBe(200);
+    expect(
+      px.events.slice(mark).some((e) => e.kind === 'route' && e.method === 'BYE' && e.callId === callId),
+      'the BYE went through the proxy',
+    ).toBe(true);
+    await waitStop(ua2, d2);
+  });
+
   it('t09 multiple_uac: accepted_uac before the ACK, and request_pending for a second INVITE meanwhile', async () => {
     const first = await ua1.request('INVITE', uri2, { ...op('answer'), ...OFFER });
     expect(first?.code).toBe(200);
@@ -273,6 +337,7 @@ describe.each(languages)('%s conformance apps: dialogs and INVITE sessions', (la
 
 type Info = {
   handle: string;
+  routeSet: string[];
   callId: string;
   role: string;
   localSeq?: number;
