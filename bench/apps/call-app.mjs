@@ -9,6 +9,7 @@
 // default bench-calls). OPTIONS get a 200 with `x-bench-app: 1` so the benchmark can tell
 // when the app serves. SIGUSR2 prints `stats {"invites":N,"expired":N,"errors":N}`.
 import { answer, ok, ringing, SipApp } from '../../clients/typescript/dist/index.js';
+import { serveBenchApp } from './serve.mjs';
 
 const stats = { invites: 0, expired: 0, errors: 0 };
 const SDP =
@@ -34,20 +35,4 @@ const app = await SipApp.start(
   },
 );
 
-app.on('callbackExpired', () => stats.expired++);
-app.on('callbackError', () => stats.errors++);
-app.on('error', () => stats.errors++);
-app.on('disconnected', (err) => {
-  process.stdout.write(`disconnected ${err?.message ?? ''}\n`);
-  process.exit(1);
-});
-
-process.stdout.write(`started ${JSON.stringify({ instanceId: app.instanceId })}\n`);
-process.on('SIGUSR2', () => process.stdout.write(`stats ${JSON.stringify(stats)}\n`));
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    const done = () => process.exit(0);
-    app.stop().then(done, done);
-    setTimeout(done, 3000).unref();
-  });
-}
+serveBenchApp(app, stats);

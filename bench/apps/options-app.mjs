@@ -13,6 +13,7 @@
 // `stats {"options":N,"expired":N,"errors":N}` (callbacks answered, callbacks the server
 // answered for it after their deadline, callback and stream errors); SIGTERM/SIGINT stop it.
 import { ok, SipApp } from '../../clients/typescript/dist/index.js';
+import { serveBenchApp } from './serve.mjs';
 
 const stats = { options: 0, expired: 0, errors: 0 };
 // one Reply object for every answer: the app's own work per request is as small as it can be
@@ -33,21 +34,4 @@ const app = await SipApp.start(
   },
 );
 
-app.on('callbackExpired', () => stats.expired++);
-app.on('callbackError', () => stats.errors++);
-app.on('error', () => stats.errors++);
-app.on('disconnected', (err) => {
-  process.stdout.write(`disconnected ${err?.message ?? ''}\n`);
-  process.exit(1);
-});
-
-process.stdout.write(`started ${JSON.stringify({ instanceId: app.instanceId })}\n`);
-process.on('SIGUSR2', () => process.stdout.write(`stats ${JSON.stringify(stats)}\n`));
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    process.stdout.write(`stats ${JSON.stringify(stats)}\n`);
-    const done = () => process.exit(0);
-    app.stop().then(done, done);
-    setTimeout(done, 3000).unref();
-  });
-}
+serveBenchApp(app, stats);

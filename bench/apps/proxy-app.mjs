@@ -17,6 +17,7 @@
 // Prints `started` once joined; on SIGUSR2 and at exit `stats {...}` (route callbacks,
 // callbacks the server answered after their deadline, errors).
 import { ok, Route, SipApp } from '../../clients/typescript/dist/index.js';
+import { serveBenchApp } from './serve.mjs';
 
 const mode = process.env.BENCH_MODE || 'proxy';
 if (!['proxy', 'register-stateless', 'registrar'].includes(mode))
@@ -54,21 +55,4 @@ const app = await SipApp.start(
   callbacks,
 );
 
-app.on('callbackExpired', () => stats.expired++);
-app.on('callbackError', () => stats.errors++);
-app.on('error', () => stats.errors++);
-app.on('disconnected', (err) => {
-  process.stdout.write(`disconnected ${err?.message ?? ''}\n`);
-  process.exit(1);
-});
-
-process.stdout.write(`started ${JSON.stringify({ mode, instanceId: app.instanceId })}\n`);
-process.on('SIGUSR2', () => process.stdout.write(`stats ${JSON.stringify(stats)}\n`));
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    process.stdout.write(`stats ${JSON.stringify(stats)}\n`);
-    const done = () => process.exit(0);
-    app.stop().then(done, done);
-    setTimeout(done, 3000).unref();
-  });
-}
+serveBenchApp(app, stats, { mode });
