@@ -2,9 +2,12 @@
 SHELL := /bin/bash
 NODE_MODULES := node_modules/.installed
 BUILD := dist/.built
+# Go SDK: go from PATH or its usual install place; the buf plugins scripts/install-go-deps.sh builds.
+export PATH := $(PATH):/usr/local/go/bin
+GO_PLUGINS := clients/go/.bin/protoc-gen-go clients/go/.bin/protoc-gen-go-grpc
 TS_SOURCES := $(shell find server/src clients/typescript/src examples/typescript -name '*.ts' -not -path '*/dist/*' 2>/dev/null)
 
-.PHONY: all build proto run test test-deps unit lint format bench clean
+.PHONY: all build proto run test test-deps go-test unit lint format bench clean
 
 all: build
 
@@ -17,9 +20,12 @@ $(BUILD): $(NODE_MODULES) $(TS_SOURCES) tsconfig.json tsconfig.build.json
 	@touch $@
 
 # Regenerates every language's code from proto/ (buf lints the contract first).
-proto: $(NODE_MODULES)
+proto: $(NODE_MODULES) $(GO_PLUGINS)
 	npx buf lint
 	npx buf generate
+
+$(GO_PLUGINS):
+	scripts/install-go-deps.sh plugins
 
 build: $(BUILD)
 
@@ -32,8 +38,15 @@ run: build
 # Tools the interop tests drive (sipp); installed from Debian's packages when missing.
 test-deps:
 	@scripts/install-test-deps.sh
+	@scripts/install-go-deps.sh
 
-test: build test-deps
+# The Go SDK's own checks: gofmt, go vet, and go test with the race detector (its
+# integration tests start the built server, so `build` comes first).
+go-test: build
+	@cd clients/go && test -z "$$(gofmt -l . | tee /dev/stderr)"
+	cd clients/go && go vet ./... && go test -race -count=1 ./...
+
+test: build test-deps go-test
 	npx vitest run
 
 unit: $(NODE_MODULES)
