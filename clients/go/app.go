@@ -204,6 +204,40 @@ type App struct {
 	started  *StartedInfo
 	pending  map[uint64]*Call
 	queries  map[uint64]chan queryResult
+	// callbacks that must keep the server's order (see Handlers)
+	ordered serializer
+}
+
+// serializer runs functions one at a time per key, in the order they were given, each key
+// on its own goroutine while it has work; the queues are not bounded.
+type serializer struct {
+	mu     sync.Mutex
+	queues map[string][]func() // a key is present while its goroutine runs
+}
+
+func (s *serializer) run(key string, f func()) {
+	s.mu.Lock()
+	q, busy := s.queues[key]
+	s.queues[key] = append(q, f)
+	s.mu.Unlock()
+	if busy {
+		return
+	}
+	go func() {
+		for {
+			s.mu.Lock()
+			q := s.queues[key]
+			if len(q) == 0 {
+				delete(s.queues, key)
+				s.mu.Unlock()
+				return
+			}
+			next := q[0]
+			s.queues[key] = q[1:]
+			s.mu.Unlock()
+			next()
+		}
+	}()
 }
 
 // Start connects to the server, sends Start with the callbacks h implements and returns once
@@ -236,7 +270,8 @@ func Start(ctx context.Context, opts Options, h Handlers) (*App, error) {
 		return nil, fmt.Errorf("nksip: %w", err)
 	}
 	a := &App{opts: opts, handlers: h, log: log, conn: conn, client: pb.NewSipAppServiceClient(conn),
-		closed: make(chan struct{}), pending: map[uint64]*Call{}, queries: map[uint64]chan queryResult{}}
+		closed: make(chan struct{}), pending: map[uint64]*Call{}, queries: map[uint64]chan queryResult{},
+		ordered: serializer{queues: map[string][]func(){}}}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	if err := a.open(); err != nil {
 		se := toServerError(err)
@@ -506,7 +541,17 @@ func (a *App) send(m *pb.ConnectRequest) error {
 func (a *App) dispatch(st *stream, m *pb.ConnectResponse) {
 	switch msg := m.GetMsg().(type) {
 	case *pb.ConnectResponse_Callback:
-		go a.callback(st, msg.Callback)
+		cb := msg.Callback
+		switch cb.GetKind() {
+		case pb.CallbackKind_CALLBACK_KIND_DIALOG_UPDATE, pb.CallbackKind_CALLBACK_KIND_SESSION_UPDATE:
+			a.ordered.run("\x00updates", func() { a.callback(st, cb) })
+		case pb.CallbackKind_CALLBACK_KIND_ROUTE, pb.CallbackKind_CALLBACK_KIND_ACK, pb.CallbackKind_CALLBACK_KIND_CANCEL,
+			pb.CallbackKind_CALLBACK_KIND_AUTHORIZE, pb.CallbackKind_CALLBACK_KIND_GET_USER_PASS,
+			pb.CallbackKind_CALLBACK_KIND_BRANCH_FINAL:
+			a.ordered.run(cb.GetRequest().GetCallId(), func() { a.callback(st, cb) })
+		default:
+			go a.callback(st, cb)
+		}
 	case *pb.ConnectResponse_UacEvent:
 		ev := msg.UacEvent
 		a.mu.Lock()

@@ -13,9 +13,15 @@ import (
 type MethodHandler func(ctx context.Context, req *Request) (MethodAnswer, error)
 
 // Handlers are NkSIP's callbacks. Set the ones you need; the server answers the others
-// itself with NkSIP's default and never sends them. Each runs in its own goroutine with a
-// context that ends at the server's deadline for the answer (or when the app stops). An
-// error or a panic answers 500 (route, methods), forbidden (authorize), unknown user
+// itself with NkSIP's default and never sends them.
+//
+// Method callbacks (Invite, Options, ...) run each in its own goroutine. The decisions that
+// steer a call (Route, Ack, Cancel, Authorize, GetUserPass, BranchFinal) run one at a time
+// per Call-ID in the order the server sent them, as in NkSIP's process per call, and
+// DialogUpdate and SessionUpdate one at a time in order for the whole app: keep those short
+// (answer later with NoReply from a method callback for anything slow). Each gets a context
+// that ends at the server's deadline for the answer (or when the app stops). An error or a
+// panic answers 500 (route, methods), forbidden (authorize), unknown user
 // (get_user_pass) or continue (branch_final), and is told to Events.OnCallbackError.
 type Handlers struct {
 	// Route decides what to do with a request (NkSIP's sip_route). Default: process.
