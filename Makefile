@@ -43,8 +43,9 @@ test-deps:
 # The Go SDK's own checks: gofmt, go vet, and go test with the race detector (its
 # integration tests start the built server, so `build` comes first).
 go-test: build
-	@cd clients/go && test -z "$$(gofmt -l . | tee /dev/stderr)"
+	@test -z "$$(gofmt -l clients/go examples/go | tee /dev/stderr)"
 	cd clients/go && go vet ./... && go test -race -count=1 ./...
+	cd examples/go && go vet ./...
 
 test: build test-deps go-test
 	npx vitest run

@@ -30,13 +30,19 @@ export interface AppSpec {
   build: string;
 }
 
-/** One row per language. Only TypeScript exists today; the others land with issue 6. */
+/** One row per language: TypeScript and Go today; the others land with issue 6. */
 export const APPS: Record<string, AppSpec> = {
   typescript: {
     command: process.execPath,
     args: [join(ROOT, 'examples/typescript/dist/conformance.js')],
     requires: [join(ROOT, 'examples/typescript/dist/conformance.js'), join(ROOT, 'clients/typescript/dist')],
     build: 'make build',
+  },
+  go: {
+    command: join(ROOT, 'examples/go/bin/conformance'),
+    args: [],
+    requires: [join(ROOT, 'examples/go/bin/conformance')],
+    build: 'scripts/install-go-deps.sh (make test-deps)',
   },
 };
 
