@@ -1,37 +1,28 @@
 package nksip
 
-// Tests against the real nksip-server: the built CLI (dist/server/src/cli.js, `make build`)
-// started as a child process on 127.0.0.1 with port 0 (or a port chosen here when the test
-// restarts it), stopped by its PID. Skipped when node or the build is missing.
+// Tests against the real nksip-server through nksiptest: the built CLI
+// (dist/server/src/cli.js, `make build`) as a child process on 127.0.0.1 with port 0 (or a
+// port chosen here when the test restarts it), stopped by its PID. Skipped when node or the
+// build is missing.
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	pb "github.com/nksip/nksip-go/gen/nksip/v1"
+	"github.com/nksip/nksip-go/nksiptest"
 )
 
-type server struct {
-	cmd      *exec.Cmd
-	grpc     string
-	sipPort  string
-	exited   chan struct{}
-	stopOnce sync.Once
-}
+type server = nksiptest.Server
 
-func cliPath(t *testing.T) string {
+func startServer(t *testing.T, grpcAddr string) *server {
 	t.Helper()
 	cli, err := filepath.Abs("../../dist/server/src/cli.js")
 	if err != nil {
@@ -40,86 +31,7 @@ func cliPath(t *testing.T) string {
 	if _, err := os.Stat(cli); err != nil {
 		t.Skipf("%s missing: run `make build` first", cli)
 	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node not found")
-	}
-	return cli
-}
-
-// startServer starts the CLI with grpc on grpcAddr (127.0.0.1:0 for any port) and waits for
-// its start-up line.
-func startServer(t *testing.T, grpcAddr string) *server {
-	t.Helper()
-	cli := cliPath(t)
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`{"listen":["sip:127.0.0.1:0"],"grpc":%q,"t1":100,"t4":200,"logLevel":"info"}`, grpcAddr)
-	file := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("node", cli, "--config", file)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &server{cmd: cmd, exited: make(chan struct{})}
-	t.Cleanup(s.stop)
-	started := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		sent := false
-		for sc.Scan() {
-			var line struct {
-				Msg       string   `json:"msg"`
-				Grpc      string   `json:"grpc"`
-				Listeners []string `json:"listeners"`
-			}
-			if json.Unmarshal(sc.Bytes(), &line) != nil || line.Msg != "nksip-server started" || sent {
-				continue
-			}
-			s.grpc = line.Grpc
-			for _, l := range line.Listeners {
-				if strings.HasPrefix(l, "udp:127.0.0.1:") {
-					s.sipPort = strings.TrimPrefix(l, "udp:127.0.0.1:")
-				}
-			}
-			sent = true
-			started <- nil
-		}
-		if !sent {
-			started <- errors.New("server exited before its start-up line")
-		}
-	}()
-	go func() {
-		_ = cmd.Wait()
-		close(s.exited)
-	}()
-	select {
-	case err := <-started:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("server did not start in 15 s")
-	}
-	return s
-}
-
-// stop sends SIGTERM to the server's PID and waits (SIGKILL after 10 s).
-func (s *server) stop() {
-	s.stopOnce.Do(func() {
-		_ = s.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-s.exited:
-		case <-time.After(10 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.exited
-		}
-	})
+	return nksiptest.Start(t, nksiptest.Options{CLI: cli, GRPC: grpcAddr})
 }
 
 func freePort(t *testing.T) string {
@@ -164,9 +76,9 @@ func wait(t *testing.T) context.Context {
 
 // A UAS app on the server's own listener and a UAC app on a listener of its own.
 func pair(t *testing.T, srv *server, uas Handlers, uasEvents Events) (uasApp, uac *App, target string) {
-	uasApp = start(t, Options{App: "uas", Server: srv.grpc, Notify: uasEvents}, uas)
-	uac = start(t, Options{App: "uac", Server: srv.grpc, Listen: []string{"sip:127.0.0.1:" + freePort(t)}}, Handlers{})
-	return uasApp, uac, "sip:uas@127.0.0.1:" + srv.sipPort
+	uasApp = start(t, Options{App: "uas", Server: srv.GRPC, Notify: uasEvents}, uas)
+	uac = start(t, Options{App: "uac", Server: srv.GRPC, Listen: []string{"sip:127.0.0.1:" + freePort(t)}}, Handlers{})
+	return uasApp, uac, "sip:uas@127.0.0.1:" + fmt.Sprint(srv.Port("udp"))
 }
 
 func TestServerOptionsAnsweredByAnApp(t *testing.T) {
@@ -307,7 +219,7 @@ func TestServerRefusesAnInvalidConfigAtOnce(t *testing.T) {
 	srv := startServer(t, "127.0.0.1:0")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := Start(ctx, Options{App: "bad", Server: srv.grpc, Listen: []string{"http://nowhere"}}, Handlers{})
+	_, err := Start(ctx, Options{App: "bad", Server: srv.GRPC, Listen: []string{"http://nowhere"}}, Handlers{})
 	var se *ServerError
 	if !errors.As(err, &se) || !isFatal(se) {
 		t.Fatalf("invalid listen URI: %v", err)
@@ -328,7 +240,7 @@ func TestServerRestartTheAppRejoinsAndServes(t *testing.T) {
 	if res, err := uac.Options(wait(t), ToURI(target), nil); err != nil || res.Code != 200 {
 		t.Fatalf("before the restart: %v %v", res, err)
 	}
-	srv.stop()
+	srv.Stop()
 	select {
 	case <-disconnected:
 	case <-time.After(10 * time.Second):
@@ -350,7 +262,7 @@ func TestServerRestartTheAppRejoinsAndServes(t *testing.T) {
 	if !rejoined.Load() {
 		t.Fatal("Started after the restart was not marked Reconnected")
 	}
-	target2 := "sip:uas@127.0.0.1:" + srv2.sipPort
+	target2 := "sip:uas@127.0.0.1:" + fmt.Sprint(srv2.Port("udp"))
 	if res, err := uac.Options(wait(t), ToURI(target2), nil); err != nil || res.Code != 200 {
 		t.Fatalf("after the restart: %v %v", res, err)
 	}
