@@ -2,9 +2,12 @@
 SHELL := /bin/bash
 NODE_MODULES := node_modules/.installed
 BUILD := dist/.built
+# Go SDK: go from PATH or its usual install place; the buf plugins scripts/install-go-deps.sh builds.
+export PATH := $(PATH):/usr/local/go/bin
+GO_PLUGINS := clients/go/.bin/protoc-gen-go clients/go/.bin/protoc-gen-go-grpc
 TS_SOURCES := $(shell find server/src clients/typescript/src examples/typescript -name '*.ts' -not -path '*/dist/*' 2>/dev/null)
 
-.PHONY: all build proto run test test-deps python-deps test-python unit lint format bench clean
+.PHONY: all build proto run test test-deps python-deps test-python go-test unit lint format bench clean
 
 all: build
 
@@ -17,10 +20,13 @@ $(BUILD): $(NODE_MODULES) $(TS_SOURCES) tsconfig.json tsconfig.build.json
 	@touch $@
 
 # Regenerates every language's code from proto/ (buf lints the contract first).
-proto: $(NODE_MODULES) python-deps
+proto: $(NODE_MODULES) python-deps $(GO_PLUGINS)
 	npx buf lint
 	npx buf generate
 	clients/python/gen.sh
+
+$(GO_PLUGINS):
+	scripts/install-go-deps.sh plugins
 
 build: $(BUILD)
 
@@ -33,6 +39,7 @@ run: build
 # Tools the interop tests drive (sipp); installed from Debian's packages when missing.
 test-deps: python-deps
 	@scripts/install-test-deps.sh
+	@scripts/install-go-deps.sh
 
 # The Python SDK's venv (clients/python/.venv) with the package and its dev extras.
 python-deps:
@@ -47,7 +54,14 @@ test-python: build python-deps
 	cd clients/python && .venv/bin/mypy --strict ../../examples/python
 	cd clients/python && .venv/bin/python -m pytest -q
 
-test: build test-deps test-python
+# The Go SDK's own checks: gofmt, go vet, and go test with the race detector (its
+# integration tests start the built server, so `build` comes first).
+go-test: build
+	@test -z "$$(gofmt -l clients/go examples/go | tee /dev/stderr)"
+	cd clients/go && go vet ./... && go test -race -count=1 ./...
+	cd examples/go && go vet ./...
+
+test: build test-deps test-python go-test
 	npx vitest run
 
 unit: $(NODE_MODULES)

@@ -41,6 +41,8 @@ describe.each(languages)('%s conformance app: route decisions', (lang) => {
     expect(res?.status, describeMessage(res)).toBe(486);
     expect(nkIds(res)).toEqual([app.name]);
     if (res) await client.ack(sent, res);
+    // the app's event line and the response race to this process: wait for the line
+    await app.waitEvent((e) => e.ev === 'callback' && e.kind === 'invite' && e.callId === sent.callId, 2000);
     expect(app.find('callback', { kind: 'invite', callId: sent.callId })).toHaveLength(1);
   });
 
