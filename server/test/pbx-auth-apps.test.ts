@@ -182,6 +182,19 @@ describe('the built-in PBX', () => {
     expect(auth('sip:bob@example.org', 'INVITE', good)).toEqual({ kind: 'ok' });
     expect(auth('sip:bob@example.org', 'INVITE', bad)).toEqual({ kind: 'forbidden' });
     expect(auth('sip:bob@example.org', 'INVITE', { ...EMPTY, register: true })).toEqual({ kind: 'ok' });
+    // a digest vouches for its own user only: bob's password does not let one call as alice
+    // (the From), nor register alice's AOR (the To); the register token registers nobody
+    const asBob: AuthList = {
+      ...EMPTY,
+      digests: [{ kind: 407, realm: 'example.org', user: 'bob', ok: true }],
+    };
+    expect(auth('sip:carol@example.org', 'INVITE', asBob)).toEqual({ kind: 'forbidden' });
+    const reg = (list: AuthList) =>
+      p.authorize?.(request({ method: 'REGISTER', uri: 'sip:example.org' }), source(), list) as AuthDecision;
+    // the test request's To is bob: bob's digest registers bob, alice's does not
+    expect(reg(asBob)).toEqual({ kind: 'ok' });
+    expect(reg(good)).toEqual({ kind: 'forbidden' });
+    expect(reg({ ...EMPTY, register: true })).toEqual({ kind: 'authenticate', realm: 'example.org' });
     expect(p.getUserPass?.('alice', 'example.org', request(), source())).toBe('1234');
     expect(p.getUserPass?.('mallory', 'example.org', request(), source())).toBe(false);
     p.close();

@@ -171,6 +171,8 @@ export interface SendOptions {
   callId?: string;
   cseq?: number;
   fromTag?: string;
+  /** User part of the From URI (default `tester`). */
+  fromUser?: string;
   /** `To` value (with a tag for in-dialog requests). */
   to?: string;
   branch?: string;
@@ -227,7 +229,7 @@ export class SipClient {
       `${o.method} ${ruri} SIP/2.0`,
       `Via: SIP/2.0/UDP 127.0.0.1:${this.peer.port};rport;branch=${branch}`,
       `Max-Forwards: ${o.maxForwards ?? 70}`,
-      `From: <sip:tester@127.0.0.1>;tag=${fromTag}`,
+      `From: <sip:${o.fromUser ?? 'tester'}@127.0.0.1>;tag=${fromTag}`,
       `To: ${o.to ?? `<${ruri}>`}`,
       `Call-ID: ${callId}`,
       `CSeq: ${cseq} ${o.method}`,

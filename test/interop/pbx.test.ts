@@ -103,7 +103,7 @@ describe('the built-in PBX', () => {
 
   /** A request from the raw client; with `auth`, answered once more with alice's credentials. */
   async function ask(method: string, ruri: string, auth = false): Promise<WireMessage | undefined> {
-    const first = await client.request({ method, ruri, to: `<${ruri}>` });
+    const first = await client.request({ method, ruri, to: `<${ruri}>`, fromUser: 'alice' });
     if (!auth || first.res?.status !== 407) return first.res;
     // the challenge and the request as the server saw them, for the digest
     const challenge = parseMessage(
@@ -124,6 +124,7 @@ describe('the built-in PBX', () => {
       method,
       ruri,
       to: `<${ruri}>`,
+      fromUser: 'alice',
       // a Call-ID of its own, so its final is not the first one's 407
       callId: `${first.sent.callId}-auth`,
       cseq: 2,

@@ -9,8 +9,12 @@
 // anything else, and requests in a dialog are relayed only along a route set that names us,
 // for a caller authorised as below. Authorisation (NkSIP order, before route): the `register`
 // token (the source is a registered contact of the From) or a valid digest; REGISTER gets 401
-// challenges, everything else 407; a wrong password 403. An OPTIONS to the server itself (no
-// user part) is answered 200 without a challenge, for monitoring.
+// challenges, everything else 407; a wrong password 403. A digest vouches only for its own
+// user: a REGISTER binds the AOR of the user who authenticated (To user = digest user; the
+// `register` token does not let one register), and other requests go out in their own name
+// (From user = digest user), so one user cannot take another's calls or speak for him. An
+// OPTIONS to the server itself (no user part) is answered 200 without a challenge, for
+// monitoring.
 import type { Logger } from 'pino';
 import type { AppHandler, AuthDecision, AuthList } from '../core/app.js';
 import { PROCESS, type RouteDecision } from '../core/decision.js';
@@ -88,12 +92,18 @@ export function pbxApp(opts: PbxOptions): Pbx {
     }
   };
 
+  /** The user part of a SIP URI as text ('' for none or another scheme). */
+  const userOf = (u: Uri): string => (isSipUri(u) && u.user !== undefined ? toText(u.user) : '');
+
   const authorize = (req: SipRequest, source: Source, auth: AuthList): AuthDecision => {
     const inDialog = req.toTag !== undefined;
     if (!inDialog && !forUs(req, source)) return { kind: 'reply', reply: FORBIDDEN_DOMAIN };
     if (req.method === 'OPTIONS' && toServer(req, source)) return { kind: 'ok' };
-    if (auth.register || auth.dialog) return { kind: 'ok' };
-    if (auth.digests.some((d) => d.ok)) return { kind: 'ok' };
+    const isRegister = req.method === 'REGISTER';
+    if (!isRegister && (auth.register || auth.dialog)) return { kind: 'ok' };
+    const who = userOf(isRegister ? req.to.uri : req.from.uri);
+    const valid = auth.digests.filter((d) => d.ok);
+    if (valid.some((d) => d.user === who)) return { kind: 'ok' };
     if (auth.digests.length > 0) return { kind: 'forbidden' };
     return req.method === 'REGISTER'
       ? { kind: 'authenticate', realm }
