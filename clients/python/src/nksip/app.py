@@ -55,6 +55,8 @@ class ServerErrorCode(enum.Enum):
     UNKNOWN_CALLBACK = "unknown_callback"
     INVALID_ANSWER = "invalid_answer"
     UNKNOWN_REQUEST = "unknown_request"
+    #: A reliable 1xx was not sent: the previous one waits for its PRACK (NkSIP pending_prack).
+    PENDING_PRACK = "pending_prack"
     #: The gRPC stream itself failed (status in ``grpc_code``).
     STREAM = "stream"
 
