@@ -112,6 +112,8 @@ def request_text(req: SipRequest) -> str:
 
 def final_reply(op: str, req: SipRequest) -> Reply | None:
     headers = id_headers(req)
+    if re.fullmatch(r"3\d\d", op):
+        return status(int(op), headers=headers, contacts=req.headers("x-nk-contact"))
     if re.fullmatch(r"[1-6]\d\d", op):
         return status(int(op), headers=headers)
     if op in ("ok", "reply-stateless", "reply-stateful", "rel-answer", "rel-offer"):
@@ -185,6 +187,33 @@ def uac_options(opts: dict[str, Any]) -> UacOptions:
             key = _OPT_NAMES.get(k) or re.sub(r"[A-Z]", lambda m: "_" + m.group(0).lower(), k)
             out[key] = v
     return out  # type: ignore[return-value]
+
+
+def mode_options(req: SipRequest) -> ProxyOptions:
+    """The proxy options of NKSIP_ROUTE modes, from the request's x-nk-* headers."""
+    edits = []
+    for line in req.headers("x-nk-add"):
+        n, _, v = line.partition(":")
+        edits.append(add_header(n.strip(), v.strip()))
+    return {
+        "record_route": req.has_header("x-nk-rr"),
+        "path": req.has_header("x-nk-path"),
+        "follow_redirects": req.has_header("x-nk-redirect"),
+        "branch_events": req.has_header("x-nk-branch"),
+        "route": req.headers("x-nk-route"),
+        "headers": [
+            *id_headers(req),
+            *edits,
+            *(remove_header(n.strip()) for n in req.headers("x-nk-remove")),
+            *([remove_header("route")] if req.has_header("x-nk-clear-route") else []),
+            # consumed here: the next proxy does not apply them again
+            *(
+                remove_header(h)
+                for h in ("x-nk-route", "x-nk-add", "x-nk-remove", "x-nk-clear-route")
+                if req.has_header(h)
+            ),
+        ],
+    }
 
 
 class Conformance(SipApp):
@@ -272,12 +301,7 @@ class Conformance(SipApp):
         hops = req.headers("x-nk-proxy")
         if not hops:
             if ROUTE_MODE == "forward":
-                return Route.proxy(
-                    [],
-                    record_route=req.has_header("x-nk-rr"),
-                    path=req.has_header("x-nk-path"),
-                    headers=id_headers(req),
-                )
+                return Route.proxy([], **mode_options(req))
             in_dialog = req.to.tag != ""
             if ROUTE_MODE == "registrar" and req.method != "REGISTER" and (in_dialog or req.ruri.user):
                 return self.registrar_route(req)  # type: ignore[return-value]
@@ -311,11 +335,7 @@ class Conformance(SipApp):
 
     async def registrar_route(self, req: SipRequest) -> RouteDecision:
         """NKSIP_ROUTE=registrar: NkSIP's test proxy, to the registered contacts of the R-URI."""
-        options: ProxyOptions = {
-            "record_route": req.has_header("x-nk-rr"),
-            "branch_events": req.has_header("x-nk-branch"),
-            "headers": id_headers(req),
-        }
+        options = mode_options(req)
         if req.to.tag != "":
             return Route.proxy([], **options)
         u = req.ruri
@@ -328,9 +348,19 @@ class Conformance(SipApp):
 
     async def handle(self, req: SipRequest) -> MethodAnswer | Raw:
         """Every method callback: answer as the headers say."""
+        return await self.handle_as(req, req.method.lower())
+
+    async def reinvite(self, req: SipRequest) -> MethodAnswer | Raw:
+        return await self.handle_as(req, "reinvite")
+
+    async def resubscribe(self, req: SipRequest) -> MethodAnswer | Raw:
+        return await self.handle_as(req, "resubscribe")
+
+    async def handle_as(self, req: SipRequest, kind: str) -> MethodAnswer | Raw:
+        """``kind``: the callback's name (reinvite, resubscribe differ from the method)."""
         emit(
             "callback",
-            kind=req.method.lower(),
+            kind=kind,
             method=req.method,
             callId=req.call_id,
             dialog=req.dialog_handle,
@@ -395,14 +425,12 @@ class Conformance(SipApp):
             emit("error", where="late reply", message=str(e))
 
     invite = handle
-    reinvite = handle
     bye = handle
     options = handle
     info = handle
     update = handle
     message = handle
     subscribe = handle
-    resubscribe = handle
     notify = handle
     refer = handle
     publish = handle

@@ -199,3 +199,15 @@ async def test_uac_call_provisionals_then_final() -> None:
     assert e.value.kind is UacErrorKind.UNKNOWN_DIALOG and e.value.kind.camel == "unknownDialog"
     await asyncio.wait_for(w, 1)
     assert seen == [180]
+
+
+def test_enum_values_newer_than_the_sdk_are_unspecified() -> None:
+    from nksip import DialogStatus, DialogUpdateEvent, ServerError, ServerErrorCode, SessionUpdateEvent
+
+    pending = ServerError.of(pb.Error(code=pb.ERROR_CODE_PENDING_PRACK, message="pending_prack", ref=7))
+    assert pending.code is ServerErrorCode.PENDING_PRACK and pending.ref == 7
+    assert ServerError.of(pb.Error(code=99)).code is ServerErrorCode.UNSPECIFIED
+    assert UacErrorKind.of(99) is UacErrorKind.UNSPECIFIED
+    assert DialogUpdateEvent.of(pb.DialogUpdate(status=99)).status is DialogStatus.UNSPECIFIED
+    assert SessionUpdateEvent.of(pb.SessionUpdate(kind=99)).kind == "unspecified"
+    assert SessionUpdateEvent.of(pb.SessionUpdate(kind=pb.SessionUpdate.KIND_START)).kind == "start"

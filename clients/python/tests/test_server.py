@@ -1,5 +1,6 @@
 """The SDK against a real nksip-server: callbacks, UAC calls with provisionals, late replies,
-failures in callbacks, server errors, a clean stop, the blocking facade and a reconnect."""
+failures in callbacks, server errors (pending_prack), a clean stop, the blocking facade and a
+reconnect."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from nksip import (
     UacErrorKind,
     busy,
     ok,
+    rel_ringing,
+    rel_session_progress,
     ringing,
 )
 from nksip.blocking import BlockingApp
@@ -107,6 +110,40 @@ async def test_a_callback_that_raises_gets_500_and_the_app_serves_on(callee: Cal
     assert (res.code, res.reason) == (500, "SipApp Callback Failed")
     assert [n for n, _ in callee.errors] == ["message"]
     assert (await caller.uac.options(udp_target(callee))).code == 200
+
+
+class Reliable(SipApp):
+    """Sends a reliable 180 and at once a reliable 183 (refused: pending_prack), then 486."""
+
+    def __init__(self, server: str) -> None:
+        super().__init__("reliable", server=server, listen="sip:127.0.0.1:0")
+        self.server_errors: list[ServerError] = []
+        self.told = asyncio.Event()
+
+    async def invite(self, req: SipRequest) -> object:
+        req.reply(rel_ringing())
+        req.reply(rel_session_progress())
+        await self.told.wait()
+        return busy()
+
+    def on_error(self, error: ServerError) -> None:
+        self.server_errors.append(error)
+        self.told.set()
+
+
+async def test_pending_prack_is_reported_and_the_stream_serves_on(
+    server: ServerProcess, caller: SipApp
+) -> None:
+    callee = await Reliable(server.grpc).start()
+    try:
+        # no PRACK from the caller: the 180 stays unacknowledged whatever the timing
+        res = await caller.uac.invite(udp_target(callee), headers={"require": "100rel"}, manual_prack=True)
+        assert res.code == 486, [(e.code, e.message) for e in callee.server_errors]
+        assert [e.code for e in callee.server_errors] == [ServerErrorCode.PENDING_PRACK]
+        assert "pending_prack" in callee.server_errors[0].message
+        assert (await caller.uac.options(udp_target(callee))).code == 200
+    finally:
+        await callee.stop()
 
 
 async def test_uac_errors_are_typed(caller: SipApp) -> None:

@@ -26,6 +26,7 @@ from nksip.callbacks import (
     run_callback,
 )
 from nksip.dialogs import DialogInfo
+from nksip.enums import enum_name
 from nksip.registrar import AppRegistrar
 from nksip.reply import Reply, to_proto_reply
 from nksip.uac import (
@@ -55,12 +56,15 @@ class ServerErrorCode(enum.Enum):
     UNKNOWN_CALLBACK = "unknown_callback"
     INVALID_ANSWER = "invalid_answer"
     UNKNOWN_REQUEST = "unknown_request"
+    #: A reliable 1xx was not sent: the previous one waits for its PRACK (NkSIP pending_prack).
+    PENDING_PRACK = "pending_prack"
     #: The gRPC stream itself failed (status in ``grpc_code``).
     STREAM = "stream"
 
     @staticmethod
     def of(code: int) -> ServerErrorCode:
-        name = pb.ErrorCode.Name(code).removeprefix("ERROR_CODE_")
+        # a code newer than this SDK's generated enum is UNSPECIFIED, not a broken stream
+        name = enum_name(pb.ErrorCode, code, "ERROR_CODE_")
         return ServerErrorCode[name] if name in ServerErrorCode.__members__ else ServerErrorCode.UNSPECIFIED
 
 
@@ -310,7 +314,8 @@ class SipApp:
         """A callback's deadline passed and the server answered it another way."""
 
     def on_dialog_update(self, event: DialogUpdateEvent) -> None:
-        """A dialog change sent as a notification (not as the ``dialog_update`` callback)."""
+        """A dialog change sent as a notification (not as the ``dialog_update`` callback; the
+        server sends none today: the app's own dialogs are reported by the callback too)."""
 
     def on_session_update(self, event: SessionUpdateEvent) -> None:
         """A session change sent as a notification."""

@@ -17,6 +17,7 @@ from nksip.decisions import (
     RouteDecision,
     branch_continue,
 )
+from nksip.enums import enum_name
 from nksip.message import SipRequest, SipResponse
 from nksip.reply import Reply, to_proto_reply
 from nksip.v1 import decisions_pb2 as dpb
@@ -108,7 +109,7 @@ class DialogUpdateEvent:
 
     @staticmethod
     def of(u: pb.DialogUpdate) -> DialogUpdateEvent:
-        name = pb.DialogUpdate.Status.Name(u.status).removeprefix("STATUS_")
+        name = enum_name(pb.DialogUpdate.Status, u.status, "STATUS_")
         return DialogUpdateEvent(
             dialog_handle=u.dialog_handle,
             status=DialogStatus[name] if name in DialogStatus.__members__ else DialogStatus.UNSPECIFIED,
@@ -132,7 +133,7 @@ class SessionUpdateEvent:
 
     @staticmethod
     def of(u: pb.SessionUpdate) -> SessionUpdateEvent:
-        kind = pb.SessionUpdate.Kind.Name(u.kind).removeprefix("KIND_").lower()
+        kind = enum_name(pb.SessionUpdate.Kind, u.kind, "KIND_").lower() or "unspecified"
         return SessionUpdateEvent(u.dialog_handle, kind, u.local_sdp, u.remote_sdp)
 
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from nksip.enums import enum_name
 from nksip.headers import HeadersInput, to_header_ops
 from nksip.message import SipResponse, UacMeta
 from nksip.reply import Body, to_bytes
@@ -155,7 +156,7 @@ class UacErrorKind(enum.Enum):
 
     @staticmethod
     def of(k: int) -> UacErrorKind:
-        name = pb.UacErrorKind.Name(k).removeprefix("UAC_ERROR_KIND_")
+        name = enum_name(pb.UacErrorKind, k, "UAC_ERROR_KIND_")
         try:
             return UacErrorKind[name]
         except KeyError:

@@ -46,6 +46,7 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_CODE_UNKNOWN_CALLBACK: _ClassVar[ErrorCode]
     ERROR_CODE_INVALID_ANSWER: _ClassVar[ErrorCode]
     ERROR_CODE_UNKNOWN_REQUEST: _ClassVar[ErrorCode]
+    ERROR_CODE_PENDING_PRACK: _ClassVar[ErrorCode]
 CALLBACK_KIND_UNSPECIFIED: CallbackKind
 CALLBACK_KIND_ROUTE: CallbackKind
 CALLBACK_KIND_INVITE: CallbackKind
@@ -77,6 +78,7 @@ ERROR_CODE_LISTEN_FAILED: ErrorCode
 ERROR_CODE_UNKNOWN_CALLBACK: ErrorCode
 ERROR_CODE_INVALID_ANSWER: ErrorCode
 ERROR_CODE_UNKNOWN_REQUEST: ErrorCode
+ERROR_CODE_PENDING_PRACK: ErrorCode
 
 class Timers(_message.Message):
     __slots__ = ("t1", "t2", "t4", "timer_c", "dialog_timeout")
