@@ -109,6 +109,7 @@ import {
   type BranchAnswer,
   busy,
   type Credential,
+  type DialogInfo,
   decline,
   type HeaderEdit,
   invalidRequest,
@@ -703,6 +704,15 @@ function runCommand(c: Command): void {
 }
 
 // dialog (handle in `dialog`), dialogs (Call-ID in `callId`), stop-dialog (handle in `dialog`)
+// A DialogInfo as printed: SDP bodies as text, as every conformance app prints them.
+function dialogJson(d: DialogInfo): Record<string, unknown> {
+  return {
+    ...d,
+    inviteLocalSdp: d.inviteLocalSdp?.toString('utf8'),
+    inviteRemoteSdp: d.inviteRemoteSdp?.toString('utf8'),
+  };
+}
+
 function runDialogCommand(c: Command & { callId?: string }): void {
   const done = (fields: Record<string, unknown>) => emit('result', { id: c.id, ...fields });
   const failed = (e: unknown) =>
@@ -711,11 +721,11 @@ function runDialogCommand(c: Command & { callId?: string }): void {
   if (c.cmd === 'dialog')
     started()
       .dialog(handle)
-      .then((d) => done({ info: d ?? null }), failed);
+      .then((d) => done({ info: d ? dialogJson(d) : null }), failed);
   else if (c.cmd === 'dialogs')
     started()
       .dialogs(c.callId ?? '')
-      .then((ds) => done({ infos: ds }), failed);
+      .then((ds) => done({ infos: ds.map(dialogJson) }), failed);
   else
     started()
       .stopDialog(handle)

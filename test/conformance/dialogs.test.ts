@@ -169,6 +169,10 @@ describe.each(languages)('%s conformance apps: dialogs and INVITE sessions', (la
     expect(info2.localSeq).toBeUndefined();
     expect(info2.remoteTarget).toBe(info1.localTarget);
     expect(info2.localTarget).toBe(info1.remoteTarget);
+    // the session both sides agreed on: what one sent is what the other received
+    expect(info1.inviteLocalSdp).toBeTruthy();
+    expect(info1.inviteLocalSdp).toEqual(info2.inviteRemoteSdp);
+    expect(info1.inviteRemoteSdp).toEqual(info2.inviteLocalSdp);
     // both dialogs (UAC and UAS side) live in the server: get_all by Call-ID finds both
     const all = (await ask(ua1, { cmd: 'dialogs', callId }))?.infos as Info[];
     expect(all.map((d) => d.handle).sort()).toEqual([d1, d2].sort());
@@ -337,6 +341,8 @@ describe.each(languages)('%s conformance apps: dialogs and INVITE sessions', (la
 
 type Info = {
   handle: string;
+  inviteLocalSdp?: unknown;
+  inviteRemoteSdp?: unknown;
   routeSet: string[];
   callId: string;
   role: string;

@@ -34,8 +34,8 @@ export function dialogInfo(d: Dialog): DialogInfo {
     secure: d.secure,
     inviteStatus: inv?.status ?? '',
     inviteAnswered: inv?.answered ?? 0,
-    inviteLocalSdp: Buffer.alloc(0),
-    inviteRemoteSdp: Buffer.alloc(0),
+    inviteLocalSdp: d.session.local ?? Buffer.alloc(0),
+    inviteRemoteSdp: d.session.remote ?? Buffer.alloc(0),
     subscriptions: [...d.subscriptions.values()].map((s) => (s.id ? `${s.event};id=${s.id}` : s.event)),
   };
 }
