@@ -90,7 +90,9 @@ type Events struct {
 	OnCallbackError func(kind pb.CallbackKind, err error)
 	// OnCallbackExpired: a callback's deadline passed and the answer came from elsewhere.
 	OnCallbackExpired func(*pb.CallbackExpired)
-	// OnDialogUpdate and OnSessionUpdate: changes sent as notifications, not callbacks.
+	// OnDialogUpdate and OnSessionUpdate: changes sent as notifications, not callbacks; the
+	// server sends none today (those of the app's own requests too come to
+	// Handlers.DialogUpdate and Handlers.SessionUpdate).
 	OnDialogUpdate  func(DialogUpdate)
 	OnSessionUpdate func(SessionUpdate)
 	OnRegistration  func(*pb.RegistrationStatus)
@@ -118,7 +120,7 @@ type StartedInfo struct {
 // ServerError is an Error message from the server, or the stream failing.
 type ServerError struct {
 	// Code is the contract's ErrorCode in lower camel case (invalidAnswer, configMismatch,
-	// ...), or "stream" when the gRPC stream itself failed (GRPCCode says how).
+	// pendingPrack, ...), or "stream" when the gRPC stream itself failed (GRPCCode says how).
 	Code    string
 	Message string
 	// Ref is the callback or command id the error is about, 0 when none.

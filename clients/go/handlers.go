@@ -63,9 +63,10 @@ type Handlers struct {
 	// GetUserPass gives a user's password (NkSIP's sip_get_user_pass). Default: "" for
 	// anonymous, unknown otherwise.
 	GetUserPass func(ctx context.Context, user, realm string, req *Request) (UserPass, error)
-	// DialogUpdate: a dialog changed (notification).
+	// DialogUpdate: a dialog changed, one the app answered or one of its own requests made
+	// (notification).
 	DialogUpdate func(ctx context.Context, u DialogUpdate) error
-	// SessionUpdate: a media session changed (notification).
+	// SessionUpdate: a media session changed, on either side (notification).
 	SessionUpdate func(ctx context.Context, u SessionUpdate) error
 	// BranchFinal: a proxy branch ended (asked for with ProxyOptions.BranchEvents).
 	BranchFinal func(ctx context.Context, b Branch, req *Request) (BranchDecision, error)

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -295,5 +296,110 @@ func TestServerStopFailsPendingAndRefusesNewRequests(t *testing.T) {
 	_, err = uac.Options(wait(t), ToURI(target), nil)
 	if !errors.As(err, &ue) || ue.Kind != "notConnected" {
 		t.Fatalf("a request after Stop: %v", err)
+	}
+}
+
+func TestServerRefusedReliableProvisionalIsPendingPrack(t *testing.T) {
+	srv := startServer(t, "127.0.0.1:0")
+	errs := make(chan *ServerError, 4)
+	_, uac, target := pair(t, srv, Handlers{
+		Invite: func(_ context.Context, req *Request) (MethodAnswer, error) {
+			if err := req.Reply(RelRinging(nil)); err != nil {
+				return nil, err
+			}
+			// at once: the 180 still waits for its PRACK, so the server refuses this one
+			if err := req.Reply(RelSessionProgress(nil)); err != nil {
+				return nil, err
+			}
+			return NoReply(), nil
+		},
+	}, Events{OnError: func(e *ServerError) { errs <- e }})
+	call := uac.Send("INVITE", ToURI(target), nil)
+	var codes []int
+	for p := range call.Provisionals() {
+		codes = append(codes, p.Code)
+		if p.Code == 180 {
+			break
+		}
+	}
+	var got *ServerError
+	select {
+	case got = <-errs:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no error for the refused 183 (provisionals %v)", codes)
+	}
+	if got.Code != "pendingPrack" || got.Ref == 0 {
+		t.Fatalf("error %q ref %d (%s)", got.Code, got.Ref, got.Message)
+	}
+	// the request stays open: a CANCEL ends it
+	if _, err := uac.Cancel(wait(t), call, ""); err != nil {
+		t.Fatal(err)
+	}
+	final, err := call.Wait(wait(t))
+	if err != nil || final.Code != 487 {
+		t.Fatalf("final %v %v", final, err)
+	}
+	for p := range call.Provisionals() {
+		if p.Code == 183 {
+			t.Fatal("the refused 183 was sent")
+		}
+	}
+}
+
+func TestServerUacDialogAndSessionUpdatesComeByCallback(t *testing.T) {
+	srv := startServer(t, "127.0.0.1:0")
+	updates := make(chan string, 16)
+	notified := make(chan string, 16)
+	start(t, Options{App: "uas", Server: srv.GRPC}, Handlers{
+		Invite: func(_ context.Context, req *Request) (MethodAnswer, error) {
+			return Answer(AnswerSDP(req.Body, "uas", "", 40010), ""), nil
+		},
+	})
+	uac := start(t, Options{App: "uac", Server: srv.GRPC, Listen: []string{"sip:127.0.0.1:" + freePort(t)},
+		Notify: Events{
+			OnDialogUpdate:  func(u DialogUpdate) { notified <- "dialog " + u.StatusName() },
+			OnSessionUpdate: func(u SessionUpdate) { notified <- "session " + u.KindName() },
+		}}, Handlers{
+		DialogUpdate: func(_ context.Context, u DialogUpdate) error {
+			updates <- "dialog " + u.StatusName() + " " + u.DialogHandle
+			return nil
+		},
+		SessionUpdate: func(_ context.Context, u SessionUpdate) error {
+			updates <- "session " + u.KindName() + " " + u.DialogHandle
+			return nil
+		},
+	})
+	target := "sip:uas@127.0.0.1:" + fmt.Sprint(srv.Port("udp"))
+	res, err := uac.Request(wait(t), "INVITE", ToURI(target), &UacOptions{Body: NewSDP("uac", ""),
+		ContentType: "application/sdp", Auto2xxAck: true})
+	if err != nil || res.Code != 200 || res.DialogHandle == "" {
+		t.Fatalf("INVITE: %v %v", res, err)
+	}
+	if _, err := uac.Bye(wait(t), res.DialogHandle, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"dialog start": false, "session start": false, "dialog stop": false, "session stop": false}
+	deadline := time.After(5 * time.Second)
+	for !want["dialog start"] || !want["session start"] || !want["dialog stop"] || !want["session stop"] {
+		select {
+		case u := <-updates:
+			var what, handle string
+			if i := strings.LastIndex(u, " "); i > 0 {
+				what, handle = u[:i], u[i+1:]
+			}
+			if handle != res.DialogHandle {
+				t.Fatalf("update %q for another dialog than %s", u, res.DialogHandle)
+			}
+			if _, ok := want[what]; ok {
+				want[what] = true
+			}
+		case <-deadline:
+			t.Fatalf("updates seen: %v", want)
+		}
+	}
+	select {
+	case n := <-notified:
+		t.Fatalf("a %s came as a notification", n)
+	default:
 	}
 }

@@ -126,6 +126,9 @@ func atoi(s string) int {
 // finalReply is the answer op asks for; ok false: none (wait, pending).
 func finalReply(op string, req *nksip.Request) (nksip.Reply, bool) {
 	h := idHeaders(req)
+	if isCode(op, '1') && op[0] == '3' {
+		return nksip.Status(atoi(op)).WithHeaders(h...).WithContacts(req.HeaderValues("x-nk-contact")...), true
+	}
 	if isCode(op, '1') {
 		return nksip.Status(atoi(op)).WithHeaders(h...), true
 	}
@@ -181,7 +184,12 @@ var relFlows = map[string]bool{"rel-prov-prov-busy": true, "rel-prov-pending": t
 
 // handle answers every method callback as the headers say.
 func handle(ctx context.Context, req *nksip.Request) (nksip.MethodAnswer, error) {
-	emit("callback", map[string]any{"kind": strings.ToLower(req.Method), "method": req.Method,
+	return handleAs(ctx, req, strings.ToLower(req.Method))
+}
+
+// handleAs is handle with the callback's name (reinvite, resubscribe differ from the method).
+func handleAs(ctx context.Context, req *nksip.Request, kind string) (nksip.MethodAnswer, error) {
+	emit("callback", map[string]any{"kind": kind, "method": req.Method,
 		"callId": req.CallID, "dialog": req.DialogHandle})
 	if req.Method == "MESSAGE" && req.HasHeader("x-nk-uac") {
 		go runUac(req)
@@ -379,6 +387,30 @@ func registrarRoute(ctx context.Context, req *nksip.Request, o nksip.ProxyOption
 	return nksip.Proxy(set, o), nil
 }
 
+// modeOptions: the proxy options of NKSIP_ROUTE modes, from the request's x-nk-* headers.
+func modeOptions(req *nksip.Request) nksip.ProxyOptions {
+	edits := idHeaders(req)
+	for _, line := range req.HeaderValues("x-nk-add") {
+		n, v, _ := strings.Cut(line, ":")
+		edits = append(edits, nksip.AddHeader(strings.TrimSpace(n), strings.TrimSpace(v)))
+	}
+	for _, n := range req.HeaderValues("x-nk-remove") {
+		edits = append(edits, nksip.RemoveHeader(strings.TrimSpace(n)))
+	}
+	if req.HasHeader("x-nk-clear-route") {
+		edits = append(edits, nksip.RemoveHeader("route"))
+	}
+	// consumed here: the next proxy does not apply them again
+	for _, h := range []string{"x-nk-route", "x-nk-add", "x-nk-remove", "x-nk-clear-route"} {
+		if req.HasHeader(h) {
+			edits = append(edits, nksip.RemoveHeader(h))
+		}
+	}
+	return nksip.ProxyOptions{RecordRoute: req.HasHeader("x-nk-rr"), Path: req.HasHeader("x-nk-path"),
+		FollowRedirects: req.HasHeader("x-nk-redirect"), BranchEvents: req.HasHeader("x-nk-branch"),
+		Route: req.HeaderValues("x-nk-route"), Headers: edits}
+}
+
 // branchAnswer: x-nk-branch continue | fork <uris> | reply <code>.
 func branchAnswer(req *nksip.Request) nksip.BranchDecision {
 	f := strings.Fields(req.Header("x-nk-branch"))
@@ -528,13 +560,11 @@ func route(ctx context.Context, req *nksip.Request) (nksip.RouteDecision, error)
 	hops := req.HeaderValues("x-nk-proxy")
 	if len(hops) == 0 {
 		if routeMode == "forward" {
-			return nksip.Proxy(nil, nksip.ProxyOptions{RecordRoute: req.HasHeader("x-nk-rr"),
-				Path: req.HasHeader("x-nk-path"), Headers: idHeaders(req)}), nil
+			return nksip.Proxy(nil, modeOptions(req)), nil
 		}
 		inDialog := req.To.Tag != ""
 		if routeMode == "registrar" && req.Method != "REGISTER" && (inDialog || req.RURI.User != "") {
-			return registrarRoute(ctx, req, nksip.ProxyOptions{RecordRoute: req.HasHeader("x-nk-rr"),
-				BranchEvents: req.HasHeader("x-nk-branch"), Headers: idHeaders(req)})
+			return registrarRoute(ctx, req, modeOptions(req))
 		}
 		return nksip.Process(), nil
 	}
@@ -628,21 +658,25 @@ func emitDialog(u nksip.DialogUpdate, via string) {
 }
 
 var handlers = nksip.Handlers{
-	Route:       route,
-	Invite:      handle,
-	Reinvite:    handle,
-	Bye:         handle,
-	Options:     handle,
-	Info:        handle,
-	Update:      handle,
-	Message:     handle,
-	Subscribe:   handle,
-	Resubscribe: handle,
-	Notify:      handle,
-	Refer:       handle,
-	Publish:     handle,
-	Prack:       handle,
-	Authorize:   authorize,
+	Route:  route,
+	Invite: handle,
+	Reinvite: func(ctx context.Context, req *nksip.Request) (nksip.MethodAnswer, error) {
+		return handleAs(ctx, req, "reinvite")
+	},
+	Bye:       handle,
+	Options:   handle,
+	Info:      handle,
+	Update:    handle,
+	Message:   handle,
+	Subscribe: handle,
+	Resubscribe: func(ctx context.Context, req *nksip.Request) (nksip.MethodAnswer, error) {
+		return handleAs(ctx, req, "resubscribe")
+	},
+	Notify:    handle,
+	Refer:     handle,
+	Publish:   handle,
+	Prack:     handle,
+	Authorize: authorize,
 	GetUserPass: func(_ context.Context, user, _ string, _ *nksip.Request) (nksip.UserPass, error) {
 		if user == "anonymous" {
 			return nksip.Password(""), nil

@@ -178,6 +178,10 @@ const (
 	ErrorCode_ERROR_CODE_INVALID_ANSWER ErrorCode = 6
 	// A LateReply named an unknown or already answered request handle.
 	ErrorCode_ERROR_CODE_UNKNOWN_REQUEST ErrorCode = 7
+	// A reliable provisional response (rel_ringing, rel_session_progress) was not sent: the
+	// previous one still waits for its PRACK (NkSIP's pending_prack). The request stays open and
+	// a later reply goes on as usual.
+	ErrorCode_ERROR_CODE_PENDING_PRACK ErrorCode = 8
 )
 
 // Enum value maps for ErrorCode.
@@ -191,6 +195,7 @@ var (
 		5: "ERROR_CODE_UNKNOWN_CALLBACK",
 		6: "ERROR_CODE_INVALID_ANSWER",
 		7: "ERROR_CODE_UNKNOWN_REQUEST",
+		8: "ERROR_CODE_PENDING_PRACK",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":      0,
@@ -201,6 +206,7 @@ var (
 		"ERROR_CODE_UNKNOWN_CALLBACK": 5,
 		"ERROR_CODE_INVALID_ANSWER":   6,
 		"ERROR_CODE_UNKNOWN_REQUEST":  7,
+		"ERROR_CODE_PENDING_PRACK":    8,
 	}
 )
 
@@ -3850,7 +3856,7 @@ const file_nksip_v1_service_proto_rawDesc = "" +
 	"\x1bCALLBACK_KIND_GET_USER_PASS\x10\x13\x12\x1f\n" +
 	"\x1bCALLBACK_KIND_DIALOG_UPDATE\x10\x14\x12 \n" +
 	"\x1cCALLBACK_KIND_SESSION_UPDATE\x10\x15\x12\x1e\n" +
-	"\x1aCALLBACK_KIND_BRANCH_FINAL\x10\x16*\xfd\x01\n" +
+	"\x1aCALLBACK_KIND_BRANCH_FINAL\x10\x16*\x9b\x02\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13ERROR_CODE_PROTOCOL\x10\x01\x12\x1d\n" +
@@ -3859,7 +3865,8 @@ const file_nksip_v1_service_proto_rawDesc = "" +
 	"\x18ERROR_CODE_LISTEN_FAILED\x10\x04\x12\x1f\n" +
 	"\x1bERROR_CODE_UNKNOWN_CALLBACK\x10\x05\x12\x1d\n" +
 	"\x19ERROR_CODE_INVALID_ANSWER\x10\x06\x12\x1e\n" +
-	"\x1aERROR_CODE_UNKNOWN_REQUEST\x10\a2S\n" +
+	"\x1aERROR_CODE_UNKNOWN_REQUEST\x10\a\x12\x1c\n" +
+	"\x18ERROR_CODE_PENDING_PRACK\x10\b2S\n" +
 	"\rSipAppService\x12B\n" +
 	"\aConnect\x12\x18.nksip.v1.ConnectRequest\x1a\x19.nksip.v1.ConnectResponse(\x010\x01b\x06proto3"
 
