@@ -974,14 +974,18 @@ func runDialogCommand(c command) {
 			result(c.ID, map[string]any{"info": nil})
 			return
 		}
-		result(c.ID, map[string]any{"info": d})
+		result(c.ID, map[string]any{"info": dialogJSON(d)})
 	case "dialogs":
 		ds, err := app.Dialogs(ctx, c.CallID)
 		if err != nil {
 			failed(err)
 			return
 		}
-		result(c.ID, map[string]any{"infos": ds})
+		infos := make([]map[string]any, 0, len(ds))
+		for i := range ds {
+			infos = append(infos, dialogJSON(&ds[i]))
+		}
+		result(c.ID, map[string]any{"infos": infos})
 	default:
 		if err := app.StopDialog(ctx, c.Dialog); err != nil {
 			failed(err)
@@ -1006,4 +1010,20 @@ func readCommands() {
 		}
 		runCommand(c)
 	}
+}
+
+// dialogJSON prints a DialogInfo as every conformance app does: its JSON fields plus the
+// INVITE session's SDP bodies as text.
+func dialogJSON(d *nksip.DialogInfo) map[string]any {
+	out := map[string]any{}
+	if b, err := json.Marshal(d); err == nil {
+		_ = json.Unmarshal(b, &out)
+	}
+	if len(d.InviteLocalSDP) > 0 {
+		out["inviteLocalSdp"] = string(d.InviteLocalSDP)
+	}
+	if len(d.InviteRemoteSDP) > 0 {
+		out["inviteRemoteSdp"] = string(d.InviteRemoteSDP)
+	}
+	return out
 }
