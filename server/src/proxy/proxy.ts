@@ -6,6 +6,8 @@
 import { lookup } from 'node:dns/promises';
 import type { Logger } from 'pino';
 import { type BranchAnswer, CONTINUE, type ProxyOptions, type UriSet } from '../core/decision.js';
+import type { Dialog } from '../core/dialog/dialog.js';
+import { stopReason } from '../core/dialog/dialog.js';
 import type { Forwarder } from '../core/forwarder.js';
 import { responseOptions } from '../core/reply.js';
 import { makeResponse, reasonPhrase } from '../sip/build.js';
@@ -26,6 +28,7 @@ import {
 import { hostText, ipFamily, normalizeIp, stripBrackets } from '../transport/address.js';
 import type { Endpoint, SipTransport, Source, TransportName } from '../transport/types.js';
 import { bestResponse } from './best.js';
+import { DEFAULT_PROXY_DIALOG_TIMEOUT_MS, type ProxyDialogApp, ProxyDialogs } from './dialogs.js';
 import {
   copyRequest,
   copyResponse,
@@ -71,6 +74,8 @@ export interface SipProxyOptions {
    * listener is a hop to that app, not ours to remove. Default: every listener is one service.
    */
   sameService?: (a: Source, b: Source) => boolean;
+  /** NkSIP `sip_dialog_timeout` for the dialogs the proxy keeps, ms. Default 1800 s. */
+  dialogTimeoutMs?: number;
 }
 
 export const DEFAULT_TIMER_C = 180_000;
@@ -131,6 +136,8 @@ interface Branch {
   timerCFired: boolean;
   /** After Timer C's CANCEL: how long to wait for the final before giving up on it. */
   guard: TimerHandle | undefined;
+  /** Early dialogs its provisionals made: they end with the branch unless a 2xx confirms them. */
+  early: Dialog[] | undefined;
 }
 
 /** The CANCELs we send need no handling: their INVITE's final response tells the outcome. */
@@ -147,6 +154,8 @@ export class SipProxy implements Forwarder {
   private readonly forks = new Map<ServerTxn, Fork>();
   private readonly live = new Set<Branch>();
   private readonly sameService: ((a: Source, b: Source) => boolean) | undefined;
+  /** The dialogs of the requests this proxy record-routed statefully. */
+  readonly dialogs: ProxyDialogs;
 
   /** Whether a URI names us for a request that reached `source` (§16.4 Route removal). */
   private oursFor(source: Source): (u: SipUri) => boolean {
@@ -175,11 +184,26 @@ export class SipProxy implements Forwarder {
     this.resolveHost = opts.resolve ?? (async (host) => (await lookup(host)).address);
     this.local = new LocalIdentity(opts.listeners, opts.recordRouteHost, opts.localContact);
     this.sameService = opts.sameService;
+    this.dialogs = new ProxyDialogs(
+      this.clock,
+      opts.dialogTimeoutMs ?? DEFAULT_PROXY_DIALOG_TIMEOUT_MS,
+      this.log,
+    );
   }
 
-  /** Live forks and branches without a final outcome (for leak checks and metrics). */
-  stats(): { forks: number; branches: number } {
-    return { forks: this.forks.size, branches: this.live.size };
+  /** The app told of the proxy's dialogs (the apps layer's router, once it exists). */
+  setApp(app: ProxyDialogApp): void {
+    this.dialogs.setApp(app);
+  }
+
+  /** Shutdown: the dialog timeout sweep stops. */
+  close(): void {
+    this.dialogs.close();
+  }
+
+  /** Live forks, branches without a final outcome, and proxy dialogs (for leak checks and metrics). */
+  stats(): { forks: number; branches: number; dialogs: number } {
+    return { forks: this.forks.size, branches: this.live.size, dialogs: this.dialogs.size };
   }
 
   isProxying(txn: ServerTxn): boolean {
@@ -224,6 +248,7 @@ export class SipProxy implements Forwarder {
       ended: false,
     };
     this.forks.set(txn, fork);
+    if (req.toTag !== undefined) this.dialogs.request(req);
     if (!this.launchNext(fork)) this.end(fork);
   }
 
@@ -267,6 +292,7 @@ export class SipProxy implements Forwarder {
         timerC: undefined,
         timerCFired: false,
         guard: undefined,
+        early: undefined,
       };
       fork.active.add(b);
       this.live.add(b);
@@ -329,6 +355,11 @@ export class SipProxy implements Forwarder {
   private onResponse(b: Branch, resp: SipResponse): void {
     const fork = b.fork;
     const s = resp.status;
+    const d = this.dialogs.response(fork.txn.request, resp, fork.source, fork.options.recordRoute === true);
+    if (d?.early) {
+      if (!b.early) b.early = [d];
+      else if (!b.early.includes(d)) b.early.push(d);
+    }
     const up = copyResponse(resp);
     popVia(up);
     if (s < 200) {
@@ -442,6 +473,12 @@ export class SipProxy implements Forwarder {
     const fork = b.fork;
     fork.active.delete(b);
     this.live.delete(b);
+    if (b.early) {
+      // a losing branch's early dialogs: NkSIP removes them with the branch
+      for (const d of b.early)
+        if (d.early) this.dialogs.stop(d, resp ? stopReason(resp.status) : 'forced', fork.txn.request);
+      b.early = undefined;
+    }
     if (resp && resp.status < 600 && fork.options.onBranchFinal && isOpen(fork)) {
       this.ask(fork, b, resp, fork.options.onBranchFinal);
       return;
@@ -645,6 +682,7 @@ export class SipProxy implements Forwarder {
     let first: Uri;
     try {
       if (ack.maxForwards === 0) return;
+      if (ack.toTag !== undefined) this.dialogs.request(ack);
       const base = copyRequest(ack);
       preprocess(base, this.oursFor(source));
       const target = this.uriGroups(targets, base)?.[0]?.[0];

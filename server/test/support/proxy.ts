@@ -71,12 +71,24 @@ export function proxyHarness(opts: ProxyHarnessOptions = {}) {
     ...rest,
   });
   const acks: SipRequest[] = [];
+  /** What the app heard of the proxy's dialogs: `start`, `invite_status:…`, `session:…`, `stop`. */
+  const dialogEvents: { handle: string; event: string }[] = [];
   const state = { decide: d ?? proxyDecision([['sip:bob@192.0.2.30']]) };
   const app: AppHandler = {
     route: (req) => state.decide(req),
     method: () => ({ status: 200 }),
     ack: (ack) => void acks.push(ack),
+    dialogUpdate: (u, ctx) => {
+      const event =
+        u.type === 'invite_status'
+          ? `invite_status:${typeof u.status === 'string' ? u.status : `stop:${u.status.stop}`}`
+          : u.type;
+      dialogEvents.push({ handle: ctx.dialog.handle, event });
+    },
+    sessionUpdate: (u, ctx) =>
+      void dialogEvents.push({ handle: ctx.dialog.handle, event: `session:${u.type}` }),
   };
+  proxy.setApp(app);
   const profile = () => ({ allow: DEFAULTS.allow, supported: ['path'] });
   const core = new UasCore({ transport, layer, profile, app, forwarder: proxy });
 
@@ -126,6 +138,7 @@ export function proxyHarness(opts: ProxyHarnessOptions = {}) {
     proxy,
     core,
     acks,
+    dialogEvents,
     send,
     answer,
     settle,
