@@ -229,7 +229,14 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       profile,
       version: version(),
       uac,
-      dialogs: { table: dialogs, stop: (d) => core.stopDialog(d, 'forced') },
+      dialogs: {
+        table: dialogs,
+        proxyTable: proxy.dialogs.table,
+        stop: (d) =>
+          proxy.dialogs.table.handle(d.handle)
+            ? proxy.dialogs.stop(d, 'forced')
+            : core.stopDialog(d, 'forced'),
+      },
       grpc: config.grpc,
       ...(config.grpcTls ? { grpcTls: config.grpcTls } : {}),
       ...(config.grpcToken !== undefined ? { grpcToken: config.grpcToken } : {}),

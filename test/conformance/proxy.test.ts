@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../support/server-process.js';
 import { headerOf, headersOf, parseWire, type WireMessage } from '../support/sip-wire.js';
-import { conformanceLanguages, type RunningApp } from './apps.js';
+import { conformanceLanguages, type RunningApp, resultHeader, type UacResult } from './apps.js';
 import { Children, describeMessage, nkIds, type Sent, SipClient } from './harness.js';
 
 const languages = conformanceLanguages();
@@ -117,6 +117,27 @@ describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (l
     });
     expect(res?.status, describeMessage(res)).toBe(200);
     return JSON.parse(headerOf(res as WireMessage, 'x-nk-reg-result') ?? 'null');
+  }
+
+  /** A dialog command (`dialog`, `dialogs`) to an app and its result. */
+  function ask(app: RunningApp, cmd: Record<string, unknown>): Promise<UacResult | undefined> {
+    return app.result(app.command(cmd));
+  }
+
+  /** The dialog as the app's server keeps it; fails the test when unknown. */
+  async function info(app: RunningApp, handle: string): Promise<Info> {
+    const got = (await ask(app, { cmd: 'dialog', dialog: handle }))?.info as Info | null | undefined;
+    if (!got) throw new Error(`${app.name}: no dialog ${handle}`);
+    return got;
+  }
+
+  /** Dialog events an app printed for one handle, as `status[:inviteStatus][:stopReason]`. */
+  function dialogTrail(app: RunningApp, handle: string): string[] {
+    return app
+      .find('dialog', { dialog: handle })
+      .map((e) =>
+        [e.status, e.inviteStatus, e.stopReason].filter((v) => v !== '' && v !== undefined).join(':'),
+      );
   }
 
   async function invite(user: string, headers: string[], timeoutMs = 4000) {
@@ -341,6 +362,74 @@ describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (l
     });
   });
 
+  describe('t10 proxy: dialog (stateful)', () => {
+    it('the record-routing proxy keeps the dialog: route sets at every hop, in-dialog requests both ways, removed after BYE', async () => {
+      expect((await register('sip:t10d@nksip', [uaUri(1)]))?.status).toBe(200);
+      const rr = `<sip:127.0.0.1:${sipPort};lr>`;
+      const ua1 = ua[0] as RunningApp;
+      const ua2 = ua[1] as RunningApp;
+      const mark = server1.events.length;
+      const inv = await ua1.request('INVITE', 'sip:t10d@nksip', {
+        route: [rr],
+        headers: [
+          ['x-nk-rr', 'true'],
+          ['x-nk-prov', 'true'],
+        ],
+      });
+      expect(inv?.code, JSON.stringify(inv)).toBe(200);
+      const callId = inv?.callId as string;
+      const d1 = inv?.dialog as string;
+      expect((await ua1.request('ACK', { dialog: d1 }))?.code).toBe(200);
+      const ack2 = await ua2.waitEvent((e) => e.kind === 'ack' && e.callId === callId, 3000);
+      const d2 = ack2?.dialog as string;
+      expect(d2).toMatch(/^D_/);
+
+      // the proxy's dialog (the one server1 is told of): the caller's view of it, with its own
+      // Record-Route as the route set; the server lists it with the endpoints' dialogs
+      const start = await server1.waitEvent((e) => e.ev === 'dialog' && e.status === 'start', 3000, mark);
+      const handle = start?.dialog as string;
+      expect(handle).toMatch(/^D_/);
+      const atProxy = async () =>
+        (((await ask(server1, { cmd: 'dialogs', callId }))?.infos ?? []) as Info[]).filter(
+          (i) => i.handle === handle,
+        );
+      const [pd] = await atProxy();
+      expect(pd, 'the proxy dialog').toBeDefined();
+      expect(pd?.role).toBe('uac');
+      expect([d1, d2]).not.toContain(handle);
+      const i1 = await info(ua1, d1);
+      const i2 = await info(ua2, d2);
+      expect(pd?.localTag).toBe(i1.localTag);
+      expect(pd?.remoteTag).toBe(i2.localTag);
+      expect(pd?.inviteStatus).toBe('confirmed');
+      expect(pd?.remoteTarget).toBe(i1.remoteTarget);
+      expect(pd?.routeSet).toEqual([rr]);
+      expect(i1.routeSet).toEqual([rr]);
+      expect(i2.routeSet).toEqual([rr]);
+
+      // the callee's in-dialog OPTIONS goes through the proxy too
+      const before = server1.find('callback', { kind: 'route', callId }).length;
+      const opts = await ua2.request('OPTIONS', { dialog: d2 }, { headers: [['x-nk-id', 'ua2']] });
+      expect(opts?.code).toBe(200);
+      expect(resultHeader(opts, 'x-nk-id')).toBe('ua2,server1,ua1');
+      expect(server1.find('callback', { kind: 'route', callId }).length).toBe(before + 1);
+      expect((await atProxy())[0]?.remoteSeq).toBe((await info(ua2, d2)).localSeq);
+
+      expect((await ua1.request('BYE', { dialog: d1 }))?.code).toBe(200);
+      await server1.waitEvent((e) => e.ev === 'dialog' && e.dialog === handle && e.status === 'stop', 3000);
+      expect(await atProxy()).toEqual([]);
+      expect(dialogTrail(server1, handle)).toEqual([
+        'start',
+        'inviteStatus:proceeding_uac',
+        'inviteStatus:accepted_uac',
+        'inviteStatus:confirmed',
+        'inviteStatus:bye',
+        'inviteStatus:stop:caller_bye',
+        'stop',
+      ]);
+    });
+  });
+
   describe('t11 fork', () => {
     let fork: string[];
     beforeAll(async () => {
@@ -492,3 +581,15 @@ describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (l
     });
   });
 });
+
+type Info = {
+  handle: string;
+  role: string;
+  localTag: string;
+  remoteTag: string;
+  localSeq?: number;
+  remoteSeq?: number;
+  remoteTarget: string;
+  routeSet: string[];
+  inviteStatus?: string;
+};

@@ -24,8 +24,8 @@ type Way = 'caller' | 'callee';
 export class ProxyDialogs {
   readonly table = new DialogTable();
   private app: ProxyDialogApp | undefined;
-  /** Where each dialog's creating request arrived: the app told of it is the one serving it. */
-  private readonly origins = new WeakMap<Dialog, Source>();
+  /** Each dialog's creating request and where it arrived: the app told is the one serving it. */
+  private readonly origins = new WeakMap<Dialog, { req: SipRequest; source: Source }>();
   private sweepTimer: TimerHandle | undefined;
   private closed = false;
 
@@ -85,14 +85,14 @@ export class ProxyDialogs {
     }
     const dialog = step.dialog;
     if (!dialog) return undefined;
-    this.origins.set(dialog, source);
+    this.origins.set(dialog, { req, source });
     this.changed(dialog, step.updates, req);
     this.armSweep();
     return dialog;
   }
 
-  /** Stops a dialog the proxy will see no more of (a losing early branch, a timeout). */
-  stop(dialog: Dialog, why: StopReason, req: SipRequest): void {
+  /** Stops a dialog the proxy will see no more of (a losing early branch, an app's stop). */
+  stop(dialog: Dialog, why: StopReason, req?: SipRequest): void {
     if (dialog.ended) return;
     const updates = dialog.stop(why);
     this.changed(dialog, this.table.settle(dialog, updates).updates, req);
@@ -111,10 +111,7 @@ export class ProxyDialogs {
     for (const d of this.table.all()) {
       if (d.updated > oldest) continue;
       n++;
-      const req = d.invite?.request;
-      const updates = d.stop('timeout');
-      this.table.settle(d, updates);
-      if (req) this.changed(d, updates, req);
+      this.stop(d, 'timeout');
     }
     return n;
   }
@@ -140,10 +137,12 @@ export class ProxyDialogs {
     return callee ? { dialog: callee, way: 'callee' } : undefined;
   }
 
-  private changed(dialog: Dialog, updates: DialogUpdate[], req: SipRequest): void {
+  private changed(dialog: Dialog, updates: DialogUpdate[], by: SipRequest | undefined): void {
     const app = this.app;
-    const source = this.origins.get(dialog);
-    if (!app || !source) return;
+    const origin = this.origins.get(dialog);
+    if (!app || !origin) return;
+    const { source } = origin;
+    const req = by ?? origin.req;
     for (const update of updates) {
       try {
         if (update.type === 'session') app.sessionUpdate?.(update.update, { dialog, req, source });
