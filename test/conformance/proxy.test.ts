@@ -537,6 +537,105 @@ describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (l
     });
   });
 
+  describe('t11 fork: invite2 and multiple_200 (a caller app behind the proxies)', () => {
+    let caller: RunningApp;
+    let rr: string;
+    beforeAll(async () => {
+      caller = await children.app(lang, server, { name: 'caller', listen: ['sip:127.0.0.1:0'] });
+      rr = `<sip:127.0.0.1:${sipPort};lr>`;
+    }, 30_000);
+
+    /** Each dialog an app was told of since event `mark`, as its trail (see `dialogTrail`). */
+    function trailsSince(app: RunningApp, mark: number): string[][] {
+      const handles = new Set(
+        app.events
+          .slice(mark)
+          .filter((e) => e.ev === 'dialog')
+          .map((e) => e.dialog as string),
+      );
+      return [...handles].map((h) => dialogTrail(app, h));
+    }
+
+    /** Every dialog the server keeps for a Call-ID (endpoints' and the proxy's). */
+    async function dialogsOf(callId: string): Promise<Info[]> {
+      return ((await ask(server1, { cmd: 'dialogs', callId }))?.infos ?? []) as Info[];
+    }
+
+    /** Waits until the server keeps no dialog of the Call-ID (bounded); returns what is left. */
+    async function noDialogsLeft(callId: string): Promise<Info[]> {
+      const deadline = Date.now() + 5000;
+      let left = await dialogsOf(callId);
+      while (left.length > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        left = await dialogsOf(callId);
+      }
+      return left;
+    }
+
+    it('invite2: several 180s then one 200; 503 and 415 not forwarded; losing dialogs removed at every hop; in-dialog OPTIONS', async () => {
+      // the three UAs in one parallel group
+      expect((await register('sip:inv2@nksip', [uaUri(0), uaUri(1), uaUri(2)]))?.status).toBe(200);
+      const marks = [caller, server1, ...ua].map((a) => a.events.length);
+      const id = caller.send('INVITE', 'sip:inv2@nksip', {
+        route: [rr],
+        auto2xxAck: true,
+        headers: [
+          ['x-nk-rr', 'true'],
+          ['x-nk-prov', 'true'],
+          ['x-nk-op-ua1', '503'],
+          ['x-nk-op-ua2', '415'],
+          ['x-nk-sleep-ua3', '500'],
+        ],
+      });
+      const res = await caller.result(id);
+      expect(res?.code, JSON.stringify(res)).toBe(200);
+      expect(resultHeader(res, 'x-nk-id')).toBe('server1,ua3');
+      const callId = res?.callId as string;
+      // a 180 from each UA: three early dialogs at the caller; no 503 or 415 reached it
+      const ringing = caller.provisionals(id).filter((p) => p.code === 180);
+      expect(new Set(ringing.map((p) => p.dialog)).size).toBe(3);
+      expect(caller.find('result', { id }).map((r) => r.code)).toEqual([200]);
+      const ack3 = await ua[2]?.waitEvent((e) => e.kind === 'ack' && e.callId === callId, 3000);
+      expect(ack3).toBeDefined();
+
+      // dialog states at every hop: one confirmed dialog each at the caller, the proxy, ua3
+      const open = await dialogsOf(callId);
+      expect(open.map((d) => d.inviteStatus)).toEqual(['confirmed', 'confirmed', 'confirmed']);
+      const confirmed = [
+        'start',
+        'inviteStatus:proceeding_uac',
+        'inviteStatus:accepted_uac',
+        'inviteStatus:confirmed',
+      ];
+      const proceeding = ['start', 'inviteStatus:proceeding_uac'];
+      expect(trailsSince(server1, marks[1] as number).sort()).toEqual(
+        [
+          confirmed,
+          [...proceeding, 'inviteStatus:stop:415', 'stop'],
+          [...proceeding, 'inviteStatus:stop:service_unavailable', 'stop'],
+        ].sort(),
+      );
+      expect(trailsSince(ua[0] as RunningApp, marks[2] as number)).toEqual([
+        ['start', 'inviteStatus:proceeding_uas', 'inviteStatus:stop:service_unavailable', 'stop'],
+      ]);
+      expect(trailsSince(ua[1] as RunningApp, marks[3] as number)).toEqual([
+        ['start', 'inviteStatus:proceeding_uas', 'inviteStatus:stop:415', 'stop'],
+      ]);
+      const callerTrails = trailsSince(caller, marks[0] as number);
+      expect(callerTrails).toHaveLength(3);
+      expect(callerTrails.filter((t) => t.at(-1) === 'stop')).toHaveLength(2);
+      expect(callerTrails.filter((t) => t.at(-1) === 'inviteStatus:confirmed')).toHaveLength(1);
+
+      // an in-dialog OPTIONS follows the route set through the proxy to the winner
+      const dialog = res?.dialog as string;
+      const opts = await caller.request('OPTIONS', { dialog });
+      expect(opts?.code).toBe(200);
+      expect(resultHeader(opts, 'x-nk-id')).toBe('server1,ua3');
+      expect((await caller.request('BYE', { dialog }))?.code).toBe(200);
+      expect(await noDialogsLeft(callId)).toEqual([]);
+    });
+  });
+
   describe('t18 path', () => {
     it('421 without Supported: path at the proxy, 420 at the registrar; the stored Path is followed', async () => {
       const p1Port = appPort(p1);
