@@ -458,7 +458,7 @@ describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (l
       expect([invitesAt(1, r.sent), invitesAt(2, r.sent)]).toEqual([0, 0]);
     });
 
-    it('invite2 / multiple_200: a 200 wins, the other pending branch is CANCELled', async () => {
+    it('a 200 wins, the other pending branch is CANCELled', async () => {
       const r = await invite('fork', [
         'x-nk-op-ua1: 480',
         'x-nk-op-ua2: pending',
@@ -634,6 +634,116 @@ describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (l
       expect((await caller.request('BYE', { dialog }))?.code).toBe(200);
       expect(await noDialogsLeft(callId)).toEqual([]);
     });
+  });
+
+  describe('t11 fork: multiple_200', () => {
+    // A server of its own that sends no 100 Trying: a proxy may CANCEL a branch only after a
+    // provisional (§9.1), so the UAs answering at once both get their 200 through instead of
+    // racing the CANCEL the first 200 triggers; ua3 rings and is CANCELled.
+    let srv: RunningServer;
+    let proxy: RunningApp;
+    let caller: RunningApp;
+    const uas: RunningApp[] = [];
+    let rr: string;
+    let regClient: SipClient;
+    beforeAll(async () => {
+      srv = await children.server({ no100: true });
+      proxy = await children.app(lang, srv, {
+        name: 'server1',
+        env: { NKSIP_PLUGINS: 'registrar', NKSIP_ROUTE: 'registrar' },
+      });
+      caller = await children.app(lang, srv, { name: 'caller', listen: ['sip:127.0.0.1:0'] });
+      for (const name of ['ua1', 'ua2', 'ua3']) {
+        uas.push(await children.app(lang, srv, { name, listen: ['sip:127.0.0.1:0'] }));
+      }
+      rr = `<sip:127.0.0.1:${srv.port('udp')};lr>`;
+      regClient = await SipClient.open(srv.port('udp'));
+    }, 60_000);
+
+    afterAll(async () => {
+      await regClient?.close();
+    });
+
+    const uri = (i: number) => `sip:ua${i + 1}@127.0.0.1:${appPort(uas[i] as RunningApp)}`;
+
+    async function registerAt(aor: string, contacts: string[]): Promise<number | undefined> {
+      const { res } = await regClient.request({
+        method: 'REGISTER',
+        ruri: `sip:127.0.0.1:${srv.port('udp')}`,
+        to: `<${aor}>`,
+        contact: contacts.map((c) => `<${c}>`).join(', '),
+        headers: ['Expires: 300'],
+      });
+      return res?.status;
+    }
+
+    async function dialogsAt(callId: string): Promise<Info[]> {
+      return ((await ask(proxy, { cmd: 'dialogs', callId }))?.infos ?? []) as Info[];
+    }
+
+    /** Polls (bounded) until the server keeps `n` dialogs of the Call-ID; returns them. */
+    async function untilDialogs(callId: string, n: number): Promise<Info[]> {
+      const deadline = Date.now() + 5000;
+      let open = await dialogsAt(callId);
+      while (open.length !== n && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        open = await dialogsAt(callId);
+      }
+      return open;
+    }
+
+    for (const mode of ['stateful', 'stateless'] as const) {
+      it(`${mode} record-routing proxy: every 2xx reaches the caller, which ACKs and BYEs the extra${mode === 'stateful' ? '; the proxy CANCELs the ringing branch' : ''}`, async () => {
+        const aor = `sip:m200${mode}@nksip`;
+        let headers: [string, string][];
+        if (mode === 'stateful') {
+          // ua1 and ua2 answer at once, ua3 rings until CANCELled
+          expect(await registerAt(aor, [uri(0), uri(1), uri(2)])).toBe(200);
+          headers = [
+            ['x-nk-rr', 'true'],
+            ['x-nk-op-ua3', 'pending'],
+          ];
+        } else {
+          // server1 forwards statelessly (with Record-Route) to ua3, which forks to ua1 and ua2;
+          // ua3 gets neither the mode nor x-nk-rr (it would process in-dialog requests itself)
+          expect(await registerAt(aor, [uri(2)])).toBe(200);
+          headers = [
+            ['x-nk-rr', 'true'],
+            ['x-nk-proxy-mode', 'stateless'],
+            ['x-nk-remove', 'x-nk-proxy-mode'],
+            ['x-nk-remove', 'x-nk-rr'],
+            ['x-nk-add', `x-nk-proxy: <${uri(0)}>,<${uri(1)}>`],
+          ];
+        }
+        const res = await caller.request('INVITE', aor, { route: [rr], auto2xxAck: true, headers });
+        expect(res?.code, JSON.stringify(res)).toBe(200);
+        const callId = res?.callId as string;
+        const ids = resultHeader(res, 'x-nk-id')?.split(',') ?? [];
+        const winner = ids.at(-1) === 'ua1' ? 0 : 1;
+        expect(ids.at(-1)).toBe(`ua${winner + 1}`);
+        // both 2xx were ACKed; the extra one got a BYE from the caller, the winner none
+        for (const app of [uas[0], uas[1]] as RunningApp[]) {
+          expect(
+            await app.waitEvent((e) => e.kind === 'ack' && e.callId === callId, 3000),
+            `${app.name} ACKed`,
+          ).toBeDefined();
+        }
+        const other = uas[1 - winner] as RunningApp;
+        expect(await other.waitEvent((e) => e.kind === 'bye' && e.callId === callId, 3000)).toBeDefined();
+        if (mode === 'stateful') {
+          expect(
+            await uas[2]?.waitEvent((e) => e.kind === 'cancel' && e.callId === callId, 3000),
+          ).toBeDefined();
+        }
+        // left: the caller's dialog and the winner's, plus the stateful proxy's own
+        const want = mode === 'stateful' ? 3 : 2;
+        const open = await untilDialogs(callId, want);
+        expect(open.map((d) => d.inviteStatus)).toEqual(Array(want).fill('confirmed'));
+        expect((uas[winner] as RunningApp).find('callback', { kind: 'bye', callId })).toEqual([]);
+        expect((await caller.request('BYE', { dialog: res?.dialog as string }))?.code).toBe(200);
+        expect(await untilDialogs(callId, 0)).toEqual([]);
+      });
+    }
   });
 
   describe('t18 path', () => {
