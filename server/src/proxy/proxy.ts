@@ -5,6 +5,7 @@
 // state of each fork, which it drops as soon as the fork is over.
 import { lookup } from 'node:dns/promises';
 import type { Logger } from 'pino';
+import type { AppHandler } from '../core/app.js';
 import { type BranchAnswer, CONTINUE, type ProxyOptions, type UriSet } from '../core/decision.js';
 import type { Dialog } from '../core/dialog/dialog.js';
 import { stopReason } from '../core/dialog/dialog.js';
@@ -44,6 +45,7 @@ import {
   targetRequest,
 } from './edit.js';
 import { LocalIdentity, type LocalListener } from './local.js';
+import { proxyTimerRequest, proxyTimerResponse } from './timers.js';
 
 export interface SipProxyOptions {
   layer: TransactionLayer;
@@ -80,6 +82,9 @@ export interface SipProxyOptions {
 
 export const DEFAULT_TIMER_C = 180_000;
 
+/** What the proxy asks of the app that proxied: dialog notifications and session timer settings. */
+export type ProxyApp = ProxyDialogApp & Pick<AppHandler, 'timers'>;
+
 const COMPLETED_ELSEWHERE = 'SIP;cause=200;text="Call completed elsewhere"';
 
 type Hop = { ok: true; ep: Endpoint } | { ok: false; status: number; reason: string };
@@ -96,6 +101,8 @@ interface Fork {
   /** The request after §16.4 pre-processing: what every branch is copied from. */
   readonly base: SipRequest;
   readonly options: ProxyOptions;
+  /** The app runs the timers plugin: its 2xx may need Session-Expires (RFC 4028 §8.2). */
+  readonly timers: boolean;
   /** Serial groups with the options their branches use (a BRANCH_FINAL fork may bring its own). */
   readonly groups: Group[];
   /** Index of the next serial group to launch. */
@@ -156,6 +163,7 @@ export class SipProxy implements Forwarder {
   private readonly sameService: ((a: Source, b: Source) => boolean) | undefined;
   /** The dialogs of the requests this proxy record-routed statefully. */
   readonly dialogs: ProxyDialogs;
+  private app: ProxyApp | undefined;
 
   /** Whether a URI names us for a request that reached `source` (§16.4 Route removal). */
   private oursFor(source: Source): (u: SipUri) => boolean {
@@ -191,8 +199,12 @@ export class SipProxy implements Forwarder {
     );
   }
 
-  /** The app told of the proxy's dialogs (the apps layer's router, once it exists). */
-  setApp(app: ProxyDialogApp): void {
+  /**
+   * The app told of the proxy's dialogs and asked for its session timer settings (the apps
+   * layer's router, once it exists).
+   */
+  setApp(app: ProxyApp): void {
+    this.app = app;
     this.dialogs.setApp(app);
   }
 
@@ -217,6 +229,7 @@ export class SipProxy implements Forwarder {
     this.local.learn(source);
     let base: SipRequest;
     let groups: Group[];
+    const timers = this.app?.timers?.(source);
     try {
       const rejection = check(req, options);
       if (rejection) {
@@ -225,6 +238,12 @@ export class SipProxy implements Forwarder {
       }
       base = copyRequest(req);
       preprocess(base, this.oursFor(source));
+      const step = timers ? proxyTimerRequest(base, timers) : undefined;
+      if (step?.kind === 'reject') {
+        const headers: [string, string][] = [['Min-SE', String(step.minSe)]];
+        txn.respond(makeResponse(txn.request, 422, { reason: 'Session Interval Too Small', headers }));
+        return;
+      }
       groups = this.uriGroups(targets, base).map((uris) => ({ uris, options }));
     } catch (err) {
       if (!(err instanceof SipSyntaxError)) this.log?.error({ err }, 'proxy: cannot forward');
@@ -236,6 +255,7 @@ export class SipProxy implements Forwarder {
       source,
       base,
       options,
+      timers: timers !== undefined,
       groups,
       next: 0,
       active: new Set(),
@@ -376,6 +396,7 @@ export class SipProxy implements Forwarder {
       return;
     }
     if (s < 300) {
+      if (fork.timers) proxyTimerResponse(fork.txn.request, fork.base, up);
       // every 2xx goes up, even after another one (RFC 6026: the server txn is Accepted)
       fork.txn.respond(up);
       if (!fork.answered) {
