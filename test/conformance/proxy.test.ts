@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../support/server-process.js';
 import { headerOf, headersOf, parseWire, type WireMessage } from '../support/sip-wire.js';
 import { conformanceLanguages, type RunningApp, resultHeader, type UacResult } from './apps.js';
-import { Children, describeMessage, nkIds, type Sent, SipClient } from './harness.js';
+import { Children, describeMessage, nkIds, type Sent, SipClient, sipp, sippSettle } from './harness.js';
 
 const languages = conformanceLanguages();
 
@@ -744,6 +744,70 @@ describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (l
         expect(await untilDialogs(callId, 0)).toEqual([]);
       });
     }
+  });
+
+  describe('t20 proxy: session timers at a proxy whose app runs the timers plugin', () => {
+    let pt: RunningApp;
+    let c: SipClient;
+    beforeAll(async () => {
+      pt = await children.app(lang, server, {
+        name: 'pt',
+        listen: ['sip:127.0.0.1:0'],
+        env: { NKSIP_ROUTE: 'forward' },
+        timers: { se: 1000, minSe: 200 },
+      });
+      c = await SipClient.open(appPort(pt));
+    }, 30_000);
+
+    afterAll(async () => {
+      await c?.close();
+    });
+
+    it('422 below its Min-SE; on the way to the UA a longer Session-Expires is lowered and Min-SE raised', async () => {
+      const ua1 = uaUri(0).slice(1, -1);
+      const small = await c.request({ method: 'INVITE', ruri: ua1, headers: ['Session-Expires: 150'] });
+      expect([small.res?.status, headerOf(small.res as WireMessage, 'min-se')]).toEqual([422, '200']);
+      if (small.res) await c.ack(small.sent, small.res);
+      expect(ua[0]?.find('callback', { kind: 'invite', callId: small.sent.callId })).toEqual([]);
+
+      const ok = await c.request({
+        method: 'INVITE',
+        ruri: ua1,
+        headers: [
+          'Session-Expires: 5000;refresher=uac',
+          'Min-SE: 100',
+          'Supported: timer',
+          'x-nk-op: reply-request',
+        ],
+      });
+      const res = ok.res as WireMessage;
+      expect(res?.status, describeMessage(res)).toBe(200);
+      const seen = (res.body ?? Buffer.alloc(0)).toString('latin1').toLowerCase();
+      expect(seen).toMatch(/\r\nsession-expires: 1000;refresher=uac\r\n/);
+      expect(seen).toMatch(/\r\nmin-se: 200\r\n/);
+      await c.ack(ok.sent, res);
+      const bye = await c.bye(ok.sent, res);
+      expect((await c.final(bye, 'BYE', 3000))?.status).toBe(200);
+    });
+
+    it('a 2xx from a UAS without session timers gets Session-Expires;refresher=uac and Require: timer for a caller that supports them', async () => {
+      const uas = children.track(await sipp({ scenario: 'uas-call.xml', timeoutSec: 8 }));
+      await sippSettle();
+      const call = await c.request({
+        method: 'INVITE',
+        ruri: `sip:uas@127.0.0.1:${uas.port}`,
+        headers: ['Supported: timer'],
+      });
+      const res = call.res as WireMessage;
+      expect(res?.status, describeMessage(res)).toBe(200);
+      // uas-call.xml answers with neither: the proxy added them
+      expect(headerOf(res, 'session-expires')).toBe('1000;refresher=uac');
+      expect(headersOf(res, 'require')).toContain('timer');
+      await c.ack(call.sent, res);
+      const bye = await c.bye(call.sent, res);
+      expect((await c.final(bye, 'BYE', 3000))?.status).toBe(200);
+      expect(await uas.exited).toBe(0);
+    });
   });
 
   describe('t18 path', () => {
