@@ -115,6 +115,12 @@ describe('proxy dialogs', () => {
     const [fbye] = t.transport.to(A, 'BYE');
     await t.answer(fbye as SipRequest, 200, { toTag: 'callee' });
     expect(t.proxy.stats().dialogs).toBe(0);
+    // the INVITE's 2xx retransmitted late (its ACK was lost): relayed, no dialog again
+    await t.answer(inv as SipRequest, 200, { toTag: 'callee' });
+    expect(
+      t.transport.up().filter((r) => r.status === 200 && r.cseq.method === 'INVITE' && r.toTag === 'callee'),
+    ).toHaveLength(2);
+    expect(t.proxy.stats().dialogs).toBe(0);
     expect(events(t)).toEqual([
       'start',
       'invite_status:proceeding_uac',
@@ -181,6 +187,24 @@ describe('proxy dialogs', () => {
     expect(left[0]?.inviteStatus).toBe('accepted_uac');
     const stops = t.dialogEvents.filter((e) => e.event.startsWith('invite_status:stop')).map((e) => e.event);
     expect(stops).toEqual(['invite_status:stop:cancelled', 'invite_status:stop:cancelled']);
+  });
+
+  it('a BYE that times out downstream ends the dialog at the proxy (408)', async () => {
+    const t = setup({ decide: rr([[`sip:bob@${A}`]]) });
+    await t.send(request({ callId: 'pd-byelost' }));
+    const [inv] = t.transport.to(A);
+    await t.answer(inv as SipRequest, 200, { toTag: 'bl' });
+    await t.send(request({ method: 'ACK', uri: `sip:bob@${A}`, callId: 'pd-byelost', toTag: 'bl' }));
+    await t.send(
+      request({ method: 'BYE', uri: `sip:bob@${A}`, callId: 'pd-byelost', toTag: 'bl', cseq: 314160 }),
+    );
+    expect(t.proxy.stats().dialogs).toBe(1);
+    // no answer to the BYE: Timer F (64*T1)
+    t.clock.advance(64 * 500 + 1);
+    await t.settle();
+    expect(t.transport.up().find((r) => r.cseq.method === 'BYE')?.status).toBe(408);
+    expect(t.proxy.stats().dialogs).toBe(0);
+    expect(events(t).slice(-2)).toEqual(['invite_status:stop:408', 'stop']);
   });
 
   it('the dialog timeout removes a dialog whose BYE never came through', async () => {

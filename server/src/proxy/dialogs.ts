@@ -61,9 +61,11 @@ export class ProxyDialogs {
 
   /**
    * A response a branch received for `req` (the request as it reached us): applied to its
-   * dialog, or creating one when the proxy record-routed a dialog-creating request.
+   * dialog, or creating one when `mayCreate` (the proxy record-routed a dialog-creating
+   * request and the branch had not seen this To tag: a late 2xx retransmission after the
+   * BYE must not bring the dialog back).
    */
-  response(req: SipRequest, resp: SipResponse, source: Source, recordRouted: boolean): Dialog | undefined {
+  response(req: SipRequest, resp: SipResponse, source: Source, mayCreate: boolean): Dialog | undefined {
     if (resp.status <= 100) return undefined;
     const now = this.clock.now();
     const found = this.find(req, resp);
@@ -74,7 +76,7 @@ export class ProxyDialogs {
       this.changed(dialog, this.table.settle(dialog, updates).updates, req);
       return dialog;
     }
-    if (!recordRouted || req.toTag !== undefined || resp.toTag === undefined) return undefined;
+    if (!mayCreate || req.toTag !== undefined || resp.toTag === undefined) return undefined;
     if (!createsDialog(req.method, resp.status)) return undefined;
     let step: ReturnType<DialogTable['uacResponse']>;
     try {

@@ -145,6 +145,8 @@ interface Branch {
   guard: TimerHandle | undefined;
   /** Early dialogs its provisionals made: they end with the branch unless a 2xx confirms them. */
   early: Dialog[] | undefined;
+  /** To tags its responses carried: a 2xx retransmitted after the BYE makes no new dialog. */
+  tags: Set<string> | undefined;
 }
 
 /** The CANCELs we send need no handling: their INVITE's final response tells the outcome. */
@@ -313,6 +315,7 @@ export class SipProxy implements Forwarder {
         timerCFired: false,
         guard: undefined,
         early: undefined,
+        tags: undefined,
       };
       fork.active.add(b);
       this.live.add(b);
@@ -375,7 +378,18 @@ export class SipProxy implements Forwarder {
   private onResponse(b: Branch, resp: SipResponse): void {
     const fork = b.fork;
     const s = resp.status;
-    const d = this.dialogs.response(fork.txn.request, resp, fork.source, fork.options.recordRoute === true);
+    const tag = resp.toTag;
+    const fresh = tag !== undefined && !b.tags?.has(tag);
+    if (fresh) {
+      if (!b.tags) b.tags = new Set();
+      b.tags.add(tag);
+    }
+    const d = this.dialogs.response(
+      fork.txn.request,
+      resp,
+      fork.source,
+      fresh && fork.options.recordRoute === true,
+    );
     if (d?.early) {
       if (!b.early) b.early = [d];
       else if (!b.early.includes(d)) b.early.push(d);
@@ -434,7 +448,12 @@ export class SipProxy implements Forwarder {
 
   private onFailure(b: Branch, status: 408 | 503): void {
     if (b.state !== 'sent') return;
-    this.settle(b, b.timerCFired ? this.timerCResponse(b.fork) : this.synth(b.fork, status));
+    const resp = b.timerCFired ? this.timerCResponse(b.fork) : this.synth(b.fork, status);
+    // an in-dialog request that timed out (a BYE whose answer never came) ends its dialog
+    // as that answer would have (RFC 5057 §5.2); the To tag of the request is in the 408
+    const req = b.fork.txn.request;
+    if (req.toTag !== undefined) this.dialogs.response(req, resp, b.fork.source, false);
+    this.settle(b, resp);
   }
 
   /** RFC 3261 §16.8. */
