@@ -68,6 +68,8 @@ export interface ServerStats {
   transactions: { client: number; server: number };
   /** Requests sent for apps still waiting for their final response. */
   uacPending: number;
+  /** The proxy's live forks, branches and the dialogs it keeps as a record-routing proxy. */
+  proxy: { forks: number; branches: number; dialogs: number };
   listeners: number;
   connections: number;
   apps: { app: string; instances: number; listeners: string[] }[];
@@ -137,6 +139,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     // the apps layer comes later; until it exists every listener is the built-in app's
     sameService: (a, b) => apps === undefined || apps.registry.handlerFor(a) === apps.registry.handlerFor(b),
     timerC: config.timerC * 1000,
+    dialogTimeoutMs: config.dialogTimeout * 1000,
   };
   if (config.localHost !== undefined) proxyOpts.recordRouteHost = config.localHost;
   const proxy = new SipProxy(proxyOpts);
@@ -226,7 +229,14 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       profile,
       version: version(),
       uac,
-      dialogs: { table: dialogs, stop: (d) => core.stopDialog(d, 'forced') },
+      dialogs: {
+        table: dialogs,
+        proxyTable: proxy.dialogs.table,
+        stop: (d) =>
+          proxy.dialogs.table.handle(d.handle)
+            ? proxy.dialogs.stop(d, 'forced')
+            : core.stopDialog(d, 'forced'),
+      },
       grpc: config.grpc,
       ...(config.grpcTls ? { grpcTls: config.grpcTls } : {}),
       ...(config.grpcToken !== undefined ? { grpcToken: config.grpcToken } : {}),
@@ -242,6 +252,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     throw new StartError(`cannot start the gRPC service on ${config.grpc}: ${why}`);
   }
   core.setApp(apps.router);
+  proxy.setApp(apps.router);
   const started: Record<string, unknown> = {
     listeners: listeners.map((l) => `${l.transport}:${hostText(l.address)}:${l.port}`),
   };
@@ -257,6 +268,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       await apps.close();
       pbx?.close();
       core.close();
+      proxy.close();
       layer.close();
       await transport.close();
     })();
@@ -268,6 +280,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       dialogs: dialogs.counts(),
       transactions: layer.stats(),
       uacPending: uac.stats().pending,
+      proxy: proxy.stats(),
       ...transport.stats(),
       apps: apps.registry.describe(),
       memory: { rss, heapUsed, heapTotal, external },

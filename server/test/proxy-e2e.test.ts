@@ -112,7 +112,7 @@ describe('proxy end to end over UDP', () => {
     const toTag = answer.toTag as string;
     expect(toTag).toBeDefined();
     await until(() => px.proxy?.stats().forks === 0, 'the fork to end');
-    expect(px.proxy?.stats()).toEqual({ forks: 0, branches: 0 });
+    expect(px.proxy?.stats()).toEqual({ forks: 0, branches: 0, dialogs: 1 });
 
     // the ACK for the 2xx: to the UAS's Contact through the Record-Route
     await caller.send(

@@ -45,7 +45,7 @@ afterEach(async () => {
   // whatever a test did, once every timer has run nothing may be left behind
   for (const h of live) {
     await h.settle();
-    expect(h.proxy.stats()).toEqual({ forks: 0, branches: 0 });
+    expect(h.proxy.stats()).toEqual({ forks: 0, branches: 0, dialogs: 0 });
     expect(h.layer.stats()).toEqual({ client: 0, server: 0 });
   }
   live = [];
@@ -67,7 +67,7 @@ describe('single target', () => {
     expect(req.vias[0]?.params.find(([n]) => n === 'branch')?.[1]).toMatch(/^z9hG4bKnkp/);
     expect(req.vias[1]?.host).toBe('192.0.2.10');
     expect(req.headerValues('record-route')).toEqual(['<sip:192.0.2.1:5060;lr>']);
-    expect(t.proxy.stats()).toEqual({ forks: 1, branches: 1 });
+    expect(t.proxy.stats()).toEqual({ forks: 1, branches: 1, dialogs: 0 });
 
     await t.answer(req, 180);
     await t.answer(req, 200);
@@ -78,7 +78,7 @@ describe('single target', () => {
       expect(r.vias[0]?.host).toBe('192.0.2.10');
       expect(r.toTag).toMatch(/^tag/);
     }
-    expect(t.proxy.stats()).toEqual({ forks: 0, branches: 0 });
+    expect(t.proxy.stats()).toEqual({ forks: 0, branches: 0, dialogs: 1 });
   });
 
   it('adds no Record-Route unless asked, and sends to the first Route (loose routing)', async () => {
@@ -264,7 +264,7 @@ describe('parallel and serial forking', () => {
     // a later 2xx (a downstream fork) still goes up, RFC 6026
     await t.answer(ib as SipRequest, 200, { toTag: 'other' });
     expect(statuses(t.transport.up())).toEqual([100, 180, 180, 200, 200]);
-    expect(t.proxy.stats()).toEqual({ forks: 0, branches: 0 });
+    expect(t.proxy.stats()).toEqual({ forks: 0, branches: 0, dialogs: 0 });
   });
 
   it('tries the next serial group when a group fails', async () => {
@@ -425,7 +425,7 @@ describe('Timer C and CANCEL', () => {
     const inv = request();
     await t.send(inv);
     await t.answer(t.transport.to(A)[0] as SipRequest, 180);
-    expect(t.proxy.stats()).toEqual({ forks: 1, branches: 2 });
+    expect(t.proxy.stats()).toEqual({ forks: 1, branches: 2, dialogs: 0 });
     const cancel = withHeaders(
       request({ method: 'CANCEL', branch: inv.topVia?.params[0]?.[1] as string, callId: inv.callId }),
       ['Reason: Q.850;cause=16'],
@@ -522,7 +522,7 @@ describe('branch events (BRANCH_FINAL)', () => {
     const t = setup({ decide: proxyDecision([[`sip:a@${A}`, `sip:b@${B}`]], { onBranchFinal: r.hook }) });
     await t.send(request());
     await t.answer(t.transport.to(A)[0] as SipRequest, 486);
-    expect(t.proxy.stats()).toEqual({ forks: 1, branches: 1 });
+    expect(t.proxy.stats()).toEqual({ forks: 1, branches: 1, dialogs: 0 });
     await t.answer(t.transport.to(B)[0] as SipRequest, 200);
     expect(statuses(t.transport.up()).filter((s) => s >= 200)).toEqual([200]);
     expect(t.proxy.stats().forks).toBe(1); // still asking
@@ -618,7 +618,7 @@ describe('stateless proxy and stray responses', () => {
     expect(b1).toBe(b2);
     expect(out[0]?.msg.vias).toHaveLength(3);
     expect(t.layer.stats().server).toBe(0);
-    expect(t.proxy.stats()).toEqual({ forks: 0, branches: 0 });
+    expect(t.proxy.stats()).toEqual({ forks: 0, branches: 0, dialogs: 0 });
 
     await t.answer(out[0]?.msg as SipRequest, 200);
     const sent = t.transport.sent.filter((s) => s.kind === 'response');

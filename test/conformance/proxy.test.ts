@@ -7,8 +7,8 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../support/server-process.js';
 import { headerOf, headersOf, parseWire, type WireMessage } from '../support/sip-wire.js';
-import { conformanceLanguages, type RunningApp } from './apps.js';
-import { Children, describeMessage, nkIds, type Sent, SipClient } from './harness.js';
+import { conformanceLanguages, type RunningApp, resultHeader, type UacResult } from './apps.js';
+import { Children, describeMessage, nkIds, type Sent, SipClient, sipp, sippSettle } from './harness.js';
 
 const languages = conformanceLanguages();
 
@@ -117,6 +117,27 @@ describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (l
     });
     expect(res?.status, describeMessage(res)).toBe(200);
     return JSON.parse(headerOf(res as WireMessage, 'x-nk-reg-result') ?? 'null');
+  }
+
+  /** A dialog command (`dialog`, `dialogs`) to an app and its result. */
+  function ask(app: RunningApp, cmd: Record<string, unknown>): Promise<UacResult | undefined> {
+    return app.result(app.command(cmd));
+  }
+
+  /** The dialog as the app's server keeps it; fails the test when unknown. */
+  async function info(app: RunningApp, handle: string): Promise<Info> {
+    const got = (await ask(app, { cmd: 'dialog', dialog: handle }))?.info as Info | null | undefined;
+    if (!got) throw new Error(`${app.name}: no dialog ${handle}`);
+    return got;
+  }
+
+  /** Dialog events an app printed for one handle, as `status[:inviteStatus][:stopReason]`. */
+  function dialogTrail(app: RunningApp, handle: string): string[] {
+    return app
+      .find('dialog', { dialog: handle })
+      .map((e) =>
+        [e.status, e.inviteStatus, e.stopReason].filter((v) => v !== '' && v !== undefined).join(':'),
+      );
   }
 
   async function invite(user: string, headers: string[], timeoutMs = 4000) {
@@ -341,6 +362,74 @@ describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (l
     });
   });
 
+  describe('t10 proxy: dialog (stateful)', () => {
+    it('the record-routing proxy keeps the dialog: route sets at every hop, in-dialog requests both ways, removed after BYE', async () => {
+      expect((await register('sip:t10d@nksip', [uaUri(1)]))?.status).toBe(200);
+      const rr = `<sip:127.0.0.1:${sipPort};lr>`;
+      const ua1 = ua[0] as RunningApp;
+      const ua2 = ua[1] as RunningApp;
+      const mark = server1.events.length;
+      const inv = await ua1.request('INVITE', 'sip:t10d@nksip', {
+        route: [rr],
+        headers: [
+          ['x-nk-rr', 'true'],
+          ['x-nk-prov', 'true'],
+        ],
+      });
+      expect(inv?.code, JSON.stringify(inv)).toBe(200);
+      const callId = inv?.callId as string;
+      const d1 = inv?.dialog as string;
+      expect((await ua1.request('ACK', { dialog: d1 }))?.code).toBe(200);
+      const ack2 = await ua2.waitEvent((e) => e.kind === 'ack' && e.callId === callId, 3000);
+      const d2 = ack2?.dialog as string;
+      expect(d2).toMatch(/^D_/);
+
+      // the proxy's dialog (the one server1 is told of): the caller's view of it, with its own
+      // Record-Route as the route set; the server lists it with the endpoints' dialogs
+      const start = await server1.waitEvent((e) => e.ev === 'dialog' && e.status === 'start', 3000, mark);
+      const handle = start?.dialog as string;
+      expect(handle).toMatch(/^D_/);
+      const atProxy = async () =>
+        (((await ask(server1, { cmd: 'dialogs', callId }))?.infos ?? []) as Info[]).filter(
+          (i) => i.handle === handle,
+        );
+      const [pd] = await atProxy();
+      expect(pd, 'the proxy dialog').toBeDefined();
+      expect(pd?.role).toBe('uac');
+      expect([d1, d2]).not.toContain(handle);
+      const i1 = await info(ua1, d1);
+      const i2 = await info(ua2, d2);
+      expect(pd?.localTag).toBe(i1.localTag);
+      expect(pd?.remoteTag).toBe(i2.localTag);
+      expect(pd?.inviteStatus).toBe('confirmed');
+      expect(pd?.remoteTarget).toBe(i1.remoteTarget);
+      expect(pd?.routeSet).toEqual([rr]);
+      expect(i1.routeSet).toEqual([rr]);
+      expect(i2.routeSet).toEqual([rr]);
+
+      // the callee's in-dialog OPTIONS goes through the proxy too
+      const before = server1.find('callback', { kind: 'route', callId }).length;
+      const opts = await ua2.request('OPTIONS', { dialog: d2 }, { headers: [['x-nk-id', 'ua2']] });
+      expect(opts?.code).toBe(200);
+      expect(resultHeader(opts, 'x-nk-id')).toBe('ua2,server1,ua1');
+      expect(server1.find('callback', { kind: 'route', callId }).length).toBe(before + 1);
+      expect((await atProxy())[0]?.remoteSeq).toBe((await info(ua2, d2)).localSeq);
+
+      expect((await ua1.request('BYE', { dialog: d1 }))?.code).toBe(200);
+      await server1.waitEvent((e) => e.ev === 'dialog' && e.dialog === handle && e.status === 'stop', 3000);
+      expect(await atProxy()).toEqual([]);
+      expect(dialogTrail(server1, handle)).toEqual([
+        'start',
+        'inviteStatus:proceeding_uac',
+        'inviteStatus:accepted_uac',
+        'inviteStatus:confirmed',
+        'inviteStatus:bye',
+        'inviteStatus:stop:caller_bye',
+        'stop',
+      ]);
+    });
+  });
+
   describe('t11 fork', () => {
     let fork: string[];
     beforeAll(async () => {
@@ -369,7 +458,7 @@ describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (l
       expect([invitesAt(1, r.sent), invitesAt(2, r.sent)]).toEqual([0, 0]);
     });
 
-    it('invite2 / multiple_200: a 200 wins, the other pending branch is CANCELled', async () => {
+    it('a 200 wins, the other pending branch is CANCELled', async () => {
       const r = await invite('fork', [
         'x-nk-op-ua1: 480',
         'x-nk-op-ua2: pending',
@@ -448,6 +537,279 @@ describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (l
     });
   });
 
+  describe('t11 fork: invite2 and multiple_200 (a caller app behind the proxies)', () => {
+    let caller: RunningApp;
+    let rr: string;
+    beforeAll(async () => {
+      caller = await children.app(lang, server, { name: 'caller', listen: ['sip:127.0.0.1:0'] });
+      rr = `<sip:127.0.0.1:${sipPort};lr>`;
+    }, 30_000);
+
+    /** Each dialog an app was told of since event `mark`, as its trail (see `dialogTrail`). */
+    function trailsSince(app: RunningApp, mark: number): string[][] {
+      const handles = new Set(
+        app.events
+          .slice(mark)
+          .filter((e) => e.ev === 'dialog')
+          .map((e) => e.dialog as string),
+      );
+      return [...handles].map((h) => dialogTrail(app, h));
+    }
+
+    /** Every dialog the server keeps for a Call-ID (endpoints' and the proxy's). */
+    async function dialogsOf(callId: string): Promise<Info[]> {
+      return ((await ask(server1, { cmd: 'dialogs', callId }))?.infos ?? []) as Info[];
+    }
+
+    /** Waits until the server keeps no dialog of the Call-ID (bounded); returns what is left. */
+    async function noDialogsLeft(callId: string): Promise<Info[]> {
+      const deadline = Date.now() + 5000;
+      let left = await dialogsOf(callId);
+      while (left.length > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        left = await dialogsOf(callId);
+      }
+      return left;
+    }
+
+    it('invite2: several 180s then one 200; 503 and 415 not forwarded; losing dialogs removed at every hop; in-dialog OPTIONS', async () => {
+      // the three UAs in one parallel group
+      expect((await register('sip:inv2@nksip', [uaUri(0), uaUri(1), uaUri(2)]))?.status).toBe(200);
+      const marks = [caller, server1, ...ua].map((a) => a.events.length);
+      const id = caller.send('INVITE', 'sip:inv2@nksip', {
+        route: [rr],
+        auto2xxAck: true,
+        headers: [
+          ['x-nk-rr', 'true'],
+          ['x-nk-prov', 'true'],
+          ['x-nk-op-ua1', '503'],
+          ['x-nk-op-ua2', '415'],
+          ['x-nk-sleep-ua3', '500'],
+        ],
+      });
+      const res = await caller.result(id);
+      expect(res?.code, JSON.stringify(res)).toBe(200);
+      expect(resultHeader(res, 'x-nk-id')).toBe('server1,ua3');
+      const callId = res?.callId as string;
+      // a 180 from each UA: three early dialogs at the caller; no 503 or 415 reached it
+      const ringing = caller.provisionals(id).filter((p) => p.code === 180);
+      expect(new Set(ringing.map((p) => p.dialog)).size).toBe(3);
+      expect(caller.find('result', { id }).map((r) => r.code)).toEqual([200]);
+      const ack3 = await ua[2]?.waitEvent((e) => e.kind === 'ack' && e.callId === callId, 3000);
+      expect(ack3).toBeDefined();
+
+      // dialog states at every hop: one confirmed dialog each at the caller, the proxy, ua3
+      const open = await dialogsOf(callId);
+      expect(open.map((d) => d.inviteStatus)).toEqual(['confirmed', 'confirmed', 'confirmed']);
+      const confirmed = [
+        'start',
+        'inviteStatus:proceeding_uac',
+        'inviteStatus:accepted_uac',
+        'inviteStatus:confirmed',
+      ];
+      const proceeding = ['start', 'inviteStatus:proceeding_uac'];
+      expect(trailsSince(server1, marks[1] as number).sort()).toEqual(
+        [
+          confirmed,
+          [...proceeding, 'inviteStatus:stop:415', 'stop'],
+          [...proceeding, 'inviteStatus:stop:service_unavailable', 'stop'],
+        ].sort(),
+      );
+      expect(trailsSince(ua[0] as RunningApp, marks[2] as number)).toEqual([
+        ['start', 'inviteStatus:proceeding_uas', 'inviteStatus:stop:service_unavailable', 'stop'],
+      ]);
+      expect(trailsSince(ua[1] as RunningApp, marks[3] as number)).toEqual([
+        ['start', 'inviteStatus:proceeding_uas', 'inviteStatus:stop:415', 'stop'],
+      ]);
+      const callerTrails = trailsSince(caller, marks[0] as number);
+      expect(callerTrails).toHaveLength(3);
+      expect(callerTrails.filter((t) => t.at(-1) === 'stop')).toHaveLength(2);
+      expect(callerTrails.filter((t) => t.at(-1) === 'inviteStatus:confirmed')).toHaveLength(1);
+
+      // an in-dialog OPTIONS follows the route set through the proxy to the winner
+      const dialog = res?.dialog as string;
+      const opts = await caller.request('OPTIONS', { dialog });
+      expect(opts?.code).toBe(200);
+      expect(resultHeader(opts, 'x-nk-id')).toBe('server1,ua3');
+      expect((await caller.request('BYE', { dialog }))?.code).toBe(200);
+      expect(await noDialogsLeft(callId)).toEqual([]);
+    });
+  });
+
+  describe('t11 fork: multiple_200', () => {
+    // A server of its own that sends no 100 Trying: a proxy may CANCEL a branch only after a
+    // provisional (§9.1), so the UAs answering at once both get their 200 through instead of
+    // racing the CANCEL the first 200 triggers; ua3 rings and is CANCELled.
+    let srv: RunningServer;
+    let proxy: RunningApp;
+    let caller: RunningApp;
+    const uas: RunningApp[] = [];
+    let rr: string;
+    let regClient: SipClient;
+    beforeAll(async () => {
+      srv = await children.server({ no100: true });
+      proxy = await children.app(lang, srv, {
+        name: 'server1',
+        env: { NKSIP_PLUGINS: 'registrar', NKSIP_ROUTE: 'registrar' },
+      });
+      caller = await children.app(lang, srv, { name: 'caller', listen: ['sip:127.0.0.1:0'] });
+      for (const name of ['ua1', 'ua2', 'ua3']) {
+        uas.push(await children.app(lang, srv, { name, listen: ['sip:127.0.0.1:0'] }));
+      }
+      rr = `<sip:127.0.0.1:${srv.port('udp')};lr>`;
+      regClient = await SipClient.open(srv.port('udp'));
+    }, 60_000);
+
+    afterAll(async () => {
+      await regClient?.close();
+    });
+
+    const uri = (i: number) => `sip:ua${i + 1}@127.0.0.1:${appPort(uas[i] as RunningApp)}`;
+
+    async function registerAt(aor: string, contacts: string[]): Promise<number | undefined> {
+      const { res } = await regClient.request({
+        method: 'REGISTER',
+        ruri: `sip:127.0.0.1:${srv.port('udp')}`,
+        to: `<${aor}>`,
+        contact: contacts.map((c) => `<${c}>`).join(', '),
+        headers: ['Expires: 300'],
+      });
+      return res?.status;
+    }
+
+    async function dialogsAt(callId: string): Promise<Info[]> {
+      return ((await ask(proxy, { cmd: 'dialogs', callId }))?.infos ?? []) as Info[];
+    }
+
+    /** Polls (bounded) until the server keeps `n` dialogs of the Call-ID; returns them. */
+    async function untilDialogs(callId: string, n: number): Promise<Info[]> {
+      const deadline = Date.now() + 5000;
+      let open = await dialogsAt(callId);
+      while (open.length !== n && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        open = await dialogsAt(callId);
+      }
+      return open;
+    }
+
+    for (const mode of ['stateful', 'stateless'] as const) {
+      it(`${mode} record-routing proxy: every 2xx reaches the caller, which ACKs and BYEs the extra${mode === 'stateful' ? '; the proxy CANCELs the ringing branch' : ''}`, async () => {
+        const aor = `sip:m200${mode}@nksip`;
+        let headers: [string, string][];
+        if (mode === 'stateful') {
+          // ua1 and ua2 answer at once, ua3 rings until CANCELled
+          expect(await registerAt(aor, [uri(0), uri(1), uri(2)])).toBe(200);
+          headers = [
+            ['x-nk-rr', 'true'],
+            ['x-nk-op-ua3', 'pending'],
+          ];
+        } else {
+          // server1 forwards statelessly (with Record-Route) to ua3, which forks to ua1 and ua2;
+          // ua3 gets neither the mode nor x-nk-rr (it would process in-dialog requests itself)
+          expect(await registerAt(aor, [uri(2)])).toBe(200);
+          headers = [
+            ['x-nk-rr', 'true'],
+            ['x-nk-proxy-mode', 'stateless'],
+            ['x-nk-remove', 'x-nk-proxy-mode'],
+            ['x-nk-remove', 'x-nk-rr'],
+            ['x-nk-add', `x-nk-proxy: <${uri(0)}>,<${uri(1)}>`],
+          ];
+        }
+        const res = await caller.request('INVITE', aor, { route: [rr], auto2xxAck: true, headers });
+        expect(res?.code, JSON.stringify(res)).toBe(200);
+        const callId = res?.callId as string;
+        const ids = resultHeader(res, 'x-nk-id')?.split(',') ?? [];
+        const winner = ids.at(-1) === 'ua1' ? 0 : 1;
+        expect(ids.at(-1)).toBe(`ua${winner + 1}`);
+        // both 2xx were ACKed; the extra one got a BYE from the caller, the winner none
+        for (const app of [uas[0], uas[1]] as RunningApp[]) {
+          expect(
+            await app.waitEvent((e) => e.kind === 'ack' && e.callId === callId, 3000),
+            `${app.name} ACKed`,
+          ).toBeDefined();
+        }
+        const other = uas[1 - winner] as RunningApp;
+        expect(await other.waitEvent((e) => e.kind === 'bye' && e.callId === callId, 3000)).toBeDefined();
+        if (mode === 'stateful') {
+          expect(
+            await uas[2]?.waitEvent((e) => e.kind === 'cancel' && e.callId === callId, 3000),
+          ).toBeDefined();
+        }
+        // left: the caller's dialog and the winner's, plus the stateful proxy's own
+        const want = mode === 'stateful' ? 3 : 2;
+        const open = await untilDialogs(callId, want);
+        expect(open.map((d) => d.inviteStatus)).toEqual(Array(want).fill('confirmed'));
+        expect((uas[winner] as RunningApp).find('callback', { kind: 'bye', callId })).toEqual([]);
+        expect((await caller.request('BYE', { dialog: res?.dialog as string }))?.code).toBe(200);
+        expect(await untilDialogs(callId, 0)).toEqual([]);
+      });
+    }
+  });
+
+  describe('t20 proxy: session timers at a proxy whose app runs the timers plugin', () => {
+    let pt: RunningApp;
+    let c: SipClient;
+    beforeAll(async () => {
+      pt = await children.app(lang, server, {
+        name: 'pt',
+        listen: ['sip:127.0.0.1:0'],
+        env: { NKSIP_ROUTE: 'forward' },
+        timers: { se: 1000, minSe: 200 },
+      });
+      c = await SipClient.open(appPort(pt));
+    }, 30_000);
+
+    afterAll(async () => {
+      await c?.close();
+    });
+
+    it('422 below its Min-SE; on the way to the UA a longer Session-Expires is lowered and Min-SE raised', async () => {
+      const ua1 = uaUri(0).slice(1, -1);
+      const small = await c.request({ method: 'INVITE', ruri: ua1, headers: ['Session-Expires: 150'] });
+      expect([small.res?.status, headerOf(small.res as WireMessage, 'min-se')]).toEqual([422, '200']);
+      if (small.res) await c.ack(small.sent, small.res);
+      expect(ua[0]?.find('callback', { kind: 'invite', callId: small.sent.callId })).toEqual([]);
+
+      const ok = await c.request({
+        method: 'INVITE',
+        ruri: ua1,
+        headers: [
+          'Session-Expires: 5000;refresher=uac',
+          'Min-SE: 100',
+          'Supported: timer',
+          'x-nk-op: reply-request',
+        ],
+      });
+      const res = ok.res as WireMessage;
+      expect(res?.status, describeMessage(res)).toBe(200);
+      const seen = (res.body ?? Buffer.alloc(0)).toString('latin1').toLowerCase();
+      expect(seen).toMatch(/\r\nsession-expires: 1000;refresher=uac\r\n/);
+      expect(seen).toMatch(/\r\nmin-se: 200\r\n/);
+      await c.ack(ok.sent, res);
+      const bye = await c.bye(ok.sent, res);
+      expect((await c.final(bye, 'BYE', 3000))?.status).toBe(200);
+    });
+
+    it('a 2xx from a UAS without session timers gets Session-Expires;refresher=uac and Require: timer for a caller that supports them', async () => {
+      const uas = children.track(await sipp({ scenario: 'uas-call.xml', timeoutSec: 8 }));
+      await sippSettle();
+      const call = await c.request({
+        method: 'INVITE',
+        ruri: `sip:uas@127.0.0.1:${uas.port}`,
+        headers: ['Supported: timer'],
+      });
+      const res = call.res as WireMessage;
+      expect(res?.status, describeMessage(res)).toBe(200);
+      // uas-call.xml answers with neither: the proxy added them
+      expect(headerOf(res, 'session-expires')).toBe('1000;refresher=uac');
+      expect(headersOf(res, 'require')).toContain('timer');
+      await c.ack(call.sent, res);
+      const bye = await c.bye(call.sent, res);
+      expect((await c.final(bye, 'BYE', 3000))?.status).toBe(200);
+      expect(await uas.exited).toBe(0);
+    });
+  });
+
   describe('t18 path', () => {
     it('421 without Supported: path at the proxy, 420 at the registrar; the stored Path is followed', async () => {
       const p1Port = appPort(p1);
@@ -492,3 +854,15 @@ describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (l
     });
   });
 });
+
+type Info = {
+  handle: string;
+  role: string;
+  localTag: string;
+  remoteTag: string;
+  localSeq?: number;
+  remoteSeq?: number;
+  remoteTarget: string;
+  routeSet: string[];
+  inviteStatus?: string;
+};

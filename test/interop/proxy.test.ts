@@ -135,15 +135,16 @@ describe('the proxy and the registrar with sipp, Kamailio and bad input', () => 
     await server?.stop(1000);
   });
 
-  /** Nothing left once the timers have run: no fork, no branch, no transaction. */
+  /** Nothing left once the timers have run: no fork, no branch, no proxy dialog, no transaction. */
   async function nothingLeft(ms = 15_000): Promise<void> {
     const idle = () =>
       server.proxy.stats().forks === 0 &&
       server.proxy.stats().branches === 0 &&
+      server.proxy.stats().dialogs === 0 &&
       server.transactions.stats().client === 0 &&
       server.transactions.stats().server === 0;
     await until(idle, ms);
-    expect(server.proxy.stats()).toEqual({ forks: 0, branches: 0 });
+    expect(server.proxy.stats()).toEqual({ forks: 0, branches: 0, dialogs: 0 });
     expect(server.transactions.stats()).toEqual({ client: 0, server: 0 });
   }
 

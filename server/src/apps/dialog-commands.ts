@@ -9,6 +9,11 @@ import { formatUri } from '../sip/uri.js';
 /** The dialogs as apps may see them: the table, and a stop that tells the dialog's app. */
 export interface DialogPort {
   readonly table: DialogTable;
+  /**
+   * The dialogs the server keeps as a record-routing proxy, when it has some: found by handle
+   * and Call-ID as the others; their role is `uac` (the proxy reads them from the caller's side).
+   */
+  readonly proxyTable?: DialogTable;
   /** Stops a dialog now (reason `forced`), telling its app as any other stop. */
   stop(dialog: Dialog): void;
 }
@@ -48,15 +53,17 @@ export function runDialogCommand(port: DialogPort, cmd: DialogCommand): DialogRe
   switch (op?.$case) {
     case 'get': {
       const d = table.handle(op.value);
-      if (d) result.dialogs.push(dialogInfo(d));
+      const found = d ?? port.proxyTable?.handle(op.value);
+      if (found) result.dialogs.push(dialogInfo(found));
       else result.error = `unknown dialog ${JSON.stringify(op.value)}`;
       return result;
     }
     case 'list':
       result.dialogs = table.byCallId(op.value).map(dialogInfo);
+      for (const d of port.proxyTable?.byCallId(op.value) ?? []) result.dialogs.push(dialogInfo(d));
       return result;
     case 'stop': {
-      const d = table.handle(op.value);
+      const d = table.handle(op.value) ?? port.proxyTable?.handle(op.value);
       if (!d) {
         result.error = `unknown dialog ${JSON.stringify(op.value)}`;
         return result;

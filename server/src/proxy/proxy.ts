@@ -5,7 +5,10 @@
 // state of each fork, which it drops as soon as the fork is over.
 import { lookup } from 'node:dns/promises';
 import type { Logger } from 'pino';
+import type { AppHandler } from '../core/app.js';
 import { type BranchAnswer, CONTINUE, type ProxyOptions, type UriSet } from '../core/decision.js';
+import type { Dialog } from '../core/dialog/dialog.js';
+import { stopReason } from '../core/dialog/dialog.js';
 import type { Forwarder } from '../core/forwarder.js';
 import { responseOptions } from '../core/reply.js';
 import { makeResponse, reasonPhrase } from '../sip/build.js';
@@ -26,6 +29,7 @@ import {
 import { hostText, ipFamily, normalizeIp, stripBrackets } from '../transport/address.js';
 import type { Endpoint, SipTransport, Source, TransportName } from '../transport/types.js';
 import { bestResponse } from './best.js';
+import { DEFAULT_PROXY_DIALOG_TIMEOUT_MS, type ProxyDialogApp, ProxyDialogs } from './dialogs.js';
 import {
   copyRequest,
   copyResponse,
@@ -41,6 +45,7 @@ import {
   targetRequest,
 } from './edit.js';
 import { LocalIdentity, type LocalListener } from './local.js';
+import { proxyTimerRequest, proxyTimerResponse } from './timers.js';
 
 export interface SipProxyOptions {
   layer: TransactionLayer;
@@ -71,9 +76,14 @@ export interface SipProxyOptions {
    * listener is a hop to that app, not ours to remove. Default: every listener is one service.
    */
   sameService?: (a: Source, b: Source) => boolean;
+  /** NkSIP `sip_dialog_timeout` for the dialogs the proxy keeps, ms. Default 1800 s. */
+  dialogTimeoutMs?: number;
 }
 
 export const DEFAULT_TIMER_C = 180_000;
+
+/** What the proxy asks of the app that proxied: dialog notifications and session timer settings. */
+export type ProxyApp = ProxyDialogApp & Pick<AppHandler, 'timers'>;
 
 const COMPLETED_ELSEWHERE = 'SIP;cause=200;text="Call completed elsewhere"';
 
@@ -91,6 +101,8 @@ interface Fork {
   /** The request after §16.4 pre-processing: what every branch is copied from. */
   readonly base: SipRequest;
   readonly options: ProxyOptions;
+  /** The app runs the timers plugin: its 2xx may need Session-Expires (RFC 4028 §8.2). */
+  readonly timers: boolean;
   /** Serial groups with the options their branches use (a BRANCH_FINAL fork may bring its own). */
   readonly groups: Group[];
   /** Index of the next serial group to launch. */
@@ -131,6 +143,10 @@ interface Branch {
   timerCFired: boolean;
   /** After Timer C's CANCEL: how long to wait for the final before giving up on it. */
   guard: TimerHandle | undefined;
+  /** Early dialogs its provisionals made: they end with the branch unless a 2xx confirms them. */
+  early: Dialog[] | undefined;
+  /** To tags its responses carried: a 2xx retransmitted after the BYE makes no new dialog. */
+  tags: Set<string> | undefined;
 }
 
 /** The CANCELs we send need no handling: their INVITE's final response tells the outcome. */
@@ -147,6 +163,9 @@ export class SipProxy implements Forwarder {
   private readonly forks = new Map<ServerTxn, Fork>();
   private readonly live = new Set<Branch>();
   private readonly sameService: ((a: Source, b: Source) => boolean) | undefined;
+  /** The dialogs of the requests this proxy record-routed statefully. */
+  readonly dialogs: ProxyDialogs;
+  private app: ProxyApp | undefined;
 
   /** Whether a URI names us for a request that reached `source` (§16.4 Route removal). */
   private oursFor(source: Source): (u: SipUri) => boolean {
@@ -175,11 +194,30 @@ export class SipProxy implements Forwarder {
     this.resolveHost = opts.resolve ?? (async (host) => (await lookup(host)).address);
     this.local = new LocalIdentity(opts.listeners, opts.recordRouteHost, opts.localContact);
     this.sameService = opts.sameService;
+    this.dialogs = new ProxyDialogs(
+      this.clock,
+      opts.dialogTimeoutMs ?? DEFAULT_PROXY_DIALOG_TIMEOUT_MS,
+      this.log,
+    );
   }
 
-  /** Live forks and branches without a final outcome (for leak checks and metrics). */
-  stats(): { forks: number; branches: number } {
-    return { forks: this.forks.size, branches: this.live.size };
+  /**
+   * The app told of the proxy's dialogs and asked for its session timer settings (the apps
+   * layer's router, once it exists).
+   */
+  setApp(app: ProxyApp): void {
+    this.app = app;
+    this.dialogs.setApp(app);
+  }
+
+  /** Shutdown: the dialog timeout sweep stops. */
+  close(): void {
+    this.dialogs.close();
+  }
+
+  /** Live forks, branches without a final outcome, and proxy dialogs (for leak checks and metrics). */
+  stats(): { forks: number; branches: number; dialogs: number } {
+    return { forks: this.forks.size, branches: this.live.size, dialogs: this.dialogs.size };
   }
 
   isProxying(txn: ServerTxn): boolean {
@@ -193,6 +231,7 @@ export class SipProxy implements Forwarder {
     this.local.learn(source);
     let base: SipRequest;
     let groups: Group[];
+    const timers = this.app?.timers?.(source);
     try {
       const rejection = check(req, options);
       if (rejection) {
@@ -201,6 +240,12 @@ export class SipProxy implements Forwarder {
       }
       base = copyRequest(req);
       preprocess(base, this.oursFor(source));
+      const step = timers ? proxyTimerRequest(base, timers) : undefined;
+      if (step?.kind === 'reject') {
+        const headers: [string, string][] = [['Min-SE', String(step.minSe)]];
+        txn.respond(makeResponse(txn.request, 422, { reason: 'Session Interval Too Small', headers }));
+        return;
+      }
       groups = this.uriGroups(targets, base).map((uris) => ({ uris, options }));
     } catch (err) {
       if (!(err instanceof SipSyntaxError)) this.log?.error({ err }, 'proxy: cannot forward');
@@ -212,6 +257,7 @@ export class SipProxy implements Forwarder {
       source,
       base,
       options,
+      timers: timers !== undefined,
       groups,
       next: 0,
       active: new Set(),
@@ -224,6 +270,7 @@ export class SipProxy implements Forwarder {
       ended: false,
     };
     this.forks.set(txn, fork);
+    if (req.toTag !== undefined) this.dialogs.request(req);
     if (!this.launchNext(fork)) this.end(fork);
   }
 
@@ -267,6 +314,8 @@ export class SipProxy implements Forwarder {
         timerC: undefined,
         timerCFired: false,
         guard: undefined,
+        early: undefined,
+        tags: undefined,
       };
       fork.active.add(b);
       this.live.add(b);
@@ -329,6 +378,22 @@ export class SipProxy implements Forwarder {
   private onResponse(b: Branch, resp: SipResponse): void {
     const fork = b.fork;
     const s = resp.status;
+    const tag = resp.toTag;
+    const fresh = tag !== undefined && !b.tags?.has(tag);
+    if (fresh) {
+      if (!b.tags) b.tags = new Set();
+      b.tags.add(tag);
+    }
+    const d = this.dialogs.response(
+      fork.txn.request,
+      resp,
+      fork.source,
+      fresh && fork.options.recordRoute === true,
+    );
+    if (d?.early) {
+      if (!b.early) b.early = [d];
+      else if (!b.early.includes(d)) b.early.push(d);
+    }
     const up = copyResponse(resp);
     popVia(up);
     if (s < 200) {
@@ -345,6 +410,7 @@ export class SipProxy implements Forwarder {
       return;
     }
     if (s < 300) {
+      if (fork.timers) proxyTimerResponse(fork.txn.request, fork.base, up);
       // every 2xx goes up, even after another one (RFC 6026: the server txn is Accepted)
       fork.txn.respond(up);
       if (!fork.answered) {
@@ -382,7 +448,12 @@ export class SipProxy implements Forwarder {
 
   private onFailure(b: Branch, status: 408 | 503): void {
     if (b.state !== 'sent') return;
-    this.settle(b, b.timerCFired ? this.timerCResponse(b.fork) : this.synth(b.fork, status));
+    const resp = b.timerCFired ? this.timerCResponse(b.fork) : this.synth(b.fork, status);
+    // an in-dialog request that timed out (a BYE whose answer never came) ends its dialog
+    // as that answer would have (RFC 5057 §5.2); the To tag of the request is in the 408
+    const req = b.fork.txn.request;
+    if (req.toTag !== undefined) this.dialogs.response(req, resp, b.fork.source, false);
+    this.settle(b, resp);
   }
 
   /** RFC 3261 §16.8. */
@@ -442,6 +513,12 @@ export class SipProxy implements Forwarder {
     const fork = b.fork;
     fork.active.delete(b);
     this.live.delete(b);
+    if (b.early) {
+      // a losing branch's early dialogs: NkSIP removes them with the branch
+      for (const d of b.early)
+        if (d.early) this.dialogs.stop(d, resp ? stopReason(resp.status) : 'forced', fork.txn.request);
+      b.early = undefined;
+    }
     if (resp && resp.status < 600 && fork.options.onBranchFinal && isOpen(fork)) {
       this.ask(fork, b, resp, fork.options.onBranchFinal);
       return;
@@ -645,6 +722,7 @@ export class SipProxy implements Forwarder {
     let first: Uri;
     try {
       if (ack.maxForwards === 0) return;
+      if (ack.toTag !== undefined) this.dialogs.request(ack);
       const base = copyRequest(ack);
       preprocess(base, this.oursFor(source));
       const target = this.uriGroups(targets, base)?.[0]?.[0];

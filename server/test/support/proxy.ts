@@ -4,6 +4,7 @@
 import { DEFAULTS } from '../../src/config.js';
 import type { AppHandler } from '../../src/core/app.js';
 import type { ProxyOptions, RouteDecision, UriSet } from '../../src/core/decision.js';
+import type { TimerSettings } from '../../src/core/timers.js';
 import { UasCore } from '../../src/core/uas.js';
 import { SipProxy, type SipProxyOptions } from '../../src/proxy/index.js';
 import { makeResponse } from '../../src/sip/build.js';
@@ -56,13 +57,15 @@ export function proxyDecision(targets: UriSet, options: ProxyOptions = {}): Deci
 
 export interface ProxyHarnessOptions extends Partial<Omit<SipProxyOptions, 'layer' | 'transport' | 'clock'>> {
   decide?: Decide;
+  /** The app runs the timers plugin with these settings. */
+  timers?: TimerSettings;
 }
 
 export function proxyHarness(opts: ProxyHarnessOptions = {}) {
   const clock = new FakeClock();
   const transport = new ProxyTransport();
   const layer = new TransactionLayer({ transport, clock });
-  const { decide: d, ...rest } = opts;
+  const { decide: d, timers, ...rest } = opts;
   const proxy = new SipProxy({
     layer,
     transport,
@@ -71,12 +74,25 @@ export function proxyHarness(opts: ProxyHarnessOptions = {}) {
     ...rest,
   });
   const acks: SipRequest[] = [];
+  /** What the app heard of the proxy's dialogs: `start`, `invite_status:…`, `session:…`, `stop`. */
+  const dialogEvents: { handle: string; event: string }[] = [];
   const state = { decide: d ?? proxyDecision([['sip:bob@192.0.2.30']]) };
   const app: AppHandler = {
     route: (req) => state.decide(req),
     method: () => ({ status: 200 }),
     ack: (ack) => void acks.push(ack),
+    dialogUpdate: (u, ctx) => {
+      const event =
+        u.type === 'invite_status'
+          ? `invite_status:${typeof u.status === 'string' ? u.status : `stop:${u.status.stop}`}`
+          : u.type;
+      dialogEvents.push({ handle: ctx.dialog.handle, event });
+    },
+    sessionUpdate: (u, ctx) =>
+      void dialogEvents.push({ handle: ctx.dialog.handle, event: `session:${u.type}` }),
   };
+  if (timers) app.timers = () => timers;
+  proxy.setApp(app);
   const profile = () => ({ allow: DEFAULTS.allow, supported: ['path'] });
   const core = new UasCore({ transport, layer, profile, app, forwarder: proxy });
 
@@ -126,6 +142,7 @@ export function proxyHarness(opts: ProxyHarnessOptions = {}) {
     proxy,
     core,
     acks,
+    dialogEvents,
     send,
     answer,
     settle,
