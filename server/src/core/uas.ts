@@ -319,7 +319,10 @@ export class UasCore {
         const rejection =
           precheck(req, this.profile(source)) ??
           (bad ? reply(488, bad) : undefined) ??
-          sessionTooSmall(req, this.app.timers?.(source) ?? DEFAULT_TIMERS);
+          // the app's timer settings are looked up only for the requests that may carry one
+          (req.method === 'INVITE' || req.method === 'UPDATE'
+            ? sessionTooSmall(req, this.app.timers?.(source) ?? DEFAULT_TIMERS)
+            : undefined);
         if (rejection) {
           this.finish(txn, rejection, stateless);
           return;
