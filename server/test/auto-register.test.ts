@@ -6,8 +6,8 @@ import { appConfig } from '../../test/apps/support.js';
 import { appSettings } from '../src/apps/app-config.js';
 import { AutoSession } from '../src/apps/auto-register.js';
 import type { UacPort } from '../src/apps/uac-commands.js';
-import type { UacListener } from '../src/core/uac.js';
-import type { UacRequestSpec } from '../src/core/uac-build.js';
+import type { UacAuthSpec, UacListener } from '../src/core/uac.js';
+import type { UacDefaults, UacRequestSpec } from '../src/core/uac-build.js';
 import {
   type AutoCommand,
   type AutoResult,
@@ -24,14 +24,21 @@ import { request } from './support/transaction.js';
 interface Sent {
   spec: UacRequestSpec;
   listener: UacListener;
+  defaults: Partial<UacDefaults> | undefined;
+  auth: UacAuthSpec | undefined;
 }
 
 function setup() {
   const clock = new FakeClock(1_000_000);
   const sent: Sent[] = [];
   const uac = {
-    send: (spec: UacRequestSpec, listener: UacListener) => {
-      sent.push({ spec, listener });
+    send: (
+      spec: UacRequestSpec,
+      listener: UacListener,
+      defaults?: Partial<UacDefaults>,
+      auth?: UacAuthSpec,
+    ) => {
+      sent.push({ spec, listener, defaults, auth });
       return { handle: `R_${sent.length}`, callId: spec.callId ?? 'x' };
     },
     cancel: () => false,
@@ -43,9 +50,20 @@ function setup() {
     callbacks: [],
     token: '',
     instanceId: '',
-    config: appConfig({ from: 'sip:alice@example.com' }),
+    config: appConfig({
+      from: 'sip:alice@example.com',
+      pass: [{ realm: 'example.com', user: 'alice', password: 'secret' }],
+    }),
   });
-  const s = new AutoSession(uac, settings, (m) => out.push(m), clock);
+  const listeners = [{ transport: 'udp' as const, address: '127.0.0.1', port: 5070 }];
+  const s = new AutoSession(
+    uac,
+    settings,
+    (m) => out.push(m),
+    clock,
+    undefined,
+    () => listeners,
+  );
   const results = () => out.flatMap((m) => (m.msg?.$case === 'autoResult' ? [m.msg.value] : []));
   const regNotes = () =>
     out.flatMap((m) =>
@@ -104,6 +122,15 @@ describe('auto-register', () => {
     expect(t.results()).toHaveLength(1); // no change, nothing said
     t.clock.advance(270_000);
     expect(t.sent).toHaveLength(3);
+  });
+
+  it("sends as the app's own requests: its From, listeners and credentials (401/407 answered)", () => {
+    const { sent, s } = setup();
+    s.handle(cmd({ id: 7 }));
+    const first = sent[0] as Sent;
+    expect(first.defaults?.from).toBe('sip:alice@example.com');
+    expect(first.defaults?.listeners).toEqual([{ transport: 'udp', address: '127.0.0.1', port: 5070 }]);
+    expect(first.auth?.pass).toEqual([{ realm: 'example.com', user: 'alice', password: 'secret' }]);
   });
 
   it('a 503 with Retry-After: told of the failure, retried after it, told again when it works', () => {

@@ -6,7 +6,7 @@
 // instance leaves; a registration then sends Expires 0.
 import type { Logger } from 'pino';
 import type { UacListener } from '../core/uac.js';
-import type { UacDefaults, UacRequestSpec } from '../core/uac-build.js';
+import type { UacRequestSpec } from '../core/uac-build.js';
 import {
   type AutoCommand,
   type AutoResult,
@@ -19,9 +19,10 @@ import { newTag } from '../sip/ids.js';
 import { fromText, type SipResponse } from '../sip/message.js';
 import { parseUri } from '../sip/uri.js';
 import { type Clock, realClock, type TimerHandle } from '../transaction/clock.js';
+import type { LocalAddress } from '../transport/types.js';
 import type { AppSettings } from './app-config.js';
 import { headerOpFromPb } from './convert.js';
-import type { UacPort } from './uac-commands.js';
+import { passFromPb, type UacPort, uacDefaultsOf } from './uac-commands.js';
 
 export const DEFAULT_INTERVAL_S = 300;
 /** Longest wait before retrying after a failure without Retry-After, seconds. */
@@ -55,6 +56,8 @@ export class AutoSession {
     private readonly emit: (msg: ConnectResponse) => void,
     private readonly clock: Clock = realClock,
     private readonly log?: Logger,
+    /** The listeners the app is served on (its requests leave from them). */
+    private readonly listeners?: () => readonly LocalAddress[],
   ) {}
 
   /** Live entries (registrations and pings), for leak checks. */
@@ -156,22 +159,14 @@ export class AutoSession {
     return spec;
   }
 
-  private defaults(): Partial<UacDefaults> {
-    const d: Partial<UacDefaults> = {};
-    const s = this.settings;
-    if (s.from !== undefined) d.from = s.from;
-    if (s.route.length > 0) d.route = s.route;
-    if (s.localHost !== undefined) d.localHost = s.localHost;
-    if (s.allow !== undefined) d.allow = s.allow;
-    if (s.supported !== undefined) d.supported = s.supported.join(', ');
-    return d;
-  }
-
   private send(e: Entry, expires: number | undefined, listener: UacListener): void {
     const spec: UacRequestSpec = { ...e.base, callId: e.callId, cseq: ++e.cseq };
     if (expires !== undefined) spec.expires = expires;
     try {
-      if (!this.uac?.send(spec, listener, this.defaults())) listener.error('service_unavailable', 'not sent');
+      // as the app's own requests: its defaults and listeners, its credentials for 401/407
+      const defaults = uacDefaultsOf(this.settings, this.listeners?.());
+      const auth = { pass: this.settings.pass.map(passFromPb) };
+      if (!this.uac?.send(spec, listener, defaults, auth)) listener.error('service_unavailable', 'not sent');
     } catch (err) {
       this.log?.debug({ err, name: e.name }, 'auto register/ping not sent');
       listener.error('service_unavailable', (err as Error).message);

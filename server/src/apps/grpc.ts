@@ -209,6 +209,7 @@ class Session {
             (msg) => this.write(msg),
             undefined,
             this.opts.logger,
+            () => this.registry.listenersOf(app),
           );
           this.state = 'running';
           this.write({ msg: { $case: 'started', value: started } });

@@ -41,6 +41,24 @@ export type UacPort = Pick<UacCore, 'send' | 'cancel' | 'sendInDialog'> &
   Partial<Pick<UacCore, 'authorizedList'>>;
 
 /** A Credential of the contract as the UAC core's Pass (text; empty realm or user: any / From's). */
+/**
+ * What an app's requests default to (its `from`, `route`, local host, Allow, Supported) and the
+ * listeners they leave from; shared by UAC commands and automatic registrations.
+ */
+export function uacDefaultsOf(
+  settings: AppSettings,
+  listeners?: readonly LocalAddress[],
+): Partial<UacDefaults> {
+  const d: Partial<UacDefaults> = {};
+  if (settings.from !== undefined) d.from = settings.from;
+  if (settings.route.length > 0) d.route = settings.route;
+  if (settings.localHost !== undefined) d.localHost = settings.localHost;
+  if (settings.allow !== undefined) d.allow = settings.allow;
+  if (settings.supported !== undefined) d.supported = settings.supported.join(', ');
+  if (listeners && listeners.length > 0) d.listeners = listeners;
+  return d;
+}
+
 export function passFromPb(c: Credential): Pass {
   const p: Pass = { password: c.password };
   if (c.realm !== '') p.realm = c.realm;
@@ -228,15 +246,8 @@ export class UacSession {
       provisionals = o.provisionals;
     }
     const auth = this.authSpec(o?.pass ?? [], o?.authMaxTries);
-    const defaults: Partial<UacDefaults> = {};
-    if (this.settings.from !== undefined) defaults.from = this.settings.from;
-    if (this.settings.route.length > 0) defaults.route = this.settings.route;
-    if (this.settings.localHost !== undefined) defaults.localHost = this.settings.localHost;
-    if (this.settings.allow !== undefined) defaults.allow = this.settings.allow;
-    if (this.settings.supported !== undefined) defaults.supported = this.settings.supported.join(', ');
+    const defaults = uacDefaultsOf(this.settings, this.listeners());
     const session = sessionOptions(o, this.settings.timers);
-    const listeners = this.listeners();
-    if (listeners) defaults.listeners = listeners;
     this.dispatch(cmd.id, provisionals, (listener) =>
       this.uac?.send(spec, listener, defaults, auth, session),
     );
