@@ -61,6 +61,8 @@ type Options struct {
 	Grace time.Duration
 	// Pass: the app's credentials for every request it sends (NkSIP sip_pass).
 	Pass []Credential
+	// MaxCalls: the app's limit on concurrent calls (NkSIP sip_max_calls); nil: the server's.
+	MaxCalls *uint32
 
 	// Reconnect is the policy after a broken stream (and for the first join).
 	Reconnect Backoff
@@ -318,7 +320,7 @@ func (a *App) startMessage() *pb.ConnectRequest {
 	cfg := &pb.AppConfig{Listen: o.Listen, From: o.From, Route: o.Route, LocalHost: o.LocalHost, Timers: o.Timers,
 		Allow: o.Allow, Supported: o.Supported, Accept: o.Accept, Events: o.Events,
 		DefaultDeadlineMs: uint32(o.DefaultDeadline.Milliseconds()), GraceMs: uint32(o.Grace.Milliseconds()),
-		Pass: toProtoPass(o.Pass)}
+		Pass: toProtoPass(o.Pass), MaxCalls: o.MaxCalls}
 	for _, p := range o.Plugins {
 		cfg.Plugins = append(cfg.Plugins, &pb.Plugin{Name: p.Name, Options: p.Options})
 	}

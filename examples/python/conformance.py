@@ -6,7 +6,7 @@ the cross-language suite in test/conformance drives both the same way.
     clients/python/.venv/bin/python examples/python/conformance.py
 
 Environment: NKSIP_SERVER, NKSIP_APP, NKSIP_LISTEN, NKSIP_TOKEN, NKSIP_PASS, NKSIP_SIP_PASS,
-NKSIP_TIMERS, NKSIP_PLUGINS, NKSIP_ROUTE, as the TypeScript app reads them.
+NKSIP_MAX_CALLS, NKSIP_TIMERS, NKSIP_PLUGINS, NKSIP_ROUTE, as the TypeScript app reads them.
 """
 
 from __future__ import annotations
@@ -652,6 +652,9 @@ class Conformance(SipApp):
             elif cmd in ("dialog", "dialogs", "stop-dialog"):
                 self.spawn(self.dialog_command(c))
                 return
+            elif cmd == "leave":
+                self.spawn(self.leave(str(cid)))
+                return
             elif cmd == "cancel":
                 invite = self.calls.get(c.get("call") or "")
                 if invite is None:
@@ -679,6 +682,11 @@ class Conformance(SipApp):
             emit("result", id=cid, error=e.kind.camel, message=e.message)
         except Exception as e:
             emit("result", id=cid, error="exception", message=str(e))
+
+    async def leave(self, cid: str) -> None:
+        # the app stops and the process stays: a request now is NkSIP's service_not_started
+        await self.stop()
+        emit("result", id=cid, left=True)
 
     async def dialog_command(self, c: dict[str, Any]) -> None:
         cid = c.get("id")
@@ -720,6 +728,7 @@ async def main() -> None:
         listen=[u for u in os.environ.get("NKSIP_LISTEN", "").split(",") if u],
         token=os.environ.get("NKSIP_TOKEN", ""),
         sip_pass=SIP_PASS,
+        max_calls=int(os.environ["NKSIP_MAX_CALLS"]) if os.environ.get("NKSIP_MAX_CALLS") else None,
         plugins=plugins,
     )
     await app.start()

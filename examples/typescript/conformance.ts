@@ -6,8 +6,9 @@
 // Environment: NKSIP_SERVER (default 127.0.0.1:50051), NKSIP_APP (default conformance; also
 // the name appended to x-nk-id), NKSIP_LISTEN (comma-separated listen URIs; empty: the
 // server's own listeners), NKSIP_TOKEN, NKSIP_PASS (digest password for every user,
-// default 1234), NKSIP_SIP_PASS (the app's own credentials for the requests it sends:
-// comma-separated `[realm/]password`), NKSIP_TIMERS (`se,min_se`: the timers plugin, session
+// default 1234), NKSIP_MAX_CALLS (the app's limit on concurrent calls; unset: none),
+// NKSIP_SIP_PASS (the app's own credentials for the requests it sends: comma-separated
+// `[realm/]password`), NKSIP_TIMERS (`se,min_se`: the timers plugin, session
 // timers; unset: off), NKSIP_PLUGINS (comma-separated plugin names, e.g. `registrar`),
 // NKSIP_ROUTE (`registrar`: play NkSIP's test proxy — a request without x-nk-proxy whose
 // Request-URI names a user goes to that AOR's registered contacts, grouped by q (qfind), with
@@ -90,6 +91,8 @@
 //   {"id":"c4","cmd":"dialog","dialog":"D_…"} → result with `info` (DialogInfo, or null)
 //   {"id":"c5","cmd":"dialogs","callId":"…"}  → result with `infos`
 //   {"id":"c6","cmd":"stop-dialog","dialog":"D_…"} → result with `stopped` (no BYE is sent)
+//   {"id":"c7","cmd":"leave"} → the app stops (leaves the server) and the process stays to
+//      read commands: a request now is NkSIP's service_not_started (result `left: true`)
 //   → {"ev":"provisional","id":"c1","code":180,"reason":…,"dialog":"D_…"} for each 1xx
 //   → {"ev":"result","id":"c1","code":200,"reason":"OK","dialog":…,"callId":…,"cseq":…,
 //      "headers":[[name,value]…],"body":"…"}   or   {"ev":"result","id":"c1","error":"<kind>",
@@ -677,6 +680,11 @@ function runCommand(c: Command): void {
     } else if (c.cmd === 'dialog' || c.cmd === 'dialogs' || c.cmd === 'stop-dialog') {
       runDialogCommand(c);
       return;
+    } else if (c.cmd === 'leave') {
+      void started()
+        .stop()
+        .then(() => emit('result', { id: c.id, left: true }));
+      return;
     } else if (c.cmd === 'cancel') {
       const invite = calls.get(c.call ?? '');
       if (!invite) throw new Error(`no call ${c.call}`);
@@ -768,6 +776,7 @@ app = await SipApp.start(
     listen: process.env.NKSIP_LISTEN?.split(',').filter(Boolean),
     token: process.env.NKSIP_TOKEN,
     pass: SIP_PASS,
+    maxCalls: process.env.NKSIP_MAX_CALLS ? Number(process.env.NKSIP_MAX_CALLS) : undefined,
     plugins: [
       ...PLUGINS,
       ...(timers.length === 2

@@ -64,6 +64,11 @@ export interface Config {
   grpcToken?: string;
   /** How long a digest nonce we issue stays good, seconds (NkSIP `sip_nonce_timeout`). */
   nonceTimeout: number;
+  /**
+   * Concurrent calls the server takes, all apps together (NkSIP `max_calls`): a Call-ID with a
+   * request waiting for its final response or a dialog. Beyond it, 503 and `too_many_calls`.
+   */
+  maxCalls: number;
   /** The built-in PBX (registrar, digest auth, proxy to registered contacts) for these domains. */
   pbx?: PbxConfig;
 }
@@ -86,6 +91,7 @@ export const DEFAULTS: Config = {
   supported: 'path,100rel,timer',
   grpc: '127.0.0.1:50051',
   nonceTimeout: 30,
+  maxCalls: 100000,
 };
 
 type Checker = (key: string, v: unknown) => unknown;
@@ -159,6 +165,7 @@ const CHECKS: Record<keyof Config, Checker> = {
   },
   grpcToken: str,
   nonceTimeout: int(1, 86400),
+  maxCalls: int(0, 10_000_000),
   pbx: (key, v) => checkPbx(key, v),
 };
 

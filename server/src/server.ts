@@ -8,6 +8,7 @@ import { DialogAuth } from './auth/dialog-auth.js';
 import { Authenticator } from './auth/server.js';
 import { type Config, type ListenSpec, parseListen } from './config.js';
 import type { AppHandler } from './core/app.js';
+import { CallCounter } from './core/calls.js';
 import { defaultApp } from './core/default-app.js';
 import { DialogTable } from './core/dialog/table.js';
 import { SessionTimers } from './core/timers.js';
@@ -68,6 +69,8 @@ export interface ServerStats {
   transactions: { client: number; server: number };
   /** Requests sent for apps still waiting for their final response. */
   uacPending: number;
+  /** Live calls (core/calls.ts): Call-IDs with a request waiting for its final response or a dialog. */
+  calls: number;
   /** The proxy's live forks, branches and the dialogs it keeps as a record-routing proxy. */
   proxy: { forks: number; branches: number; dialogs: number };
   listeners: number;
@@ -87,6 +90,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   };
   if (config.localHost !== undefined) transportOpts.localHost = config.localHost;
   const transport = new TransportManager(transportOpts);
+  const calls = new CallCounter(config.maxCalls);
   const layer = new TransactionLayer({
     transport,
     clock: realClock,
@@ -140,10 +144,11 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     sameService: (a, b) => apps === undefined || apps.registry.handlerFor(a) === apps.registry.handlerFor(b),
     timerC: config.timerC * 1000,
     dialogTimeoutMs: config.dialogTimeout * 1000,
+    calls,
   };
   if (config.localHost !== undefined) proxyOpts.recordRouteHost = config.localHost;
   const proxy = new SipProxy(proxyOpts);
-  const dialogs = new DialogTable();
+  const dialogs = new DialogTable(calls);
   // the UAC core comes after the UAS core (it shares its dialogs); the hang-up reaches it late
   let uacRef: UacCore | undefined;
   const dialogAuth = new DialogAuth();
@@ -170,6 +175,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     },
     authenticator: new Authenticator({ clock: realClock, nonceTimeout: config.nonceTimeout }),
     dialogAuth,
+    calls,
   });
   const uacDefaults: ConstructorParameters<typeof UacCore>[0]['defaults'] = {
     from: '"NkSIP App" <sip:user@nksip>',
@@ -186,6 +192,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     dialogs: core.dialogs,
     dialogAuth,
     timerCMs: config.timerC * 1000,
+    calls,
   });
   uacRef = uac;
   // RFC 4028: a session not refreshed in time is hung up
@@ -280,6 +287,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       dialogs: dialogs.counts(),
       transactions: layer.stats(),
       uacPending: uac.stats().pending,
+      calls: calls.count(),
       proxy: proxy.stats(),
       ...transport.stats(),
       apps: apps.registry.describe(),

@@ -4,8 +4,8 @@
 // reached, unknown_dialog) — and what comes back while it runs: the Call-ID, every provisional
 // streamed before the final, and the dialog handle in the 180 already.
 //
-// Not here: service_not_started and too_many_calls (an SDK talks to a running server, which
-// sets no call limit today); NkSIP's sync/async modes are the SDK's own (UacCall).
+// service_not_started and too_many_calls are in call-limits.test.ts; NkSIP's sync/async modes
+// are the SDK's own (UacCall).
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../support/server-process.js';

@@ -49,6 +49,11 @@ export interface AppConfigOptions {
    * 401/407 with them after the request's own `pass`. A bare string: the password for any realm.
    */
   pass?: string | readonly Credential[];
+  /**
+   * Concurrent calls of the app (NkSIP `sip_max_calls`): beyond it the server answers new
+   * calls 503 and the app's own new requests fail with `tooManyCalls`. Absent: the server's limit.
+   */
+  maxCalls?: number;
 }
 
 const list = (v: string | readonly string[] | undefined): string =>
@@ -96,5 +101,6 @@ export function toAppConfig(o: AppConfigOptions): AppConfig {
     deadlineReplies,
     graceMs: o.graceMs ?? 0,
     pass: toProtoPass(o.pass),
+    maxCalls: o.maxCalls,
   };
 }

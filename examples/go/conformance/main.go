@@ -6,7 +6,7 @@
 //	examples/go/bin/conformance     (built by scripts/install-go-deps.sh)
 //
 // Environment: NKSIP_SERVER (default 127.0.0.1:50051), NKSIP_APP (default conformance),
-// NKSIP_LISTEN, NKSIP_TOKEN, NKSIP_PASS (default 1234), NKSIP_SIP_PASS, NKSIP_TIMERS
+// NKSIP_LISTEN, NKSIP_TOKEN, NKSIP_PASS (default 1234), NKSIP_SIP_PASS, NKSIP_MAX_CALLS, NKSIP_TIMERS
 // (`se,min_se`), NKSIP_PLUGINS, NKSIP_ROUTE (registrar | forward).
 package main
 
@@ -16,8 +16,10 @@ import (
 	"encoding/json"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -718,12 +720,13 @@ func main() {
 		plugins = append(plugins, nksip.Plugin{Name: "timers", Options: map[string]string{"se": t[0], "min_se": t[1]}})
 	}
 	opts := nksip.Options{
-		App:     name,
-		Server:  envOr("NKSIP_SERVER", nksip.DefaultServer),
-		Listen:  splitList(os.Getenv("NKSIP_LISTEN")),
-		Token:   os.Getenv("NKSIP_TOKEN"),
-		Pass:    sipPass,
-		Plugins: plugins,
+		App:      name,
+		Server:   envOr("NKSIP_SERVER", nksip.DefaultServer),
+		Listen:   splitList(os.Getenv("NKSIP_LISTEN")),
+		Token:    os.Getenv("NKSIP_TOKEN"),
+		Pass:     sipPass,
+		MaxCalls: envUint32("NKSIP_MAX_CALLS"),
+		Plugins:  plugins,
 		Notify: nksip.Events{
 			OnStarted:      func(info nksip.StartedInfo) { emit("started", structFields(info)) },
 			OnDisconnected: func(err error) { emit("disconnected", map[string]any{"message": errText(err)}) },
@@ -756,6 +759,9 @@ func main() {
 	select {
 	case <-sig:
 	case <-app.Closed():
+		if left.Load() {
+			<-sig
+		}
 	}
 	close(stopped)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -879,6 +885,9 @@ func responseFields(r *nksip.Response) map[string]any {
 		"body": string(r.Body)}
 }
 
+// left is set by the leave command: the app stopped on purpose and the process stays.
+var left atomic.Bool
+
 func result(id string, fields map[string]any) {
 	fields["id"] = id
 	emit("result", fields)
@@ -906,6 +915,16 @@ func runCommand(c command) {
 		call = app.Send(method, to, opts)
 	case "dialog", "dialogs", "stop-dialog":
 		go runDialogCommand(c)
+		return
+	case "leave":
+		// the app stops and the process stays: a request now is NkSIP's service_not_started
+		left.Store(true)
+		go func(id string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			_ = app.Stop(ctx)
+			result(id, map[string]any{"left": true})
+		}(c.ID)
 		return
 	case "cancel":
 		callsMu.Lock()
@@ -1026,4 +1045,14 @@ func dialogJSON(d *nksip.DialogInfo) map[string]any {
 		out["inviteRemoteSdp"] = string(d.InviteRemoteSDP)
 	}
 	return out
+}
+
+// envUint32 reads a number from the environment; nil when unset or not a number.
+func envUint32(key string) *uint32 {
+	n, err := strconv.ParseUint(os.Getenv(key), 10, 32)
+	if err != nil {
+		return nil
+	}
+	v := uint32(n)
+	return &v
 }

@@ -134,6 +134,8 @@ export interface AppSettings {
   pass: Credential[];
   /** Set when the app enabled the timers plugin (session timers, RFC 4028). */
   timers?: TimerSettings;
+  /** NkSIP `sip_max_calls`: the app's own limit on concurrent calls, when it set one. */
+  maxCalls?: number;
   /** Equal for two Starts that may share an app. */
   canonical: string;
 }
@@ -212,6 +214,7 @@ export function appSettings(start: Start, defaultDeadlineMs = DEFAULT_DEADLINE_M
     if (/[\s;,<>]/.test(c.localHost)) throw new InvalidConfig(`config.local_host: bad host ${c.localHost}`);
     out.localHost = c.localHost;
   }
+  if (c.maxCalls !== undefined) out.maxCalls = c.maxCalls;
   if (c.allow !== '') out.allow = fromText(c.allow);
   if (c.supported !== '') {
     out.supported = c.supported
@@ -282,6 +285,7 @@ export function appSettings(start: Start, defaultDeadlineMs = DEFAULT_DEADLINE_M
         Object.entries(c.deadlineReplies).map(([k, v]) => [k, PbReplyCodec.toJSON(v)]),
       ),
       graceMs: c.graceMs,
+      maxCalls: c.maxCalls ?? null,
       // compared, never shown: a digest stands for the passwords
       pass: createHash('sha256').update(JSON.stringify(c.pass)).digest('hex'),
     },

@@ -15,6 +15,7 @@ import {
   type Provisional,
   type RequestContext,
 } from '../core/app.js';
+import type { CallScope } from '../core/calls.js';
 import {
   type BranchAnswer,
   type BranchFinal,
@@ -300,6 +301,7 @@ function callIdOf(req: SipRequest): string | undefined {
 
 export class AppDispatcher implements AppHandler {
   readonly settings: AppSettings;
+  private readonly scope: CallScope;
   private readonly profileOf: (source: Source) => UasProfile;
   private readonly clock: Clock;
   private readonly log: Logger | undefined;
@@ -319,6 +321,7 @@ export class AppDispatcher implements AppHandler {
 
   constructor(opts: DispatchOptions) {
     this.settings = opts.settings;
+    this.scope = { owner: opts.settings.name, maxCalls: opts.settings.maxCalls };
     this.profileOf = opts.profile;
     this.clock = opts.clock;
     this.log = opts.logger;
@@ -462,6 +465,11 @@ export class AppDispatcher implements AppHandler {
 
   timers(): TimerSettings | undefined {
     return this.settings.timers;
+  }
+
+  /** The app's calls, and its own limit on them. */
+  callScope(): CallScope {
+    return this.scope;
   }
 
   sessionUpdate(update: SessionUpdate, ctx: DialogUpdateContext): void {

@@ -135,6 +135,7 @@ export class AppRegistry {
       isRegistered: (req, source) => this.handlerFor(source).isRegistered?.(req, source) ?? false,
       sessionUpdate: (update, ctx) => this.handlerFor(ctx.source).sessionUpdate?.(update, ctx),
       timers: (source) => this.handlerFor(source).timers?.(source),
+      callScope: (source) => this.handlerFor(source).callScope?.(source),
     };
   }
 

@@ -56,6 +56,7 @@ export function uacDefaultsOf(
   if (settings.allow !== undefined) d.allow = settings.allow;
   if (settings.supported !== undefined) d.supported = settings.supported.join(', ');
   if (listeners && listeners.length > 0) d.listeners = listeners;
+  d.calls = { owner: settings.name, maxCalls: settings.maxCalls };
   return d;
 }
 

@@ -3,6 +3,7 @@
 import type { AuthResult } from '../auth/server.js';
 import type { SipRequest } from '../sip/message.js';
 import type { Source } from '../transport/types.js';
+import type { CallScope } from './calls.js';
 import type { RouteDecision } from './decision.js';
 import type { Dialog, DialogUpdate } from './dialog/dialog.js';
 import type { Reply } from './reply.js';
@@ -92,4 +93,6 @@ export interface AppHandler {
   sessionUpdate?(update: SessionUpdate, ctx: DialogUpdateContext): void;
   /** The app's session timer settings (NkSIP's timers plugin); RFC 4028's defaults when absent. */
   timers?(source: Source): TimerSettings | undefined;
+  /** Whose calls the requests through this listener are, and their limit (NkSIP `sip_max_calls`). */
+  callScope?(source: Source): CallScope | undefined;
 }

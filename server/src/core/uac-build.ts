@@ -3,6 +3,7 @@
 // errors, the headers NkSIP adds per method, URI-embedded headers and `;method=`, header
 // operations applied last. Pure: no I/O, no timers. The Via and an automatic Contact need
 // the next hop and the listener, so the UAC core adds them.
+
 import { isToken, parseParams, SipSyntaxError, splitTopLevel, unescapeUri } from '../sip/grammar.js';
 import { formatNameAddr, type NameAddr, parseNameAddr } from '../sip/headers.js';
 import { newCallId, newTag } from '../sip/ids.js';
@@ -10,6 +11,7 @@ import { fromText, type Header, SipRequest } from '../sip/message.js';
 import { canonicalName } from '../sip/names.js';
 import { formatUri, isSipUri, isTelUri, parseUri, type SipUri, type Uri } from '../sip/uri.js';
 import type { LocalAddress } from '../transport/types.js';
+import type { CallScope } from './calls.js';
 import type { HeaderOp } from './decision.js';
 
 export type UacErrorKind =
@@ -77,6 +79,8 @@ export interface UacDefaults {
   supported: string;
   /** The local listeners requests leave from when one fits (an app's own); any otherwise. */
   listeners?: readonly LocalAddress[];
+  /** Whose calls the requests are, and their limit (an app's); the built-in app's otherwise. */
+  calls?: CallScope;
 }
 
 export interface BuiltRequest {

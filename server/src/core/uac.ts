@@ -36,6 +36,7 @@ import type { ClientHandler } from '../transaction/types.js';
 import { hostText } from '../transport/address.js';
 import type { TransportManager } from '../transport/manager.js';
 import type { Endpoint, LocalAddress, SipTransport } from '../transport/types.js';
+import { BUILT_IN_CALLS, type CallCounter } from './calls.js';
 import type { Dialog, DialogContext, DialogUpdate } from './dialog/dialog.js';
 import { buildInDialogRequest, DialogError, type InDialogSpec } from './dialog/request.js';
 import { DialogTable } from './dialog/table.js';
@@ -121,6 +122,8 @@ export interface UacCoreOptions {
    * this long ends with 408 "Timer C Timeout" (and is CANCELled). Default 180 s.
    */
   timerCMs?: number;
+  /** The live calls and their limits: a request that would start one too many is refused. */
+  calls?: CallCounter;
 }
 
 /** Automatic digest answers for one request (NkSIP `sip_pass`, `sip_uac_auto_auth_max_tries`). */
@@ -196,6 +199,8 @@ interface Pending {
   ep?: Endpoint;
   /** Automatic digest answers, when the request has passwords. */
   auth?: { uac: UacAuth; passes: Pass[] };
+  /** The owner of the call it counts in until done (core/calls.ts), when counted. */
+  callOwner?: string;
 }
 
 function authOf(spec: UacAuthSpec | undefined): Pending['auth'] {
@@ -231,9 +236,11 @@ export class UacCore {
     this.isLocal = opts.isLocal;
     this.dialogAuth = opts.dialogAuth;
     this.timerCMs = opts.timerCMs ?? DEFAULT_TIMER_C_MS;
+    this.calls = opts.calls;
   }
 
   private readonly timerCMs: number;
+  private readonly calls: CallCounter | undefined;
 
   /**
    * Sends a request. What can be known at once is reported synchronously: `listener.error`
@@ -281,6 +288,12 @@ export class UacCore {
       };
       const a = authOf(auth);
       if (a) p.auth = a;
+      // NkSIP: a request that would start a call beyond a limit is not sent
+      const scope = d.calls ?? BUILT_IN_CALLS;
+      if (this.calls && !this.calls.admit(scope, p.req.callId)) {
+        throw new UacError('too_many_calls', `too many calls (${this.calls.count(scope.owner)} live)`);
+      }
+      if (this.calls) p.callOwner = scope.owner;
     } catch (err) {
       // anything else is input the types did not keep out (an app sent a number as a URI...)
       const known = err instanceof UacError || err instanceof TargetError;
@@ -367,6 +380,10 @@ export class UacCore {
       return undefined;
     }
     this.tellDialog(listener, built.updates, dialog, p.req);
+    if (this.calls && p.req.method !== 'ACK') {
+      this.calls.hold(dialog.owner, p.req.callId);
+      p.callOwner = dialog.owner;
+    }
     const handle = p.handle;
     const out: UacRequest = {
       handle,
@@ -744,7 +761,7 @@ export class UacCore {
   private applyDialog(p: Pending, resp: SipResponse): Dialog | undefined {
     if (!p.inDialog && !DIALOG_METHODS.has(p.req.method)) return undefined;
     try {
-      const ctx: DialogContext = { now: this.clock.now() };
+      const ctx: DialogContext = { now: this.clock.now(), owner: p.callOwner };
       if (this.isLocal) ctx.isLocal = this.isLocal;
       const step = this.dialogs.uacResponse(p.req, resp, ctx);
       if (step.dialog) this.tellDialog(p.listener, step.updates, step.dialog, p.req);
@@ -783,6 +800,7 @@ export class UacCore {
   private finish(p: Pending): void {
     if (p.done) return;
     p.done = true;
+    if (p.callOwner !== undefined) this.calls?.release(p.callOwner, p.req.callId);
     if (p.cancel && !p.cancelSent) {
       for (const l of p.cancel.listeners.splice(0)) {
         tell(this.log, () =>

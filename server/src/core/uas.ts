@@ -27,6 +27,7 @@ import {
 import { sixtyFourT1 } from '../transaction/timers.js';
 import { type Incoming, isReliable, type SipTransport, type Source } from '../transport/types.js';
 import type { AppHandler, RequestContext } from './app.js';
+import { BUILT_IN_CALLS, type CallCounter } from './calls.js';
 import type { RouteDecision } from './decision.js';
 import { defaultApp } from './default-app.js';
 import { inDialogError, receiveInDialog } from './dialog/check.js';
@@ -74,6 +75,8 @@ export interface UasCoreOptions {
   authenticator?: Authenticator;
   /** The dialogs' authorised sources (shared with the UAC core); a new one when absent. */
   dialogAuth?: DialogAuth;
+  /** The live calls and their limits: a request that would start one too many gets 503. */
+  calls?: CallCounter;
 }
 
 /** The Reason of the BYE sent when a dialog times out (NkSIP). */
@@ -123,6 +126,7 @@ export class UasCore {
   readonly reliable: ReliableProvisionals;
   /** Session timers (RFC 4028), shared with the UAC core; none until server.ts sets them. */
   private sessionTimers: SessionTimers | undefined;
+  private readonly calls: CallCounter | undefined;
 
   constructor(opts: UasCoreOptions) {
     this.transport = opts.transport;
@@ -138,6 +142,7 @@ export class UasCore {
     this.isLocal = opts.isLocal;
     this.hangUp = opts.hangUp;
     this.dialogAuth = opts.dialogAuth ?? new DialogAuth();
+    this.calls = opts.calls;
     this.authorizer = new UasAuthorizer(
       opts.authenticator ?? new Authenticator({ clock: this.clock }),
       this.dialogAuth,
@@ -246,6 +251,11 @@ export class UasCore {
       this.respond(txn, { status: 503, reason: 'Service Unavailable', headers: [['Retry-After', '5']] });
       return;
     }
+    if (this.calls && !this.countCall(req, txn, source)) {
+      this.log?.info({ callId: req.callId, method: req.method }, 'too many calls: 503');
+      this.respond(txn, { status: 503, reason: 'Too Many Calls' });
+      return;
+    }
     if (this.app.authorize) {
       // NkSIP step 3. Rejections go through the transaction: it absorbs the ACK of a 401/407
       // to an INVITE and answers retransmissions with the same challenge, with no new
@@ -267,6 +277,20 @@ export class UasCore {
       return;
     }
     this.routeStep(req, txn, source);
+  }
+
+  /**
+   * The request counts in its call until its final response (NkSIP starts a call process for
+   * it); false when it would start a call beyond the server's or its app's limit.
+   */
+  private countCall(req: SipRequest, txn: ServerTxn, source: Source): boolean {
+    const calls = this.calls as CallCounter;
+    const scope = this.app.callScope?.(source) ?? BUILT_IN_CALLS;
+    if (!calls.admit(scope, req.callId)) return false;
+    const owner = scope.owner;
+    txn.callOwner = owner;
+    txn.onSettled = () => calls.release(owner, req.callId);
+    return true;
   }
 
   /** NkSIP step 4: sip_route, then what its answer says. */
@@ -476,7 +500,7 @@ export class UasCore {
     const req = txn.request;
     let step: ReturnType<DialogTable['uasResponse']>;
     try {
-      const ctx: Parameters<DialogTable['uasResponse']>[2] = { now: this.clock.now() };
+      const ctx: Parameters<DialogTable['uasResponse']>[2] = { now: this.clock.now(), owner: txn.callOwner };
       if (this.isLocal) ctx.isLocal = this.isLocal;
       step = this.dialogs.uasResponse(req, resp, ctx);
     } catch (err) {

@@ -7,6 +7,7 @@
 // change (DIALOG_UPDATE, SESSION_UPDATE) through the AppHandler seam the UAS core uses.
 import type { Logger } from 'pino';
 import type { AppHandler } from '../core/app.js';
+import type { CallCounter } from '../core/calls.js';
 import { createsDialog, type Dialog, type DialogUpdate, type StopReason } from '../core/dialog/dialog.js';
 import { DialogTable } from '../core/dialog/table.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
@@ -22,7 +23,7 @@ export type ProxyDialogApp = Pick<AppHandler, 'dialogUpdate' | 'sessionUpdate'>;
 type Way = 'caller' | 'callee';
 
 export class ProxyDialogs {
-  readonly table = new DialogTable();
+  readonly table: DialogTable;
   private app: ProxyDialogApp | undefined;
   /** Each dialog's creating request and where it arrived: the app told is the one serving it. */
   private readonly origins = new WeakMap<Dialog, { req: SipRequest; source: Source }>();
@@ -33,7 +34,10 @@ export class ProxyDialogs {
     private readonly clock: Clock,
     private readonly timeoutMs: number,
     private readonly log: Logger | undefined,
-  ) {}
+    calls?: CallCounter,
+  ) {
+    this.table = new DialogTable(calls);
+  }
 
   setApp(app: ProxyDialogApp): void {
     this.app = app;
@@ -65,7 +69,13 @@ export class ProxyDialogs {
    * request and the branch had not seen this To tag: a late 2xx retransmission after the
    * BYE must not bring the dialog back).
    */
-  response(req: SipRequest, resp: SipResponse, source: Source, mayCreate: boolean): Dialog | undefined {
+  response(
+    req: SipRequest,
+    resp: SipResponse,
+    source: Source,
+    mayCreate: boolean,
+    owner?: string,
+  ): Dialog | undefined {
     if (resp.status <= 100) return undefined;
     const now = this.clock.now();
     const found = this.find(req, resp);
@@ -80,7 +90,7 @@ export class ProxyDialogs {
     if (!createsDialog(req.method, resp.status)) return undefined;
     let step: ReturnType<DialogTable['uacResponse']>;
     try {
-      step = this.table.uacResponse(req, resp, { now });
+      step = this.table.uacResponse(req, resp, { now, owner });
     } catch (err) {
       this.log?.debug({ err, callId: req.callId }, 'proxy: response left out of dialogs');
       return undefined;

@@ -6,6 +6,7 @@
 import { lookup } from 'node:dns/promises';
 import type { Logger } from 'pino';
 import type { AppHandler } from '../core/app.js';
+import type { CallCounter } from '../core/calls.js';
 import { type BranchAnswer, CONTINUE, type ProxyOptions, type UriSet } from '../core/decision.js';
 import type { Dialog } from '../core/dialog/dialog.js';
 import { stopReason } from '../core/dialog/dialog.js';
@@ -78,6 +79,8 @@ export interface SipProxyOptions {
   sameService?: (a: Source, b: Source) => boolean;
   /** NkSIP `sip_dialog_timeout` for the dialogs the proxy keeps, ms. Default 1800 s. */
   dialogTimeoutMs?: number;
+  /** The live calls: each dialog the proxy keeps holds its call (core/calls.ts). */
+  calls?: CallCounter;
 }
 
 export const DEFAULT_TIMER_C = 180_000;
@@ -198,6 +201,7 @@ export class SipProxy implements Forwarder {
       this.clock,
       opts.dialogTimeoutMs ?? DEFAULT_PROXY_DIALOG_TIMEOUT_MS,
       this.log,
+      opts.calls,
     );
   }
 
@@ -389,6 +393,7 @@ export class SipProxy implements Forwarder {
       resp,
       fork.source,
       fresh && fork.options.recordRoute === true,
+      fork.txn.callOwner,
     );
     if (d?.early) {
       if (!b.early) b.early = [d];

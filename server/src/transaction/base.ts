@@ -6,6 +6,8 @@ import type { TxnEnv, TxnState } from './types.js';
 
 /** States whose own timers (D, H, I, J, K, L, M) already bound what is left of the life. */
 const BOUNDED: ReadonlySet<TxnState> = new Set(['completed', 'confirmed', 'accepted']);
+/** States before the final response, when a transaction's outcome is still open. */
+export const WAITING: ReadonlySet<TxnState> = new Set(['calling', 'trying', 'proceeding']);
 
 export abstract class Transaction {
   private current: TxnState;
@@ -13,6 +15,9 @@ export abstract class Transaction {
   readonly key: string;
   protected readonly env: TxnEnv;
   private lifetime: TimerHandle | undefined;
+  /** See ServerTxn: the call this transaction counts in, and what ends its part in it. */
+  callOwner: string | undefined;
+  onSettled: (() => void) | undefined;
 
   /**
    * `armNow`: start the lifetime bound at once. A server transaction starts it only if it is
@@ -44,6 +49,11 @@ export abstract class Transaction {
     // a final response ends the wait the lifetime guards against; one timer fewer per
     // transaction in the 32 s of Timer J/K matters at thousands of requests a second
     if (BOUNDED.has(next)) this.lifetime = this.clear(this.lifetime);
+    if (this.onSettled !== undefined && !WAITING.has(next)) {
+      const settled = this.onSettled;
+      this.onSettled = undefined;
+      settled();
+    }
   }
 
   get terminated(): boolean {

@@ -7,6 +7,7 @@ import { SipSyntaxError } from '../sip/grammar.js';
 import { viaBranch } from '../sip/headers.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
 import type { Endpoint, Incoming, PreparedResponse, SipTransport, Source } from '../transport/types.js';
+import { WAITING } from './base.js';
 import { ClientInviteTransaction } from './client-invite.js';
 import { ClientNonInviteTransaction } from './client-non-invite.js';
 import type { Clock } from './clock.js';
@@ -15,10 +16,7 @@ import { clientKey, matchesByBranch, mergeKey, serverKey, topViaOf } from './key
 import { ServerInviteTransaction } from './server-invite.js';
 import { ServerNonInviteTransaction } from './server-non-invite.js';
 import { type TimerConfig, timerConfig } from './timers.js';
-import type { ClientHandler, ServerFailure, ServerTxn, TransactionUser, TxnEnv, TxnState } from './types.js';
-
-/** States before the final response, when a transaction's outcome is still open. */
-const WAITING: ReadonlySet<TxnState> = new Set(['calling', 'trying', 'proceeding']);
+import type { ClientHandler, ServerFailure, ServerTxn, TransactionUser, TxnEnv } from './types.js';
 
 export type ClientTransaction = ClientInviteTransaction | ClientNonInviteTransaction;
 export type ServerTransaction = ServerInviteTransaction | ServerNonInviteTransaction;

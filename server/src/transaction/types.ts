@@ -51,6 +51,12 @@ export interface ServerTxn {
    * transaction, RFC 3261 §8.2.6.2): a field costs less than a side table under load.
    */
   localTag: string | undefined;
+  /**
+   * The owner of the call this request counts in (core/calls.ts), kept here for the TU like
+   * `localTag`; `onSettled` runs once, when the wait for a final response ends.
+   */
+  callOwner: string | undefined;
+  onSettled: (() => void) | undefined;
   respond(resp: SipResponse): boolean;
   /** Ends the transaction silently: its answer went out statelessly, or never will. */
   abort(): void;

@@ -227,6 +227,7 @@ class SipApp:
         deadline_replies: Mapping[str, Reply] | None = None,
         grace_ms: int = 0,
         sip_pass: Passwords | None = None,
+        max_calls: int | None = None,
         reconnect: Reconnect | bool = True,
         credentials: grpc.ChannelCredentials | None = None,
         start_timeout: float = 10.0,
@@ -259,6 +260,7 @@ class SipApp:
             default_deadline_ms=default_deadline_ms,
             deadline_replies={k: to_proto_reply(r) for k, r in (deadline_replies or {}).items()},
             grace_ms=grace_ms,
+            max_calls=max_calls,
         )
         self.config.__setattr__("from", sip_from)
         getattr(self.config, "pass").extend(to_proto_pass(sip_pass))

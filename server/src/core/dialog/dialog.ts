@@ -79,6 +79,8 @@ export interface DialogContext {
   isLocal?: (uri: Uri) => boolean;
   /** Whether the creating request went over TLS; secure also needs a sips: Request-URI. */
   overTls?: boolean;
+  /** The owner of the call the creating request counted in (core/calls.ts); '' by default. */
+  owner?: string | undefined;
 }
 
 /** Responses that end the dialog and every usage in it (RFC 5057 §5.1, NkSIP). */
@@ -157,6 +159,8 @@ export class Dialog {
   readonly handle = newHandle();
   readonly id: string;
   readonly callId: string;
+  /** The owner of its call (core/calls.ts): the dialog keeps that call live. */
+  readonly owner: string;
   readonly localTag: string;
   readonly remoteTag: string;
   /** Which side created it: we sent the creating request (uac) or answered it (uas). */
@@ -201,6 +205,7 @@ export class Dialog {
     if (toTag === undefined) throw new Error('dialog response without a To tag');
     this.role = role;
     this.callId = req.callId;
+    this.owner = ctx.owner ?? '';
     this.callerTag = fromTag;
     this.localTag = role === 'uac' ? fromTag : toTag;
     this.remoteTag = role === 'uac' ? toTag : fromTag;

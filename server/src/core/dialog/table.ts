@@ -5,6 +5,7 @@
 // NkSIP's `dialog_timeout` (a dialog not refreshed in time gets a BYE) stays with the
 // caller, which owns the timers: `updated` on each dialog says when it last saw activity.
 import type { SipRequest, SipResponse } from '../../sip/message.js';
+import type { CallCounter } from '../calls.js';
 import { createsDialog, Dialog, type DialogContext, type DialogUpdate, dialogId } from './dialog.js';
 
 export interface DialogCounts {
@@ -26,6 +27,9 @@ export class DialogTable {
   private readonly byHandle = new Map<string, Dialog>();
   private readonly removedListeners: ((d: Dialog) => void)[] = [];
 
+  /** `calls`: where each dialog holds its call live while it is in the table. */
+  constructor(private readonly calls?: CallCounter) {}
+
   /** Called with each dialog that leaves the table (what is kept per dialog elsewhere goes too). */
   onRemoved(fn: (d: Dialog) => void): void {
     this.removedListeners.push(fn);
@@ -35,12 +39,14 @@ export class DialogTable {
     if (this.byId.has(d.id)) throw new Error(`dialog ${d.handle} already in the table`);
     this.byId.set(d.id, d);
     this.byHandle.set(d.handle, d);
+    this.calls?.hold(d.owner, d.callId);
   }
 
   remove(d: Dialog): boolean {
     if (this.byId.get(d.id) !== d) return false;
     this.byId.delete(d.id);
     this.byHandle.delete(d.handle);
+    this.calls?.release(d.owner, d.callId);
     for (const fn of this.removedListeners) fn(d);
     return true;
   }

@@ -678,7 +678,12 @@ type AppConfig struct {
 	GraceMs uint32 `protobuf:"varint,14,opt,name=grace_ms,json=graceMs,proto3" json:"grace_ms,omitempty"`
 	// Credentials for every request the app sends (NkSIP `sip_pass`), tried after the
 	// request's own `UacOptions.pass`.
-	Pass          []*Credential `protobuf:"bytes,20,rep,name=pass,proto3" json:"pass,omitempty"`
+	Pass []*Credential `protobuf:"bytes,20,rep,name=pass,proto3" json:"pass,omitempty"`
+	// Concurrent calls of this app (NkSIP `sip_max_calls`): Call-IDs with a request waiting for
+	// its final response or a dialog, received through its listeners or sent by it. A request
+	// that would start one more is answered 503 "Too Many Calls"; a UacCommand gets the error
+	// UAC_ERROR_KIND_TOO_MANY_CALLS. Unset: only the server's own limit (config `maxCalls`).
+	MaxCalls      *uint32 `protobuf:"varint,21,opt,name=max_calls,json=maxCalls,proto3,oneof" json:"max_calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -816,6 +821,13 @@ func (x *AppConfig) GetPass() []*Credential {
 		return x.Pass
 	}
 	return nil
+}
+
+func (x *AppConfig) GetMaxCalls() uint32 {
+	if x != nil && x.MaxCalls != nil {
+		return *x.MaxCalls
+	}
+	return 0
 }
 
 type Start struct {
@@ -3573,7 +3585,7 @@ const file_nksip_v1_service_proto_rawDesc = "" +
 	"\aoptions\x18\x02 \x03(\v2\x1d.nksip.v1.Plugin.OptionsEntryR\aoptions\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xce\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfe\x05\n" +
 	"\tAppConfig\x12\x16\n" +
 	"\x06listen\x18\x01 \x03(\tR\x06listen\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x14\n" +
@@ -3591,13 +3603,16 @@ const file_nksip_v1_service_proto_rawDesc = "" +
 	"\x13default_deadline_ms\x18\f \x01(\rR\x11defaultDeadlineMs\x12S\n" +
 	"\x10deadline_replies\x18\r \x03(\v2(.nksip.v1.AppConfig.DeadlineRepliesEntryR\x0fdeadlineReplies\x12\x19\n" +
 	"\bgrace_ms\x18\x0e \x01(\rR\agraceMs\x12(\n" +
-	"\x04pass\x18\x14 \x03(\v2\x14.nksip.v1.CredentialR\x04pass\x1a>\n" +
+	"\x04pass\x18\x14 \x03(\v2\x14.nksip.v1.CredentialR\x04pass\x12 \n" +
+	"\tmax_calls\x18\x15 \x01(\rH\x00R\bmaxCalls\x88\x01\x01\x1a>\n" +
 	"\x10DeadlinesMsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\x1aS\n" +
 	"\x14DeadlineRepliesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12%\n" +
-	"\x05value\x18\x02 \x01(\v2\x0f.nksip.v1.ReplyR\x05value:\x028\x01\"\xb3\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x0f.nksip.v1.ReplyR\x05value:\x028\x01B\f\n" +
+	"\n" +
+	"_max_calls\"\xb3\x01\n" +
 	"\x05Start\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\x12+\n" +
 	"\x06config\x18\x02 \x01(\v2\x13.nksip.v1.AppConfigR\x06config\x124\n" +
@@ -4023,6 +4038,7 @@ func file_nksip_v1_service_proto_init() {
 	file_nksip_v1_decisions_proto_init()
 	file_nksip_v1_sip_proto_init()
 	file_nksip_v1_uac_proto_init()
+	file_nksip_v1_service_proto_msgTypes[2].OneofWrappers = []any{}
 	file_nksip_v1_service_proto_msgTypes[8].OneofWrappers = []any{
 		(*BranchDecision_Continue)(nil),
 		(*BranchDecision_Fork)(nil),

@@ -110,7 +110,7 @@ class Plugin(_message.Message):
     def __init__(self, name: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class AppConfig(_message.Message):
-    __slots__ = ("listen", "route", "local_host", "timers", "plugins", "allow", "supported", "accept", "events", "deadlines_ms", "default_deadline_ms", "deadline_replies", "grace_ms")
+    __slots__ = ("listen", "route", "local_host", "timers", "plugins", "allow", "supported", "accept", "events", "deadlines_ms", "default_deadline_ms", "deadline_replies", "grace_ms", "max_calls")
     class DeadlinesMsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -140,6 +140,7 @@ class AppConfig(_message.Message):
     DEADLINE_REPLIES_FIELD_NUMBER: _ClassVar[int]
     GRACE_MS_FIELD_NUMBER: _ClassVar[int]
     PASS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CALLS_FIELD_NUMBER: _ClassVar[int]
     listen: _containers.RepeatedScalarFieldContainer[str]
     route: _containers.RepeatedScalarFieldContainer[str]
     local_host: str
@@ -153,7 +154,8 @@ class AppConfig(_message.Message):
     default_deadline_ms: int
     deadline_replies: _containers.MessageMap[str, _decisions_pb2.Reply]
     grace_ms: int
-    def __init__(self, listen: _Optional[_Iterable[str]] = ..., route: _Optional[_Iterable[str]] = ..., local_host: _Optional[str] = ..., timers: _Optional[_Union[Timers, _Mapping]] = ..., plugins: _Optional[_Iterable[_Union[Plugin, _Mapping]]] = ..., allow: _Optional[str] = ..., supported: _Optional[str] = ..., accept: _Optional[str] = ..., events: _Optional[str] = ..., deadlines_ms: _Optional[_Mapping[str, int]] = ..., default_deadline_ms: _Optional[int] = ..., deadline_replies: _Optional[_Mapping[str, _decisions_pb2.Reply]] = ..., grace_ms: _Optional[int] = ..., **kwargs) -> None: ...
+    max_calls: int
+    def __init__(self, listen: _Optional[_Iterable[str]] = ..., route: _Optional[_Iterable[str]] = ..., local_host: _Optional[str] = ..., timers: _Optional[_Union[Timers, _Mapping]] = ..., plugins: _Optional[_Iterable[_Union[Plugin, _Mapping]]] = ..., allow: _Optional[str] = ..., supported: _Optional[str] = ..., accept: _Optional[str] = ..., events: _Optional[str] = ..., deadlines_ms: _Optional[_Mapping[str, int]] = ..., default_deadline_ms: _Optional[int] = ..., deadline_replies: _Optional[_Mapping[str, _decisions_pb2.Reply]] = ..., grace_ms: _Optional[int] = ..., max_calls: _Optional[int] = ..., **kwargs) -> None: ...
 
 class Start(_message.Message):
     __slots__ = ("app", "config", "callbacks", "token", "instance_id")

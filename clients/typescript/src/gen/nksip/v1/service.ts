@@ -368,6 +368,13 @@ export interface AppConfig {
    * request's own `UacOptions.pass`.
    */
   pass: Credential[];
+  /**
+   * Concurrent calls of this app (NkSIP `sip_max_calls`): Call-IDs with a request waiting for
+   * its final response or a dialog, received through its listeners or sent by it. A request
+   * that would start one more is answered 503 "Too Many Calls"; a UacCommand gets the error
+   * UAC_ERROR_KIND_TOO_MANY_CALLS. Unset: only the server's own limit (config `maxCalls`).
+   */
+  maxCalls?: number | undefined;
 }
 
 export interface AppConfig_DeadlinesMsEntry {
@@ -1371,6 +1378,7 @@ function createBaseAppConfig(): AppConfig {
     deadlineReplies: {},
     graceMs: 0,
     pass: [],
+    maxCalls: undefined,
   };
 }
 
@@ -1420,6 +1428,9 @@ export const AppConfig: MessageFns<AppConfig> = {
     }
     for (const v of message.pass) {
       Credential.encode(v!, writer.uint32(162).fork()).join();
+    }
+    if (message.maxCalls !== undefined) {
+      writer.uint32(168).uint32(message.maxCalls);
     }
     return writer;
   },
@@ -1563,6 +1574,14 @@ export const AppConfig: MessageFns<AppConfig> = {
             message.pass.push(Credential.decode(reader, reader.uint32()));
             continue;
           }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.maxCalls = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1658,6 +1677,11 @@ export const AppConfig: MessageFns<AppConfig> = {
       pass: globalThis.Array.isArray(object?.pass)
         ? object.pass.map((e: any) => Credential.fromJSON(e))
         : [],
+      maxCalls: isSet(object.maxCalls)
+        ? globalThis.Number(object.maxCalls)
+        : isSet(object.max_calls)
+        ? globalThis.Number(object.max_calls)
+        : undefined,
     };
   },
 
@@ -1720,6 +1744,9 @@ export const AppConfig: MessageFns<AppConfig> = {
     if (message.pass?.length) {
       obj.pass = message.pass.map((e) => Credential.toJSON(e));
     }
+    if (message.maxCalls !== undefined) {
+      obj.maxCalls = Math.round(message.maxCalls);
+    }
     return obj;
   },
 
@@ -1761,6 +1788,7 @@ export const AppConfig: MessageFns<AppConfig> = {
     );
     message.graceMs = object.graceMs ?? 0;
     message.pass = object.pass?.map((e) => Credential.fromPartial(e)) || [];
+    message.maxCalls = object.maxCalls ?? undefined;
     return message;
   },
 };
