@@ -5,7 +5,7 @@
 // this process, so the kernel, sipp and the other load on the machine stay out of the
 // figure: the steadiest number for A/B runs of hot-path changes.
 //
-//   npm run build && node bench/pipeline-bench.mjs [--base=DIR] [--requests=N] [--rounds=R]
+//   npm run build && node bench/pipeline-bench.mjs [--base=DIR] [--requests=N] [--rounds=R] [--app]
 //
 // --base=DIR runs the same against another checkout's build (DIR/dist) in alternating
 // rounds, each in a fresh child process. Every request is new (fresh branch, Call-ID and From
@@ -13,7 +13,13 @@
 // run reaches the steady state of records being made and swept within seconds.
 // It reaches into the transport's private members (its UDP listener's send, onDatagram):
 // only a bench may.
-import { spawnSync } from 'node:child_process';
+//
+// --app: the same requests answered by a remote TypeScript app (bench/apps/options-app.mjs,
+// started as a child process of this one's build) over the gRPC service: the server's CPU per
+// request with the round trip, without sockets for SIP; the app's CPU per request is printed
+// beside it. At most 200 requests are outstanding, so the stream carries batches as under load.
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -21,8 +27,10 @@ const args = process.argv.slice(2);
 const opt = (name, dflt) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+const withApp = args.includes('--app');
+
 if (args.includes('--child')) {
-  await child(resolve(opt('dir', root)), Number(opt('requests', 200000)));
+  await child(resolve(opt('dir', root)), Number(opt('requests', withApp ? 50000 : 200000)));
 } else {
   const base = opt('base', undefined);
   const rounds = Number(opt('rounds', 3));
@@ -32,13 +40,20 @@ if (args.includes('--child')) {
     for (const [label, dir] of Object.entries(dirs)) {
       const out = spawnSync(
         process.execPath,
-        [fileURLToPath(import.meta.url), '--child', `--dir=${dir}`, `--requests=${opt('requests', 200000)}`],
+        [
+          fileURLToPath(import.meta.url),
+          '--child',
+          `--dir=${dir}`,
+          `--requests=${opt('requests', withApp ? 50000 : 200000)}`,
+          ...(withApp ? ['--app'] : []),
+        ],
         { encoding: 'utf8' },
       );
       if (out.status !== 0) throw new Error(`${label}: ${out.stderr}`);
-      const us = Number(out.stdout.trim());
+      const [us, appUs] = out.stdout.trim().split(/\s+/).map(Number);
       runs[label].push(us);
-      console.log(`round ${r + 1} ${label.padEnd(5)} ${us.toFixed(2)} µs/request (${dir})`);
+      const app = withApp ? `, app ${appUs.toFixed(2)} µs/request` : '';
+      console.log(`round ${r + 1} ${label.padEnd(5)} ${us.toFixed(2)} µs/request${app} (${dir})`);
     }
   }
   const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
@@ -51,9 +66,16 @@ async function child(dir, n) {
   const load = (p) => import(pathToFileURL(join(dir, 'dist/server/src', p)).href);
   const { startServer } = await load('server.js');
   const { DEFAULTS } = await load('config.js');
-  // the CLI's composition (registry, built-in app, dialogs, proxy), no gRPC service
-  const config = { ...DEFAULTS, listen: ['sip:127.0.0.1:0'], grpc: false, t1: 20, logLevel: 'warn' };
+  // the CLI's composition (registry, built-in app, dialogs, proxy); gRPC only for --app
+  const config = {
+    ...DEFAULTS,
+    listen: ['sip:127.0.0.1:0'],
+    grpc: withApp ? '127.0.0.1:0' : false,
+    t1: 20,
+    logLevel: 'warn',
+  };
   const server = await startServer(config);
+  const app = withApp ? await startApp(dir, server) : undefined;
   const transport = server.transport;
   const layer = server.transactions;
   const listener = transport.listeners.find((l) => l.transport === 'udp');
@@ -78,6 +100,7 @@ async function child(dir, n) {
   let k = 0;
   const run = async (count) => {
     for (let i = 0; i < count; i += 200) {
+      const answered = sends + 200;
       for (let j = 0; j < 200; j++) {
         // a backing store of its own per datagram, as Node's UDP receive makes them
         const b = Buffer.from(new ArrayBuffer(template.length));
@@ -87,17 +110,46 @@ async function child(dir, n) {
         transport.onDatagram(b, rinfo, listener);
       }
       await new Promise((r) => setImmediate(r)); // timers (Timer J sweeps) get their turn
+      // the app's answers come back over the stream
+      while (app && sends < answered) await new Promise((r) => setImmediate(r));
     }
   };
   await run(n / 4); // warm-up: optimised code, records in steady state
   if (layer.stats().server < 1000 || sends < n / 4)
     throw new Error('the requests were not answered as new transactions');
   const c0 = process.cpuUsage();
+  const a0 = app ? app.cpu() : 0;
   await run(n);
   const c = process.cpuUsage(c0);
+  const appUs = app ? ((app.cpu() - a0) * 1e6) / app.hz / n : 0;
+  app?.proc.kill('SIGKILL');
   if (process.env.DEBUG)
     console.error('live', layer.stats(), 'heap', process.memoryUsage().heapUsed, 'sends', sends);
   if (process.env.SNAP) (await import('node:v8')).writeHeapSnapshot(process.env.SNAP);
-  process.stdout.write(`${((c.user + c.system) / n).toFixed(3)}\n`);
+  process.stdout.write(`${((c.user + c.system) / n).toFixed(3)} ${appUs.toFixed(3)}\n`);
   process.exit(0);
+}
+
+/** bench/apps/options-app.mjs of `dir`'s build, joined to `server`; its CPU in clock ticks. */
+async function startApp(dir, server) {
+  const grpcAddr = server.grpcAddress;
+  const proc = spawn(process.execPath, [join(dir, 'bench/apps/options-app.mjs')], {
+    env: { ...process.env, NKSIP_SERVER: grpcAddr, NKSIP_APP: 'bench-options' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('started')) resolve();
+    });
+    proc.once('exit', (code) => reject(new Error(`the app exited (${code}) before joining`)));
+  });
+  const cpu = () => {
+    // utime + stime, fields 14 and 15 of /proc/PID/stat (after the command name in parentheses)
+    const f = readFileSync(`/proc/${proc.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(f[11]) + Number(f[12]);
+  };
+  const hz = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+  return { proc, cpu, hz };
 }
