@@ -698,17 +698,18 @@ function runCommand(c: Command): void {
   }
   calls.set(c.id, call);
   void (async () => {
+    // every provisional is printed before the result, even when they arrived together
     for await (const p of call) emit('provisional', { id: c.id, ...responseFields(p) });
+    await call.final.then(
+      (r) => emit('result', { id: c.id, ...responseFields(r) }),
+      (e: unknown) =>
+        emit('result', {
+          id: c.id,
+          error: e instanceof UacError ? e.kind : 'exception',
+          message: e instanceof Error ? e.message : String(e),
+        }),
+    );
   })();
-  call.final.then(
-    (r) => emit('result', { id: c.id, ...responseFields(r) }),
-    (e: unknown) =>
-      emit('result', {
-        id: c.id,
-        error: e instanceof UacError ? e.kind : 'exception',
-        message: e instanceof Error ? e.message : String(e),
-      }),
-  );
 }
 
 // dialog (handle in `dialog`), dialogs (Call-ID in `callId`), stop-dialog (handle in `dialog`)

@@ -255,6 +255,7 @@ describe('app config', () => {
     app: 'a1',
     token: '',
     instanceId: '',
+    batching: false,
     callbacks,
     config: appConfig(config),
   });

@@ -30,6 +30,7 @@ function start(callbacks: CallbackKind[], config: Partial<NonNullable<Start['con
     callbacks,
     token: '',
     instanceId: '',
+    batching: false,
     config: appConfig(config),
   };
 }

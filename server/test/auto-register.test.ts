@@ -50,6 +50,7 @@ function setup() {
     callbacks: [],
     token: '',
     instanceId: '',
+    batching: false,
     config: appConfig({
       from: 'sip:alice@example.com',
       pass: [{ realm: 'example.com', user: 'alice', password: 'secret' }],

@@ -38,6 +38,7 @@ function dispatcher(callbacks: CallbackKind[], config: Parameters<typeof appConf
     callbacks,
     token: '',
     instanceId: '',
+    batching: false,
     config: appConfig(config),
   });
   const d = new AppDispatcher({
@@ -136,6 +137,7 @@ describe('AUTHORIZE and GET_USER_PASS through the apps layer', () => {
         callbacks: [],
         token: '',
         instanceId: '',
+        batching: false,
         config: appConfig({ pass: [{ realm: 'a\r\nb', user: '', password: 'p' }] }),
       }),
     ).toThrow(InvalidConfig);

@@ -11,7 +11,7 @@ import { NamedReply, Reply } from '../../server/src/gen/nksip/v1/decisions.js';
 import { ErrorCode } from '../../server/src/gen/nksip/v1/service.js';
 import { type Server, startServer } from '../../server/src/server.js';
 import { freePort } from '../support/sipp.js';
-import { appConfig, K, RawApp, SipPeer } from './support.js';
+import { appConfig, K, pbReply, RawApp, SipPeer } from './support.js';
 
 let server: Server;
 let sipPort: number;
@@ -217,6 +217,85 @@ describe('an app without listen URIs takes over the server listeners', () => {
     const err = await b.waitFor('error');
     expect(err.code).toBe(ErrorCode.ERROR_CODE_LISTEN_FAILED);
     expect(err.message).toMatch(/already served by app first/);
+  });
+});
+
+describe('batching (Start.batching, RequestBatch, ResponseBatch)', () => {
+  it('a RequestBatch is handled message by message; what it makes in one turn comes back as one ResponseBatch', async () => {
+    const a = app();
+    a.start('batcher', [K.CALLBACK_KIND_OPTIONS], appConfig(), '', true);
+    await a.started();
+    const dialog = (id: number) => ({
+      $case: 'dialogCommand' as const,
+      value: { id, op: { $case: 'get' as const, value: `D_none-${id}` } },
+    });
+    a.send({ $case: 'batch', value: { messages: [1, 2, 3].map((id) => ({ msg: dialog(id) })) } });
+    for (const id of [1, 2, 3]) {
+      const r = await a.waitFor('dialogResult', (v) => v.id === id);
+      expect(r.dialogs).toEqual([]);
+    }
+    // the three results were written in the turn that handled the batch
+    expect(a.batches).toEqual([3]);
+    // callbacks answered in a batch: each request gets its answer
+    const sent = [peer.send('OPTIONS', sipPort), peer.send('OPTIONS', sipPort)];
+    const cbs = await Promise.all(sent.map((s) => a.callback((c) => c.request?.callId === s.callId)));
+    a.send({
+      $case: 'batch',
+      value: {
+        messages: cbs.map((cb) => ({
+          msg: {
+            $case: 'answer' as const,
+            value: {
+              id: cb.id,
+              answer: {
+                $case: 'method' as const,
+                value: {
+                  decision: {
+                    $case: 'reply' as const,
+                    value: pbReply({ code: 200, reason: `Batched ${cb.id}` }),
+                  },
+                },
+              },
+            },
+          },
+        })),
+      },
+    });
+    for (const [i, s] of sent.entries()) {
+      const r = await peer.final(s.callId);
+      expect([r.status, r.reason]).toEqual([200, `Batched ${cbs[i]?.id}`]);
+    }
+  });
+
+  it('a Start or a batch inside a RequestBatch is a PROTOCOL error; the rest of it is handled', async () => {
+    const a = app();
+    a.start('batcher2', [], appConfig(), '', false);
+    await a.started();
+    a.send({
+      $case: 'batch',
+      value: {
+        messages: [
+          {
+            msg: {
+              $case: 'start',
+              value: { app: 'x', callbacks: [], token: '', instanceId: '', batching: false },
+            },
+          },
+          { msg: { $case: 'batch', value: { messages: [] } } },
+          { msg: { $case: 'dialogCommand', value: { id: 7, op: { $case: 'list', value: 'no-such-call' } } } },
+        ],
+      },
+    });
+    const r = await a.waitFor('dialogResult', (v) => v.id === 7);
+    expect(r.dialogs).toEqual([]);
+    const errors = a.received.flatMap((m) => (m.$case === 'error' ? [m.value] : []));
+    expect(errors.map((e) => [e.code, /start|batch/.test(e.message)])).toEqual([
+      [ErrorCode.ERROR_CODE_PROTOCOL, true],
+      [ErrorCode.ERROR_CODE_PROTOCOL, true],
+    ]);
+    // an app that did not ask for batches gets none
+    expect(a.batches).toEqual([]);
+    expect(a.ended).toBe(false);
   });
 });
 

@@ -50,7 +50,10 @@ type MsgMap = { [M in Msg as M['$case']]: M['value'] };
 export class RawApp {
   readonly client: SipAppServiceClient;
   readonly call: ClientDuplexStream<ConnectRequest, ConnectResponse>;
+  /** Every message received, the contents of a ResponseBatch in their place. */
   readonly received: Msg[] = [];
+  /** How many ResponseBatch messages came, and the size of each. */
+  readonly batches: number[] = [];
   ended = false;
   status: { code: number; details: string } | undefined;
   private waiters: (() => void)[] = [];
@@ -59,7 +62,10 @@ export class RawApp {
     this.client = new SipAppServiceClient(address, credentials.createInsecure());
     this.call = this.client.connect();
     this.call.on('data', (m: ConnectResponse) => {
-      if (m.msg) this.received.push(m.msg);
+      if (m.msg?.$case === 'batch') {
+        this.batches.push(m.msg.value.messages.length);
+        for (const inner of m.msg.value.messages) if (inner.msg) this.received.push(inner.msg);
+      } else if (m.msg) this.received.push(m.msg);
       this.wake();
     });
     this.call.on('status', (s: { code: number; details: string }) => {
@@ -86,8 +92,14 @@ export class RawApp {
     this.call.write({ msg });
   }
 
-  start(app: string, callbacks: CallbackKind[], config: AppConfig = appConfig(), token = ''): void {
-    const start: Start = { app, config, callbacks, token, instanceId: '' };
+  start(
+    app: string,
+    callbacks: CallbackKind[],
+    config: AppConfig = appConfig(),
+    token = '',
+    batching = false,
+  ): void {
+    const start: Start = { app, config, callbacks, token, instanceId: '', batching };
     this.send({ $case: 'start', value: start });
   }
 

@@ -179,6 +179,23 @@ interface Stream {
   ready: boolean;
   done: boolean;
   readonly closed: Promise<void>;
+  /** Written in this turn of the event loop, sent after it as one RequestBatch (Start.batching). */
+  queued: ConnectRequest[];
+}
+
+/** Queues `msg` on the stream; what a turn of the event loop queued leaves at its end, together. */
+function writeBatched(st: Stream, msg: ConnectRequest): void {
+  if (st.queued.push(msg) === 1) setImmediate(() => flushBatch(st));
+}
+
+function flushBatch(st: Stream): void {
+  const msgs = st.queued;
+  if (msgs.length === 0) return;
+  st.queued = [];
+  if (st.done) return;
+  st.call.write(
+    msgs.length === 1 ? (msgs[0] as ConnectRequest) : { msg: { $case: 'batch', value: { messages: msgs } } },
+  );
 }
 
 type State = 'connecting' | 'ready' | 'reconnecting' | 'stopping' | 'closed';
@@ -445,6 +462,7 @@ export class SipApp extends EventEmitter<SipAppEvents> {
     const st = this.#stream;
     if (st && !st.done) {
       try {
+        flushBatch(st);
         st.call.write({ msg: { $case: 'stop', value: {} } });
         st.call.end();
       } catch {
@@ -519,7 +537,7 @@ export class SipApp extends EventEmitter<SipAppEvents> {
   #send(msg: ConnectRequest): boolean {
     const st = this.#stream;
     if (!st?.ready || st.done) return false;
-    st.call.write(msg);
+    writeBatched(st, msg);
     return true;
   }
 
@@ -530,6 +548,7 @@ export class SipApp extends EventEmitter<SipAppEvents> {
       callbacks: this.callbackNames.map((n) => CALLBACK_KINDS[n]),
       token: this.#opts.token ?? '',
       instanceId: this.#started?.instanceId ?? '',
+      batching: true,
     };
   }
 
@@ -558,6 +577,7 @@ export class SipApp extends EventEmitter<SipAppEvents> {
       closed: new Promise((resolve) => {
         markClosed = resolve;
       }),
+      queued: [],
     };
     this.#stream = st;
     return new Promise<void>((resolve, reject) => {
@@ -723,6 +743,11 @@ export class SipApp extends EventEmitter<SipAppEvents> {
 
   #onMessage(st: Stream, m: ConnectResponse): void {
     switch (m.msg?.$case) {
+      case 'batch':
+        for (const inner of m.msg.value.messages) {
+          if (inner.msg?.$case !== 'batch') this.#onMessage(st, inner);
+        }
+        return;
       case 'callback':
         void this.#onCallback(st, m.msg.value);
         return;
@@ -785,7 +810,7 @@ export class SipApp extends EventEmitter<SipAppEvents> {
       this.#log('debug', 'stream changed before the callback finished; answer dropped', { id: cb.id });
       return;
     }
-    st.call.write({ msg: { $case: 'answer', value: { id: cb.id, answer: answer.answer } } });
+    writeBatched(st, { msg: { $case: 'answer', value: { id: cb.id, answer: answer.answer } } });
   }
 
   #onUacEvent(ev: UacEvent): void {

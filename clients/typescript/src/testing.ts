@@ -309,7 +309,9 @@ export class TestServer {
     let conn: TestConnection | undefined;
     call.on('data', (m: ConnectRequest) => {
       if (conn) {
-        conn.deliver(m);
+        // a RequestBatch is its messages, in order, as the real server takes it
+        if (m.msg?.$case === 'batch') for (const inner of m.msg.value.messages) conn.deliver(inner);
+        else conn.deliver(m);
         return;
       }
       if (m.msg?.$case !== 'start') {

@@ -73,6 +73,9 @@ class Session {
   private link: InstanceLink | undefined;
   private uac: UacSession | undefined;
   private auto: AutoSession | undefined;
+  /** Start.batching: what is written in one turn of the event loop leaves as one message. */
+  private batching = false;
+  private queued: ConnectResponse[] = [];
 
   constructor(
     private readonly call: Call,
@@ -91,7 +94,24 @@ class Session {
 
   private write(msg: ConnectResponse): void {
     if (this.state === 'done' || this.call.cancelled || this.call.writableEnded) return;
-    this.call.write(msg);
+    if (!this.batching) {
+      this.call.write(msg);
+      return;
+    }
+    // the callbacks of every datagram read in this turn go out together, after it
+    if (this.queued.push(msg) === 1) setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    const msgs = this.queued;
+    if (msgs.length === 0) return;
+    this.queued = [];
+    if (this.call.cancelled || this.call.writableEnded) return;
+    this.call.write(
+      msgs.length === 1
+        ? (msgs[0] as ConnectResponse)
+        : { msg: { $case: 'batch', value: { messages: msgs } } },
+    );
   }
 
   private error(code: ErrorCode, message: string, ref = 0): void {
@@ -162,6 +182,15 @@ class Session {
       case 'stop':
         this.finish('stop');
         return;
+      case 'batch':
+        for (const inner of msg.value.messages) {
+          if (inner.msg?.$case === 'batch' || inner.msg?.$case === 'start') {
+            this.error(ErrorCode.ERROR_CODE_PROTOCOL, `a RequestBatch cannot carry ${inner.msg.$case}`);
+          } else {
+            this.onMessage(inner);
+          }
+        }
+        return;
       default:
         this.error(ErrorCode.ERROR_CODE_PROTOCOL, 'empty message');
     }
@@ -213,6 +242,7 @@ class Session {
           );
           this.state = 'running';
           this.write({ msg: { $case: 'started', value: started } });
+          this.batching = start.batching;
         },
         (e: unknown) => {
           if (e instanceof JoinError) {
@@ -233,6 +263,7 @@ class Session {
   finish(why: string): void {
     if (this.state === 'done') return;
     const wasRunning = this.state === 'running';
+    this.flush();
     this.state = 'done';
     this.uac?.close();
     this.auto?.close();

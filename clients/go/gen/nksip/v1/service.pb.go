@@ -298,7 +298,7 @@ func (x DialogUpdate_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DialogUpdate_Status.Descriptor instead.
 func (DialogUpdate_Status) EnumDescriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{12, 0}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{14, 0}
 }
 
 type SessionUpdate_Kind int32
@@ -350,7 +350,7 @@ func (x SessionUpdate_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SessionUpdate_Kind.Descriptor instead.
 func (SessionUpdate_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{13, 0}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{15, 0}
 }
 
 type AutoCommand_Kind int32
@@ -399,7 +399,7 @@ func (x AutoCommand_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AutoCommand_Kind.Descriptor instead.
 func (AutoCommand_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{26, 0}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{28, 0}
 }
 
 type AutoCommand_Op int32
@@ -454,7 +454,7 @@ func (x AutoCommand_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AutoCommand_Op.Descriptor instead.
 func (AutoCommand_Op) EnumDescriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{26, 1}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{28, 1}
 }
 
 type RegistrarCommand_Op int32
@@ -513,7 +513,7 @@ func (x RegistrarCommand_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RegistrarCommand_Op.Descriptor instead.
 func (RegistrarCommand_Op) EnumDescriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{29, 0}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{31, 0}
 }
 
 type Timers struct {
@@ -840,7 +840,13 @@ type Start struct {
 	// Shared secret, when the server requires one.
 	Token string `protobuf:"bytes,4,opt,name=token,proto3" json:"token,omitempty"`
 	// Set by an instance reconnecting after a break, to keep its identity (optional).
-	InstanceId    string `protobuf:"bytes,5,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	InstanceId string `protobuf:"bytes,5,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// The app reads ResponseBatch: once Started, the server may put the messages it has for the
+	// instance at the same moment (the callbacks of the datagrams read in one turn of its event
+	// loop) into one ResponseBatch, in order. Apps that set it may send RequestBatch too (any
+	// app may). Batching saves the per-message cost of the stream under load; it changes no
+	// message's meaning or order.
+	Batching      bool `protobuf:"varint,6,opt,name=batching,proto3" json:"batching,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -910,6 +916,104 @@ func (x *Start) GetInstanceId() string {
 	return ""
 }
 
+func (x *Start) GetBatching() bool {
+	if x != nil {
+		return x.Batching
+	}
+	return false
+}
+
+// Several server → app messages in one, in the order they would have been sent; never nested.
+type ResponseBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*ConnectResponse     `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResponseBatch) Reset() {
+	*x = ResponseBatch{}
+	mi := &file_nksip_v1_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResponseBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResponseBatch) ProtoMessage() {}
+
+func (x *ResponseBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_nksip_v1_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResponseBatch.ProtoReflect.Descriptor instead.
+func (*ResponseBatch) Descriptor() ([]byte, []int) {
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ResponseBatch) GetMessages() []*ConnectResponse {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+// Several app → server messages in one, handled in order as if sent one by one; never nested,
+// and not before Started (a Start inside one is a protocol error).
+type RequestBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*ConnectRequest      `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestBatch) Reset() {
+	*x = RequestBatch{}
+	mi := &file_nksip_v1_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestBatch) ProtoMessage() {}
+
+func (x *RequestBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_nksip_v1_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestBatch.ProtoReflect.Descriptor instead.
+func (*RequestBatch) Descriptor() ([]byte, []int) {
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RequestBatch) GetMessages() []*ConnectRequest {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
 type Started struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	App        string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
@@ -925,7 +1029,7 @@ type Started struct {
 
 func (x *Started) Reset() {
 	*x = Started{}
-	mi := &file_nksip_v1_service_proto_msgTypes[4]
+	mi := &file_nksip_v1_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1041,7 @@ func (x *Started) String() string {
 func (*Started) ProtoMessage() {}
 
 func (x *Started) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[4]
+	mi := &file_nksip_v1_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1054,7 @@ func (x *Started) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Started.ProtoReflect.Descriptor instead.
 func (*Started) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{4}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Started) GetApp() string {
@@ -1002,7 +1106,7 @@ type AuthInfo struct {
 
 func (x *AuthInfo) Reset() {
 	*x = AuthInfo{}
-	mi := &file_nksip_v1_service_proto_msgTypes[5]
+	mi := &file_nksip_v1_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1118,7 @@ func (x *AuthInfo) String() string {
 func (*AuthInfo) ProtoMessage() {}
 
 func (x *AuthInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[5]
+	mi := &file_nksip_v1_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1131,7 @@ func (x *AuthInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthInfo.ProtoReflect.Descriptor instead.
 func (*AuthInfo) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{5}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AuthInfo) GetDigests() []*AuthInfo_Digest {
@@ -1061,7 +1165,7 @@ type UserPassInfo struct {
 
 func (x *UserPassInfo) Reset() {
 	*x = UserPassInfo{}
-	mi := &file_nksip_v1_service_proto_msgTypes[6]
+	mi := &file_nksip_v1_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1177,7 @@ func (x *UserPassInfo) String() string {
 func (*UserPassInfo) ProtoMessage() {}
 
 func (x *UserPassInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[6]
+	mi := &file_nksip_v1_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1190,7 @@ func (x *UserPassInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserPassInfo.ProtoReflect.Descriptor instead.
 func (*UserPassInfo) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{6}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UserPassInfo) GetUser() string {
@@ -1117,7 +1221,7 @@ type BranchInfo struct {
 
 func (x *BranchInfo) Reset() {
 	*x = BranchInfo{}
-	mi := &file_nksip_v1_service_proto_msgTypes[7]
+	mi := &file_nksip_v1_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1233,7 @@ func (x *BranchInfo) String() string {
 func (*BranchInfo) ProtoMessage() {}
 
 func (x *BranchInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[7]
+	mi := &file_nksip_v1_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1246,7 @@ func (x *BranchInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BranchInfo.ProtoReflect.Descriptor instead.
 func (*BranchInfo) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{7}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BranchInfo) GetUri() string {
@@ -1181,7 +1285,7 @@ type BranchDecision struct {
 
 func (x *BranchDecision) Reset() {
 	*x = BranchDecision{}
-	mi := &file_nksip_v1_service_proto_msgTypes[8]
+	mi := &file_nksip_v1_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1193,7 +1297,7 @@ func (x *BranchDecision) String() string {
 func (*BranchDecision) ProtoMessage() {}
 
 func (x *BranchDecision) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[8]
+	mi := &file_nksip_v1_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,7 +1310,7 @@ func (x *BranchDecision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BranchDecision.ProtoReflect.Descriptor instead.
 func (*BranchDecision) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{8}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BranchDecision) GetDecision() isBranchDecision_Decision {
@@ -1295,7 +1399,7 @@ type Callback struct {
 
 func (x *Callback) Reset() {
 	*x = Callback{}
-	mi := &file_nksip_v1_service_proto_msgTypes[9]
+	mi := &file_nksip_v1_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1411,7 @@ func (x *Callback) String() string {
 func (*Callback) ProtoMessage() {}
 
 func (x *Callback) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[9]
+	mi := &file_nksip_v1_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1424,7 @@ func (x *Callback) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Callback.ProtoReflect.Descriptor instead.
 func (*Callback) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{9}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Callback) GetId() uint64 {
@@ -1485,7 +1589,7 @@ type CallbackAnswer struct {
 
 func (x *CallbackAnswer) Reset() {
 	*x = CallbackAnswer{}
-	mi := &file_nksip_v1_service_proto_msgTypes[10]
+	mi := &file_nksip_v1_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1497,7 +1601,7 @@ func (x *CallbackAnswer) String() string {
 func (*CallbackAnswer) ProtoMessage() {}
 
 func (x *CallbackAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[10]
+	mi := &file_nksip_v1_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1510,7 +1614,7 @@ func (x *CallbackAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackAnswer.ProtoReflect.Descriptor instead.
 func (*CallbackAnswer) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{10}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CallbackAnswer) GetId() uint64 {
@@ -1632,7 +1736,7 @@ type LateReply struct {
 
 func (x *LateReply) Reset() {
 	*x = LateReply{}
-	mi := &file_nksip_v1_service_proto_msgTypes[11]
+	mi := &file_nksip_v1_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1748,7 @@ func (x *LateReply) String() string {
 func (*LateReply) ProtoMessage() {}
 
 func (x *LateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[11]
+	mi := &file_nksip_v1_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1761,7 @@ func (x *LateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LateReply.ProtoReflect.Descriptor instead.
 func (*LateReply) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{11}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LateReply) GetRequestHandle() string {
@@ -1696,7 +1800,7 @@ type DialogUpdate struct {
 
 func (x *DialogUpdate) Reset() {
 	*x = DialogUpdate{}
-	mi := &file_nksip_v1_service_proto_msgTypes[12]
+	mi := &file_nksip_v1_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1708,7 +1812,7 @@ func (x *DialogUpdate) String() string {
 func (*DialogUpdate) ProtoMessage() {}
 
 func (x *DialogUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[12]
+	mi := &file_nksip_v1_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1721,7 +1825,7 @@ func (x *DialogUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialogUpdate.ProtoReflect.Descriptor instead.
 func (*DialogUpdate) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{12}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DialogUpdate) GetDialogHandle() string {
@@ -1785,7 +1889,7 @@ type SessionUpdate struct {
 
 func (x *SessionUpdate) Reset() {
 	*x = SessionUpdate{}
-	mi := &file_nksip_v1_service_proto_msgTypes[13]
+	mi := &file_nksip_v1_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1797,7 +1901,7 @@ func (x *SessionUpdate) String() string {
 func (*SessionUpdate) ProtoMessage() {}
 
 func (x *SessionUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[13]
+	mi := &file_nksip_v1_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1810,7 +1914,7 @@ func (x *SessionUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionUpdate.ProtoReflect.Descriptor instead.
 func (*SessionUpdate) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{13}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SessionUpdate) GetDialogHandle() string {
@@ -1857,7 +1961,7 @@ type Notification struct {
 
 func (x *Notification) Reset() {
 	*x = Notification{}
-	mi := &file_nksip_v1_service_proto_msgTypes[14]
+	mi := &file_nksip_v1_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +1973,7 @@ func (x *Notification) String() string {
 func (*Notification) ProtoMessage() {}
 
 func (x *Notification) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[14]
+	mi := &file_nksip_v1_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +1986,7 @@ func (x *Notification) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Notification.ProtoReflect.Descriptor instead.
 func (*Notification) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{14}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Notification) GetEvent() isNotification_Event {
@@ -1972,7 +2076,7 @@ type CallbackExpired struct {
 
 func (x *CallbackExpired) Reset() {
 	*x = CallbackExpired{}
-	mi := &file_nksip_v1_service_proto_msgTypes[15]
+	mi := &file_nksip_v1_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1984,7 +2088,7 @@ func (x *CallbackExpired) String() string {
 func (*CallbackExpired) ProtoMessage() {}
 
 func (x *CallbackExpired) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[15]
+	mi := &file_nksip_v1_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1997,7 +2101,7 @@ func (x *CallbackExpired) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackExpired.ProtoReflect.Descriptor instead.
 func (*CallbackExpired) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{15}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CallbackExpired) GetId() uint64 {
@@ -2039,7 +2143,7 @@ type RegistrationStatus struct {
 
 func (x *RegistrationStatus) Reset() {
 	*x = RegistrationStatus{}
-	mi := &file_nksip_v1_service_proto_msgTypes[16]
+	mi := &file_nksip_v1_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2051,7 +2155,7 @@ func (x *RegistrationStatus) String() string {
 func (*RegistrationStatus) ProtoMessage() {}
 
 func (x *RegistrationStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[16]
+	mi := &file_nksip_v1_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2064,7 +2168,7 @@ func (x *RegistrationStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistrationStatus.ProtoReflect.Descriptor instead.
 func (*RegistrationStatus) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{16}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RegistrationStatus) GetId() string {
@@ -2100,7 +2204,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_nksip_v1_service_proto_msgTypes[17]
+	mi := &file_nksip_v1_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2112,7 +2216,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[17]
+	mi := &file_nksip_v1_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2125,7 +2229,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{17}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Error) GetCode() ErrorCode {
@@ -2157,7 +2261,7 @@ type Stop struct {
 
 func (x *Stop) Reset() {
 	*x = Stop{}
-	mi := &file_nksip_v1_service_proto_msgTypes[18]
+	mi := &file_nksip_v1_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2169,7 +2273,7 @@ func (x *Stop) String() string {
 func (*Stop) ProtoMessage() {}
 
 func (x *Stop) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[18]
+	mi := &file_nksip_v1_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2182,7 +2286,7 @@ func (x *Stop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stop.ProtoReflect.Descriptor instead.
 func (*Stop) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{18}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{20}
 }
 
 // Reads or stops dialogs (NkSIP's nksip_dialog get_meta, get_all and stop). The server answers
@@ -2203,7 +2307,7 @@ type DialogCommand struct {
 
 func (x *DialogCommand) Reset() {
 	*x = DialogCommand{}
-	mi := &file_nksip_v1_service_proto_msgTypes[19]
+	mi := &file_nksip_v1_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2215,7 +2319,7 @@ func (x *DialogCommand) String() string {
 func (*DialogCommand) ProtoMessage() {}
 
 func (x *DialogCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[19]
+	mi := &file_nksip_v1_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2228,7 +2332,7 @@ func (x *DialogCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialogCommand.ProtoReflect.Descriptor instead.
 func (*DialogCommand) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{19}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DialogCommand) GetId() uint64 {
@@ -2340,7 +2444,7 @@ type DialogInfo struct {
 
 func (x *DialogInfo) Reset() {
 	*x = DialogInfo{}
-	mi := &file_nksip_v1_service_proto_msgTypes[20]
+	mi := &file_nksip_v1_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2352,7 +2456,7 @@ func (x *DialogInfo) String() string {
 func (*DialogInfo) ProtoMessage() {}
 
 func (x *DialogInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[20]
+	mi := &file_nksip_v1_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2365,7 +2469,7 @@ func (x *DialogInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialogInfo.ProtoReflect.Descriptor instead.
 func (*DialogInfo) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{20}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DialogInfo) GetHandle() string {
@@ -2527,7 +2631,7 @@ type DialogResult struct {
 
 func (x *DialogResult) Reset() {
 	*x = DialogResult{}
-	mi := &file_nksip_v1_service_proto_msgTypes[21]
+	mi := &file_nksip_v1_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2539,7 +2643,7 @@ func (x *DialogResult) String() string {
 func (*DialogResult) ProtoMessage() {}
 
 func (x *DialogResult) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[21]
+	mi := &file_nksip_v1_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2552,7 +2656,7 @@ func (x *DialogResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialogResult.ProtoReflect.Descriptor instead.
 func (*DialogResult) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{21}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DialogResult) GetId() uint64 {
@@ -2591,7 +2695,7 @@ type AuthorizedListRequest struct {
 
 func (x *AuthorizedListRequest) Reset() {
 	*x = AuthorizedListRequest{}
-	mi := &file_nksip_v1_service_proto_msgTypes[22]
+	mi := &file_nksip_v1_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2603,7 +2707,7 @@ func (x *AuthorizedListRequest) String() string {
 func (*AuthorizedListRequest) ProtoMessage() {}
 
 func (x *AuthorizedListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[22]
+	mi := &file_nksip_v1_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2616,7 +2720,7 @@ func (x *AuthorizedListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizedListRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizedListRequest) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{22}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AuthorizedListRequest) GetId() uint64 {
@@ -2654,7 +2758,7 @@ type AuthorizedList struct {
 
 func (x *AuthorizedList) Reset() {
 	*x = AuthorizedList{}
-	mi := &file_nksip_v1_service_proto_msgTypes[23]
+	mi := &file_nksip_v1_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2666,7 +2770,7 @@ func (x *AuthorizedList) String() string {
 func (*AuthorizedList) ProtoMessage() {}
 
 func (x *AuthorizedList) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[23]
+	mi := &file_nksip_v1_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2679,7 +2783,7 @@ func (x *AuthorizedList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizedList.ProtoReflect.Descriptor instead.
 func (*AuthorizedList) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{23}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AuthorizedList) GetId() uint64 {
@@ -2724,6 +2828,7 @@ type ConnectRequest struct {
 	//	*ConnectRequest_AuthorizedList
 	//	*ConnectRequest_Registrar
 	//	*ConnectRequest_Auto
+	//	*ConnectRequest_Batch
 	Msg           isConnectRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2731,7 +2836,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_nksip_v1_service_proto_msgTypes[24]
+	mi := &file_nksip_v1_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2743,7 +2848,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[24]
+	mi := &file_nksip_v1_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2756,7 +2861,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{24}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ConnectRequest) GetMsg() isConnectRequest_Msg {
@@ -2847,6 +2952,15 @@ func (x *ConnectRequest) GetAuto() *AutoCommand {
 	return nil
 }
 
+func (x *ConnectRequest) GetBatch() *RequestBatch {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectRequest_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
 type isConnectRequest_Msg interface {
 	isConnectRequest_Msg()
 }
@@ -2889,6 +3003,11 @@ type ConnectRequest_Auto struct {
 	Auto *AutoCommand `protobuf:"bytes,11,opt,name=auto,proto3,oneof"`
 }
 
+type ConnectRequest_Batch struct {
+	// Several of the above at once (see Start.batching).
+	Batch *RequestBatch `protobuf:"bytes,26,opt,name=batch,proto3,oneof"`
+}
+
 func (*ConnectRequest_Start) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_Answer) isConnectRequest_Msg() {}
@@ -2907,6 +3026,8 @@ func (*ConnectRequest_Registrar) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_Auto) isConnectRequest_Msg() {}
 
+func (*ConnectRequest_Batch) isConnectRequest_Msg() {}
+
 // Server → app.
 type ConnectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2921,6 +3042,7 @@ type ConnectResponse struct {
 	//	*ConnectResponse_AuthorizedList
 	//	*ConnectResponse_RegistrarResult
 	//	*ConnectResponse_AutoResult
+	//	*ConnectResponse_Batch
 	Msg           isConnectResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2928,7 +3050,7 @@ type ConnectResponse struct {
 
 func (x *ConnectResponse) Reset() {
 	*x = ConnectResponse{}
-	mi := &file_nksip_v1_service_proto_msgTypes[25]
+	mi := &file_nksip_v1_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2940,7 +3062,7 @@ func (x *ConnectResponse) String() string {
 func (*ConnectResponse) ProtoMessage() {}
 
 func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[25]
+	mi := &file_nksip_v1_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2953,7 +3075,7 @@ func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResponse.ProtoReflect.Descriptor instead.
 func (*ConnectResponse) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{25}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ConnectResponse) GetMsg() isConnectResponse_Msg {
@@ -3044,6 +3166,15 @@ func (x *ConnectResponse) GetAutoResult() *AutoResult {
 	return nil
 }
 
+func (x *ConnectResponse) GetBatch() *ResponseBatch {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectResponse_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Msg interface {
 	isConnectResponse_Msg()
 }
@@ -3086,6 +3217,11 @@ type ConnectResponse_AutoResult struct {
 	AutoResult *AutoResult `protobuf:"bytes,11,opt,name=auto_result,json=autoResult,proto3,oneof"`
 }
 
+type ConnectResponse_Batch struct {
+	// Several of the above at once, only to an app whose Start set `batching`.
+	Batch *ResponseBatch `protobuf:"bytes,26,opt,name=batch,proto3,oneof"`
+}
+
 func (*ConnectResponse_Started) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Callback) isConnectResponse_Msg() {}
@@ -3103,6 +3239,8 @@ func (*ConnectResponse_AuthorizedList) isConnectResponse_Msg() {}
 func (*ConnectResponse_RegistrarResult) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_AutoResult) isConnectResponse_Msg() {}
+
+func (*ConnectResponse_Batch) isConnectResponse_Msg() {}
 
 // NkSIP's automatic registrations and pings (nksip_uac_auto_register, reference §6), kept
 // by the server for the instance that started them: a REGISTER refreshed before it expires
@@ -3131,7 +3269,7 @@ type AutoCommand struct {
 
 func (x *AutoCommand) Reset() {
 	*x = AutoCommand{}
-	mi := &file_nksip_v1_service_proto_msgTypes[26]
+	mi := &file_nksip_v1_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3143,7 +3281,7 @@ func (x *AutoCommand) String() string {
 func (*AutoCommand) ProtoMessage() {}
 
 func (x *AutoCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[26]
+	mi := &file_nksip_v1_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3156,7 +3294,7 @@ func (x *AutoCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutoCommand.ProtoReflect.Descriptor instead.
 func (*AutoCommand) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{26}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AutoCommand) GetId() uint64 {
@@ -3224,7 +3362,7 @@ type AutoStatus struct {
 
 func (x *AutoStatus) Reset() {
 	*x = AutoStatus{}
-	mi := &file_nksip_v1_service_proto_msgTypes[27]
+	mi := &file_nksip_v1_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3236,7 +3374,7 @@ func (x *AutoStatus) String() string {
 func (*AutoStatus) ProtoMessage() {}
 
 func (x *AutoStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[27]
+	mi := &file_nksip_v1_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3249,7 +3387,7 @@ func (x *AutoStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutoStatus.ProtoReflect.Descriptor instead.
 func (*AutoStatus) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{27}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AutoStatus) GetKind() AutoCommand_Kind {
@@ -3303,7 +3441,7 @@ type AutoResult struct {
 
 func (x *AutoResult) Reset() {
 	*x = AutoResult{}
-	mi := &file_nksip_v1_service_proto_msgTypes[28]
+	mi := &file_nksip_v1_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3315,7 +3453,7 @@ func (x *AutoResult) String() string {
 func (*AutoResult) ProtoMessage() {}
 
 func (x *AutoResult) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[28]
+	mi := &file_nksip_v1_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3328,7 +3466,7 @@ func (x *AutoResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutoResult.ProtoReflect.Descriptor instead.
 func (*AutoResult) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{28}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AutoResult) GetId() uint64 {
@@ -3370,7 +3508,7 @@ type RegistrarCommand struct {
 
 func (x *RegistrarCommand) Reset() {
 	*x = RegistrarCommand{}
-	mi := &file_nksip_v1_service_proto_msgTypes[29]
+	mi := &file_nksip_v1_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3382,7 +3520,7 @@ func (x *RegistrarCommand) String() string {
 func (*RegistrarCommand) ProtoMessage() {}
 
 func (x *RegistrarCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[29]
+	mi := &file_nksip_v1_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3395,7 +3533,7 @@ func (x *RegistrarCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistrarCommand.ProtoReflect.Descriptor instead.
 func (*RegistrarCommand) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{29}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RegistrarCommand) GetId() uint64 {
@@ -3445,7 +3583,7 @@ type RegistrarResult struct {
 
 func (x *RegistrarResult) Reset() {
 	*x = RegistrarResult{}
-	mi := &file_nksip_v1_service_proto_msgTypes[30]
+	mi := &file_nksip_v1_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3457,7 +3595,7 @@ func (x *RegistrarResult) String() string {
 func (*RegistrarResult) ProtoMessage() {}
 
 func (x *RegistrarResult) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[30]
+	mi := &file_nksip_v1_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3470,7 +3608,7 @@ func (x *RegistrarResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistrarResult.ProtoReflect.Descriptor instead.
 func (*RegistrarResult) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{30}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RegistrarResult) GetId() uint64 {
@@ -3520,7 +3658,7 @@ type AuthInfo_Digest struct {
 
 func (x *AuthInfo_Digest) Reset() {
 	*x = AuthInfo_Digest{}
-	mi := &file_nksip_v1_service_proto_msgTypes[34]
+	mi := &file_nksip_v1_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3532,7 +3670,7 @@ func (x *AuthInfo_Digest) String() string {
 func (*AuthInfo_Digest) ProtoMessage() {}
 
 func (x *AuthInfo_Digest) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[34]
+	mi := &file_nksip_v1_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3545,7 +3683,7 @@ func (x *AuthInfo_Digest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthInfo_Digest.ProtoReflect.Descriptor instead.
 func (*AuthInfo_Digest) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{5, 0}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{7, 0}
 }
 
 func (x *AuthInfo_Digest) GetRealm() string {
@@ -3612,14 +3750,19 @@ const file_nksip_v1_service_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12%\n" +
 	"\x05value\x18\x02 \x01(\v2\x0f.nksip.v1.ReplyR\x05value:\x028\x01B\f\n" +
 	"\n" +
-	"_max_calls\"\xb3\x01\n" +
+	"_max_calls\"\xcf\x01\n" +
 	"\x05Start\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\x12+\n" +
 	"\x06config\x18\x02 \x01(\v2\x13.nksip.v1.AppConfigR\x06config\x124\n" +
 	"\tcallbacks\x18\x03 \x03(\x0e2\x16.nksip.v1.CallbackKindR\tcallbacks\x12\x14\n" +
 	"\x05token\x18\x04 \x01(\tR\x05token\x12\x1f\n" +
 	"\vinstance_id\x18\x05 \x01(\tR\n" +
-	"instanceId\"\x9f\x01\n" +
+	"instanceId\x12\x1a\n" +
+	"\bbatching\x18\x06 \x01(\bR\bbatching\"F\n" +
+	"\rResponseBatch\x125\n" +
+	"\bmessages\x18\x01 \x03(\v2\x19.nksip.v1.ConnectResponseR\bmessages\"D\n" +
+	"\fRequestBatch\x124\n" +
+	"\bmessages\x18\x01 \x03(\v2\x18.nksip.v1.ConnectRequestR\bmessages\"\x9f\x01\n" +
 	"\aStarted\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\x12\x1f\n" +
 	"\vinstance_id\x18\x02 \x01(\tR\n" +
@@ -3774,7 +3917,7 @@ const file_nksip_v1_service_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12#\n" +
 	"\rdialog_handle\x18\x02 \x01(\tR\fdialogHandle\x12\x14\n" +
 	"\x05found\x18\x03 \x01(\bR\x05found\x12\x18\n" +
-	"\asources\x18\x04 \x03(\tR\asources\"\xf9\x03\n" +
+	"\asources\x18\x04 \x03(\tR\asources\"\xa9\x04\n" +
 	"\x0eConnectRequest\x12'\n" +
 	"\x05start\x18\x01 \x01(\v2\x0f.nksip.v1.StartH\x00R\x05start\x122\n" +
 	"\x06answer\x18\x02 \x01(\v2\x18.nksip.v1.CallbackAnswerH\x00R\x06answer\x124\n" +
@@ -3786,8 +3929,9 @@ const file_nksip_v1_service_proto_rawDesc = "" +
 	"\x0fauthorized_list\x18\x14 \x01(\v2\x1f.nksip.v1.AuthorizedListRequestH\x00R\x0eauthorizedList\x12:\n" +
 	"\tregistrar\x18\n" +
 	" \x01(\v2\x1a.nksip.v1.RegistrarCommandH\x00R\tregistrar\x12+\n" +
-	"\x04auto\x18\v \x01(\v2\x15.nksip.v1.AutoCommandH\x00R\x04autoB\x05\n" +
-	"\x03msg\"\x98\x04\n" +
+	"\x04auto\x18\v \x01(\v2\x15.nksip.v1.AutoCommandH\x00R\x04auto\x12.\n" +
+	"\x05batch\x18\x1a \x01(\v2\x16.nksip.v1.RequestBatchH\x00R\x05batchB\x05\n" +
+	"\x03msg\"\xc9\x04\n" +
 	"\x0fConnectResponse\x12-\n" +
 	"\astarted\x18\x01 \x01(\v2\x11.nksip.v1.StartedH\x00R\astarted\x120\n" +
 	"\bcallback\x18\x02 \x01(\v2\x12.nksip.v1.CallbackH\x00R\bcallback\x121\n" +
@@ -3799,7 +3943,8 @@ const file_nksip_v1_service_proto_rawDesc = "" +
 	"\x10registrar_result\x18\n" +
 	" \x01(\v2\x19.nksip.v1.RegistrarResultH\x00R\x0fregistrarResult\x127\n" +
 	"\vauto_result\x18\v \x01(\v2\x14.nksip.v1.AutoResultH\x00R\n" +
-	"autoResultB\x05\n" +
+	"autoResult\x12/\n" +
+	"\x05batch\x18\x1a \x01(\v2\x17.nksip.v1.ResponseBatchH\x00R\x05batchB\x05\n" +
 	"\x03msg\"\xed\x02\n" +
 	"\vAutoCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
@@ -3898,7 +4043,7 @@ func file_nksip_v1_service_proto_rawDescGZIP() []byte {
 }
 
 var file_nksip_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_nksip_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_nksip_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_nksip_v1_service_proto_goTypes = []any{
 	(CallbackKind)(0),             // 0: nksip.v1.CallbackKind
 	(ErrorCode)(0),                // 1: nksip.v1.ErrorCode
@@ -3911,123 +4056,129 @@ var file_nksip_v1_service_proto_goTypes = []any{
 	(*Plugin)(nil),                // 8: nksip.v1.Plugin
 	(*AppConfig)(nil),             // 9: nksip.v1.AppConfig
 	(*Start)(nil),                 // 10: nksip.v1.Start
-	(*Started)(nil),               // 11: nksip.v1.Started
-	(*AuthInfo)(nil),              // 12: nksip.v1.AuthInfo
-	(*UserPassInfo)(nil),          // 13: nksip.v1.UserPassInfo
-	(*BranchInfo)(nil),            // 14: nksip.v1.BranchInfo
-	(*BranchDecision)(nil),        // 15: nksip.v1.BranchDecision
-	(*Callback)(nil),              // 16: nksip.v1.Callback
-	(*CallbackAnswer)(nil),        // 17: nksip.v1.CallbackAnswer
-	(*LateReply)(nil),             // 18: nksip.v1.LateReply
-	(*DialogUpdate)(nil),          // 19: nksip.v1.DialogUpdate
-	(*SessionUpdate)(nil),         // 20: nksip.v1.SessionUpdate
-	(*Notification)(nil),          // 21: nksip.v1.Notification
-	(*CallbackExpired)(nil),       // 22: nksip.v1.CallbackExpired
-	(*RegistrationStatus)(nil),    // 23: nksip.v1.RegistrationStatus
-	(*Error)(nil),                 // 24: nksip.v1.Error
-	(*Stop)(nil),                  // 25: nksip.v1.Stop
-	(*DialogCommand)(nil),         // 26: nksip.v1.DialogCommand
-	(*DialogInfo)(nil),            // 27: nksip.v1.DialogInfo
-	(*DialogResult)(nil),          // 28: nksip.v1.DialogResult
-	(*AuthorizedListRequest)(nil), // 29: nksip.v1.AuthorizedListRequest
-	(*AuthorizedList)(nil),        // 30: nksip.v1.AuthorizedList
-	(*ConnectRequest)(nil),        // 31: nksip.v1.ConnectRequest
-	(*ConnectResponse)(nil),       // 32: nksip.v1.ConnectResponse
-	(*AutoCommand)(nil),           // 33: nksip.v1.AutoCommand
-	(*AutoStatus)(nil),            // 34: nksip.v1.AutoStatus
-	(*AutoResult)(nil),            // 35: nksip.v1.AutoResult
-	(*RegistrarCommand)(nil),      // 36: nksip.v1.RegistrarCommand
-	(*RegistrarResult)(nil),       // 37: nksip.v1.RegistrarResult
-	nil,                           // 38: nksip.v1.Plugin.OptionsEntry
-	nil,                           // 39: nksip.v1.AppConfig.DeadlinesMsEntry
-	nil,                           // 40: nksip.v1.AppConfig.DeadlineRepliesEntry
-	(*AuthInfo_Digest)(nil),       // 41: nksip.v1.AuthInfo.Digest
-	(*Credential)(nil),            // 42: nksip.v1.Credential
-	(*Response)(nil),              // 43: nksip.v1.Response
-	(*Ack)(nil),                   // 44: nksip.v1.Ack
-	(*Proxy)(nil),                 // 45: nksip.v1.Proxy
-	(*Reply)(nil),                 // 46: nksip.v1.Reply
-	(*Request)(nil),               // 47: nksip.v1.Request
-	(*RouteDecision)(nil),         // 48: nksip.v1.RouteDecision
-	(*MethodDecision)(nil),        // 49: nksip.v1.MethodDecision
-	(*AuthorizeDecision)(nil),     // 50: nksip.v1.AuthorizeDecision
-	(*UserPassDecision)(nil),      // 51: nksip.v1.UserPassDecision
-	(*UacCommand)(nil),            // 52: nksip.v1.UacCommand
-	(*UacEvent)(nil),              // 53: nksip.v1.UacEvent
-	(*UacOptions)(nil),            // 54: nksip.v1.UacOptions
-	(*UriGroup)(nil),              // 55: nksip.v1.UriGroup
+	(*ResponseBatch)(nil),         // 11: nksip.v1.ResponseBatch
+	(*RequestBatch)(nil),          // 12: nksip.v1.RequestBatch
+	(*Started)(nil),               // 13: nksip.v1.Started
+	(*AuthInfo)(nil),              // 14: nksip.v1.AuthInfo
+	(*UserPassInfo)(nil),          // 15: nksip.v1.UserPassInfo
+	(*BranchInfo)(nil),            // 16: nksip.v1.BranchInfo
+	(*BranchDecision)(nil),        // 17: nksip.v1.BranchDecision
+	(*Callback)(nil),              // 18: nksip.v1.Callback
+	(*CallbackAnswer)(nil),        // 19: nksip.v1.CallbackAnswer
+	(*LateReply)(nil),             // 20: nksip.v1.LateReply
+	(*DialogUpdate)(nil),          // 21: nksip.v1.DialogUpdate
+	(*SessionUpdate)(nil),         // 22: nksip.v1.SessionUpdate
+	(*Notification)(nil),          // 23: nksip.v1.Notification
+	(*CallbackExpired)(nil),       // 24: nksip.v1.CallbackExpired
+	(*RegistrationStatus)(nil),    // 25: nksip.v1.RegistrationStatus
+	(*Error)(nil),                 // 26: nksip.v1.Error
+	(*Stop)(nil),                  // 27: nksip.v1.Stop
+	(*DialogCommand)(nil),         // 28: nksip.v1.DialogCommand
+	(*DialogInfo)(nil),            // 29: nksip.v1.DialogInfo
+	(*DialogResult)(nil),          // 30: nksip.v1.DialogResult
+	(*AuthorizedListRequest)(nil), // 31: nksip.v1.AuthorizedListRequest
+	(*AuthorizedList)(nil),        // 32: nksip.v1.AuthorizedList
+	(*ConnectRequest)(nil),        // 33: nksip.v1.ConnectRequest
+	(*ConnectResponse)(nil),       // 34: nksip.v1.ConnectResponse
+	(*AutoCommand)(nil),           // 35: nksip.v1.AutoCommand
+	(*AutoStatus)(nil),            // 36: nksip.v1.AutoStatus
+	(*AutoResult)(nil),            // 37: nksip.v1.AutoResult
+	(*RegistrarCommand)(nil),      // 38: nksip.v1.RegistrarCommand
+	(*RegistrarResult)(nil),       // 39: nksip.v1.RegistrarResult
+	nil,                           // 40: nksip.v1.Plugin.OptionsEntry
+	nil,                           // 41: nksip.v1.AppConfig.DeadlinesMsEntry
+	nil,                           // 42: nksip.v1.AppConfig.DeadlineRepliesEntry
+	(*AuthInfo_Digest)(nil),       // 43: nksip.v1.AuthInfo.Digest
+	(*Credential)(nil),            // 44: nksip.v1.Credential
+	(*Response)(nil),              // 45: nksip.v1.Response
+	(*Ack)(nil),                   // 46: nksip.v1.Ack
+	(*Proxy)(nil),                 // 47: nksip.v1.Proxy
+	(*Reply)(nil),                 // 48: nksip.v1.Reply
+	(*Request)(nil),               // 49: nksip.v1.Request
+	(*RouteDecision)(nil),         // 50: nksip.v1.RouteDecision
+	(*MethodDecision)(nil),        // 51: nksip.v1.MethodDecision
+	(*AuthorizeDecision)(nil),     // 52: nksip.v1.AuthorizeDecision
+	(*UserPassDecision)(nil),      // 53: nksip.v1.UserPassDecision
+	(*UacCommand)(nil),            // 54: nksip.v1.UacCommand
+	(*UacEvent)(nil),              // 55: nksip.v1.UacEvent
+	(*UacOptions)(nil),            // 56: nksip.v1.UacOptions
+	(*UriGroup)(nil),              // 57: nksip.v1.UriGroup
 }
 var file_nksip_v1_service_proto_depIdxs = []int32{
-	38, // 0: nksip.v1.Plugin.options:type_name -> nksip.v1.Plugin.OptionsEntry
+	40, // 0: nksip.v1.Plugin.options:type_name -> nksip.v1.Plugin.OptionsEntry
 	7,  // 1: nksip.v1.AppConfig.timers:type_name -> nksip.v1.Timers
 	8,  // 2: nksip.v1.AppConfig.plugins:type_name -> nksip.v1.Plugin
-	39, // 3: nksip.v1.AppConfig.deadlines_ms:type_name -> nksip.v1.AppConfig.DeadlinesMsEntry
-	40, // 4: nksip.v1.AppConfig.deadline_replies:type_name -> nksip.v1.AppConfig.DeadlineRepliesEntry
-	42, // 5: nksip.v1.AppConfig.pass:type_name -> nksip.v1.Credential
+	41, // 3: nksip.v1.AppConfig.deadlines_ms:type_name -> nksip.v1.AppConfig.DeadlinesMsEntry
+	42, // 4: nksip.v1.AppConfig.deadline_replies:type_name -> nksip.v1.AppConfig.DeadlineRepliesEntry
+	44, // 5: nksip.v1.AppConfig.pass:type_name -> nksip.v1.Credential
 	9,  // 6: nksip.v1.Start.config:type_name -> nksip.v1.AppConfig
 	0,  // 7: nksip.v1.Start.callbacks:type_name -> nksip.v1.CallbackKind
-	41, // 8: nksip.v1.AuthInfo.digests:type_name -> nksip.v1.AuthInfo.Digest
-	43, // 9: nksip.v1.BranchInfo.response:type_name -> nksip.v1.Response
-	44, // 10: nksip.v1.BranchDecision.continue:type_name -> nksip.v1.Ack
-	45, // 11: nksip.v1.BranchDecision.fork:type_name -> nksip.v1.Proxy
-	46, // 12: nksip.v1.BranchDecision.reply:type_name -> nksip.v1.Reply
-	0,  // 13: nksip.v1.Callback.kind:type_name -> nksip.v1.CallbackKind
-	47, // 14: nksip.v1.Callback.request:type_name -> nksip.v1.Request
-	12, // 15: nksip.v1.Callback.auth:type_name -> nksip.v1.AuthInfo
-	13, // 16: nksip.v1.Callback.user_pass:type_name -> nksip.v1.UserPassInfo
-	47, // 17: nksip.v1.Callback.cancel:type_name -> nksip.v1.Request
-	19, // 18: nksip.v1.Callback.dialog_update:type_name -> nksip.v1.DialogUpdate
-	20, // 19: nksip.v1.Callback.session_update:type_name -> nksip.v1.SessionUpdate
-	14, // 20: nksip.v1.Callback.branch:type_name -> nksip.v1.BranchInfo
-	48, // 21: nksip.v1.CallbackAnswer.route:type_name -> nksip.v1.RouteDecision
-	49, // 22: nksip.v1.CallbackAnswer.method:type_name -> nksip.v1.MethodDecision
-	50, // 23: nksip.v1.CallbackAnswer.authorize:type_name -> nksip.v1.AuthorizeDecision
-	51, // 24: nksip.v1.CallbackAnswer.user_pass:type_name -> nksip.v1.UserPassDecision
-	44, // 25: nksip.v1.CallbackAnswer.ack:type_name -> nksip.v1.Ack
-	15, // 26: nksip.v1.CallbackAnswer.branch:type_name -> nksip.v1.BranchDecision
-	46, // 27: nksip.v1.LateReply.reply:type_name -> nksip.v1.Reply
-	2,  // 28: nksip.v1.DialogUpdate.status:type_name -> nksip.v1.DialogUpdate.Status
-	3,  // 29: nksip.v1.SessionUpdate.kind:type_name -> nksip.v1.SessionUpdate.Kind
-	19, // 30: nksip.v1.Notification.dialog_update:type_name -> nksip.v1.DialogUpdate
-	20, // 31: nksip.v1.Notification.session_update:type_name -> nksip.v1.SessionUpdate
-	22, // 32: nksip.v1.Notification.callback_expired:type_name -> nksip.v1.CallbackExpired
-	23, // 33: nksip.v1.Notification.registration:type_name -> nksip.v1.RegistrationStatus
-	0,  // 34: nksip.v1.CallbackExpired.kind:type_name -> nksip.v1.CallbackKind
-	1,  // 35: nksip.v1.Error.code:type_name -> nksip.v1.ErrorCode
-	27, // 36: nksip.v1.DialogResult.dialogs:type_name -> nksip.v1.DialogInfo
-	10, // 37: nksip.v1.ConnectRequest.start:type_name -> nksip.v1.Start
-	17, // 38: nksip.v1.ConnectRequest.answer:type_name -> nksip.v1.CallbackAnswer
-	18, // 39: nksip.v1.ConnectRequest.late_reply:type_name -> nksip.v1.LateReply
-	52, // 40: nksip.v1.ConnectRequest.command:type_name -> nksip.v1.UacCommand
-	25, // 41: nksip.v1.ConnectRequest.stop:type_name -> nksip.v1.Stop
-	26, // 42: nksip.v1.ConnectRequest.dialog_command:type_name -> nksip.v1.DialogCommand
-	29, // 43: nksip.v1.ConnectRequest.authorized_list:type_name -> nksip.v1.AuthorizedListRequest
-	36, // 44: nksip.v1.ConnectRequest.registrar:type_name -> nksip.v1.RegistrarCommand
-	33, // 45: nksip.v1.ConnectRequest.auto:type_name -> nksip.v1.AutoCommand
-	11, // 46: nksip.v1.ConnectResponse.started:type_name -> nksip.v1.Started
-	16, // 47: nksip.v1.ConnectResponse.callback:type_name -> nksip.v1.Callback
-	53, // 48: nksip.v1.ConnectResponse.uac_event:type_name -> nksip.v1.UacEvent
-	21, // 49: nksip.v1.ConnectResponse.notification:type_name -> nksip.v1.Notification
-	24, // 50: nksip.v1.ConnectResponse.error:type_name -> nksip.v1.Error
-	28, // 51: nksip.v1.ConnectResponse.dialog_result:type_name -> nksip.v1.DialogResult
-	30, // 52: nksip.v1.ConnectResponse.authorized_list:type_name -> nksip.v1.AuthorizedList
-	37, // 53: nksip.v1.ConnectResponse.registrar_result:type_name -> nksip.v1.RegistrarResult
-	35, // 54: nksip.v1.ConnectResponse.auto_result:type_name -> nksip.v1.AutoResult
-	4,  // 55: nksip.v1.AutoCommand.kind:type_name -> nksip.v1.AutoCommand.Kind
-	5,  // 56: nksip.v1.AutoCommand.op:type_name -> nksip.v1.AutoCommand.Op
-	54, // 57: nksip.v1.AutoCommand.options:type_name -> nksip.v1.UacOptions
-	4,  // 58: nksip.v1.AutoStatus.kind:type_name -> nksip.v1.AutoCommand.Kind
-	34, // 59: nksip.v1.AutoResult.entries:type_name -> nksip.v1.AutoStatus
-	6,  // 60: nksip.v1.RegistrarCommand.op:type_name -> nksip.v1.RegistrarCommand.Op
-	55, // 61: nksip.v1.RegistrarResult.uri_set:type_name -> nksip.v1.UriGroup
-	46, // 62: nksip.v1.AppConfig.DeadlineRepliesEntry.value:type_name -> nksip.v1.Reply
-	31, // 63: nksip.v1.SipAppService.Connect:input_type -> nksip.v1.ConnectRequest
-	32, // 64: nksip.v1.SipAppService.Connect:output_type -> nksip.v1.ConnectResponse
-	64, // [64:65] is the sub-list for method output_type
-	63, // [63:64] is the sub-list for method input_type
-	63, // [63:63] is the sub-list for extension type_name
-	63, // [63:63] is the sub-list for extension extendee
-	0,  // [0:63] is the sub-list for field type_name
+	34, // 8: nksip.v1.ResponseBatch.messages:type_name -> nksip.v1.ConnectResponse
+	33, // 9: nksip.v1.RequestBatch.messages:type_name -> nksip.v1.ConnectRequest
+	43, // 10: nksip.v1.AuthInfo.digests:type_name -> nksip.v1.AuthInfo.Digest
+	45, // 11: nksip.v1.BranchInfo.response:type_name -> nksip.v1.Response
+	46, // 12: nksip.v1.BranchDecision.continue:type_name -> nksip.v1.Ack
+	47, // 13: nksip.v1.BranchDecision.fork:type_name -> nksip.v1.Proxy
+	48, // 14: nksip.v1.BranchDecision.reply:type_name -> nksip.v1.Reply
+	0,  // 15: nksip.v1.Callback.kind:type_name -> nksip.v1.CallbackKind
+	49, // 16: nksip.v1.Callback.request:type_name -> nksip.v1.Request
+	14, // 17: nksip.v1.Callback.auth:type_name -> nksip.v1.AuthInfo
+	15, // 18: nksip.v1.Callback.user_pass:type_name -> nksip.v1.UserPassInfo
+	49, // 19: nksip.v1.Callback.cancel:type_name -> nksip.v1.Request
+	21, // 20: nksip.v1.Callback.dialog_update:type_name -> nksip.v1.DialogUpdate
+	22, // 21: nksip.v1.Callback.session_update:type_name -> nksip.v1.SessionUpdate
+	16, // 22: nksip.v1.Callback.branch:type_name -> nksip.v1.BranchInfo
+	50, // 23: nksip.v1.CallbackAnswer.route:type_name -> nksip.v1.RouteDecision
+	51, // 24: nksip.v1.CallbackAnswer.method:type_name -> nksip.v1.MethodDecision
+	52, // 25: nksip.v1.CallbackAnswer.authorize:type_name -> nksip.v1.AuthorizeDecision
+	53, // 26: nksip.v1.CallbackAnswer.user_pass:type_name -> nksip.v1.UserPassDecision
+	46, // 27: nksip.v1.CallbackAnswer.ack:type_name -> nksip.v1.Ack
+	17, // 28: nksip.v1.CallbackAnswer.branch:type_name -> nksip.v1.BranchDecision
+	48, // 29: nksip.v1.LateReply.reply:type_name -> nksip.v1.Reply
+	2,  // 30: nksip.v1.DialogUpdate.status:type_name -> nksip.v1.DialogUpdate.Status
+	3,  // 31: nksip.v1.SessionUpdate.kind:type_name -> nksip.v1.SessionUpdate.Kind
+	21, // 32: nksip.v1.Notification.dialog_update:type_name -> nksip.v1.DialogUpdate
+	22, // 33: nksip.v1.Notification.session_update:type_name -> nksip.v1.SessionUpdate
+	24, // 34: nksip.v1.Notification.callback_expired:type_name -> nksip.v1.CallbackExpired
+	25, // 35: nksip.v1.Notification.registration:type_name -> nksip.v1.RegistrationStatus
+	0,  // 36: nksip.v1.CallbackExpired.kind:type_name -> nksip.v1.CallbackKind
+	1,  // 37: nksip.v1.Error.code:type_name -> nksip.v1.ErrorCode
+	29, // 38: nksip.v1.DialogResult.dialogs:type_name -> nksip.v1.DialogInfo
+	10, // 39: nksip.v1.ConnectRequest.start:type_name -> nksip.v1.Start
+	19, // 40: nksip.v1.ConnectRequest.answer:type_name -> nksip.v1.CallbackAnswer
+	20, // 41: nksip.v1.ConnectRequest.late_reply:type_name -> nksip.v1.LateReply
+	54, // 42: nksip.v1.ConnectRequest.command:type_name -> nksip.v1.UacCommand
+	27, // 43: nksip.v1.ConnectRequest.stop:type_name -> nksip.v1.Stop
+	28, // 44: nksip.v1.ConnectRequest.dialog_command:type_name -> nksip.v1.DialogCommand
+	31, // 45: nksip.v1.ConnectRequest.authorized_list:type_name -> nksip.v1.AuthorizedListRequest
+	38, // 46: nksip.v1.ConnectRequest.registrar:type_name -> nksip.v1.RegistrarCommand
+	35, // 47: nksip.v1.ConnectRequest.auto:type_name -> nksip.v1.AutoCommand
+	12, // 48: nksip.v1.ConnectRequest.batch:type_name -> nksip.v1.RequestBatch
+	13, // 49: nksip.v1.ConnectResponse.started:type_name -> nksip.v1.Started
+	18, // 50: nksip.v1.ConnectResponse.callback:type_name -> nksip.v1.Callback
+	55, // 51: nksip.v1.ConnectResponse.uac_event:type_name -> nksip.v1.UacEvent
+	23, // 52: nksip.v1.ConnectResponse.notification:type_name -> nksip.v1.Notification
+	26, // 53: nksip.v1.ConnectResponse.error:type_name -> nksip.v1.Error
+	30, // 54: nksip.v1.ConnectResponse.dialog_result:type_name -> nksip.v1.DialogResult
+	32, // 55: nksip.v1.ConnectResponse.authorized_list:type_name -> nksip.v1.AuthorizedList
+	39, // 56: nksip.v1.ConnectResponse.registrar_result:type_name -> nksip.v1.RegistrarResult
+	37, // 57: nksip.v1.ConnectResponse.auto_result:type_name -> nksip.v1.AutoResult
+	11, // 58: nksip.v1.ConnectResponse.batch:type_name -> nksip.v1.ResponseBatch
+	4,  // 59: nksip.v1.AutoCommand.kind:type_name -> nksip.v1.AutoCommand.Kind
+	5,  // 60: nksip.v1.AutoCommand.op:type_name -> nksip.v1.AutoCommand.Op
+	56, // 61: nksip.v1.AutoCommand.options:type_name -> nksip.v1.UacOptions
+	4,  // 62: nksip.v1.AutoStatus.kind:type_name -> nksip.v1.AutoCommand.Kind
+	36, // 63: nksip.v1.AutoResult.entries:type_name -> nksip.v1.AutoStatus
+	6,  // 64: nksip.v1.RegistrarCommand.op:type_name -> nksip.v1.RegistrarCommand.Op
+	57, // 65: nksip.v1.RegistrarResult.uri_set:type_name -> nksip.v1.UriGroup
+	48, // 66: nksip.v1.AppConfig.DeadlineRepliesEntry.value:type_name -> nksip.v1.Reply
+	33, // 67: nksip.v1.SipAppService.Connect:input_type -> nksip.v1.ConnectRequest
+	34, // 68: nksip.v1.SipAppService.Connect:output_type -> nksip.v1.ConnectResponse
+	68, // [68:69] is the sub-list for method output_type
+	67, // [67:68] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_nksip_v1_service_proto_init() }
@@ -4039,12 +4190,12 @@ func file_nksip_v1_service_proto_init() {
 	file_nksip_v1_sip_proto_init()
 	file_nksip_v1_uac_proto_init()
 	file_nksip_v1_service_proto_msgTypes[2].OneofWrappers = []any{}
-	file_nksip_v1_service_proto_msgTypes[8].OneofWrappers = []any{
+	file_nksip_v1_service_proto_msgTypes[10].OneofWrappers = []any{
 		(*BranchDecision_Continue)(nil),
 		(*BranchDecision_Fork)(nil),
 		(*BranchDecision_Reply)(nil),
 	}
-	file_nksip_v1_service_proto_msgTypes[9].OneofWrappers = []any{
+	file_nksip_v1_service_proto_msgTypes[11].OneofWrappers = []any{
 		(*Callback_Auth)(nil),
 		(*Callback_UserPass)(nil),
 		(*Callback_Cancel)(nil),
@@ -4052,7 +4203,7 @@ func file_nksip_v1_service_proto_init() {
 		(*Callback_SessionUpdate)(nil),
 		(*Callback_Branch)(nil),
 	}
-	file_nksip_v1_service_proto_msgTypes[10].OneofWrappers = []any{
+	file_nksip_v1_service_proto_msgTypes[12].OneofWrappers = []any{
 		(*CallbackAnswer_Route)(nil),
 		(*CallbackAnswer_Method)(nil),
 		(*CallbackAnswer_Authorize)(nil),
@@ -4060,18 +4211,18 @@ func file_nksip_v1_service_proto_init() {
 		(*CallbackAnswer_Ack)(nil),
 		(*CallbackAnswer_Branch)(nil),
 	}
-	file_nksip_v1_service_proto_msgTypes[14].OneofWrappers = []any{
+	file_nksip_v1_service_proto_msgTypes[16].OneofWrappers = []any{
 		(*Notification_DialogUpdate)(nil),
 		(*Notification_SessionUpdate)(nil),
 		(*Notification_CallbackExpired)(nil),
 		(*Notification_Registration)(nil),
 	}
-	file_nksip_v1_service_proto_msgTypes[19].OneofWrappers = []any{
+	file_nksip_v1_service_proto_msgTypes[21].OneofWrappers = []any{
 		(*DialogCommand_Get)(nil),
 		(*DialogCommand_List)(nil),
 		(*DialogCommand_Stop)(nil),
 	}
-	file_nksip_v1_service_proto_msgTypes[24].OneofWrappers = []any{
+	file_nksip_v1_service_proto_msgTypes[26].OneofWrappers = []any{
 		(*ConnectRequest_Start)(nil),
 		(*ConnectRequest_Answer)(nil),
 		(*ConnectRequest_LateReply)(nil),
@@ -4081,8 +4232,9 @@ func file_nksip_v1_service_proto_init() {
 		(*ConnectRequest_AuthorizedList)(nil),
 		(*ConnectRequest_Registrar)(nil),
 		(*ConnectRequest_Auto)(nil),
+		(*ConnectRequest_Batch)(nil),
 	}
-	file_nksip_v1_service_proto_msgTypes[25].OneofWrappers = []any{
+	file_nksip_v1_service_proto_msgTypes[27].OneofWrappers = []any{
 		(*ConnectResponse_Started)(nil),
 		(*ConnectResponse_Callback)(nil),
 		(*ConnectResponse_UacEvent)(nil),
@@ -4092,6 +4244,7 @@ func file_nksip_v1_service_proto_init() {
 		(*ConnectResponse_AuthorizedList)(nil),
 		(*ConnectResponse_RegistrarResult)(nil),
 		(*ConnectResponse_AutoResult)(nil),
+		(*ConnectResponse_Batch)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4099,7 +4252,7 @@ func file_nksip_v1_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nksip_v1_service_proto_rawDesc), len(file_nksip_v1_service_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   35,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

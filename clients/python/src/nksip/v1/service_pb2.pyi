@@ -158,18 +158,32 @@ class AppConfig(_message.Message):
     def __init__(self, listen: _Optional[_Iterable[str]] = ..., route: _Optional[_Iterable[str]] = ..., local_host: _Optional[str] = ..., timers: _Optional[_Union[Timers, _Mapping]] = ..., plugins: _Optional[_Iterable[_Union[Plugin, _Mapping]]] = ..., allow: _Optional[str] = ..., supported: _Optional[str] = ..., accept: _Optional[str] = ..., events: _Optional[str] = ..., deadlines_ms: _Optional[_Mapping[str, int]] = ..., default_deadline_ms: _Optional[int] = ..., deadline_replies: _Optional[_Mapping[str, _decisions_pb2.Reply]] = ..., grace_ms: _Optional[int] = ..., max_calls: _Optional[int] = ..., **kwargs) -> None: ...
 
 class Start(_message.Message):
-    __slots__ = ("app", "config", "callbacks", "token", "instance_id")
+    __slots__ = ("app", "config", "callbacks", "token", "instance_id", "batching")
     APP_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     CALLBACKS_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    BATCHING_FIELD_NUMBER: _ClassVar[int]
     app: str
     config: AppConfig
     callbacks: _containers.RepeatedScalarFieldContainer[CallbackKind]
     token: str
     instance_id: str
-    def __init__(self, app: _Optional[str] = ..., config: _Optional[_Union[AppConfig, _Mapping]] = ..., callbacks: _Optional[_Iterable[_Union[CallbackKind, str]]] = ..., token: _Optional[str] = ..., instance_id: _Optional[str] = ...) -> None: ...
+    batching: bool
+    def __init__(self, app: _Optional[str] = ..., config: _Optional[_Union[AppConfig, _Mapping]] = ..., callbacks: _Optional[_Iterable[_Union[CallbackKind, str]]] = ..., token: _Optional[str] = ..., instance_id: _Optional[str] = ..., batching: _Optional[bool] = ...) -> None: ...
+
+class ResponseBatch(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[ConnectResponse]
+    def __init__(self, messages: _Optional[_Iterable[_Union[ConnectResponse, _Mapping]]] = ...) -> None: ...
+
+class RequestBatch(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[ConnectRequest]
+    def __init__(self, messages: _Optional[_Iterable[_Union[ConnectRequest, _Mapping]]] = ...) -> None: ...
 
 class Started(_message.Message):
     __slots__ = ("app", "instance_id", "listeners", "server_version", "instances")
@@ -482,7 +496,7 @@ class AuthorizedList(_message.Message):
     def __init__(self, id: _Optional[int] = ..., dialog_handle: _Optional[str] = ..., found: _Optional[bool] = ..., sources: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ConnectRequest(_message.Message):
-    __slots__ = ("start", "answer", "late_reply", "command", "stop", "dialog_command", "authorized_list", "registrar", "auto")
+    __slots__ = ("start", "answer", "late_reply", "command", "stop", "dialog_command", "authorized_list", "registrar", "auto", "batch")
     START_FIELD_NUMBER: _ClassVar[int]
     ANSWER_FIELD_NUMBER: _ClassVar[int]
     LATE_REPLY_FIELD_NUMBER: _ClassVar[int]
@@ -492,6 +506,7 @@ class ConnectRequest(_message.Message):
     AUTHORIZED_LIST_FIELD_NUMBER: _ClassVar[int]
     REGISTRAR_FIELD_NUMBER: _ClassVar[int]
     AUTO_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     start: Start
     answer: CallbackAnswer
     late_reply: LateReply
@@ -501,10 +516,11 @@ class ConnectRequest(_message.Message):
     authorized_list: AuthorizedListRequest
     registrar: RegistrarCommand
     auto: AutoCommand
-    def __init__(self, start: _Optional[_Union[Start, _Mapping]] = ..., answer: _Optional[_Union[CallbackAnswer, _Mapping]] = ..., late_reply: _Optional[_Union[LateReply, _Mapping]] = ..., command: _Optional[_Union[_uac_pb2.UacCommand, _Mapping]] = ..., stop: _Optional[_Union[Stop, _Mapping]] = ..., dialog_command: _Optional[_Union[DialogCommand, _Mapping]] = ..., authorized_list: _Optional[_Union[AuthorizedListRequest, _Mapping]] = ..., registrar: _Optional[_Union[RegistrarCommand, _Mapping]] = ..., auto: _Optional[_Union[AutoCommand, _Mapping]] = ...) -> None: ...
+    batch: RequestBatch
+    def __init__(self, start: _Optional[_Union[Start, _Mapping]] = ..., answer: _Optional[_Union[CallbackAnswer, _Mapping]] = ..., late_reply: _Optional[_Union[LateReply, _Mapping]] = ..., command: _Optional[_Union[_uac_pb2.UacCommand, _Mapping]] = ..., stop: _Optional[_Union[Stop, _Mapping]] = ..., dialog_command: _Optional[_Union[DialogCommand, _Mapping]] = ..., authorized_list: _Optional[_Union[AuthorizedListRequest, _Mapping]] = ..., registrar: _Optional[_Union[RegistrarCommand, _Mapping]] = ..., auto: _Optional[_Union[AutoCommand, _Mapping]] = ..., batch: _Optional[_Union[RequestBatch, _Mapping]] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
-    __slots__ = ("started", "callback", "uac_event", "notification", "error", "dialog_result", "authorized_list", "registrar_result", "auto_result")
+    __slots__ = ("started", "callback", "uac_event", "notification", "error", "dialog_result", "authorized_list", "registrar_result", "auto_result", "batch")
     STARTED_FIELD_NUMBER: _ClassVar[int]
     CALLBACK_FIELD_NUMBER: _ClassVar[int]
     UAC_EVENT_FIELD_NUMBER: _ClassVar[int]
@@ -514,6 +530,7 @@ class ConnectResponse(_message.Message):
     AUTHORIZED_LIST_FIELD_NUMBER: _ClassVar[int]
     REGISTRAR_RESULT_FIELD_NUMBER: _ClassVar[int]
     AUTO_RESULT_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     started: Started
     callback: Callback
     uac_event: _uac_pb2.UacEvent
@@ -523,7 +540,8 @@ class ConnectResponse(_message.Message):
     authorized_list: AuthorizedList
     registrar_result: RegistrarResult
     auto_result: AutoResult
-    def __init__(self, started: _Optional[_Union[Started, _Mapping]] = ..., callback: _Optional[_Union[Callback, _Mapping]] = ..., uac_event: _Optional[_Union[_uac_pb2.UacEvent, _Mapping]] = ..., notification: _Optional[_Union[Notification, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., dialog_result: _Optional[_Union[DialogResult, _Mapping]] = ..., authorized_list: _Optional[_Union[AuthorizedList, _Mapping]] = ..., registrar_result: _Optional[_Union[RegistrarResult, _Mapping]] = ..., auto_result: _Optional[_Union[AutoResult, _Mapping]] = ...) -> None: ...
+    batch: ResponseBatch
+    def __init__(self, started: _Optional[_Union[Started, _Mapping]] = ..., callback: _Optional[_Union[Callback, _Mapping]] = ..., uac_event: _Optional[_Union[_uac_pb2.UacEvent, _Mapping]] = ..., notification: _Optional[_Union[Notification, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., dialog_result: _Optional[_Union[DialogResult, _Mapping]] = ..., authorized_list: _Optional[_Union[AuthorizedList, _Mapping]] = ..., registrar_result: _Optional[_Union[RegistrarResult, _Mapping]] = ..., auto_result: _Optional[_Union[AutoResult, _Mapping]] = ..., batch: _Optional[_Union[ResponseBatch, _Mapping]] = ...) -> None: ...
 
 class AutoCommand(_message.Message):
     __slots__ = ("id", "kind", "op", "name", "uri", "interval", "options")

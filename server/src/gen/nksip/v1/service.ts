@@ -399,6 +399,27 @@ export interface Start {
   token: string;
   /** Set by an instance reconnecting after a break, to keep its identity (optional). */
   instanceId: string;
+  /**
+   * The app reads ResponseBatch: once Started, the server may put the messages it has for the
+   * instance at the same moment (the callbacks of the datagrams read in one turn of its event
+   * loop) into one ResponseBatch, in order. Apps that set it may send RequestBatch too (any
+   * app may). Batching saves the per-message cost of the stream under load; it changes no
+   * message's meaning or order.
+   */
+  batching: boolean;
+}
+
+/** Several server → app messages in one, in the order they would have been sent; never nested. */
+export interface ResponseBatch {
+  messages: ConnectResponse[];
+}
+
+/**
+ * Several app → server messages in one, handled in order as if sent one by one; never nested,
+ * and not before Started (a Start inside one is a protocol error).
+ */
+export interface RequestBatch {
+  messages: ConnectRequest[];
 }
 
 export interface Started {
@@ -783,6 +804,9 @@ export interface ConnectRequest {
     | //
     /** Start, stop or list automatic registrations and pings. */
     { $case: "auto"; value: AutoCommand }
+    | //
+    /** Several of the above at once (see Start.batching). */
+    { $case: "batch"; value: RequestBatch }
     | undefined;
 }
 
@@ -802,6 +826,9 @@ export interface ConnectResponse {
     | //
     /** The answer to an AutoCommand, or (id 0) a registration or ping whose state changed. */
     { $case: "autoResult"; value: AutoResult }
+    | //
+    /** Several of the above at once, only to an app whose Start set `batching`. */
+    { $case: "batch"; value: ResponseBatch }
     | undefined;
 }
 
@@ -1966,7 +1993,7 @@ export const AppConfig_DeadlineRepliesEntry: MessageFns<AppConfig_DeadlineReplie
 };
 
 function createBaseStart(): Start {
-  return { app: "", config: undefined, callbacks: [], token: "", instanceId: "" };
+  return { app: "", config: undefined, callbacks: [], token: "", instanceId: "", batching: false };
 }
 
 export const Start: MessageFns<Start> = {
@@ -1989,6 +2016,9 @@ export const Start: MessageFns<Start> = {
     }
     if (message.instanceId !== "") {
       writer.uint32(42).string(message.instanceId);
+    }
+    if (message.batching !== false) {
+      writer.uint32(48).bool(message.batching);
     }
     return writer;
   },
@@ -2056,6 +2086,14 @@ export const Start: MessageFns<Start> = {
             message.instanceId = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.batching = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2081,6 +2119,7 @@ export const Start: MessageFns<Start> = {
         : isSet(object.instance_id)
         ? globalThis.String(object.instance_id)
         : "",
+      batching: isSet(object.batching) ? globalThis.Boolean(object.batching) : false,
     };
   },
 
@@ -2101,6 +2140,9 @@ export const Start: MessageFns<Start> = {
     if (message.instanceId !== "") {
       obj.instanceId = message.instanceId;
     }
+    if (message.batching !== false) {
+      obj.batching = message.batching;
+    }
     return obj;
   },
 
@@ -2116,6 +2158,149 @@ export const Start: MessageFns<Start> = {
     message.callbacks = object.callbacks?.map((e) => e) || [];
     message.token = object.token ?? "";
     message.instanceId = object.instanceId ?? "";
+    message.batching = object.batching ?? false;
+    return message;
+  },
+};
+
+function createBaseResponseBatch(): ResponseBatch {
+  return { messages: [] };
+}
+
+export const ResponseBatch: MessageFns<ResponseBatch> = {
+  encode(message: ResponseBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.messages) {
+      ConnectResponse.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResponseBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResponseBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messages.push(ConnectResponse.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResponseBatch {
+    return {
+      messages: globalThis.Array.isArray(object?.messages)
+        ? object.messages.map((e: any) => ConnectResponse.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ResponseBatch): unknown {
+    const obj: any = {};
+    if (message.messages?.length) {
+      obj.messages = message.messages.map((e) => ConnectResponse.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResponseBatch>, I>>(base?: I): ResponseBatch {
+    return ResponseBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResponseBatch>, I>>(object: I): ResponseBatch {
+    const message = createBaseResponseBatch();
+    message.messages = object.messages?.map((e) => ConnectResponse.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRequestBatch(): RequestBatch {
+  return { messages: [] };
+}
+
+export const RequestBatch: MessageFns<RequestBatch> = {
+  encode(message: RequestBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.messages) {
+      ConnectRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RequestBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRequestBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messages.push(ConnectRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RequestBatch {
+    return {
+      messages: globalThis.Array.isArray(object?.messages)
+        ? object.messages.map((e: any) => ConnectRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RequestBatch): unknown {
+    const obj: any = {};
+    if (message.messages?.length) {
+      obj.messages = message.messages.map((e) => ConnectRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RequestBatch>, I>>(base?: I): RequestBatch {
+    return RequestBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RequestBatch>, I>>(object: I): RequestBatch {
+    const message = createBaseRequestBatch();
+    message.messages = object.messages?.map((e) => ConnectRequest.fromPartial(e)) || [];
     return message;
   },
 };
@@ -5184,6 +5369,9 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
       case "auto":
         AutoCommand.encode(message.msg.value, writer.uint32(90).fork()).join();
         break;
+      case "batch":
+        RequestBatch.encode(message.msg.value, writer.uint32(210).fork()).join();
+        break;
     }
     return writer;
   },
@@ -5273,6 +5461,14 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
             message.msg = { $case: "auto", value: AutoCommand.decode(reader, reader.uint32()) };
             continue;
           }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.msg = { $case: "batch", value: RequestBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5311,6 +5507,8 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         ? { $case: "registrar", value: RegistrarCommand.fromJSON(object.registrar) }
         : isSet(object.auto)
         ? { $case: "auto", value: AutoCommand.fromJSON(object.auto) }
+        : isSet(object.batch)
+        ? { $case: "batch", value: RequestBatch.fromJSON(object.batch) }
         : undefined,
     };
   },
@@ -5335,6 +5533,8 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
       obj.registrar = RegistrarCommand.toJSON(message.msg.value);
     } else if (message.msg?.$case === "auto") {
       obj.auto = AutoCommand.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "batch") {
+      obj.batch = RequestBatch.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -5399,6 +5599,12 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         }
         break;
       }
+      case "batch": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "batch", value: RequestBatch.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
     return message;
   },
@@ -5437,6 +5643,9 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         break;
       case "autoResult":
         AutoResult.encode(message.msg.value, writer.uint32(90).fork()).join();
+        break;
+      case "batch":
+        ResponseBatch.encode(message.msg.value, writer.uint32(210).fork()).join();
         break;
     }
     return writer;
@@ -5527,6 +5736,14 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
             message.msg = { $case: "autoResult", value: AutoResult.decode(reader, reader.uint32()) };
             continue;
           }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.msg = { $case: "batch", value: ResponseBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5569,6 +5786,8 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         ? { $case: "autoResult", value: AutoResult.fromJSON(object.autoResult) }
         : isSet(object.auto_result)
         ? { $case: "autoResult", value: AutoResult.fromJSON(object.auto_result) }
+        : isSet(object.batch)
+        ? { $case: "batch", value: ResponseBatch.fromJSON(object.batch) }
         : undefined,
     };
   },
@@ -5593,6 +5812,8 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
       obj.registrarResult = RegistrarResult.toJSON(message.msg.value);
     } else if (message.msg?.$case === "autoResult") {
       obj.autoResult = AutoResult.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "batch") {
+      obj.batch = ResponseBatch.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -5654,6 +5875,12 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
       case "autoResult": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
           message.msg = { $case: "autoResult", value: AutoResult.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "batch": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "batch", value: ResponseBatch.fromPartial(object.msg.value) };
         }
         break;
       }
