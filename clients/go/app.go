@@ -344,8 +344,10 @@ func (a *App) startMessage() *pb.ConnectRequest {
 	if a.started != nil {
 		instance = a.started.InstanceID
 	}
+	// Batching: the server may send what it has at one moment as one ResponseBatch (the
+	// answers still go one by one: gRPC-Go's Send is cheap next to the server's per-message cost)
 	return &pb.ConnectRequest{Msg: &pb.ConnectRequest_Start{Start: &pb.Start{App: o.App, Config: cfg,
-		Callbacks: a.handlers.implemented(), Token: o.Token, InstanceId: instance}}}
+		Callbacks: a.handlers.implemented(), Token: o.Token, InstanceId: instance, Batching: true}}}
 }
 
 // open opens a stream, sends Start and waits for Started; on success the stream is current
@@ -544,6 +546,12 @@ func (a *App) send(m *pb.ConnectRequest) error {
 
 func (a *App) dispatch(st *stream, m *pb.ConnectResponse) {
 	switch msg := m.GetMsg().(type) {
+	case *pb.ConnectResponse_Batch:
+		for _, inner := range msg.Batch.GetMessages() {
+			if _, nested := inner.GetMsg().(*pb.ConnectResponse_Batch); !nested {
+				a.dispatch(st, inner)
+			}
+		}
 	case *pb.ConnectResponse_Callback:
 		cb := msg.Callback
 		switch cb.GetKind() {
