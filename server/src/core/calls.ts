@@ -18,12 +18,10 @@ export interface CallScope {
 /** The built-in app's calls: no limit of their own. */
 export const BUILT_IN_CALLS: CallScope = Object.freeze({ owner: '' });
 
-const SEP = '\n';
-
 export class CallCounter {
-  /** References (waiting requests and dialogs) per owner and Call-ID. */
-  private readonly refs = new Map<string, number>();
-  private readonly perOwner = new Map<string, number>();
+  /** References (waiting requests and dialogs) per Call-ID, per owner. */
+  private readonly owners = new Map<string, Map<string, number>>();
+  private total = 0;
 
   /** `max`: the server-wide limit (NkSIP `max_calls`). */
   constructor(private max: number) {}
@@ -34,7 +32,7 @@ export class CallCounter {
 
   /** Live calls in all, or of one owner. */
   count(owner?: string): number {
-    return owner === undefined ? this.refs.size : (this.perOwner.get(owner) ?? 0);
+    return owner === undefined ? this.total : (this.owners.get(owner)?.size ?? 0);
   }
 
   /**
@@ -42,17 +40,15 @@ export class CallCounter {
    * both limits: false means `too_many_calls` and nothing was counted.
    */
   admit(scope: CallScope, callId: string): boolean {
-    const key = scope.owner + SEP + callId;
-    const n = this.refs.get(key);
+    const calls = this.owners.get(scope.owner);
+    const n = calls?.get(callId);
     if (n !== undefined) {
-      this.refs.set(key, n + 1);
+      calls?.set(callId, n + 1);
       return true;
     }
-    if (this.refs.size >= this.max) return false;
-    const own = this.perOwner.get(scope.owner) ?? 0;
-    if (scope.maxCalls !== undefined && own >= scope.maxCalls) return false;
-    this.refs.set(key, 1);
-    this.perOwner.set(scope.owner, own + 1);
+    if (this.total >= this.max) return false;
+    if (scope.maxCalls !== undefined && (calls?.size ?? 0) >= scope.maxCalls) return false;
+    this.add(scope.owner, calls, callId);
     return true;
   }
 
@@ -61,28 +57,29 @@ export class CallCounter {
    * and its call must not end while it lives.
    */
   hold(owner: string, callId: string): void {
-    const key = owner + SEP + callId;
-    const n = this.refs.get(key);
-    if (n !== undefined) {
-      this.refs.set(key, n + 1);
-      return;
-    }
-    this.refs.set(key, 1);
-    this.perOwner.set(owner, (this.perOwner.get(owner) ?? 0) + 1);
+    const calls = this.owners.get(owner);
+    const n = calls?.get(callId);
+    if (n !== undefined) calls?.set(callId, n + 1);
+    else this.add(owner, calls, callId);
   }
 
   /** One reference fewer; the last one ends the call. */
   release(owner: string, callId: string): void {
-    const key = owner + SEP + callId;
-    const n = this.refs.get(key);
-    if (n === undefined) return;
+    const calls = this.owners.get(owner);
+    const n = calls?.get(callId);
+    if (calls === undefined || n === undefined) return;
     if (n > 1) {
-      this.refs.set(key, n - 1);
+      calls.set(callId, n - 1);
       return;
     }
-    this.refs.delete(key);
-    const own = (this.perOwner.get(owner) ?? 1) - 1;
-    if (own > 0) this.perOwner.set(owner, own);
-    else this.perOwner.delete(owner);
+    // an owner's map stays, empty: owners are the apps, few, and their calls come and go
+    calls.delete(callId);
+    this.total--;
+  }
+
+  private add(owner: string, calls: Map<string, number> | undefined, callId: string): void {
+    if (calls) calls.set(callId, 1);
+    else this.owners.set(owner, new Map([[callId, 1]]));
+    this.total++;
   }
 }
