@@ -23,6 +23,8 @@ import {
 import { type Connection, StreamConnection, type StreamOptions } from './connection.js';
 import type { Listener, ListenSpec } from './listener.js';
 import { ConnectionPool } from './pool.js';
+import { answerRequest, decodeStun, isStun, type MappedAddress } from './stun.js';
+import { StunClient, type StunClientOptions } from './stun-client.js';
 import { connectTcp, TcpListener } from './tcp.js';
 import type {
   Endpoint,
@@ -59,6 +61,14 @@ export interface TransportOptions {
   /** Stream framing limits; see `FramerOptions`. */
   maxHeaderSize?: number;
   maxBodySize?: number;
+  /** Retransmission of the Binding requests we send (`stun`, UDP keep-alives). */
+  stun?: StunClientOptions;
+}
+
+/** What a Binding request found: the socket it left from and the address the peer saw. */
+export interface StunResult {
+  local: { address: string; port: number };
+  mapped: MappedAddress;
 }
 
 export interface TransportStats {
@@ -86,6 +96,7 @@ export class TransportManager implements SipTransport {
   private readonly aborter = new AbortController();
   private handler: MessageHandler | undefined;
   private isClosed = false;
+  private readonly stunClient: StunClient;
 
   constructor(opts: TransportOptions = {}) {
     this.log = opts.logger;
@@ -98,6 +109,7 @@ export class TransportManager implements SipTransport {
       maxBodySize: opts.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
       logger: opts.logger,
     };
+    this.stunClient = new StunClient(opts.stun);
   }
 
   /** Starts a listener; resolves with the port actually bound (useful with port 0). */
@@ -180,6 +192,7 @@ export class TransportManager implements SipTransport {
     if (this.isClosed) return;
     this.isClosed = true;
     this.aborter.abort();
+    this.stunClient.close();
     const listeners = this.listeners.splice(0);
     await Promise.all([this.pool.closeAll(), ...listeners.map((l) => l.close())]);
   }
@@ -343,7 +356,25 @@ export class TransportManager implements SipTransport {
     return conn;
   }
 
+  /**
+   * Sends a STUN Binding request to `host:port` from a UDP listener (one of `from` when one
+   * fits) and resolves with that listener and the address the peer saw (NkSIP
+   * `nksip_uac:stun`). A name is resolved to one address first.
+   */
+  async stun(host: string, port: number, from?: readonly LocalAddress[]): Promise<StunResult> {
+    this.ensureOpen();
+    const address = await this.resolve(host);
+    const listener = pickListener(preferred(this.udpListeners(), from), address);
+    if (!listener) throw new Error(`no udp listener for IPv${ipFamily(address)} to reach ${address}`);
+    const mapped = await this.stunClient.request((d) => listener.send(d, port, address), { address, port });
+    return { local: { address: this.sentByHost(listener, address), port: listener.port }, mapped };
+  }
+
   private onDatagram(data: Buffer, rinfo: RemoteInfo, listener: UdpListener): void {
+    if (isStun(data)) {
+      this.onStun(data, rinfo, listener);
+      return;
+    }
     this.receive(data, {
       transport: 'udp',
       address: normalizeIp(rinfo.address),
@@ -351,6 +382,25 @@ export class TransportManager implements SipTransport {
       localAddress: listener.address,
       localPort: listener.port,
     });
+  }
+
+  /** RFC 5389 on the SIP port: Binding requests answered, responses to our own matched. */
+  private onStun(data: Buffer, rinfo: RemoteInfo, listener: UdpListener): void {
+    const msg = decodeStun(data);
+    const from = `${rinfo.address}:${rinfo.port}`;
+    if (!msg) {
+      this.log?.debug({ from }, 'dropped malformed STUN message');
+      return;
+    }
+    if (msg.cls === 'request') {
+      const answer = answerRequest(msg, { address: normalizeIp(rinfo.address), port: rinfo.port });
+      if (answer)
+        listener.send(answer, rinfo.port, rinfo.address).catch((err: Error) => {
+          this.log?.debug({ from, err: err.message }, 'STUN answer not sent');
+        });
+      return;
+    }
+    if (!this.stunClient.onResponse(msg)) this.log?.debug({ from }, 'dropped unexpected STUN response');
   }
 
   private receive(data: Buffer, source: Source): void {
