@@ -229,6 +229,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       profile,
       version: version(),
       uac,
+      stun: transport,
       dialogs: {
         table: dialogs,
         proxyTable: proxy.dialogs.table,

@@ -399,7 +399,7 @@ func (x AutoCommand_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AutoCommand_Kind.Descriptor instead.
 func (AutoCommand_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{26, 0}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{29, 0}
 }
 
 type AutoCommand_Op int32
@@ -454,7 +454,7 @@ func (x AutoCommand_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AutoCommand_Op.Descriptor instead.
 func (AutoCommand_Op) EnumDescriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{26, 1}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{29, 1}
 }
 
 type RegistrarCommand_Op int32
@@ -513,7 +513,7 @@ func (x RegistrarCommand_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RegistrarCommand_Op.Descriptor instead.
 func (RegistrarCommand_Op) EnumDescriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{29, 0}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{32, 0}
 }
 
 type Timers struct {
@@ -1838,6 +1838,7 @@ type Notification struct {
 	//	*Notification_SessionUpdate
 	//	*Notification_CallbackExpired
 	//	*Notification_Registration
+	//	*Notification_ConnectionLost
 	Event         isNotification_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1916,6 +1917,15 @@ func (x *Notification) GetRegistration() *RegistrationStatus {
 	return nil
 }
 
+func (x *Notification) GetConnectionLost() *ConnectionLost {
+	if x != nil {
+		if x, ok := x.Event.(*Notification_ConnectionLost); ok {
+			return x.ConnectionLost
+		}
+	}
+	return nil
+}
+
 type isNotification_Event interface {
 	isNotification_Event()
 }
@@ -1938,6 +1948,12 @@ type Notification_Registration struct {
 	Registration *RegistrationStatus `protobuf:"bytes,4,opt,name=registration,proto3,oneof"`
 }
 
+type Notification_ConnectionLost struct {
+	// A connection (or UDP flow) that dialogs of this instance used failed: closed by the
+	// peer, reset, or silent to keep-alives (RFC 5626 §4.4).
+	ConnectionLost *ConnectionLost `protobuf:"bytes,30,opt,name=connection_lost,json=connectionLost,proto3,oneof"`
+}
+
 func (*Notification_DialogUpdate) isNotification_Event() {}
 
 func (*Notification_SessionUpdate) isNotification_Event() {}
@@ -1945,6 +1961,107 @@ func (*Notification_SessionUpdate) isNotification_Event() {}
 func (*Notification_CallbackExpired) isNotification_Event() {}
 
 func (*Notification_Registration) isNotification_Event() {}
+
+func (*Notification_ConnectionLost) isNotification_Event() {}
+
+// A flow the server had with a peer is gone. Sent to the instances that own dialogs whose
+// in-dialog requests came over it (their next requests to that peer open a new connection).
+type ConnectionLost struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `udp`, `tcp`, `tls`, `ws` or `wss`.
+	Transport string `protobuf:"bytes,1,opt,name=transport,proto3" json:"transport,omitempty"`
+	// The peer's address (IPv6 without brackets) and port.
+	RemoteAddress string `protobuf:"bytes,2,opt,name=remote_address,json=remoteAddress,proto3" json:"remote_address,omitempty"`
+	RemotePort    uint32 `protobuf:"varint,3,opt,name=remote_port,json=remotePort,proto3" json:"remote_port,omitempty"`
+	// The local address and port of the flow.
+	LocalAddress string `protobuf:"bytes,4,opt,name=local_address,json=localAddress,proto3" json:"local_address,omitempty"`
+	LocalPort    uint32 `protobuf:"varint,5,opt,name=local_port,json=localPort,proto3" json:"local_port,omitempty"`
+	// Why: `closed` (by the peer or an error), `keepalive` (no answer to keep-alives), `idle`.
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Handles of the instance's dialogs that used the flow.
+	Dialogs       []string `protobuf:"bytes,7,rep,name=dialogs,proto3" json:"dialogs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnectionLost) Reset() {
+	*x = ConnectionLost{}
+	mi := &file_nksip_v1_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectionLost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectionLost) ProtoMessage() {}
+
+func (x *ConnectionLost) ProtoReflect() protoreflect.Message {
+	mi := &file_nksip_v1_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectionLost.ProtoReflect.Descriptor instead.
+func (*ConnectionLost) Descriptor() ([]byte, []int) {
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ConnectionLost) GetTransport() string {
+	if x != nil {
+		return x.Transport
+	}
+	return ""
+}
+
+func (x *ConnectionLost) GetRemoteAddress() string {
+	if x != nil {
+		return x.RemoteAddress
+	}
+	return ""
+}
+
+func (x *ConnectionLost) GetRemotePort() uint32 {
+	if x != nil {
+		return x.RemotePort
+	}
+	return 0
+}
+
+func (x *ConnectionLost) GetLocalAddress() string {
+	if x != nil {
+		return x.LocalAddress
+	}
+	return ""
+}
+
+func (x *ConnectionLost) GetLocalPort() uint32 {
+	if x != nil {
+		return x.LocalPort
+	}
+	return 0
+}
+
+func (x *ConnectionLost) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ConnectionLost) GetDialogs() []string {
+	if x != nil {
+		return x.Dialogs
+	}
+	return nil
+}
 
 type CallbackExpired struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1960,7 +2077,7 @@ type CallbackExpired struct {
 
 func (x *CallbackExpired) Reset() {
 	*x = CallbackExpired{}
-	mi := &file_nksip_v1_service_proto_msgTypes[15]
+	mi := &file_nksip_v1_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +2089,7 @@ func (x *CallbackExpired) String() string {
 func (*CallbackExpired) ProtoMessage() {}
 
 func (x *CallbackExpired) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[15]
+	mi := &file_nksip_v1_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +2102,7 @@ func (x *CallbackExpired) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackExpired.ProtoReflect.Descriptor instead.
 func (*CallbackExpired) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{15}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CallbackExpired) GetId() uint64 {
@@ -2027,7 +2144,7 @@ type RegistrationStatus struct {
 
 func (x *RegistrationStatus) Reset() {
 	*x = RegistrationStatus{}
-	mi := &file_nksip_v1_service_proto_msgTypes[16]
+	mi := &file_nksip_v1_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2156,7 @@ func (x *RegistrationStatus) String() string {
 func (*RegistrationStatus) ProtoMessage() {}
 
 func (x *RegistrationStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[16]
+	mi := &file_nksip_v1_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2169,7 @@ func (x *RegistrationStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistrationStatus.ProtoReflect.Descriptor instead.
 func (*RegistrationStatus) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{16}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RegistrationStatus) GetId() string {
@@ -2088,7 +2205,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_nksip_v1_service_proto_msgTypes[17]
+	mi := &file_nksip_v1_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2100,7 +2217,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[17]
+	mi := &file_nksip_v1_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2113,7 +2230,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{17}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Error) GetCode() ErrorCode {
@@ -2145,7 +2262,7 @@ type Stop struct {
 
 func (x *Stop) Reset() {
 	*x = Stop{}
-	mi := &file_nksip_v1_service_proto_msgTypes[18]
+	mi := &file_nksip_v1_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2157,7 +2274,7 @@ func (x *Stop) String() string {
 func (*Stop) ProtoMessage() {}
 
 func (x *Stop) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[18]
+	mi := &file_nksip_v1_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2170,7 +2287,7 @@ func (x *Stop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stop.ProtoReflect.Descriptor instead.
 func (*Stop) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{18}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{19}
 }
 
 // Reads or stops dialogs (NkSIP's nksip_dialog get_meta, get_all and stop). The server answers
@@ -2191,7 +2308,7 @@ type DialogCommand struct {
 
 func (x *DialogCommand) Reset() {
 	*x = DialogCommand{}
-	mi := &file_nksip_v1_service_proto_msgTypes[19]
+	mi := &file_nksip_v1_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2203,7 +2320,7 @@ func (x *DialogCommand) String() string {
 func (*DialogCommand) ProtoMessage() {}
 
 func (x *DialogCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[19]
+	mi := &file_nksip_v1_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2216,7 +2333,7 @@ func (x *DialogCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialogCommand.ProtoReflect.Descriptor instead.
 func (*DialogCommand) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{19}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DialogCommand) GetId() uint64 {
@@ -2328,7 +2445,7 @@ type DialogInfo struct {
 
 func (x *DialogInfo) Reset() {
 	*x = DialogInfo{}
-	mi := &file_nksip_v1_service_proto_msgTypes[20]
+	mi := &file_nksip_v1_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2340,7 +2457,7 @@ func (x *DialogInfo) String() string {
 func (*DialogInfo) ProtoMessage() {}
 
 func (x *DialogInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[20]
+	mi := &file_nksip_v1_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2353,7 +2470,7 @@ func (x *DialogInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialogInfo.ProtoReflect.Descriptor instead.
 func (*DialogInfo) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{20}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DialogInfo) GetHandle() string {
@@ -2515,7 +2632,7 @@ type DialogResult struct {
 
 func (x *DialogResult) Reset() {
 	*x = DialogResult{}
-	mi := &file_nksip_v1_service_proto_msgTypes[21]
+	mi := &file_nksip_v1_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2527,7 +2644,7 @@ func (x *DialogResult) String() string {
 func (*DialogResult) ProtoMessage() {}
 
 func (x *DialogResult) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[21]
+	mi := &file_nksip_v1_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2540,7 +2657,7 @@ func (x *DialogResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialogResult.ProtoReflect.Descriptor instead.
 func (*DialogResult) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{21}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DialogResult) GetId() uint64 {
@@ -2579,7 +2696,7 @@ type AuthorizedListRequest struct {
 
 func (x *AuthorizedListRequest) Reset() {
 	*x = AuthorizedListRequest{}
-	mi := &file_nksip_v1_service_proto_msgTypes[22]
+	mi := &file_nksip_v1_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2591,7 +2708,7 @@ func (x *AuthorizedListRequest) String() string {
 func (*AuthorizedListRequest) ProtoMessage() {}
 
 func (x *AuthorizedListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[22]
+	mi := &file_nksip_v1_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2604,7 +2721,7 @@ func (x *AuthorizedListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizedListRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizedListRequest) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{22}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AuthorizedListRequest) GetId() uint64 {
@@ -2642,7 +2759,7 @@ type AuthorizedList struct {
 
 func (x *AuthorizedList) Reset() {
 	*x = AuthorizedList{}
-	mi := &file_nksip_v1_service_proto_msgTypes[23]
+	mi := &file_nksip_v1_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2654,7 +2771,7 @@ func (x *AuthorizedList) String() string {
 func (*AuthorizedList) ProtoMessage() {}
 
 func (x *AuthorizedList) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[23]
+	mi := &file_nksip_v1_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2667,7 +2784,7 @@ func (x *AuthorizedList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizedList.ProtoReflect.Descriptor instead.
 func (*AuthorizedList) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{23}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AuthorizedList) GetId() uint64 {
@@ -2712,6 +2829,7 @@ type ConnectRequest struct {
 	//	*ConnectRequest_AuthorizedList
 	//	*ConnectRequest_Registrar
 	//	*ConnectRequest_Auto
+	//	*ConnectRequest_Stun
 	Msg           isConnectRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2719,7 +2837,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_nksip_v1_service_proto_msgTypes[24]
+	mi := &file_nksip_v1_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2731,7 +2849,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[24]
+	mi := &file_nksip_v1_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2744,7 +2862,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{24}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ConnectRequest) GetMsg() isConnectRequest_Msg {
@@ -2835,6 +2953,15 @@ func (x *ConnectRequest) GetAuto() *AutoCommand {
 	return nil
 }
 
+func (x *ConnectRequest) GetStun() *StunCommand {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectRequest_Stun); ok {
+			return x.Stun
+		}
+	}
+	return nil
+}
+
 type isConnectRequest_Msg interface {
 	isConnectRequest_Msg()
 }
@@ -2877,6 +3004,11 @@ type ConnectRequest_Auto struct {
 	Auto *AutoCommand `protobuf:"bytes,11,opt,name=auto,proto3,oneof"`
 }
 
+type ConnectRequest_Stun struct {
+	// Send a STUN Binding request (NkSIP nksip_uac:stun).
+	Stun *StunCommand `protobuf:"bytes,30,opt,name=stun,proto3,oneof"`
+}
+
 func (*ConnectRequest_Start) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_Answer) isConnectRequest_Msg() {}
@@ -2895,6 +3027,8 @@ func (*ConnectRequest_Registrar) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_Auto) isConnectRequest_Msg() {}
 
+func (*ConnectRequest_Stun) isConnectRequest_Msg() {}
+
 // Server → app.
 type ConnectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2909,6 +3043,7 @@ type ConnectResponse struct {
 	//	*ConnectResponse_AuthorizedList
 	//	*ConnectResponse_RegistrarResult
 	//	*ConnectResponse_AutoResult
+	//	*ConnectResponse_StunResult
 	Msg           isConnectResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2916,7 +3051,7 @@ type ConnectResponse struct {
 
 func (x *ConnectResponse) Reset() {
 	*x = ConnectResponse{}
-	mi := &file_nksip_v1_service_proto_msgTypes[25]
+	mi := &file_nksip_v1_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2928,7 +3063,7 @@ func (x *ConnectResponse) String() string {
 func (*ConnectResponse) ProtoMessage() {}
 
 func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[25]
+	mi := &file_nksip_v1_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2941,7 +3076,7 @@ func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResponse.ProtoReflect.Descriptor instead.
 func (*ConnectResponse) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{25}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ConnectResponse) GetMsg() isConnectResponse_Msg {
@@ -3032,6 +3167,15 @@ func (x *ConnectResponse) GetAutoResult() *AutoResult {
 	return nil
 }
 
+func (x *ConnectResponse) GetStunResult() *StunResult {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectResponse_StunResult); ok {
+			return x.StunResult
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Msg interface {
 	isConnectResponse_Msg()
 }
@@ -3074,6 +3218,11 @@ type ConnectResponse_AutoResult struct {
 	AutoResult *AutoResult `protobuf:"bytes,11,opt,name=auto_result,json=autoResult,proto3,oneof"`
 }
 
+type ConnectResponse_StunResult struct {
+	// The answer to a StunCommand.
+	StunResult *StunResult `protobuf:"bytes,30,opt,name=stun_result,json=stunResult,proto3,oneof"`
+}
+
 func (*ConnectResponse_Started) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Callback) isConnectResponse_Msg() {}
@@ -3091,6 +3240,154 @@ func (*ConnectResponse_AuthorizedList) isConnectResponse_Msg() {}
 func (*ConnectResponse_RegistrarResult) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_AutoResult) isConnectResponse_Msg() {}
+
+func (*ConnectResponse_StunResult) isConnectResponse_Msg() {}
+
+// NkSIP's nksip_uac:stun: the server sends a STUN (RFC 5389) Binding request from one of the
+// app's UDP listeners (any UDP listener of the server when the app has none) and reports the
+// address the STUN server saw, which is the app's public address when a NAT lies between.
+// Every nksip-server UDP listener is also a STUN server, on its SIP port.
+type StunCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chosen by the app; the StunResult carries it.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The STUN server: a `sip:` URI (`sip:stun.example.com:3478`, its host and port) or
+	// `host:port` (IPv6 in brackets). The port defaults to 3478.
+	Uri           string `protobuf:"bytes,2,opt,name=uri,proto3" json:"uri,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StunCommand) Reset() {
+	*x = StunCommand{}
+	mi := &file_nksip_v1_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StunCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StunCommand) ProtoMessage() {}
+
+func (x *StunCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_nksip_v1_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StunCommand.ProtoReflect.Descriptor instead.
+func (*StunCommand) Descriptor() ([]byte, []int) {
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *StunCommand) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StunCommand) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+type StunResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The listener the request left from (as its Via would name it) and its port.
+	LocalAddress string `protobuf:"bytes,2,opt,name=local_address,json=localAddress,proto3" json:"local_address,omitempty"`
+	LocalPort    uint32 `protobuf:"varint,3,opt,name=local_port,json=localPort,proto3" json:"local_port,omitempty"`
+	// The address and port the STUN server saw (IPv6 without brackets).
+	PublicAddress string `protobuf:"bytes,4,opt,name=public_address,json=publicAddress,proto3" json:"public_address,omitempty"`
+	PublicPort    uint32 `protobuf:"varint,5,opt,name=public_port,json=publicPort,proto3" json:"public_port,omitempty"`
+	// Why it failed (no response, no UDP listener, an invalid URI); empty on success.
+	Error         string `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StunResult) Reset() {
+	*x = StunResult{}
+	mi := &file_nksip_v1_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StunResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StunResult) ProtoMessage() {}
+
+func (x *StunResult) ProtoReflect() protoreflect.Message {
+	mi := &file_nksip_v1_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StunResult.ProtoReflect.Descriptor instead.
+func (*StunResult) Descriptor() ([]byte, []int) {
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *StunResult) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StunResult) GetLocalAddress() string {
+	if x != nil {
+		return x.LocalAddress
+	}
+	return ""
+}
+
+func (x *StunResult) GetLocalPort() uint32 {
+	if x != nil {
+		return x.LocalPort
+	}
+	return 0
+}
+
+func (x *StunResult) GetPublicAddress() string {
+	if x != nil {
+		return x.PublicAddress
+	}
+	return ""
+}
+
+func (x *StunResult) GetPublicPort() uint32 {
+	if x != nil {
+		return x.PublicPort
+	}
+	return 0
+}
+
+func (x *StunResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
 
 // NkSIP's automatic registrations and pings (nksip_uac_auto_register, reference §6), kept
 // by the server for the instance that started them: a REGISTER refreshed before it expires
@@ -3119,7 +3416,7 @@ type AutoCommand struct {
 
 func (x *AutoCommand) Reset() {
 	*x = AutoCommand{}
-	mi := &file_nksip_v1_service_proto_msgTypes[26]
+	mi := &file_nksip_v1_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3131,7 +3428,7 @@ func (x *AutoCommand) String() string {
 func (*AutoCommand) ProtoMessage() {}
 
 func (x *AutoCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[26]
+	mi := &file_nksip_v1_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3144,7 +3441,7 @@ func (x *AutoCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutoCommand.ProtoReflect.Descriptor instead.
 func (*AutoCommand) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{26}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AutoCommand) GetId() uint64 {
@@ -3212,7 +3509,7 @@ type AutoStatus struct {
 
 func (x *AutoStatus) Reset() {
 	*x = AutoStatus{}
-	mi := &file_nksip_v1_service_proto_msgTypes[27]
+	mi := &file_nksip_v1_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3224,7 +3521,7 @@ func (x *AutoStatus) String() string {
 func (*AutoStatus) ProtoMessage() {}
 
 func (x *AutoStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[27]
+	mi := &file_nksip_v1_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3237,7 +3534,7 @@ func (x *AutoStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutoStatus.ProtoReflect.Descriptor instead.
 func (*AutoStatus) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{27}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AutoStatus) GetKind() AutoCommand_Kind {
@@ -3291,7 +3588,7 @@ type AutoResult struct {
 
 func (x *AutoResult) Reset() {
 	*x = AutoResult{}
-	mi := &file_nksip_v1_service_proto_msgTypes[28]
+	mi := &file_nksip_v1_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3303,7 +3600,7 @@ func (x *AutoResult) String() string {
 func (*AutoResult) ProtoMessage() {}
 
 func (x *AutoResult) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[28]
+	mi := &file_nksip_v1_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3316,7 +3613,7 @@ func (x *AutoResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutoResult.ProtoReflect.Descriptor instead.
 func (*AutoResult) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{28}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AutoResult) GetId() uint64 {
@@ -3358,7 +3655,7 @@ type RegistrarCommand struct {
 
 func (x *RegistrarCommand) Reset() {
 	*x = RegistrarCommand{}
-	mi := &file_nksip_v1_service_proto_msgTypes[29]
+	mi := &file_nksip_v1_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3370,7 +3667,7 @@ func (x *RegistrarCommand) String() string {
 func (*RegistrarCommand) ProtoMessage() {}
 
 func (x *RegistrarCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[29]
+	mi := &file_nksip_v1_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3383,7 +3680,7 @@ func (x *RegistrarCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistrarCommand.ProtoReflect.Descriptor instead.
 func (*RegistrarCommand) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{29}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RegistrarCommand) GetId() uint64 {
@@ -3433,7 +3730,7 @@ type RegistrarResult struct {
 
 func (x *RegistrarResult) Reset() {
 	*x = RegistrarResult{}
-	mi := &file_nksip_v1_service_proto_msgTypes[30]
+	mi := &file_nksip_v1_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3445,7 +3742,7 @@ func (x *RegistrarResult) String() string {
 func (*RegistrarResult) ProtoMessage() {}
 
 func (x *RegistrarResult) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[30]
+	mi := &file_nksip_v1_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3458,7 +3755,7 @@ func (x *RegistrarResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistrarResult.ProtoReflect.Descriptor instead.
 func (*RegistrarResult) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{30}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RegistrarResult) GetId() uint64 {
@@ -3508,7 +3805,7 @@ type AuthInfo_Digest struct {
 
 func (x *AuthInfo_Digest) Reset() {
 	*x = AuthInfo_Digest{}
-	mi := &file_nksip_v1_service_proto_msgTypes[34]
+	mi := &file_nksip_v1_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3520,7 +3817,7 @@ func (x *AuthInfo_Digest) String() string {
 func (*AuthInfo_Digest) ProtoMessage() {}
 
 func (x *AuthInfo_Digest) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[34]
+	mi := &file_nksip_v1_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3692,13 +3989,24 @@ const file_nksip_v1_service_proto_rawDesc = "" +
 	"\n" +
 	"KIND_START\x10\x01\x12\x0f\n" +
 	"\vKIND_UPDATE\x10\x02\x12\r\n" +
-	"\tKIND_STOP\x10\x03\"\xa4\x02\n" +
+	"\tKIND_STOP\x10\x03\"\xe9\x02\n" +
 	"\fNotification\x12=\n" +
 	"\rdialog_update\x18\x01 \x01(\v2\x16.nksip.v1.DialogUpdateH\x00R\fdialogUpdate\x12@\n" +
 	"\x0esession_update\x18\x02 \x01(\v2\x17.nksip.v1.SessionUpdateH\x00R\rsessionUpdate\x12F\n" +
 	"\x10callback_expired\x18\x03 \x01(\v2\x19.nksip.v1.CallbackExpiredH\x00R\x0fcallbackExpired\x12B\n" +
-	"\fregistration\x18\x04 \x01(\v2\x1c.nksip.v1.RegistrationStatusH\x00R\fregistrationB\a\n" +
-	"\x05event\"\x80\x01\n" +
+	"\fregistration\x18\x04 \x01(\v2\x1c.nksip.v1.RegistrationStatusH\x00R\fregistration\x12C\n" +
+	"\x0fconnection_lost\x18\x1e \x01(\v2\x18.nksip.v1.ConnectionLostH\x00R\x0econnectionLostB\a\n" +
+	"\x05event\"\xec\x01\n" +
+	"\x0eConnectionLost\x12\x1c\n" +
+	"\ttransport\x18\x01 \x01(\tR\ttransport\x12%\n" +
+	"\x0eremote_address\x18\x02 \x01(\tR\rremoteAddress\x12\x1f\n" +
+	"\vremote_port\x18\x03 \x01(\rR\n" +
+	"remotePort\x12#\n" +
+	"\rlocal_address\x18\x04 \x01(\tR\flocalAddress\x12\x1d\n" +
+	"\n" +
+	"local_port\x18\x05 \x01(\rR\tlocalPort\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x18\n" +
+	"\adialogs\x18\a \x03(\tR\adialogs\"\x80\x01\n" +
 	"\x0fCallbackExpired\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12*\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x16.nksip.v1.CallbackKindR\x04kind\x12\x1d\n" +
@@ -3759,7 +4067,7 @@ const file_nksip_v1_service_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12#\n" +
 	"\rdialog_handle\x18\x02 \x01(\tR\fdialogHandle\x12\x14\n" +
 	"\x05found\x18\x03 \x01(\bR\x05found\x12\x18\n" +
-	"\asources\x18\x04 \x03(\tR\asources\"\xf9\x03\n" +
+	"\asources\x18\x04 \x03(\tR\asources\"\xa6\x04\n" +
 	"\x0eConnectRequest\x12'\n" +
 	"\x05start\x18\x01 \x01(\v2\x0f.nksip.v1.StartH\x00R\x05start\x122\n" +
 	"\x06answer\x18\x02 \x01(\v2\x18.nksip.v1.CallbackAnswerH\x00R\x06answer\x124\n" +
@@ -3771,8 +4079,9 @@ const file_nksip_v1_service_proto_rawDesc = "" +
 	"\x0fauthorized_list\x18\x14 \x01(\v2\x1f.nksip.v1.AuthorizedListRequestH\x00R\x0eauthorizedList\x12:\n" +
 	"\tregistrar\x18\n" +
 	" \x01(\v2\x1a.nksip.v1.RegistrarCommandH\x00R\tregistrar\x12+\n" +
-	"\x04auto\x18\v \x01(\v2\x15.nksip.v1.AutoCommandH\x00R\x04autoB\x05\n" +
-	"\x03msg\"\x98\x04\n" +
+	"\x04auto\x18\v \x01(\v2\x15.nksip.v1.AutoCommandH\x00R\x04auto\x12+\n" +
+	"\x04stun\x18\x1e \x01(\v2\x15.nksip.v1.StunCommandH\x00R\x04stunB\x05\n" +
+	"\x03msg\"\xd1\x04\n" +
 	"\x0fConnectResponse\x12-\n" +
 	"\astarted\x18\x01 \x01(\v2\x11.nksip.v1.StartedH\x00R\astarted\x120\n" +
 	"\bcallback\x18\x02 \x01(\v2\x12.nksip.v1.CallbackH\x00R\bcallback\x121\n" +
@@ -3784,8 +4093,23 @@ const file_nksip_v1_service_proto_rawDesc = "" +
 	"\x10registrar_result\x18\n" +
 	" \x01(\v2\x19.nksip.v1.RegistrarResultH\x00R\x0fregistrarResult\x127\n" +
 	"\vauto_result\x18\v \x01(\v2\x14.nksip.v1.AutoResultH\x00R\n" +
-	"autoResultB\x05\n" +
-	"\x03msg\"\xed\x02\n" +
+	"autoResult\x127\n" +
+	"\vstun_result\x18\x1e \x01(\v2\x14.nksip.v1.StunResultH\x00R\n" +
+	"stunResultB\x05\n" +
+	"\x03msg\"/\n" +
+	"\vStunCommand\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
+	"\x03uri\x18\x02 \x01(\tR\x03uri\"\xbe\x01\n" +
+	"\n" +
+	"StunResult\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12#\n" +
+	"\rlocal_address\x18\x02 \x01(\tR\flocalAddress\x12\x1d\n" +
+	"\n" +
+	"local_port\x18\x03 \x01(\rR\tlocalPort\x12%\n" +
+	"\x0epublic_address\x18\x04 \x01(\tR\rpublicAddress\x12\x1f\n" +
+	"\vpublic_port\x18\x05 \x01(\rR\n" +
+	"publicPort\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\"\xed\x02\n" +
 	"\vAutoCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1a.nksip.v1.AutoCommand.KindR\x04kind\x12(\n" +
@@ -3883,7 +4207,7 @@ func file_nksip_v1_service_proto_rawDescGZIP() []byte {
 }
 
 var file_nksip_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_nksip_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_nksip_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_nksip_v1_service_proto_goTypes = []any{
 	(CallbackKind)(0),             // 0: nksip.v1.CallbackKind
 	(ErrorCode)(0),                // 1: nksip.v1.ErrorCode
@@ -3907,112 +4231,118 @@ var file_nksip_v1_service_proto_goTypes = []any{
 	(*DialogUpdate)(nil),          // 19: nksip.v1.DialogUpdate
 	(*SessionUpdate)(nil),         // 20: nksip.v1.SessionUpdate
 	(*Notification)(nil),          // 21: nksip.v1.Notification
-	(*CallbackExpired)(nil),       // 22: nksip.v1.CallbackExpired
-	(*RegistrationStatus)(nil),    // 23: nksip.v1.RegistrationStatus
-	(*Error)(nil),                 // 24: nksip.v1.Error
-	(*Stop)(nil),                  // 25: nksip.v1.Stop
-	(*DialogCommand)(nil),         // 26: nksip.v1.DialogCommand
-	(*DialogInfo)(nil),            // 27: nksip.v1.DialogInfo
-	(*DialogResult)(nil),          // 28: nksip.v1.DialogResult
-	(*AuthorizedListRequest)(nil), // 29: nksip.v1.AuthorizedListRequest
-	(*AuthorizedList)(nil),        // 30: nksip.v1.AuthorizedList
-	(*ConnectRequest)(nil),        // 31: nksip.v1.ConnectRequest
-	(*ConnectResponse)(nil),       // 32: nksip.v1.ConnectResponse
-	(*AutoCommand)(nil),           // 33: nksip.v1.AutoCommand
-	(*AutoStatus)(nil),            // 34: nksip.v1.AutoStatus
-	(*AutoResult)(nil),            // 35: nksip.v1.AutoResult
-	(*RegistrarCommand)(nil),      // 36: nksip.v1.RegistrarCommand
-	(*RegistrarResult)(nil),       // 37: nksip.v1.RegistrarResult
-	nil,                           // 38: nksip.v1.Plugin.OptionsEntry
-	nil,                           // 39: nksip.v1.AppConfig.DeadlinesMsEntry
-	nil,                           // 40: nksip.v1.AppConfig.DeadlineRepliesEntry
-	(*AuthInfo_Digest)(nil),       // 41: nksip.v1.AuthInfo.Digest
-	(*Credential)(nil),            // 42: nksip.v1.Credential
-	(*Response)(nil),              // 43: nksip.v1.Response
-	(*Ack)(nil),                   // 44: nksip.v1.Ack
-	(*Proxy)(nil),                 // 45: nksip.v1.Proxy
-	(*Reply)(nil),                 // 46: nksip.v1.Reply
-	(*Request)(nil),               // 47: nksip.v1.Request
-	(*RouteDecision)(nil),         // 48: nksip.v1.RouteDecision
-	(*MethodDecision)(nil),        // 49: nksip.v1.MethodDecision
-	(*AuthorizeDecision)(nil),     // 50: nksip.v1.AuthorizeDecision
-	(*UserPassDecision)(nil),      // 51: nksip.v1.UserPassDecision
-	(*UacCommand)(nil),            // 52: nksip.v1.UacCommand
-	(*UacEvent)(nil),              // 53: nksip.v1.UacEvent
-	(*UacOptions)(nil),            // 54: nksip.v1.UacOptions
-	(*UriGroup)(nil),              // 55: nksip.v1.UriGroup
+	(*ConnectionLost)(nil),        // 22: nksip.v1.ConnectionLost
+	(*CallbackExpired)(nil),       // 23: nksip.v1.CallbackExpired
+	(*RegistrationStatus)(nil),    // 24: nksip.v1.RegistrationStatus
+	(*Error)(nil),                 // 25: nksip.v1.Error
+	(*Stop)(nil),                  // 26: nksip.v1.Stop
+	(*DialogCommand)(nil),         // 27: nksip.v1.DialogCommand
+	(*DialogInfo)(nil),            // 28: nksip.v1.DialogInfo
+	(*DialogResult)(nil),          // 29: nksip.v1.DialogResult
+	(*AuthorizedListRequest)(nil), // 30: nksip.v1.AuthorizedListRequest
+	(*AuthorizedList)(nil),        // 31: nksip.v1.AuthorizedList
+	(*ConnectRequest)(nil),        // 32: nksip.v1.ConnectRequest
+	(*ConnectResponse)(nil),       // 33: nksip.v1.ConnectResponse
+	(*StunCommand)(nil),           // 34: nksip.v1.StunCommand
+	(*StunResult)(nil),            // 35: nksip.v1.StunResult
+	(*AutoCommand)(nil),           // 36: nksip.v1.AutoCommand
+	(*AutoStatus)(nil),            // 37: nksip.v1.AutoStatus
+	(*AutoResult)(nil),            // 38: nksip.v1.AutoResult
+	(*RegistrarCommand)(nil),      // 39: nksip.v1.RegistrarCommand
+	(*RegistrarResult)(nil),       // 40: nksip.v1.RegistrarResult
+	nil,                           // 41: nksip.v1.Plugin.OptionsEntry
+	nil,                           // 42: nksip.v1.AppConfig.DeadlinesMsEntry
+	nil,                           // 43: nksip.v1.AppConfig.DeadlineRepliesEntry
+	(*AuthInfo_Digest)(nil),       // 44: nksip.v1.AuthInfo.Digest
+	(*Credential)(nil),            // 45: nksip.v1.Credential
+	(*Response)(nil),              // 46: nksip.v1.Response
+	(*Ack)(nil),                   // 47: nksip.v1.Ack
+	(*Proxy)(nil),                 // 48: nksip.v1.Proxy
+	(*Reply)(nil),                 // 49: nksip.v1.Reply
+	(*Request)(nil),               // 50: nksip.v1.Request
+	(*RouteDecision)(nil),         // 51: nksip.v1.RouteDecision
+	(*MethodDecision)(nil),        // 52: nksip.v1.MethodDecision
+	(*AuthorizeDecision)(nil),     // 53: nksip.v1.AuthorizeDecision
+	(*UserPassDecision)(nil),      // 54: nksip.v1.UserPassDecision
+	(*UacCommand)(nil),            // 55: nksip.v1.UacCommand
+	(*UacEvent)(nil),              // 56: nksip.v1.UacEvent
+	(*UacOptions)(nil),            // 57: nksip.v1.UacOptions
+	(*UriGroup)(nil),              // 58: nksip.v1.UriGroup
 }
 var file_nksip_v1_service_proto_depIdxs = []int32{
-	38, // 0: nksip.v1.Plugin.options:type_name -> nksip.v1.Plugin.OptionsEntry
+	41, // 0: nksip.v1.Plugin.options:type_name -> nksip.v1.Plugin.OptionsEntry
 	7,  // 1: nksip.v1.AppConfig.timers:type_name -> nksip.v1.Timers
 	8,  // 2: nksip.v1.AppConfig.plugins:type_name -> nksip.v1.Plugin
-	39, // 3: nksip.v1.AppConfig.deadlines_ms:type_name -> nksip.v1.AppConfig.DeadlinesMsEntry
-	40, // 4: nksip.v1.AppConfig.deadline_replies:type_name -> nksip.v1.AppConfig.DeadlineRepliesEntry
-	42, // 5: nksip.v1.AppConfig.pass:type_name -> nksip.v1.Credential
+	42, // 3: nksip.v1.AppConfig.deadlines_ms:type_name -> nksip.v1.AppConfig.DeadlinesMsEntry
+	43, // 4: nksip.v1.AppConfig.deadline_replies:type_name -> nksip.v1.AppConfig.DeadlineRepliesEntry
+	45, // 5: nksip.v1.AppConfig.pass:type_name -> nksip.v1.Credential
 	9,  // 6: nksip.v1.Start.config:type_name -> nksip.v1.AppConfig
 	0,  // 7: nksip.v1.Start.callbacks:type_name -> nksip.v1.CallbackKind
-	41, // 8: nksip.v1.AuthInfo.digests:type_name -> nksip.v1.AuthInfo.Digest
-	43, // 9: nksip.v1.BranchInfo.response:type_name -> nksip.v1.Response
-	44, // 10: nksip.v1.BranchDecision.continue:type_name -> nksip.v1.Ack
-	45, // 11: nksip.v1.BranchDecision.fork:type_name -> nksip.v1.Proxy
-	46, // 12: nksip.v1.BranchDecision.reply:type_name -> nksip.v1.Reply
+	44, // 8: nksip.v1.AuthInfo.digests:type_name -> nksip.v1.AuthInfo.Digest
+	46, // 9: nksip.v1.BranchInfo.response:type_name -> nksip.v1.Response
+	47, // 10: nksip.v1.BranchDecision.continue:type_name -> nksip.v1.Ack
+	48, // 11: nksip.v1.BranchDecision.fork:type_name -> nksip.v1.Proxy
+	49, // 12: nksip.v1.BranchDecision.reply:type_name -> nksip.v1.Reply
 	0,  // 13: nksip.v1.Callback.kind:type_name -> nksip.v1.CallbackKind
-	47, // 14: nksip.v1.Callback.request:type_name -> nksip.v1.Request
+	50, // 14: nksip.v1.Callback.request:type_name -> nksip.v1.Request
 	12, // 15: nksip.v1.Callback.auth:type_name -> nksip.v1.AuthInfo
 	13, // 16: nksip.v1.Callback.user_pass:type_name -> nksip.v1.UserPassInfo
-	47, // 17: nksip.v1.Callback.cancel:type_name -> nksip.v1.Request
+	50, // 17: nksip.v1.Callback.cancel:type_name -> nksip.v1.Request
 	19, // 18: nksip.v1.Callback.dialog_update:type_name -> nksip.v1.DialogUpdate
 	20, // 19: nksip.v1.Callback.session_update:type_name -> nksip.v1.SessionUpdate
 	14, // 20: nksip.v1.Callback.branch:type_name -> nksip.v1.BranchInfo
-	48, // 21: nksip.v1.CallbackAnswer.route:type_name -> nksip.v1.RouteDecision
-	49, // 22: nksip.v1.CallbackAnswer.method:type_name -> nksip.v1.MethodDecision
-	50, // 23: nksip.v1.CallbackAnswer.authorize:type_name -> nksip.v1.AuthorizeDecision
-	51, // 24: nksip.v1.CallbackAnswer.user_pass:type_name -> nksip.v1.UserPassDecision
-	44, // 25: nksip.v1.CallbackAnswer.ack:type_name -> nksip.v1.Ack
+	51, // 21: nksip.v1.CallbackAnswer.route:type_name -> nksip.v1.RouteDecision
+	52, // 22: nksip.v1.CallbackAnswer.method:type_name -> nksip.v1.MethodDecision
+	53, // 23: nksip.v1.CallbackAnswer.authorize:type_name -> nksip.v1.AuthorizeDecision
+	54, // 24: nksip.v1.CallbackAnswer.user_pass:type_name -> nksip.v1.UserPassDecision
+	47, // 25: nksip.v1.CallbackAnswer.ack:type_name -> nksip.v1.Ack
 	15, // 26: nksip.v1.CallbackAnswer.branch:type_name -> nksip.v1.BranchDecision
-	46, // 27: nksip.v1.LateReply.reply:type_name -> nksip.v1.Reply
+	49, // 27: nksip.v1.LateReply.reply:type_name -> nksip.v1.Reply
 	2,  // 28: nksip.v1.DialogUpdate.status:type_name -> nksip.v1.DialogUpdate.Status
 	3,  // 29: nksip.v1.SessionUpdate.kind:type_name -> nksip.v1.SessionUpdate.Kind
 	19, // 30: nksip.v1.Notification.dialog_update:type_name -> nksip.v1.DialogUpdate
 	20, // 31: nksip.v1.Notification.session_update:type_name -> nksip.v1.SessionUpdate
-	22, // 32: nksip.v1.Notification.callback_expired:type_name -> nksip.v1.CallbackExpired
-	23, // 33: nksip.v1.Notification.registration:type_name -> nksip.v1.RegistrationStatus
-	0,  // 34: nksip.v1.CallbackExpired.kind:type_name -> nksip.v1.CallbackKind
-	1,  // 35: nksip.v1.Error.code:type_name -> nksip.v1.ErrorCode
-	27, // 36: nksip.v1.DialogResult.dialogs:type_name -> nksip.v1.DialogInfo
-	10, // 37: nksip.v1.ConnectRequest.start:type_name -> nksip.v1.Start
-	17, // 38: nksip.v1.ConnectRequest.answer:type_name -> nksip.v1.CallbackAnswer
-	18, // 39: nksip.v1.ConnectRequest.late_reply:type_name -> nksip.v1.LateReply
-	52, // 40: nksip.v1.ConnectRequest.command:type_name -> nksip.v1.UacCommand
-	25, // 41: nksip.v1.ConnectRequest.stop:type_name -> nksip.v1.Stop
-	26, // 42: nksip.v1.ConnectRequest.dialog_command:type_name -> nksip.v1.DialogCommand
-	29, // 43: nksip.v1.ConnectRequest.authorized_list:type_name -> nksip.v1.AuthorizedListRequest
-	36, // 44: nksip.v1.ConnectRequest.registrar:type_name -> nksip.v1.RegistrarCommand
-	33, // 45: nksip.v1.ConnectRequest.auto:type_name -> nksip.v1.AutoCommand
-	11, // 46: nksip.v1.ConnectResponse.started:type_name -> nksip.v1.Started
-	16, // 47: nksip.v1.ConnectResponse.callback:type_name -> nksip.v1.Callback
-	53, // 48: nksip.v1.ConnectResponse.uac_event:type_name -> nksip.v1.UacEvent
-	21, // 49: nksip.v1.ConnectResponse.notification:type_name -> nksip.v1.Notification
-	24, // 50: nksip.v1.ConnectResponse.error:type_name -> nksip.v1.Error
-	28, // 51: nksip.v1.ConnectResponse.dialog_result:type_name -> nksip.v1.DialogResult
-	30, // 52: nksip.v1.ConnectResponse.authorized_list:type_name -> nksip.v1.AuthorizedList
-	37, // 53: nksip.v1.ConnectResponse.registrar_result:type_name -> nksip.v1.RegistrarResult
-	35, // 54: nksip.v1.ConnectResponse.auto_result:type_name -> nksip.v1.AutoResult
-	4,  // 55: nksip.v1.AutoCommand.kind:type_name -> nksip.v1.AutoCommand.Kind
-	5,  // 56: nksip.v1.AutoCommand.op:type_name -> nksip.v1.AutoCommand.Op
-	54, // 57: nksip.v1.AutoCommand.options:type_name -> nksip.v1.UacOptions
-	4,  // 58: nksip.v1.AutoStatus.kind:type_name -> nksip.v1.AutoCommand.Kind
-	34, // 59: nksip.v1.AutoResult.entries:type_name -> nksip.v1.AutoStatus
-	6,  // 60: nksip.v1.RegistrarCommand.op:type_name -> nksip.v1.RegistrarCommand.Op
-	55, // 61: nksip.v1.RegistrarResult.uri_set:type_name -> nksip.v1.UriGroup
-	46, // 62: nksip.v1.AppConfig.DeadlineRepliesEntry.value:type_name -> nksip.v1.Reply
-	31, // 63: nksip.v1.SipAppService.Connect:input_type -> nksip.v1.ConnectRequest
-	32, // 64: nksip.v1.SipAppService.Connect:output_type -> nksip.v1.ConnectResponse
-	64, // [64:65] is the sub-list for method output_type
-	63, // [63:64] is the sub-list for method input_type
-	63, // [63:63] is the sub-list for extension type_name
-	63, // [63:63] is the sub-list for extension extendee
-	0,  // [0:63] is the sub-list for field type_name
+	23, // 32: nksip.v1.Notification.callback_expired:type_name -> nksip.v1.CallbackExpired
+	24, // 33: nksip.v1.Notification.registration:type_name -> nksip.v1.RegistrationStatus
+	22, // 34: nksip.v1.Notification.connection_lost:type_name -> nksip.v1.ConnectionLost
+	0,  // 35: nksip.v1.CallbackExpired.kind:type_name -> nksip.v1.CallbackKind
+	1,  // 36: nksip.v1.Error.code:type_name -> nksip.v1.ErrorCode
+	28, // 37: nksip.v1.DialogResult.dialogs:type_name -> nksip.v1.DialogInfo
+	10, // 38: nksip.v1.ConnectRequest.start:type_name -> nksip.v1.Start
+	17, // 39: nksip.v1.ConnectRequest.answer:type_name -> nksip.v1.CallbackAnswer
+	18, // 40: nksip.v1.ConnectRequest.late_reply:type_name -> nksip.v1.LateReply
+	55, // 41: nksip.v1.ConnectRequest.command:type_name -> nksip.v1.UacCommand
+	26, // 42: nksip.v1.ConnectRequest.stop:type_name -> nksip.v1.Stop
+	27, // 43: nksip.v1.ConnectRequest.dialog_command:type_name -> nksip.v1.DialogCommand
+	30, // 44: nksip.v1.ConnectRequest.authorized_list:type_name -> nksip.v1.AuthorizedListRequest
+	39, // 45: nksip.v1.ConnectRequest.registrar:type_name -> nksip.v1.RegistrarCommand
+	36, // 46: nksip.v1.ConnectRequest.auto:type_name -> nksip.v1.AutoCommand
+	34, // 47: nksip.v1.ConnectRequest.stun:type_name -> nksip.v1.StunCommand
+	11, // 48: nksip.v1.ConnectResponse.started:type_name -> nksip.v1.Started
+	16, // 49: nksip.v1.ConnectResponse.callback:type_name -> nksip.v1.Callback
+	56, // 50: nksip.v1.ConnectResponse.uac_event:type_name -> nksip.v1.UacEvent
+	21, // 51: nksip.v1.ConnectResponse.notification:type_name -> nksip.v1.Notification
+	25, // 52: nksip.v1.ConnectResponse.error:type_name -> nksip.v1.Error
+	29, // 53: nksip.v1.ConnectResponse.dialog_result:type_name -> nksip.v1.DialogResult
+	31, // 54: nksip.v1.ConnectResponse.authorized_list:type_name -> nksip.v1.AuthorizedList
+	40, // 55: nksip.v1.ConnectResponse.registrar_result:type_name -> nksip.v1.RegistrarResult
+	38, // 56: nksip.v1.ConnectResponse.auto_result:type_name -> nksip.v1.AutoResult
+	35, // 57: nksip.v1.ConnectResponse.stun_result:type_name -> nksip.v1.StunResult
+	4,  // 58: nksip.v1.AutoCommand.kind:type_name -> nksip.v1.AutoCommand.Kind
+	5,  // 59: nksip.v1.AutoCommand.op:type_name -> nksip.v1.AutoCommand.Op
+	57, // 60: nksip.v1.AutoCommand.options:type_name -> nksip.v1.UacOptions
+	4,  // 61: nksip.v1.AutoStatus.kind:type_name -> nksip.v1.AutoCommand.Kind
+	37, // 62: nksip.v1.AutoResult.entries:type_name -> nksip.v1.AutoStatus
+	6,  // 63: nksip.v1.RegistrarCommand.op:type_name -> nksip.v1.RegistrarCommand.Op
+	58, // 64: nksip.v1.RegistrarResult.uri_set:type_name -> nksip.v1.UriGroup
+	49, // 65: nksip.v1.AppConfig.DeadlineRepliesEntry.value:type_name -> nksip.v1.Reply
+	32, // 66: nksip.v1.SipAppService.Connect:input_type -> nksip.v1.ConnectRequest
+	33, // 67: nksip.v1.SipAppService.Connect:output_type -> nksip.v1.ConnectResponse
+	67, // [67:68] is the sub-list for method output_type
+	66, // [66:67] is the sub-list for method input_type
+	66, // [66:66] is the sub-list for extension type_name
+	66, // [66:66] is the sub-list for extension extendee
+	0,  // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_nksip_v1_service_proto_init() }
@@ -4049,13 +4379,14 @@ func file_nksip_v1_service_proto_init() {
 		(*Notification_SessionUpdate)(nil),
 		(*Notification_CallbackExpired)(nil),
 		(*Notification_Registration)(nil),
+		(*Notification_ConnectionLost)(nil),
 	}
-	file_nksip_v1_service_proto_msgTypes[19].OneofWrappers = []any{
+	file_nksip_v1_service_proto_msgTypes[20].OneofWrappers = []any{
 		(*DialogCommand_Get)(nil),
 		(*DialogCommand_List)(nil),
 		(*DialogCommand_Stop)(nil),
 	}
-	file_nksip_v1_service_proto_msgTypes[24].OneofWrappers = []any{
+	file_nksip_v1_service_proto_msgTypes[25].OneofWrappers = []any{
 		(*ConnectRequest_Start)(nil),
 		(*ConnectRequest_Answer)(nil),
 		(*ConnectRequest_LateReply)(nil),
@@ -4065,8 +4396,9 @@ func file_nksip_v1_service_proto_init() {
 		(*ConnectRequest_AuthorizedList)(nil),
 		(*ConnectRequest_Registrar)(nil),
 		(*ConnectRequest_Auto)(nil),
+		(*ConnectRequest_Stun)(nil),
 	}
-	file_nksip_v1_service_proto_msgTypes[25].OneofWrappers = []any{
+	file_nksip_v1_service_proto_msgTypes[26].OneofWrappers = []any{
 		(*ConnectResponse_Started)(nil),
 		(*ConnectResponse_Callback)(nil),
 		(*ConnectResponse_UacEvent)(nil),
@@ -4076,6 +4408,7 @@ func file_nksip_v1_service_proto_init() {
 		(*ConnectResponse_AuthorizedList)(nil),
 		(*ConnectResponse_RegistrarResult)(nil),
 		(*ConnectResponse_AutoResult)(nil),
+		(*ConnectResponse_StunResult)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4083,7 +4416,7 @@ func file_nksip_v1_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nksip_v1_service_proto_rawDesc), len(file_nksip_v1_service_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   35,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
