@@ -66,6 +66,10 @@ export interface Config {
   nonceTimeout: number;
   /** The built-in PBX (registrar, digest auth, proxy to registered contacts) for these domains. */
   pbx?: PbxConfig;
+  /** DNS servers for RFC 3263 (`IP` or `IP:PORT`, `[IPv6]:PORT`); the system's when absent. */
+  dnsServers?: string[];
+  /** Seconds NAPTR and SRV answers are cached (A/AAAA keep their own TTL). */
+  dnsCacheTtl: number;
 }
 
 export const DEFAULTS: Config = {
@@ -86,6 +90,7 @@ export const DEFAULTS: Config = {
   supported: 'path,100rel,timer',
   grpc: '127.0.0.1:50051',
   nonceTimeout: 30,
+  dnsCacheTtl: 300,
 };
 
 type Checker = (key: string, v: unknown) => unknown;
@@ -160,6 +165,20 @@ const CHECKS: Record<keyof Config, Checker> = {
   grpcToken: str,
   nonceTimeout: int(1, 86400),
   pbx: (key, v) => checkPbx(key, v),
+  dnsServers: (key, v) => {
+    const list = typeof v === 'string' ? [v] : v;
+    if (!Array.isArray(list) || list.length === 0)
+      throw new ConfigError(`${key} must be a list of DNS server addresses (IP or IP:PORT)`);
+    return list.map((x, i) => {
+      const t = String(x);
+      const m = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(t) ?? /^([0-9.]+)(?::\d{1,5})?$/.exec(t);
+      // a bare IPv6 address takes no port (its colons would be ambiguous)
+      if (m ? isIP(m[1] as string) === 0 : isIP(t) !== 6)
+        throw new ConfigError(`${key}[${i}]: not an IP address with an optional port: ${JSON.stringify(x)}`);
+      return t;
+    });
+  },
+  dnsCacheTtl: int(0, 86400),
 };
 
 const PBX_KEYS = ['domains', 'users', 'realm', 'registrar', 'recordRoute'];

@@ -10,6 +10,7 @@ import { type Config, type ListenSpec, parseListen } from './config.js';
 import type { AppHandler } from './core/app.js';
 import { defaultApp } from './core/default-app.js';
 import { DialogTable } from './core/dialog/table.js';
+import { locateInput } from './core/target.js';
 import { SessionTimers } from './core/timers.js';
 import { UacCore } from './core/uac.js';
 import { UasCore } from './core/uas.js';
@@ -21,7 +22,8 @@ import { realClock, TransactionLayer } from './transaction/index.js';
 import { hostText, isWildcard } from './transport/address.js';
 import { bindFailure } from './transport/listener.js';
 import { TransportManager } from './transport/manager.js';
-import type { Source } from './transport/types.js';
+import { ServerLocator, systemDns } from './transport/resolver.js';
+import type { Source, TransportName } from './transport/types.js';
 
 export class StartError extends Error {
   override name = 'StartError';
@@ -87,6 +89,12 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   };
   if (config.localHost !== undefined) transportOpts.localHost = config.localHost;
   const transport = new TransportManager(transportOpts);
+  // RFC 3263 for the UAC and the proxy: NAPTR and SRV answers filtered by what we listen on
+  const locator = new ServerLocator({
+    dns: systemDns(config.dnsServers),
+    cacheTtl: config.dnsCacheTtl,
+    transports: () => new Set<TransportName>(transport.listening().map((l) => l.transport)),
+  });
   const layer = new TransactionLayer({
     transport,
     clock: realClock,
@@ -136,6 +144,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     logger: log,
     listeners: () => transport.listening(),
     localContact: (t) => transport.localContact(t),
+    locate: (input) => locator.locate(input),
     // the apps layer comes later; until it exists every listener is the built-in app's
     sameService: (a, b) => apps === undefined || apps.registry.handlerFor(a) === apps.registry.handlerFor(b),
     timerC: config.timerC * 1000,
@@ -186,6 +195,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     dialogs: core.dialogs,
     dialogAuth,
     timerCMs: config.timerC * 1000,
+    locate: (hop) => locator.locate(locateInput(hop)),
   });
   uacRef = uac;
   // RFC 4028: a session not refreshed in time is hung up

@@ -83,6 +83,11 @@ function locator(opts: { transports?: TransportName[]; random?: () => number; no
   return new ServerLocator({
     dns: systemDns([dns.server]),
     transports: () => have,
+    // the hosts file of this test: never the system's resolver
+    lookup: (h: string) =>
+      h === 'localhost' || h === 'hosts-only.test'
+        ? Promise.resolve(['127.0.0.1', '::1'])
+        : Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${h}`), { code: 'ENOTFOUND' })),
     ...(opts.random ? { random: opts.random } : {}),
     ...(opts.now ? { now: opts.now } : {}),
   });
@@ -187,6 +192,29 @@ describe('RFC 3263 through a DNS server', () => {
         .catch((e: unknown) => e);
       expect(err, host).toBeInstanceOf(LocateError);
     }
+  });
+
+  it('localhost goes to the hosts file only; a name DNS does not know falls back to it', async () => {
+    const { result, queries } = await queriesDuring(() =>
+      locator().locate({ secure: false, host: 'localhost' }),
+    );
+    expect(result).toEqual([
+      { transport: 'udp', address: '127.0.0.1', port: 5060 },
+      { transport: 'udp', address: '::1', port: 5060 },
+    ]);
+    expect(queries).toEqual([]);
+    const named = await queriesDuring(() =>
+      locator().locate({ secure: false, host: 'hosts-only.test', transport: 'tcp' }),
+    );
+    expect(named.result.map((e) => `${e.transport}:${e.address}:${e.port}`)).toEqual([
+      'tcp:127.0.0.1:5060',
+      'tcp:::1:5060',
+    ]);
+    expect(named.queries.sort()).toEqual([
+      'A hosts-only.test',
+      'AAAA hosts-only.test',
+      'SRV _sip._tcp.hosts-only.test',
+    ]);
   });
 
   it('caches answers (A/AAAA for their TTL) and asks again once they expire', async () => {

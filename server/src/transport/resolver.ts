@@ -3,7 +3,7 @@
 // caller tries the targets in order and moves to the next on a transport error, a timeout or
 // a 503 (§4.3). DNS comes through an injectable `DnsBackend` (node:dns's Resolver by
 // default) so tests answer from a server of their own or from a table.
-import { Resolver as NodeResolver } from 'node:dns/promises';
+import { Resolver as NodeResolver, lookup as systemLookup } from 'node:dns/promises';
 import { ipFamily, normalizeIp, stripBrackets } from './address.js';
 import type { Endpoint, TransportName } from './types.js';
 
@@ -72,7 +72,16 @@ export interface LocatorOptions {
   /** Weighted choice among SRV records of one priority (RFC 2782); Math.random by default. */
   random?: () => number;
   now?: () => number;
+  /**
+   * The system's name lookup (hosts file, mDNS...): for single-label names such as
+   * `localhost`, which DNS is not asked about, and for names DNS has no address for.
+   * `dns.lookup` by default.
+   */
+  lookup?: (host: string) => Promise<string[]>;
 }
+
+const defaultLookup = async (host: string): Promise<string[]> =>
+  (await systemLookup(host, { all: true })).map((a) => a.address);
 
 export class LocateError extends Error {
   override name = 'LocateError';
@@ -112,6 +121,7 @@ export class ServerLocator {
   private readonly negativeTtl: number;
   private readonly random: () => number;
   private readonly now: () => number;
+  private readonly lookup: (host: string) => Promise<string[]>;
   private readonly cache = new Map<string, CacheEntry>();
 
   constructor(opts: LocatorOptions = {}) {
@@ -121,6 +131,7 @@ export class ServerLocator {
     this.negativeTtl = opts.negativeTtl ?? 30;
     this.random = opts.random ?? Math.random;
     this.now = opts.now ?? Date.now;
+    this.lookup = opts.lookup ?? defaultLookup;
   }
 
   /** Entries in the cache (for stats and tests). */
@@ -150,8 +161,10 @@ export class ServerLocator {
     if (ipFamily(host) !== 0) {
       return [{ transport, address: normalizeIp(host), port: port ?? defaultPortOf(transport) }];
     }
-    // §4.2: an explicit port skips NAPTR and SRV
-    if (port !== undefined) return this.addresses(host, transport, port);
+    // §4.2: an explicit port skips NAPTR and SRV; so does a name only the host knows
+    if (port !== undefined || isLocalName(host)) {
+      return this.addresses(host, transport, port ?? defaultPortOf(transport));
+    }
     if (input.transport !== undefined) {
       const viaSrv = await this.srvTargets(`${SRV_PREFIX[transport]}.${host}`, transport);
       return viaSrv ?? this.addresses(host, transport, defaultPortOf(transport));
@@ -228,14 +241,30 @@ export class ServerLocator {
     return out;
   }
 
-  /** A and AAAA of a name at `port` (IPv4 first); [] when it has neither. */
+  /**
+   * A and AAAA of a name at `port` (IPv4 first), else what the system lookup says; [] when
+   * nothing knows it.
+   */
   private async addresses(host: string, transport: TransportName, port: number): Promise<Endpoint[]> {
     if (ipFamily(host) !== 0) return [{ transport, address: normalizeIp(host), port }];
-    const [v4, v6] = await Promise.all([
-      this.query('a', host, () => this.dns.resolve4(host), undefined),
-      this.query('aaaa', host, () => this.dns.resolve6(host), undefined),
-    ]);
-    return [...v4, ...v6].map((a) => ({ transport, address: normalizeIp(a.address), port }));
+    let found: string[] = [];
+    if (!isLocalName(host)) {
+      const [v4, v6] = await Promise.all([
+        this.query('a', host, () => this.dns.resolve4(host), undefined),
+        this.query('aaaa', host, () => this.dns.resolve6(host), undefined),
+      ]);
+      found = [...v4, ...v6].map((a) => a.address);
+    }
+    if (found.length === 0) {
+      const local = await this.query(
+        'lookup',
+        host,
+        () => this.lookup(host).then((list) => list.map((address) => ({ address, ttl: this.negativeTtl }))),
+        undefined,
+      );
+      found = local.map((a) => a.address);
+    }
+    return found.map((a) => ({ transport, address: normalizeIp(a), port }));
   }
 
   /**
@@ -274,4 +303,10 @@ export class ServerLocator {
     for (const [k, e] of this.cache) if (e.expires <= now) this.cache.delete(k);
     if (this.cache.size > 10_000) this.cache.clear();
   }
+}
+
+/** `localhost`, `*.localhost` and single-label names: the hosts file's, not DNS's. */
+function isLocalName(host: string): boolean {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  return !h.includes('.') || h.endsWith('.localhost');
 }
