@@ -80,16 +80,6 @@ export function decodeStun(data: Buffer): StunMessage | undefined {
   return { cls, method, transactionId, rfc5389, attributes };
 }
 
-function messageType(cls: number, method: number): number {
-  return (
-    (method & 0x000f) |
-    ((method & 0x0070) << 1) |
-    ((method & 0x0f80) << 2) |
-    ((cls & 1) << 4) |
-    ((cls & 2) << 7)
-  );
-}
-
 function encode(
   type: number,
   transactionId: Buffer,
@@ -124,7 +114,7 @@ export function newTransactionId(): Buffer {
 
 /** A Binding request (with FINGERPRINT, as RFC 5626 §4.4.2 keep-alives carry). */
 export function bindingRequest(transactionId: Buffer): Buffer {
-  return encode(messageType(0, 1), transactionId, [], true);
+  return encode(BINDING_REQUEST, transactionId, [], true);
 }
 
 const SOFTWARE = Buffer.from('nksip-server');
