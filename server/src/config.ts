@@ -70,6 +70,8 @@ export interface Config {
   dnsServers?: string[];
   /** Seconds NAPTR and SRV answers are cached (A/AAAA keep their own TTL). */
   dnsCacheTtl: number;
+  /** RFC 5626 CRLF keep-alives on every connection the server opens, every this many seconds; 0: off. */
+  keepAliveInterval: number;
 }
 
 export const DEFAULTS: Config = {
@@ -91,6 +93,7 @@ export const DEFAULTS: Config = {
   grpc: '127.0.0.1:50051',
   nonceTimeout: 30,
   dnsCacheTtl: 300,
+  keepAliveInterval: 0,
 };
 
 type Checker = (key: string, v: unknown) => unknown;
@@ -179,6 +182,7 @@ const CHECKS: Record<keyof Config, Checker> = {
     });
   },
   dnsCacheTtl: int(0, 86400),
+  keepAliveInterval: int(0, 86400),
 };
 
 const PBX_KEYS = ['domains', 'users', 'realm', 'registrar', 'recordRoute'];

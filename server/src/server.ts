@@ -86,6 +86,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     logger: log,
     udpMaxSize: config.udpMaxSize,
     idleTimeout: config.tcpIdleTimeout * 1000,
+    keepAliveInterval: config.keepAliveInterval * 1000,
   };
   if (config.localHost !== undefined) transportOpts.localHost = config.localHost;
   const transport = new TransportManager(transportOpts);
@@ -214,6 +215,31 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   core.setSessionTimers(sessionTimers);
   uac.setSessionTimers(sessionTimers);
   transport.onMessage((inc) => core.receive(inc));
+  // a lost flow: the apps whose dialogs came over it (their authorised source) are told
+  transport.onFlowLost((lost) => {
+    const peer = { transport: lost.transport, address: lost.address, port: lost.port };
+    const used = dialogs.all().filter((d) => !d.ended && dialogAuth.has(d, peer));
+    if (used.length === 0) return;
+    log.info(
+      {
+        flow: `${lost.transport}:${hostText(lost.address)}:${lost.port}`,
+        reason: lost.reason,
+        dialogs: used.length,
+      },
+      'connection lost',
+    );
+    apps?.registry.connectionLost(
+      {
+        transport: lost.transport,
+        remoteAddress: lost.address,
+        remotePort: lost.port,
+        localAddress: lost.localAddress,
+        localPort: lost.localPort,
+        reason: lost.reason,
+      },
+      used,
+    );
+  });
 
   const listeners: BoundListener[] = [];
   try {
@@ -279,6 +305,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       await apps.close();
       pbx?.close();
       core.close();
+      uac.close();
       proxy.close();
       layer.close();
       await transport.close();

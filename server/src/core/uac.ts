@@ -99,7 +99,9 @@ export interface UacRequest {
 }
 
 /** What the UAC needs of the transport: sending (the 2xx ACK) and which listener a hop uses. */
-export type UacTransport = SipTransport & Pick<TransportManager, 'localContact'>;
+export type UacTransport = SipTransport &
+  Pick<TransportManager, 'localContact'> &
+  Partial<Pick<TransportManager, 'keepAlive'>>;
 
 export interface UacCoreOptions {
   layer: TransactionLayer;
@@ -233,6 +235,8 @@ export class UacCore {
   /** Where each ACK sent went (a retransmitted 2xx gets it again). */
   private readonly ackDest = new WeakMap<SipRequest, Promise<Endpoint | undefined>>();
   private readonly dialogAuth: DialogAuth | undefined;
+  /** RFC 5626 keep-alives of the flows registrations with `;ob` went over, by endpoint. */
+  private readonly flows = new Map<string, { stop(): void }>();
 
   constructor(opts: UacCoreOptions) {
     this.layer = opts.layer;
@@ -656,6 +660,37 @@ export class UacCore {
     return true;
   }
 
+  /**
+   * RFC 5626 §4.4: a registration whose Contact carries `;ob` keeps its flow alive (every
+   * Flow-Timer seconds when the registrar sent one, else NkSIP's 25 s on UDP, 120 s on a
+   * connection) until it is removed (Expires 0).
+   */
+  private outboundFlow(p: Pending, resp: SipResponse): void {
+    const ep = p.ep;
+    if (!ep || !this.transport.keepAlive) return;
+    const contacts = p.req.headerValues('contact');
+    if (!contacts.some((c) => /;ob(?=[;>\s]|$)/i.test(c))) return;
+    const key = `${ep.transport}|${ep.address}|${ep.port}`;
+    const removed =
+      p.req.header('expires')?.trim() === '0' || contacts.every((c) => /;\s*expires\s*=\s*0\b/i.test(c));
+    this.flows.get(key)?.stop();
+    this.flows.delete(key);
+    if (removed) return;
+    const timer = Number(resp.header('flow-timer'));
+    const secs = Number.isInteger(timer) && timer > 0 ? timer : ep.transport === 'udp' ? 25 : 120;
+    try {
+      this.flows.set(key, this.transport.keepAlive(ep, secs * 1000));
+    } catch (err) {
+      this.log?.debug({ err, to: ep }, 'no keep-alive for the registration flow');
+    }
+  }
+
+  /** Stops the keep-alives of registration flows. */
+  close(): void {
+    for (const f of this.flows.values()) f.stop();
+    this.flows.clear();
+  }
+
   /** A 2xx to an INVITE or UPDATE that set a session interval (RFC 4028 §7.2) arms its timers. */
   private armTimer(p: Pending, d: Dialog, resp: SipResponse): void {
     const se = parseSessionExpires(resp);
@@ -719,6 +754,7 @@ export class UacCore {
     const d = this.applyDialog(p, resp);
     if (d && p.ep && resp.status < 300) this.dialogAuth?.add(d, p.ep);
     if (d && p.req.method === 'UPDATE' && resp.status < 300) this.armTimer(p, d, resp);
+    if (p.req.method === 'REGISTER' && resp.status < 300) this.outboundFlow(p, resp);
     if (p.isInvite && !p.inDialog) {
       // the early dialogs of other branches end with the INVITE
       const tag = p.req.fromTag;
