@@ -90,6 +90,8 @@
 //   {"id":"c4","cmd":"dialog","dialog":"D_…"} → result with `info` (DialogInfo, or null)
 //   {"id":"c5","cmd":"dialogs","callId":"…"}  → result with `infos`
 //   {"id":"c6","cmd":"stop-dialog","dialog":"D_…"} → result with `stopped` (no BYE is sent)
+//   {"id":"c7","cmd":"stun","uri":"sip:host:port"} → result with `local` and `public`
+//      ({address, port}: NkSIP's nksip_uac:stun), or `error` and `message`
 //   → {"ev":"provisional","id":"c1","code":180,"reason":…,"dialog":"D_…"} for each 1xx
 //   → {"ev":"result","id":"c1","code":200,"reason":"OK","dialog":…,"callId":…,"cseq":…,
 //      "headers":[[name,value]…],"body":"…"}   or   {"ev":"result","id":"c1","error":"<kind>",
@@ -677,6 +679,19 @@ function runCommand(c: Command): void {
     } else if (c.cmd === 'dialog' || c.cmd === 'dialogs' || c.cmd === 'stop-dialog') {
       runDialogCommand(c);
       return;
+    } else if (c.cmd === 'stun') {
+      started()
+        .stun(c.uri ?? '')
+        .then(
+          (r) => emit('result', { id: c.id, local: r.local, public: r.public }),
+          (e: unknown) =>
+            emit('result', {
+              id: c.id,
+              error: e instanceof UacError ? e.kind : 'exception',
+              message: e instanceof Error ? e.message : String(e),
+            }),
+        );
+      return;
     } else if (c.cmd === 'cancel') {
       const invite = calls.get(c.call ?? '');
       if (!invite) throw new Error(`no call ${c.call}`);
@@ -781,6 +796,7 @@ app = await SipApp.start(
 app.on('started', (info) => emit('started', { ...info }));
 app.on('disconnected', (e) => emit('disconnected', { message: e?.message }));
 app.on('callbackExpired', (e) => emit('expired', { ...e }));
+app.on('connectionLost', (e) => emit('connection-lost', { ...e }));
 app.on('callbackError', (name, e) => emit('callback-error', { name, message: String(e) }));
 app.on('error', (e) => emit('error', { code: e.code, message: e.message, ref: e.ref }));
 readCommands();
