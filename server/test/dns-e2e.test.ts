@@ -165,4 +165,17 @@ describe('RFC 3263 in the server', () => {
     expect(lost.status).toBe(500);
     await until(() => server.stats().proxy.forks === 0 && server.stats().proxy.branches === 0, 'forks gone');
   });
+
+  it('nothing is left behind: no request pending, every transaction ended, no connection', async () => {
+    // non-INVITE transactions linger Timer J/K (64*T1 = 3.2 s here) after their final answer
+    await until(
+      () => {
+        const s = server.stats();
+        return s.uacPending === 0 && s.transactions.client === 0 && s.transactions.server === 0;
+      },
+      'transactions ended',
+      8000,
+    );
+    expect(server.stats().connections).toBe(0);
+  });
 });
