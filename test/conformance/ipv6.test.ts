@@ -142,6 +142,59 @@ describe.skipIf(!hasIpv6).each(languages)('%s conformance app: NkSIP t22 ipv6 (n
     }
   });
 
+  it('proxy: through two proxies on ::1, stateless then stateful, with Record-Route', async () => {
+    const p1 = await children.app(lang, server, { name: 'p1v6', listen: ['sip:[::1]:0'] });
+    const ready = p1.find('ready')[0];
+    const udp = (ready?.listeners as string[] | undefined)?.find((l) => l.startsWith('udp:'));
+    const p1Port = Number(udp?.slice(udp.lastIndexOf(':') + 1));
+    expect(p1Port).toBeGreaterThan(0);
+    for (const mode of ['stateless', 'stateful']) {
+      const caller = await UdpPeer.open('::1');
+      const uas = await UdpPeer.open('::1');
+      try {
+        const callId = `v6-proxy-${mode}-${lang}`;
+        const ruri = `sip:uas@[::1]:${uas.port}`;
+        await caller.send(
+          request({
+            method: 'INVITE',
+            ruri,
+            transport: 'udp',
+            host: '[::1]',
+            port: caller.port,
+            callId,
+            headers: [
+              `x-nk-proxy: sip:[::1]:${p1Port}`,
+              `x-nk-proxy: ${ruri}`,
+              `x-nk-proxy-mode: ${mode}`,
+              'x-nk-rr: true',
+              'x-nk-id: tester',
+            ],
+          }),
+          v6,
+        );
+        const inv = (await uas.waitFor((m) => m.method === 'INVITE', 3000)) as WireMessage;
+        expect(inv, `INVITE at the UAS (${mode})`).toBeDefined();
+        // both proxies on the way, in IPv6: their Vias above the caller's, their Record-Routes
+        const vias = headersOf(inv, 'via').flatMap((v) => v.split(/\s*,\s*(?=SIP\/)/i));
+        expect(vias).toHaveLength(3);
+        expect(vias.every((v) => /^SIP\/2\.0\/UDP \[::1\]:\d+;/i.test(v))).toBe(true);
+        expect(vias[2]).toMatch(new RegExp(`^SIP/2\\.0/UDP \\[::1\\]:${caller.port};`, 'i'));
+        expect(headersOf(inv, 'record-route').flatMap((v) => v.split(/\s*,\s*/))).toEqual([
+          `<sip:[::1]:${p1Port};lr>`,
+          `<sip:[::1]:${v6};lr>`,
+        ]);
+        expect(headerOf(inv, 'x-nk-id')).toBe('tester,confv6,p1v6');
+        // answered where its top Via says (RFC 3261 §18.2.2)
+        await uas.send(answer(inv, 486), Number(/\]:(\d+);/.exec(vias[0] as string)?.[1]));
+        const res = await caller.waitFor((m) => (m.status ?? 0) >= 300, 3000);
+        expect(res?.status, describeMessage(res)).toBe(486);
+      } finally {
+        await caller.close();
+        await uas.close();
+      }
+    }
+  });
+
   it('bridge_4_6: an IPv6 caller, an IPv4 callee, the app record-routing between them', async () => {
     const caller = await UdpPeer.open('::1');
     const callee = await UdpPeer.open('127.0.0.1');
