@@ -584,6 +584,8 @@ func (a *App) dispatch(st *stream, m *pb.ConnectResponse) {
 		a.answerQuery(msg.DialogResult.GetId(), m)
 	case *pb.ConnectResponse_AuthorizedList:
 		a.answerQuery(msg.AuthorizedList.GetId(), m)
+	case *pb.ConnectResponse_StunResult:
+		a.answerQuery(msg.StunResult.GetId(), m)
 	case *pb.ConnectResponse_RegistrarResult:
 		a.answerQuery(msg.RegistrarResult.GetId(), m)
 	case *pb.ConnectResponse_AutoResult:

@@ -290,6 +290,40 @@ func (a *App) AuthorizedList(ctx context.Context, dialog string, clear bool) (so
 	return l.GetSources(), l.GetFound(), nil
 }
 
+// StunAddress is an address and port a STUN Binding request found.
+type StunAddress struct {
+	Address string
+	Port    uint32
+}
+
+// StunInfo is what a STUN Binding request found: the listener it left from and the address
+// the STUN server saw (the public one when a NAT lies between).
+type StunInfo struct {
+	Local, Public StunAddress
+}
+
+// Stun sends a STUN Binding request (NkSIP's nksip_uac:stun) from one of the app's UDP
+// listeners (the server's when it has none) to uri: sip:host:port, host:port or host (port
+// 3478; every nksip-server UDP listener answers STUN on its SIP port). The error is a
+// *UacError: invalidUri, or serviceUnavailable when nothing answered.
+func (a *App) Stun(ctx context.Context, uri string) (StunInfo, error) {
+	id := a.nextID.Add(1)
+	m, err := a.ask(ctx, id, &pb.ConnectRequest{Msg: &pb.ConnectRequest_Stun{Stun: &pb.StunCommand{Id: id, Uri: uri}}})
+	if err != nil {
+		return StunInfo{}, err
+	}
+	r := m.GetStunResult()
+	if r.GetError() != "" {
+		kind := pb.UacErrorKind_UAC_ERROR_KIND_SERVICE_UNAVAILABLE
+		if r.GetErrorKind() == pb.UacErrorKind_UAC_ERROR_KIND_INVALID_URI {
+			kind = r.GetErrorKind()
+		}
+		return StunInfo{}, &UacError{Kind: uacErrorKind(kind), Message: r.GetError()}
+	}
+	return StunInfo{Local: StunAddress{r.GetLocalAddress(), r.GetLocalPort()},
+		Public: StunAddress{r.GetPublicAddress(), r.GetPublicPort()}}, nil
+}
+
 // Registrar is the app's own registrar (registrar plugin): NkSIP's nksip_registrar API.
 func (a *App) Registrar() Registrar { return Registrar{a} }
 

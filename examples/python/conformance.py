@@ -655,6 +655,9 @@ class Conformance(SipApp):
             elif cmd == "leave":
                 self.spawn(self.leave(str(cid)))
                 return
+            elif cmd == "stun":
+                self.spawn(self.stun_command(str(cid), c.get("uri") or ""))
+                return
             elif cmd == "cancel":
                 invite = self.calls.get(c.get("call") or "")
                 if invite is None:
@@ -682,6 +685,18 @@ class Conformance(SipApp):
             emit("result", id=cid, error=e.kind.camel, message=e.message)
         except Exception as e:
             emit("result", id=cid, error="exception", message=str(e))
+
+    async def stun_command(self, cid: str, uri: str) -> None:
+        try:
+            r = await self.stun(uri)
+            emit(
+                "result",
+                id=cid,
+                local={"address": r.local.address, "port": r.local.port},
+                public={"address": r.public.address, "port": r.public.port},
+            )
+        except UacError as e:
+            emit("result", id=cid, error=e.kind.camel, message=e.message)
 
     async def leave(self, cid: str) -> None:
         # the app stops and the process stays: a request now is NkSIP's service_not_started

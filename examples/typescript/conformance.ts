@@ -93,6 +93,8 @@
 //   {"id":"c6","cmd":"stop-dialog","dialog":"D_…"} → result with `stopped` (no BYE is sent)
 //   {"id":"c7","cmd":"leave"} → the app stops (leaves the server) and the process stays to
 //      read commands: a request now is NkSIP's service_not_started (result `left: true`)
+//   {"id":"c8","cmd":"stun","uri":"sip:host:port"} → result with `local` and `public`
+//      ({address, port}: NkSIP's nksip_uac:stun), or `error` and `message`
 //   → {"ev":"provisional","id":"c1","code":180,"reason":…,"dialog":"D_…"} for each 1xx
 //   → {"ev":"result","id":"c1","code":200,"reason":"OK","dialog":…,"callId":…,"cseq":…,
 //      "headers":[[name,value]…],"body":"…"}   or   {"ev":"result","id":"c1","error":"<kind>",
@@ -685,6 +687,19 @@ function runCommand(c: Command): void {
         .stop()
         .then(() => emit('result', { id: c.id, left: true }));
       return;
+    } else if (c.cmd === 'stun') {
+      started()
+        .stun(c.uri ?? '')
+        .then(
+          (r) => emit('result', { id: c.id, local: r.local, public: r.public }),
+          (e: unknown) =>
+            emit('result', {
+              id: c.id,
+              error: e instanceof UacError ? e.kind : 'exception',
+              message: e instanceof Error ? e.message : String(e),
+            }),
+        );
+      return;
     } else if (c.cmd === 'cancel') {
       const invite = calls.get(c.call ?? '');
       if (!invite) throw new Error(`no call ${c.call}`);
@@ -791,6 +806,7 @@ app = await SipApp.start(
 app.on('started', (info) => emit('started', { ...info }));
 app.on('disconnected', (e) => emit('disconnected', { message: e?.message }));
 app.on('callbackExpired', (e) => emit('expired', { ...e }));
+app.on('connectionLost', (e) => emit('connection-lost', { ...e }));
 app.on('callbackError', (name, e) => emit('callback-error', { name, message: String(e) }));
 app.on('error', (e) => emit('error', { code: e.code, message: e.message, ref: e.ref }));
 readCommands();

@@ -25,7 +25,8 @@ Options:
 Config file keys: listen (list), logLevel, logPretty, localHost, t1, t2, t4 (ms),
 transTimeout (s), dialogTimeout (s), timerC (s), no100, udpMaxSize, tcpIdleTimeout (s),
 shutdownTimeout (ms), allow, supported, grpc, grpcTls ({cert, key, ca}), grpcToken,
-nonceTimeout (s), maxCalls, pbx ({domains, users, realm, registrar, recordRoute}: the built-in PBX).
+nonceTimeout (s), maxCalls, pbx ({domains, users, realm, registrar, recordRoute}: the built-in PBX),
+dnsServers (list), dnsCacheTtl (s), keepAliveInterval (s).
 See docs/configuration.md.
 `;
 

@@ -71,6 +71,12 @@ export interface Config {
   maxCalls: number;
   /** The built-in PBX (registrar, digest auth, proxy to registered contacts) for these domains. */
   pbx?: PbxConfig;
+  /** DNS servers for RFC 3263 (`IP` or `IP:PORT`, `[IPv6]:PORT`); the system's when absent. */
+  dnsServers?: string[];
+  /** Seconds NAPTR and SRV answers are cached (A/AAAA keep their own TTL). */
+  dnsCacheTtl: number;
+  /** RFC 5626 CRLF keep-alives on every connection the server opens, every this many seconds; 0: off. */
+  keepAliveInterval: number;
 }
 
 export const DEFAULTS: Config = {
@@ -92,6 +98,8 @@ export const DEFAULTS: Config = {
   grpc: '127.0.0.1:50051',
   nonceTimeout: 30,
   maxCalls: 100000,
+  dnsCacheTtl: 300,
+  keepAliveInterval: 0,
 };
 
 type Checker = (key: string, v: unknown) => unknown;
@@ -167,6 +175,21 @@ const CHECKS: Record<keyof Config, Checker> = {
   nonceTimeout: int(1, 86400),
   maxCalls: int(0, 10_000_000),
   pbx: (key, v) => checkPbx(key, v),
+  dnsServers: (key, v) => {
+    const list = typeof v === 'string' ? [v] : v;
+    if (!Array.isArray(list) || list.length === 0)
+      throw new ConfigError(`${key} must be a list of DNS server addresses (IP or IP:PORT)`);
+    return list.map((x, i) => {
+      const t = String(x);
+      const m = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(t) ?? /^([0-9.]+)(?::\d{1,5})?$/.exec(t);
+      // a bare IPv6 address takes no port (its colons would be ambiguous)
+      if (m ? isIP(m[1] as string) === 0 : isIP(t) !== 6)
+        throw new ConfigError(`${key}[${i}]: not an IP address with an optional port: ${JSON.stringify(x)}`);
+      return t;
+    });
+  },
+  dnsCacheTtl: int(0, 86400),
+  keepAliveInterval: int(0, 86400),
 };
 
 const PBX_KEYS = ['domains', 'users', 'realm', 'registrar', 'recordRoute'];

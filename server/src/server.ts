@@ -11,6 +11,7 @@ import type { AppHandler } from './core/app.js';
 import { CallCounter } from './core/calls.js';
 import { defaultApp } from './core/default-app.js';
 import { DialogTable } from './core/dialog/table.js';
+import { locateInput } from './core/target.js';
 import { SessionTimers } from './core/timers.js';
 import { UacCore } from './core/uac.js';
 import { UasCore } from './core/uas.js';
@@ -22,7 +23,8 @@ import { realClock, TransactionLayer } from './transaction/index.js';
 import { hostText, isWildcard } from './transport/address.js';
 import { bindFailure } from './transport/listener.js';
 import { TransportManager } from './transport/manager.js';
-import type { Source } from './transport/types.js';
+import { ServerLocator, systemDns } from './transport/resolver.js';
+import type { Source, TransportName } from './transport/types.js';
 
 export class StartError extends Error {
   override name = 'StartError';
@@ -87,10 +89,17 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     logger: log,
     udpMaxSize: config.udpMaxSize,
     idleTimeout: config.tcpIdleTimeout * 1000,
+    keepAliveInterval: config.keepAliveInterval * 1000,
   };
   if (config.localHost !== undefined) transportOpts.localHost = config.localHost;
   const transport = new TransportManager(transportOpts);
   const calls = new CallCounter(config.maxCalls);
+  // RFC 3263 for the UAC and the proxy: NAPTR and SRV answers filtered by what we listen on
+  const locator = new ServerLocator({
+    dns: systemDns(config.dnsServers),
+    cacheTtl: config.dnsCacheTtl,
+    transports: () => new Set<TransportName>(transport.listening().map((l) => l.transport)),
+  });
   const layer = new TransactionLayer({
     transport,
     clock: realClock,
@@ -140,6 +149,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     logger: log,
     listeners: () => transport.listening(),
     localContact: (t) => transport.localContact(t),
+    locate: (input) => locator.locate(input),
     // the apps layer comes later; until it exists every listener is the built-in app's
     sameService: (a, b) => apps === undefined || apps.registry.handlerFor(a) === apps.registry.handlerFor(b),
     timerC: config.timerC * 1000,
@@ -193,6 +203,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     dialogAuth,
     timerCMs: config.timerC * 1000,
     calls,
+    locate: (hop) => locator.locate(locateInput(hop)),
   });
   uacRef = uac;
   // RFC 4028: a session not refreshed in time is hung up
@@ -211,6 +222,31 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   core.setSessionTimers(sessionTimers);
   uac.setSessionTimers(sessionTimers);
   transport.onMessage((inc) => core.receive(inc));
+  // a lost flow: the apps whose dialogs came over it (their authorised source) are told
+  transport.onFlowLost((lost) => {
+    const peer = { transport: lost.transport, address: lost.address, port: lost.port };
+    const used = dialogs.all().filter((d) => !d.ended && dialogAuth.has(d, peer));
+    if (used.length === 0) return;
+    log.info(
+      {
+        flow: `${lost.transport}:${hostText(lost.address)}:${lost.port}`,
+        reason: lost.reason,
+        dialogs: used.length,
+      },
+      'connection lost',
+    );
+    apps?.registry.connectionLost(
+      {
+        transport: lost.transport,
+        remoteAddress: lost.address,
+        remotePort: lost.port,
+        localAddress: lost.localAddress,
+        localPort: lost.localPort,
+        reason: lost.reason,
+      },
+      used,
+    );
+  });
 
   const listeners: BoundListener[] = [];
   try {
@@ -236,6 +272,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       profile,
       version: version(),
       uac,
+      stun: transport,
       dialogs: {
         table: dialogs,
         proxyTable: proxy.dialogs.table,
@@ -275,6 +312,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       await apps.close();
       pbx?.close();
       core.close();
+      uac.close();
       proxy.close();
       layer.close();
       await transport.close();

@@ -76,4 +76,24 @@ describe('command line and config file', () => {
     expect(configFromArgs(['--config', f])).toMatchObject({ dialogTimeout: 60 });
     expect(DEFAULTS.dialogTimeout).toBe(1800);
   });
+  it('dnsServers: IPs with optional ports (IPv6 in brackets to carry one), dnsCacheTtl, keepAliveInterval', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nksip-cfg-'));
+    const f = join(dir, 'dns.json');
+    const servers = ['192.0.2.53', '192.0.2.54:5353', '[2001:db8::53]:53', '2001:db8::54'];
+    writeFileSync(f, JSON.stringify({ dnsServers: servers, dnsCacheTtl: 60, keepAliveInterval: 30 }));
+    expect(configFromArgs(['--config', f])).toMatchObject({
+      dnsServers: servers,
+      dnsCacheTtl: 60,
+      keepAliveInterval: 30,
+    });
+    expect([DEFAULTS.dnsServers, DEFAULTS.dnsCacheTtl, DEFAULTS.keepAliveInterval]).toEqual([
+      undefined,
+      300,
+      0,
+    ]);
+    for (const bad of ['dns.example.com', '192.0.2.1:53:1', '[nope]:53', '2001:db8::1:53x']) {
+      writeFileSync(f, JSON.stringify({ dnsServers: [bad] }));
+      expect(() => configFromArgs(['--config', f])).toThrow(/dnsServers\[0\]: not an IP address/);
+    }
+  });
 });

@@ -34,6 +34,7 @@ import {
   type Error as PbError,
   SipAppServiceClient,
   type Start,
+  UacErrorKind,
   type UacEvent,
 } from './pb.js';
 import { AppRegistrar } from './registrar.js';
@@ -138,6 +139,27 @@ export interface CallbackExpiredEvent {
   readonly code: number;
 }
 
+/** What a STUN Binding request found (NkSIP `nksip_uac:stun`). */
+export interface StunInfo {
+  /** The server's UDP listener the request left from. */
+  readonly local: { readonly address: string; readonly port: number };
+  /** The address and port the STUN server saw: the public address behind a NAT. */
+  readonly public: { readonly address: string; readonly port: number };
+}
+
+/** A connection (or UDP flow) that dialogs of this instance used is gone. */
+export interface ConnectionLostEvent {
+  readonly transport: string;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** `closed`, `keepalive` or `idle`. */
+  readonly reason: string;
+  /** The dialogs of this instance that used it. */
+  readonly dialogs: readonly string[];
+}
+
 export interface RegistrationEvent {
   readonly id: string;
   readonly ok: boolean;
@@ -161,6 +183,8 @@ export interface SipAppEvents {
   dialogUpdate: [event: DialogUpdateEvent];
   sessionUpdate: [event: SessionUpdateEvent];
   registration: [event: RegistrationEvent];
+  /** A flow carrying dialogs of this instance failed (RFC 5626 keep-alives, a closed connection). */
+  connectionLost: [event: ConnectionLostEvent];
   /** An automatic registration or ping changed state (failed, or works again). */
   autoStatus: [status: AutoStatus];
   /** A UAC event for no pending request (e.g. an extra 2xx of a forked INVITE). */
@@ -223,6 +247,7 @@ export class SipApp extends EventEmitter<SipAppEvents> {
   #pending = new Map<number, UacCall>();
   #dialogQueries = new Map<number, { resolve: (r: DialogResult) => void; reject: (e: Error) => void }>();
   #authLists = new Map<number, { resolve: (v: string[] | undefined) => void }>();
+  #stuns = new Map<number, { resolve: (v: StunInfo) => void; reject: (e: Error) => void }>();
   /** The app's registrar (registrar plugin): find, qfind, delete, clear. */
   readonly registrar = new AppRegistrar((msg) => this.#send(msg));
   /** Automatic registrations and pings kept by the server for this instance. */
@@ -309,6 +334,24 @@ export class SipApp extends EventEmitter<SipAppEvents> {
       this.#authLists.set(id, { resolve });
       if (!this.#send({ msg: { $case: 'authorizedList', value: { id, dialogHandle: dialog, clear } } })) {
         this.#authLists.delete(id);
+        reject(new UacError('notConnected', 'SipApp is not connected'));
+      }
+    });
+  }
+
+  /**
+   * Sends a STUN Binding request (NkSIP `nksip_uac:stun`) from one of the app's UDP listeners
+   * (the server's when the app has none) to `uri`: `sip:host:port`, `host:port` or `host`
+   * (port 3478; every nksip-server UDP listener also answers STUN on its SIP port). Resolves
+   * with the local and the public address; rejects with a UacError (`invalidUri`,
+   * `serviceUnavailable` when nothing answers).
+   */
+  stun(uri: string): Promise<StunInfo> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#stuns.set(id, { resolve, reject });
+      if (!this.#send({ msg: { $case: 'stun', value: { id, uri } } })) {
+        this.#stuns.delete(id);
         reject(new UacError('notConnected', 'SipApp is not connected'));
       }
     });
@@ -730,6 +773,9 @@ export class SipApp extends EventEmitter<SipAppEvents> {
     this.#pending.clear();
     for (const w of this.#authLists.values()) w.resolve(undefined);
     this.#authLists.clear();
+    for (const w of this.#stuns.values())
+      w.reject(new UacError('disconnected', `stun not completed: ${why}`));
+    this.#stuns.clear();
     for (const c of calls) c.fail(new UacError('disconnected', `${c.method} not completed: ${why}`));
     const queries = [...this.#dialogQueries.values()];
     this.#dialogQueries.clear();
@@ -780,6 +826,22 @@ export class SipApp extends EventEmitter<SipAppEvents> {
         const w = this.#authLists.get(v.id);
         this.#authLists.delete(v.id);
         w?.resolve(v.found ? v.sources : undefined);
+        return;
+      }
+      case 'stunResult': {
+        const v = m.msg.value;
+        const w = this.#stuns.get(v.id);
+        this.#stuns.delete(v.id);
+        if (v.error !== '') {
+          const kind =
+            v.errorKind === UacErrorKind.UAC_ERROR_KIND_INVALID_URI ? 'invalidUri' : 'serviceUnavailable';
+          w?.reject(new UacError(kind, v.error));
+        } else {
+          w?.resolve({
+            local: { address: v.localAddress, port: v.localPort },
+            public: { address: v.publicAddress, port: v.publicPort },
+          });
+        }
         return;
       }
       default:
@@ -842,6 +904,19 @@ export class SipApp extends EventEmitter<SipAppEvents> {
       case 'registration':
         this.emit('registration', { id: e.value.id, ok: e.value.ok, code: e.value.code });
         return;
+      case 'connectionLost': {
+        const { transport, remoteAddress, remotePort, localAddress, localPort, reason, dialogs } = e.value;
+        this.emit('connectionLost', {
+          transport,
+          remoteAddress,
+          remotePort,
+          localAddress,
+          localPort,
+          reason,
+          dialogs,
+        });
+        return;
+      }
       default:
         return;
     }

@@ -1,6 +1,7 @@
 // @nksip/sipapp: write SIP applications for nksip-server in TypeScript.
 export {
   type CallbackExpiredEvent,
+  type ConnectionLostEvent,
   DEFAULT_SERVER,
   type RegistrationEvent,
   ServerError,
@@ -9,6 +10,7 @@ export {
   type SipAppEvents,
   type SipAppOptions,
   type StartedInfo,
+  type StunInfo,
   type Target,
 } from './app.js';
 export { AppAuto, AutoError, type AutoKind, type AutoOptions, type AutoStatus } from './auto.js';

@@ -916,6 +916,23 @@ func runCommand(c command) {
 	case "dialog", "dialogs", "stop-dialog":
 		go runDialogCommand(c)
 		return
+	case "stun":
+		go func(id, uri string) {
+			r, err := app.Stun(context.Background(), uri)
+			if err != nil {
+				kind := "exception"
+				if ue, ok := err.(*nksip.UacError); ok {
+					kind = ue.Kind
+				}
+				result(id, map[string]any{"error": kind, "message": err.Error()})
+				return
+			}
+			result(id, map[string]any{
+				"local":  map[string]any{"address": r.Local.Address, "port": r.Local.Port},
+				"public": map[string]any{"address": r.Public.Address, "port": r.Public.Port},
+			})
+		}(c.ID, c.URI)
+		return
 	case "leave":
 		// the app stops and the process stays: a request now is NkSIP's service_not_started
 		left.Store(true)

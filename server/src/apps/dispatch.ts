@@ -36,6 +36,7 @@ import {
   type Callback,
   type CallbackAnswer,
   CallbackKind,
+  type ConnectionLost,
   type ConnectResponse,
   DialogUpdate_Status,
   ErrorCode,
@@ -494,6 +495,33 @@ export class AppDispatcher implements AppHandler {
     for (const p of this.pending.values()) if (p.req === req) return p.source;
     for (const w of this.waiting.values()) if (w.pending.req === req) return w.pending.source;
     return this.lastSources.get(req);
+  }
+
+  /**
+   * A flow that dialogs of this app used is gone: the instance handling each dialog's
+   * Call-ID (else the first one) hears which of its dialogs used it.
+   */
+  connectionLost(
+    lost: Omit<ConnectionLost, 'dialogs'>,
+    dialogs: readonly { handle: string; callId: string }[],
+  ): void {
+    const byInstance = new Map<InstanceLink, string[]>();
+    for (const d of dialogs) {
+      const sticky = this.sticky.get(d.callId);
+      const inst = sticky && this.live.includes(sticky) ? sticky : this.live[0];
+      if (!inst) continue;
+      const list = byInstance.get(inst) ?? [];
+      list.push(d.handle);
+      byInstance.set(inst, list);
+    }
+    for (const [inst, handles] of byInstance) {
+      this.safeSend(inst, {
+        msg: {
+          $case: 'notification',
+          value: { event: { $case: 'connectionLost', value: { ...lost, dialogs: handles } } },
+        },
+      });
+    }
   }
 
   /** Sources of requests seen, so a later CANCEL notification can carry the INVITE's transport. */

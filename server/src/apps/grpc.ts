@@ -17,6 +17,7 @@ import { type DialogPort, runDialogCommand } from './dialog-commands.js';
 import type { InstanceLink } from './dispatch.js';
 import { registrarCommand } from './registrar-commands.js';
 import { type AppEntry, type AppRegistry, JoinError } from './registry.js';
+import { runStunCommand, type StunPort } from './stun-command.js';
 import { type UacPort, UacSession } from './uac-commands.js';
 
 export interface GrpcTls {
@@ -34,6 +35,8 @@ export interface GrpcOptions {
   token?: string;
   uac?: UacPort;
   dialogs?: DialogPort;
+  /** For the `stun` command. */
+  stun?: StunPort;
   logger?: Logger;
 }
 
@@ -176,6 +179,12 @@ class Session {
         const id = msg.value.id;
         void registrarCommand(app.dispatcher.registrar, msg.value).then((value) =>
           this.write({ msg: { $case: 'registrarResult', value: { ...value, id } } }),
+        );
+        return;
+      }
+      case 'stun': {
+        void runStunCommand(this.opts.stun, msg.value, this.registry.listenersOf(app)).then((value) =>
+          this.write({ msg: { $case: 'stunResult', value } }),
         );
         return;
       }

@@ -8,6 +8,7 @@ import type { Source } from '../transport/types.js';
 import type { DialogPort } from './dialog-commands.js';
 import { type GrpcTls, startGrpc } from './grpc.js';
 import { AppRegistry, type ListenerPort, type ListenerRef } from './registry.js';
+import type { StunPort } from './stun-command.js';
 import type { UacPort } from './uac-commands.js';
 
 export type { DialogPort } from './dialog-commands.js';
@@ -23,6 +24,8 @@ export interface AppsOptions {
   version: string;
   uac?: UacPort;
   dialogs?: DialogPort;
+  /** For the apps' `stun` command. */
+  stun?: StunPort;
   /** `HOST:PORT` for the gRPC service; false: no gRPC. */
   grpc: string | false;
   grpcTls?: GrpcTls;
@@ -59,6 +62,7 @@ export async function startApps(opts: AppsOptions): Promise<AppsLayer> {
           ...(opts.grpcToken !== undefined ? { token: opts.grpcToken } : {}),
           ...(opts.uac ? { uac: opts.uac } : {}),
           ...(opts.dialogs ? { dialogs: opts.dialogs } : {}),
+          ...(opts.stun ? { stun: opts.stun } : {}),
           ...(opts.logger ? { logger: opts.logger } : {}),
         });
   return {

@@ -10,10 +10,12 @@ import { defaultGetUserPass } from '../auth/server.js';
 import type { ListenSpec } from '../config.js';
 import { type AppHandler, AUTH_OK, type AuthDecision } from '../core/app.js';
 import type { RouteDecision } from '../core/decision.js';
+import type { Dialog } from '../core/dialog/dialog.js';
 import type { Reply } from '../core/reply.js';
 import type { UasProfile } from '../core/uas-checks.js';
-import { ErrorCode, type Start, type Started } from '../gen/nksip/v1/service.js';
+import { type ConnectionLost, ErrorCode, type Start, type Started } from '../gen/nksip/v1/service.js';
 import type { SipRequest } from '../sip/message.js';
+import { bareHost, isSipUri, uriParam } from '../sip/uri.js';
 import { type Clock, realClock, type TimerHandle } from '../transaction/clock.js';
 import { hostText, isWildcard, sameIp } from '../transport/address.js';
 import { bindFailure } from '../transport/listener.js';
@@ -164,6 +166,32 @@ export class AppRegistry {
       instances: a.instances.size,
       listeners: a.listeners.map(listenerName),
     }));
+  }
+
+  /**
+   * A flow is gone (a connection closed, keep-alives unanswered): each app whose dialogs used
+   * it, by the listener of their local target, is told (`connection_lost`).
+   */
+  connectionLost(lost: Omit<ConnectionLost, 'dialogs'>, dialogs: readonly Dialog[]): void {
+    const byApp = new Map<AppDispatcher, Dialog[]>();
+    for (const d of dialogs) {
+      const t = d.localTarget;
+      if (!t || !isSipUri(t)) continue;
+      const tp = uriParam(t, 'transport');
+      const source: Source = {
+        transport: typeof tp === 'string' && tp !== '' ? (tp.toLowerCase() as Source['transport']) : 'udp',
+        address: '',
+        port: 0,
+        localAddress: bareHost(t.host),
+        localPort: t.port ?? 5060,
+      };
+      const h = this.handlerFor(source);
+      if (!(h instanceof AppDispatcher)) continue;
+      const list = byApp.get(h) ?? [];
+      list.push(d);
+      byApp.set(h, list);
+    }
+    for (const [dispatcher, list] of byApp) dispatcher.connectionLost(lost, list);
   }
 
   dispatcherOf(app: string): AppDispatcher | undefined {

@@ -28,6 +28,10 @@ export interface NextHop {
   transport: 'udp' | 'tcp';
   host: string;
   port: number;
+  /** The URI named no port (`port` is the default): RFC 3263 may look for SRV records. */
+  defaultPort?: boolean;
+  /** The URI named no transport (`transport` is the default): RFC 3263 may look for NAPTR. */
+  defaultTransport?: boolean;
 }
 
 /** Turns a host name into an IP address. */
@@ -54,7 +58,10 @@ export function hopOf(uri: Uri): NextHop {
   }
   const maddr = getParam(uri.params, 'maddr');
   const host = stripBrackets(maddr ?? uri.host);
-  return { transport: tp, host, port: uri.port ?? 5060 };
+  const hop: NextHop = { transport: tp, host, port: uri.port ?? 5060 };
+  if (uri.port === undefined) hop.defaultPort = true;
+  if (param === undefined || param === null) hop.defaultTransport = true;
+  return hop;
 }
 
 /**
@@ -95,4 +102,20 @@ export function resolveHop(hop: NextHop, resolve: Resolver): Endpoint | Promise<
     if (ipFamily(address) === 0) throw new Error(`resolver gave ${address} for ${hop.host}, not an IP`);
     return { transport: hop.transport, address: normalizeIp(address), port: hop.port };
   });
+}
+
+/** Every target of a hop, in the order to try them (RFC 3263: NAPTR, SRV, A/AAAA). */
+export type Locate = (hop: NextHop) => Promise<Endpoint[]>;
+
+/** What RFC 3263 is to look up for a hop: only what its URI named explicitly. */
+export function locateInput(hop: NextHop): {
+  secure: boolean;
+  host: string;
+  port?: number;
+  transport?: Endpoint['transport'];
+} {
+  const out: ReturnType<typeof locateInput> = { secure: false, host: hop.host };
+  if (!hop.defaultPort) out.port = hop.port;
+  if (!hop.defaultTransport) out.transport = hop.transport;
+  return out;
 }

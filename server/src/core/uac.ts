@@ -33,7 +33,7 @@ import { ClientInviteTransaction } from '../transaction/client-invite.js';
 import { type Clock, realClock, type TimerHandle } from '../transaction/clock.js';
 import type { ClientTransaction, TransactionLayer } from '../transaction/layer.js';
 import type { ClientHandler } from '../transaction/types.js';
-import { hostText } from '../transport/address.js';
+import { hostText, ipFamily } from '../transport/address.js';
 import type { TransportManager } from '../transport/manager.js';
 import type { Endpoint, LocalAddress, SipTransport } from '../transport/types.js';
 import { BUILT_IN_CALLS, type CallCounter } from './calls.js';
@@ -44,6 +44,7 @@ import { isReliable, type RefreshMode, refreshBody } from './session.js';
 import {
   dnsResolver,
   hopOf,
+  type Locate,
   type NextHop,
   type Resolver,
   resolveHop,
@@ -99,7 +100,9 @@ export interface UacRequest {
 }
 
 /** What the UAC needs of the transport: sending (the 2xx ACK) and which listener a hop uses. */
-export type UacTransport = SipTransport & Pick<TransportManager, 'localContact'>;
+export type UacTransport = SipTransport &
+  Pick<TransportManager, 'localContact'> &
+  Partial<Pick<TransportManager, 'keepAlive'>>;
 
 export interface UacCoreOptions {
   layer: TransactionLayer;
@@ -109,6 +112,12 @@ export interface UacCoreOptions {
   logger?: Logger;
   /** Host name → IP; `dns.lookup` by default. IP literals never reach it. */
   resolve?: Resolver;
+  /**
+   * RFC 3263 server location (NAPTR, SRV, A/AAAA): every target of a hop with a host name,
+   * in order; the request moves on to the next after a transport error, a timeout or a 503
+   * (§4.3). Replaces `resolve` when given.
+   */
+  locate?: Locate;
   /** For INVITE `expires` and the CANCEL guard timer; the real clock by default. */
   clock?: Clock;
   /** The dialogs (shared with the UAS core so a handle works whichever side created it). */
@@ -193,6 +202,12 @@ interface Pending {
   /** The last RSeq taken per To tag (each early dialog numbers its reliable 1xx). */
   rseqs?: Map<string, number>;
   session: SessionOptions;
+  /** RFC 3263 §4.3: the targets still to try when this one fails. */
+  alternatives?: Endpoint[];
+  /** The current attempt: events of the transactions of earlier ones are ignored. */
+  attempt?: object;
+  /** The Contact was made here for the target (made again for another one). */
+  autoContact?: boolean;
   /** Already retried after a 422 (RFC 4028 §7.4: once). */
   retried422?: boolean;
   /** Where it was sent (a digest retry goes there too; a 2xx from there is authorised). */
@@ -216,6 +231,7 @@ export class UacCore {
   private readonly defaults: UacDefaults;
   private readonly log: Logger | undefined;
   private readonly resolver: Resolver;
+  private readonly locator: Locate | undefined;
   private readonly clock: Clock;
   private readonly pending = new Map<string, Pending>();
   /** The dialogs, UAC and UAS side. */
@@ -224,6 +240,8 @@ export class UacCore {
   /** Where each ACK sent went (a retransmitted 2xx gets it again). */
   private readonly ackDest = new WeakMap<SipRequest, Promise<Endpoint | undefined>>();
   private readonly dialogAuth: DialogAuth | undefined;
+  /** RFC 5626 keep-alives of the flows registrations with `;ob` went over, by endpoint. */
+  private readonly flows = new Map<string, { stop(): void }>();
 
   constructor(opts: UacCoreOptions) {
     this.layer = opts.layer;
@@ -231,6 +249,7 @@ export class UacCore {
     this.defaults = opts.defaults;
     this.log = opts.logger;
     this.resolver = opts.resolve ?? dnsResolver;
+    this.locator = opts.locate;
     this.clock = opts.clock ?? realClock;
     this.dialogs = opts.dialogs ?? new DialogTable();
     this.isLocal = opts.isLocal;
@@ -304,15 +323,7 @@ export class UacCore {
       return undefined;
     }
     this.pending.set(p.handle, p);
-    const ep = resolveHop(hop, this.resolver);
-    if (ep instanceof Promise) {
-      ep.then(
-        (e) => this.dispatch(p, e),
-        (err: Error) => this.fail(p, `cannot resolve ${hop.host}: ${err.message}`),
-      );
-    } else if (!this.dispatch(p, ep)) {
-      return undefined;
-    }
+    if (!this.start(p, hop)) return undefined;
     const handle = p.handle;
     return {
       handle,
@@ -400,15 +411,7 @@ export class UacCore {
       return out;
     }
     this.pending.set(handle, p);
-    const ep = resolveHop(hop, this.resolver);
-    if (ep instanceof Promise) {
-      ep.then(
-        (e) => this.dispatch(p, e),
-        (err: Error) => this.fail(p, `cannot resolve ${hop.host}: ${err.message}`),
-      );
-    } else if (!this.dispatch(p, ep)) {
-      return undefined;
-    }
+    if (!this.start(p, hop)) return undefined;
     return out;
   }
 
@@ -452,6 +455,64 @@ export class UacCore {
     return { pending: this.pending.size };
   }
 
+  /**
+   * The targets of a hop: at once for an IP literal, else through RFC 3263 (or the plain
+   * resolver when no locator was given).
+   */
+  private targetsOf(hop: NextHop): Endpoint | Promise<Endpoint[]> {
+    if (this.locator && ipFamily(hop.host) === 0) return this.locator(hop);
+    const ep = resolveHop(hop, this.resolver);
+    return ep instanceof Promise ? ep.then((e) => [e]) : ep;
+  }
+
+  /** Sends `p` to the first target of `hop`; false (error reported) when that failed at once. */
+  private start(p: Pending, hop: NextHop): boolean {
+    const ep = this.targetsOf(hop);
+    if (!(ep instanceof Promise)) return this.dispatch(p, ep);
+    ep.then(([first, ...rest]) => {
+      if (!first) throw new Error('no target');
+      p.alternatives = rest;
+      this.dispatch(p, first);
+    }).catch((err: Error) => this.fail(p, `cannot resolve ${hop.host}: ${err.message}`));
+    return true;
+  }
+
+  /**
+   * RFC 3263 §4.3: the request failed at its target (no answer, a transport error, a 503)
+   * before any provisional: the same request as a new transaction (a new branch, and a new
+   * Contact when it was made here) to the next target. False when there is none.
+   */
+  private failover(p: Pending, why: string): boolean {
+    if (p.done || p.cancel || !p.alternatives || p.alternatives.length === 0) return false;
+    if (p.txn instanceof ClientInviteTransaction && p.txn.gotProvisional) return false;
+    const next = p.alternatives.shift() as Endpoint;
+    const old = p.req;
+    let viaDone = false;
+    const headers: SipRequest['headers'] = [];
+    for (const h of old.headers) {
+      if (h.name === 'contact' && p.autoContact) continue;
+      if (h.name === 'via' && !viaDone) {
+        viaDone = true;
+        headers.push({ name: 'via', value: viaFor(next) });
+      } else {
+        headers.push({ name: h.name, value: h.value });
+      }
+    }
+    p.req = new SipRequest(old.method, old.uri, headers, old.body);
+    p.txn = undefined;
+    p.autoContact = false;
+    p.attempt = undefined;
+    this.log?.debug(
+      { callId: old.callId, why, next: `${next.transport}:${hostText(next.address)}:${next.port}` },
+      'uac: trying the next target',
+    );
+    // later, so nothing of the failed attempt runs inside the new one
+    queueMicrotask(() => {
+      if (!p.done) this.dispatch(p, next);
+    });
+    return true;
+  }
+
   /** Adds the Contact and starts the transaction; false (error reported) when that failed. */
   private dispatch(p: Pending, resolved: Endpoint): boolean {
     if (p.done) return false;
@@ -466,22 +527,34 @@ export class UacCore {
     try {
       if (p.makeContact && !p.req.hasHeader('contact')) this.addContact(p, ep);
     } catch (err) {
+      if (this.failover(p, (err as Error).message)) return true;
       this.fail(
         p,
         `no local address to reach ${ep.transport}:${hostText(ep.address)}:${ep.port}: ${(err as Error).message}`,
       );
       return false;
     }
+    const attempt = {};
+    p.attempt = attempt;
+    const current = () => p.attempt === attempt;
     const handler: ClientHandler = {
-      onResponse: (resp) => this.onResponse(p, resp),
-      onTimeout: () => this.onTimeout(p),
-      onTransportError: (err) =>
-        this.fail(p, `cannot send to ${ep.transport}:${hostText(ep.address)}:${ep.port}: ${err.message}`),
+      onResponse: (resp) => {
+        if (current()) this.onResponse(p, resp);
+      },
+      onTimeout: () => {
+        if (current()) this.onTimeout(p);
+      },
+      onTransportError: (err) => {
+        if (!current()) return;
+        const why = `cannot send to ${ep.transport}:${hostText(ep.address)}:${ep.port}: ${err.message}`;
+        if (!this.failover(p, why)) this.fail(p, why);
+      },
     };
     p.ep = ep;
     try {
       p.txn = this.layer.sendRequest(p.req, ep, handler);
     } catch (err) {
+      if (this.failover(p, (err as Error).message)) return true;
       this.fail(p, `cannot send: ${(err as Error).message}`);
       return false;
     }
@@ -507,6 +580,7 @@ export class UacCore {
     const at = p.req.headers.findIndex((h) => h.name === 'cseq');
     p.req.headers.splice(at < 0 ? p.req.headers.length : at + 1, 0, { name: 'contact', value });
     p.req.invalidate();
+    p.autoContact = true;
   }
 
   private onResponse(p: Pending, resp: SipResponse): void {
@@ -603,6 +677,37 @@ export class UacCore {
     return true;
   }
 
+  /**
+   * RFC 5626 §4.4: a registration whose Contact carries `;ob` keeps its flow alive (every
+   * Flow-Timer seconds when the registrar sent one, else NkSIP's 25 s on UDP, 120 s on a
+   * connection) until it is removed (Expires 0).
+   */
+  private outboundFlow(p: Pending, resp: SipResponse): void {
+    const ep = p.ep;
+    if (!ep || !this.transport.keepAlive) return;
+    const contacts = p.req.headerValues('contact');
+    if (!contacts.some((c) => /;ob(?=[;>\s]|$)/i.test(c))) return;
+    const key = `${ep.transport}|${ep.address}|${ep.port}`;
+    const removed =
+      p.req.header('expires')?.trim() === '0' || contacts.every((c) => /;\s*expires\s*=\s*0\b/i.test(c));
+    this.flows.get(key)?.stop();
+    this.flows.delete(key);
+    if (removed) return;
+    const timer = Number(resp.header('flow-timer'));
+    const secs = Number.isInteger(timer) && timer > 0 ? timer : ep.transport === 'udp' ? 25 : 120;
+    try {
+      this.flows.set(key, this.transport.keepAlive(ep, secs * 1000));
+    } catch (err) {
+      this.log?.debug({ err, to: ep }, 'no keep-alive for the registration flow');
+    }
+  }
+
+  /** Stops the keep-alives of registration flows. */
+  close(): void {
+    for (const f of this.flows.values()) f.stop();
+    this.flows.clear();
+  }
+
   /** A 2xx to an INVITE or UPDATE that set a session interval (RFC 4028 §7.2) arms its timers. */
   private armTimer(p: Pending, d: Dialog, resp: SipResponse): void {
     const se = parseSessionExpires(resp);
@@ -659,12 +764,14 @@ export class UacCore {
   /** A final non-2xx (or to a request other than INVITE), received or made up here. */
   private finalResponse(p: Pending, resp: SipResponse): void {
     if (p.done) return;
+    if (resp.status === 503 && this.failover(p, '503')) return;
     // a challenge answered here is never seen, by the app nor by the dialog (a 401 to a BYE
     // must not end it)
     if (this.authRetry(p, resp)) return;
     const d = this.applyDialog(p, resp);
     if (d && p.ep && resp.status < 300) this.dialogAuth?.add(d, p.ep);
     if (d && p.req.method === 'UPDATE' && resp.status < 300) this.armTimer(p, d, resp);
+    if (p.req.method === 'REGISTER' && resp.status < 300) this.outboundFlow(p, resp);
     if (p.isInvite && !p.inDialog) {
       // the early dialogs of other branches end with the INVITE
       const tag = p.req.fromTag;
@@ -784,6 +891,7 @@ export class UacCore {
 
   private onTimeout(p: Pending): void {
     if (p.done) return;
+    if (this.failover(p, 'timeout')) return;
     const reason = p.isInvite ? 'Timer B Timeout' : 'Timer F Timeout';
     this.finalResponse(p, makeResponse(p.req, 408, { reason }));
   }
@@ -884,7 +992,11 @@ export class UacCore {
       if (!hop) return Promise.resolve(undefined);
       let to: Promise<Endpoint>;
       try {
-        to = Promise.resolve(resolveHop(hop, this.resolver)).then((ep) => (from ? { ...ep, from } : ep));
+        to = Promise.resolve(this.targetsOf(hop)).then((t) => {
+          const ep = Array.isArray(t) ? t[0] : t;
+          if (!ep) throw new Error(`no target for ${hop.host}`);
+          return from ? { ...ep, from } : ep;
+        });
       } catch (err) {
         to = Promise.reject(err);
       }
@@ -918,7 +1030,7 @@ function withRefresh(d: Dialog, spec: InDialogSpec, mode: RefreshMode): InDialog
 }
 
 /** A Via for the transport to complete: it writes the real sent-by, transport and rport. */
-function viaFor(hop: NextHop): string {
+function viaFor(hop: { transport: string }): string {
   return `SIP/2.0/${hop.transport.toUpperCase()} localhost;branch=${newBranch()}`;
 }
 

@@ -28,6 +28,7 @@ import {
   type TransactionLayer,
 } from '../transaction/index.js';
 import { hostText, ipFamily, normalizeIp, stripBrackets } from '../transport/address.js';
+import type { LocateInput } from '../transport/resolver.js';
 import type { Endpoint, SipTransport, Source, TransportName } from '../transport/types.js';
 import { bestResponse } from './best.js';
 import { DEFAULT_PROXY_DIALOG_TIMEOUT_MS, type ProxyDialogApp, ProxyDialogs } from './dialogs.js';
@@ -72,6 +73,12 @@ export interface SipProxyOptions {
   /** Host name → IP address for next hops (RFC 3263 minimal: A/AAAA). Default dns.lookup. */
   resolve?: (host: string) => Promise<string>;
   /**
+   * RFC 3263 server location for next hops with a host name: every target in order (replaces
+   * `resolve`). A stateful branch moves on to the next after a transport error, a timeout or
+   * a 503 that came before any provisional response (§4.3).
+   */
+  locate?: (input: LocateInput) => Promise<Endpoint[]>;
+  /**
    * Whether two local sockets are served by the same application. Several apps share this
    * server, each behind its own listeners: a Route or Record-Route naming another app's
    * listener is a hop to that app, not ours to remove. Default: every listener is one service.
@@ -90,7 +97,7 @@ export type ProxyApp = ProxyDialogApp & Pick<AppHandler, 'timers'>;
 
 const COMPLETED_ELSEWHERE = 'SIP;cause=200;text="Call completed elsewhere"';
 
-type Hop = { ok: true; ep: Endpoint } | { ok: false; status: number; reason: string };
+type Hop = { ok: true; ep: Endpoint; rest?: Endpoint[] } | { ok: false; status: number; reason: string };
 
 interface Rejection {
   status: number;
@@ -150,6 +157,8 @@ interface Branch {
   early: Dialog[] | undefined;
   /** To tags its responses carried: a 2xx retransmitted after the BYE makes no new dialog. */
   tags: Set<string> | undefined;
+  /** RFC 3263 §4.3: the next hop's other targets, tried in turn when this one fails. */
+  alternatives?: Endpoint[];
 }
 
 /** The CANCELs we send need no handling: their INVITE's final response tells the outcome. */
@@ -162,6 +171,7 @@ export class SipProxy implements Forwarder {
   private readonly clock: Clock;
   private readonly timerC: number;
   private readonly resolveHost: (host: string) => Promise<string>;
+  private readonly locate: ((input: LocateInput) => Promise<Endpoint[]>) | undefined;
   private readonly local: LocalIdentity;
   private readonly forks = new Map<ServerTxn, Fork>();
   private readonly live = new Set<Branch>();
@@ -195,6 +205,7 @@ export class SipProxy implements Forwarder {
     this.timerC = opts.timerC ?? DEFAULT_TIMER_C;
     if (!Number.isFinite(this.timerC) || this.timerC <= 0) throw new RangeError('timerC must be > 0 ms');
     this.resolveHost = opts.resolve ?? (async (host) => (await lookup(host)).address);
+    this.locate = opts.locate;
     this.local = new LocalIdentity(opts.listeners, opts.recordRouteHost, opts.localContact);
     this.sameService = opts.sameService;
     this.dialogs = new ProxyDialogs(
@@ -360,14 +371,23 @@ export class SipProxy implements Forwarder {
       this.settle(b, this.synth(fork, hop.status, hop.reason));
       return;
     }
+    if (hop.rest) b.alternatives = hop.rest;
+    const ctx = { current: true };
     try {
       this.stamp(req, fork.source, hop.ep, b.options, statefulBranch());
       b.ctx = this.layer.sendRequest(req, hop.ep, {
-        onResponse: (resp) => this.onResponse(b, resp),
-        onTimeout: () => this.onFailure(b, 408),
+        onResponse: (resp) => {
+          if (!ctx.current) return;
+          if (resp.status === 503 && this.failover(b, ctx)) return;
+          this.onResponse(b, resp);
+        },
+        onTimeout: () => {
+          if (ctx.current && !this.failover(b, ctx)) this.onFailure(b, 408);
+        },
         onTransportError: (err) => {
+          if (!ctx.current) return;
           this.log?.debug({ err, to: hop.ep }, 'proxy: branch transport error');
-          this.onFailure(b, 503);
+          if (!this.failover(b, ctx)) this.onFailure(b, 503);
         },
       });
     } catch (err) {
@@ -449,6 +469,29 @@ export class SipProxy implements Forwarder {
       }
     }
     this.settle(b, up);
+  }
+
+  /**
+   * RFC 3263 §4.3: the branch's target failed before any provisional response: the request
+   * again, as a new transaction, to the hop's next target. False when there is none left.
+   */
+  private failover(b: Branch, ctx: { current: boolean }): boolean {
+    const next = b.alternatives?.shift();
+    if (!next || b.state !== 'sent' || b.provisional || b.cancelWanted || b.fork.cancelled) return false;
+    let req: SipRequest;
+    try {
+      ({ req } = targetRequest(b.fork.base, b.uri, b.options));
+    } catch {
+      return false;
+    }
+    ctx.current = false;
+    if (b.timerC) this.clock.clearTimer(b.timerC);
+    b.timerC = undefined;
+    b.state = 'resolving';
+    b.ctx = undefined;
+    this.log?.debug({ target: formatUri(b.uri), next }, 'proxy: branch tries the next target');
+    this.sendBranch(b, req, { ok: true, ep: next, rest: b.alternatives ?? [] });
+    return true;
   }
 
   private onFailure(b: Branch, status: 408 | 503): void {
@@ -656,6 +699,18 @@ export class SipProxy implements Forwarder {
     }
     const maddr = getParam(uri.params, 'maddr');
     const host = bareHost(maddr || uri.host);
+    if (this.locate && ipFamily(host) === 0) {
+      const input: LocateInput = { secure: false, host };
+      if (uri.port !== undefined) input.port = uri.port;
+      if (getParam(uri.params, 'transport') != null) input.transport = transport;
+      try {
+        const [ep, ...rest] = await this.locate(input);
+        if (ep) return { ok: true, ep, rest };
+      } catch (err) {
+        this.log?.debug({ err, host }, 'proxy: next hop not located');
+      }
+      return { ok: false, status: 503, reason: 'DNS Lookup Failed' };
+    }
     let address: string;
     if (ipFamily(host) !== 0) {
       address = normalizeIp(host);

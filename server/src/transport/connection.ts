@@ -22,6 +22,10 @@ export interface Connection {
   readonly closed: Promise<void>;
   send(data: Buffer): Promise<void>;
   close(reason?: string): void;
+  /** Why it was closed by us (`idle timeout`, `keepalive`...); undefined when the peer or an error closed it. */
+  readonly closeReason?: string | undefined;
+  /** When something last arrived on it (ms, Date.now()): keep-alives read it. */
+  readonly lastReceived?: number;
 }
 
 export interface ConnectionHandlers {
@@ -53,6 +57,8 @@ export class StreamConnection implements Connection {
   readonly closed: Promise<void>;
   private readonly framer: StreamFramer;
   private isOpen = true;
+  closeReason: string | undefined;
+  lastReceived = Date.now();
 
   constructor(
     private readonly socket: Socket,
@@ -73,6 +79,7 @@ export class StreamConnection implements Connection {
       socket.setTimeout(opts.idleTimeout, () => this.close('idle timeout'));
     }
     socket.on('data', (chunk: Buffer) => {
+      this.lastReceived = Date.now();
       for (const frame of this.framer.push(chunk)) {
         if (frame.type === 'message') {
           handlers.message(this, frame.data);
@@ -110,6 +117,7 @@ export class StreamConnection implements Connection {
   close(reason = 'closed'): void {
     if (!this.isOpen) return;
     this.isOpen = false;
+    this.closeReason = reason;
     this.opts.logger?.debug({ conn: this.describe(), reason }, 'closing connection');
     this.socket.destroy();
   }

@@ -12,6 +12,7 @@ import type { SipRequest, SipResponse } from '../sip/message.js';
 import { parseMessage } from '../sip/parser.js';
 import { serialize } from '../sip/serializer.js';
 import {
+  hostText,
   ipFamily,
   isLoopback,
   isWildcard,
@@ -21,8 +22,11 @@ import {
   stripBrackets,
 } from './address.js';
 import { type Connection, StreamConnection, type StreamOptions } from './connection.js';
+import { type KeepAliveHandle, KeepAlives } from './keepalive.js';
 import type { Listener, ListenSpec } from './listener.js';
 import { ConnectionPool } from './pool.js';
+import { answerRequest, decodeStun, isStun, type MappedAddress } from './stun.js';
+import { StunClient, type StunClientOptions } from './stun-client.js';
 import { connectTcp, TcpListener } from './tcp.js';
 import type {
   Endpoint,
@@ -59,6 +63,37 @@ export interface TransportOptions {
   /** Stream framing limits; see `FramerOptions`. */
   maxHeaderSize?: number;
   maxBodySize?: number;
+  /** Retransmission of the Binding requests we send (`stun`, UDP keep-alives). */
+  stun?: StunClientOptions;
+  /**
+   * RFC 5626 keep-alives on every stream connection we open, every this many ms (0: only
+   * the flows `keepAlive` is asked for).
+   */
+  keepAliveInterval?: number;
+  /** How long a CRLFCRLF ping waits for its pong (RFC 5626 §4.4.1: 10 s). */
+  pongTimeout?: number;
+}
+
+/** A flow that is gone: a connection closed, or a flow silent to keep-alives. */
+export interface FlowLost {
+  transport: TransportName;
+  address: string;
+  port: number;
+  localAddress: string;
+  localPort: number;
+  connectionId?: number;
+  /** `closed` (by the peer or an error), `keepalive` (no answer to keep-alives), `idle`. */
+  reason: 'closed' | 'keepalive' | 'idle';
+}
+
+export type FlowLostHandler = (lost: FlowLost) => void;
+
+const PING = Buffer.from('\r\n\r\n');
+
+/** What a Binding request found: the socket it left from and the address the peer saw. */
+export interface StunResult {
+  local: { address: string; port: number };
+  mapped: MappedAddress;
 }
 
 export interface TransportStats {
@@ -86,6 +121,13 @@ export class TransportManager implements SipTransport {
   private readonly aborter = new AbortController();
   private handler: MessageHandler | undefined;
   private isClosed = false;
+  private readonly stunClient: StunClient;
+  /** Keep-alive probes give up sooner than a `stun` command. */
+  private readonly keepAliveStun: StunClient;
+  private readonly keepAlives = new KeepAlives();
+  private readonly keepAliveInterval: number;
+  private readonly pongTimeout: number;
+  private readonly flowLostHandlers: FlowLostHandler[] = [];
 
   constructor(opts: TransportOptions = {}) {
     this.log = opts.logger;
@@ -98,6 +140,10 @@ export class TransportManager implements SipTransport {
       maxBodySize: opts.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
       logger: opts.logger,
     };
+    this.stunClient = new StunClient(opts.stun);
+    this.keepAliveStun = new StunClient({ ...opts.stun, rc: Math.min(opts.stun?.rc ?? 7, 3), rm: 4 });
+    this.keepAliveInterval = opts.keepAliveInterval ?? 0;
+    this.pongTimeout = opts.pongTimeout ?? 10_000;
   }
 
   /** Starts a listener; resolves with the port actually bound (useful with port 0). */
@@ -180,6 +226,9 @@ export class TransportManager implements SipTransport {
     if (this.isClosed) return;
     this.isClosed = true;
     this.aborter.abort();
+    this.stunClient.close();
+    this.keepAliveStun.close();
+    this.keepAlives.close();
     const listeners = this.listeners.splice(0);
     await Promise.all([this.pool.closeAll(), ...listeners.map((l) => l.close())]);
   }
@@ -334,16 +383,40 @@ export class TransportManager implements SipTransport {
             localPort: c.localPort,
             connectionId: c.id,
           }),
-        closed: (c) => this.pool.remove(c),
+        closed: (c) => this.connectionClosed(c),
       },
       this.streamOpts,
     );
     this.pool.add(conn);
     this.log?.debug({ conn: conn.describe(), inbound }, 'connection open');
+    if (!inbound && this.keepAliveInterval > 0) {
+      this.keepAlive(
+        { transport, address: conn.remoteAddress, port: conn.remotePort },
+        this.keepAliveInterval,
+      );
+    }
     return conn;
   }
 
+  /**
+   * Sends a STUN Binding request to `host:port` from a UDP listener (one of `from` when one
+   * fits) and resolves with that listener and the address the peer saw (NkSIP
+   * `nksip_uac:stun`). A name is resolved to one address first.
+   */
+  async stun(host: string, port: number, from?: readonly LocalAddress[]): Promise<StunResult> {
+    this.ensureOpen();
+    const address = await this.resolve(host);
+    const listener = pickListener(preferred(this.udpListeners(), from), address);
+    if (!listener) throw new Error(`no udp listener for IPv${ipFamily(address)} to reach ${address}`);
+    const mapped = await this.stunClient.request((d) => listener.send(d, port, address), { address, port });
+    return { local: { address: this.sentByHost(listener, address), port: listener.port }, mapped };
+  }
+
   private onDatagram(data: Buffer, rinfo: RemoteInfo, listener: UdpListener): void {
+    if (isStun(data)) {
+      this.onStun(data, rinfo, listener);
+      return;
+    }
     this.receive(data, {
       transport: 'udp',
       address: normalizeIp(rinfo.address),
@@ -351,6 +424,105 @@ export class TransportManager implements SipTransport {
       localAddress: listener.address,
       localPort: listener.port,
     });
+  }
+
+  /** Flows that die (connections closing, keep-alives unanswered) are reported here. */
+  onFlowLost(handler: FlowLostHandler): void {
+    this.flowLostHandlers.push(handler);
+  }
+
+  /**
+   * Keeps the flow to `target` alive (RFC 5626 §4.4) every `intervalMs`: CRLFCRLF pings on
+   * the connection to it (closed when no traffic answers within the pong timeout), STUN
+   * Binding requests over UDP from the listener that would send to it (the flow is lost when
+   * none is answered or the mapped address changes). Either way `onFlowLost` hears of it.
+   */
+  keepAlive(target: Endpoint, intervalMs: number): KeepAliveHandle {
+    const address = normalizeIp(stripBrackets(target.address));
+    const { transport, port } = target;
+    const key = `${transport}|${address}|${port}`;
+    if (isReliable(transport)) {
+      const probe = async (): Promise<boolean> => {
+        const conn = this.pool.find(transport, address, port);
+        if (!conn) return false;
+        const sentAt = Date.now();
+        await conn.send(PING);
+        await new Promise((r) => setTimeout(r, this.pongTimeout).unref());
+        return conn.open && (conn.lastReceived ?? 0) >= sentAt;
+      };
+      // a dead connection reports itself as it closes
+      return this.keepAlives.start(key, intervalMs, probe, () =>
+        this.pool.find(transport, address, port)?.close('keepalive'),
+      );
+    }
+    const listener = pickListener(preferred(this.udpListeners(), target.from), address);
+    if (!listener) throw new Error(`no udp listener for IPv${ipFamily(address)} to reach ${address}`);
+    let mapped: string | undefined;
+    const probe = async (): Promise<boolean> => {
+      const m = await this.keepAliveStun.request((d) => listener.send(d, port, address), { address, port });
+      const now = `${m.address}|${m.port}`;
+      mapped ??= now;
+      return mapped === now;
+    };
+    return this.keepAlives.start(key, intervalMs, probe, (why) => {
+      this.log?.info({ flow: `udp:${hostText(address)}:${port}`, why }, 'udp flow lost');
+      this.flowLost({
+        transport: 'udp',
+        address,
+        port,
+        localAddress: listener.address,
+        localPort: listener.port,
+        reason: 'keepalive',
+      });
+    });
+  }
+
+  private flowLost(lost: FlowLost): void {
+    if (this.isClosed) return;
+    for (const h of this.flowLostHandlers) {
+      try {
+        h(lost);
+      } catch (err) {
+        this.log?.error({ err }, 'flow-lost handler threw');
+      }
+    }
+  }
+
+  private connectionClosed(c: Connection): void {
+    this.pool.remove(c);
+    this.keepAlives.stop(`${c.transport}|${c.remoteAddress}|${c.remotePort}`);
+    const why = c.closeReason;
+    if (why === 'transport closing') return;
+    const lost: FlowLost = {
+      transport: c.transport,
+      address: c.remoteAddress,
+      port: c.remotePort,
+      localAddress: c.localAddress,
+      localPort: c.localPort,
+      connectionId: c.id,
+      reason: why === 'keepalive' ? 'keepalive' : why === 'idle timeout' ? 'idle' : 'closed',
+    };
+    this.flowLost(lost);
+  }
+
+  /** RFC 5389 on the SIP port: Binding requests answered, responses to our own matched. */
+  private onStun(data: Buffer, rinfo: RemoteInfo, listener: UdpListener): void {
+    const msg = decodeStun(data);
+    const from = `${rinfo.address}:${rinfo.port}`;
+    if (!msg) {
+      this.log?.debug({ from }, 'dropped malformed STUN message');
+      return;
+    }
+    if (msg.cls === 'request') {
+      const answer = answerRequest(msg, { address: normalizeIp(rinfo.address), port: rinfo.port });
+      if (answer)
+        listener.send(answer, rinfo.port, rinfo.address).catch((err: Error) => {
+          this.log?.debug({ from, err: err.message }, 'STUN answer not sent');
+        });
+      return;
+    }
+    if (!this.stunClient.onResponse(msg) && !this.keepAliveStun.onResponse(msg))
+      this.log?.debug({ from }, 'dropped unexpected STUN response');
   }
 
   private receive(data: Buffer, source: Source): void {

@@ -32,6 +32,12 @@ export class ConnectionPool {
     return conn?.open ? conn : undefined;
   }
 
+  /** The open connection to a peer, if there is one. */
+  find(transport: TransportName, address: string, port: number): Connection | undefined {
+    const c = this.byPeer.get(peerKey(transport, address, port));
+    return c?.open ? c : undefined;
+  }
+
   /** An open connection to the peer, or the one being opened, or a new one from `open`. */
   obtain(
     transport: TransportName,

@@ -9,6 +9,8 @@ from nksip.app import (
     ServerErrorCode,
     SipApp,
     StartedInfo,
+    StunAddress,
+    StunInfo,
     Timers,
     Uac,
 )
@@ -102,6 +104,8 @@ __all__ = [
     "SipResponse",
     "SipUri",
     "StartedInfo",
+    "StunAddress",
+    "StunInfo",
     "Timers",
     "Uac",
     "UacCall",

@@ -171,6 +171,22 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
+@dataclass(frozen=True)
+class StunAddress:
+    address: str
+    port: int
+
+
+@dataclass(frozen=True)
+class StunInfo:
+    """What a STUN Binding request found (NkSIP ``nksip_uac:stun``)."""
+
+    #: The listener the request left from.
+    local: StunAddress
+    #: The address the STUN server saw: the public one when a NAT lies between.
+    public: StunAddress
+
+
 class _Stream:
     """One gRPC stream: its call, the queue that feeds its writes, its reader task."""
 
@@ -446,6 +462,27 @@ class SipApp:
         if r.error:
             raise RuntimeError(r.error)
 
+    async def stun(self, uri: str) -> StunInfo:
+        """Sends a STUN Binding request (NkSIP ``nksip_uac:stun``) from one of the app's UDP
+        listeners (the server's when it has none) to ``uri`` (``sip:host:port``, ``host:port``
+        or ``host``, port 3478; every nksip-server UDP listener answers STUN on its SIP port).
+        Returns the local and the public address; raises UacError (``INVALID_URI``,
+        ``SERVICE_UNAVAILABLE`` when nothing answers)."""
+        id_ = self._new_id()
+        f: asyncio.Future[pb.StunResult] = asyncio.get_running_loop().create_future()
+        self._queries[id_] = f
+        if not self._send(pb.ConnectRequest(stun=pb.StunCommand(id=id_, uri=uri))):
+            self._queries.pop(id_, None)
+            raise UacError(UacErrorKind.NOT_CONNECTED, "SipApp is not connected")
+        r = await f
+        if r.error:
+            invalid = r.error_kind == upb.UAC_ERROR_KIND_INVALID_URI
+            raise UacError(UacErrorKind.INVALID_URI if invalid else UacErrorKind.SERVICE_UNAVAILABLE, r.error)
+        return StunInfo(
+            local=StunAddress(r.local_address, r.local_port),
+            public=StunAddress(r.public_address, r.public_port),
+        )
+
     async def authorized_list(self, dialog: str, clear: bool = False) -> list[str] | None:
         """The sources authorised in a dialog (``udp:127.0.0.1:5070``), emptied first with
         ``clear`` (the answer is then what it held); None for an unknown dialog."""
@@ -682,8 +719,14 @@ class SipApp:
                 self.on_uac_event(ev)
             elif call.event(ev):
                 self._pending.pop(ev.id, None)
-        elif which in ("dialog_result", "authorized_list"):
-            r = m.dialog_result if which == "dialog_result" else m.authorized_list
+        elif which in ("dialog_result", "authorized_list", "stun_result"):
+            r = (
+                m.dialog_result
+                if which == "dialog_result"
+                else m.authorized_list
+                if which == "authorized_list"
+                else m.stun_result
+            )
             f = self._queries.pop(r.id, None)
             if f is not None and not f.done():
                 f.set_result(r)

@@ -399,7 +399,7 @@ func (x AutoCommand_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AutoCommand_Kind.Descriptor instead.
 func (AutoCommand_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{28, 0}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{31, 0}
 }
 
 type AutoCommand_Op int32
@@ -454,7 +454,7 @@ func (x AutoCommand_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AutoCommand_Op.Descriptor instead.
 func (AutoCommand_Op) EnumDescriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{28, 1}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{31, 1}
 }
 
 type RegistrarCommand_Op int32
@@ -513,7 +513,7 @@ func (x RegistrarCommand_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RegistrarCommand_Op.Descriptor instead.
 func (RegistrarCommand_Op) EnumDescriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{31, 0}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{34, 0}
 }
 
 type Timers struct {
@@ -1954,6 +1954,7 @@ type Notification struct {
 	//	*Notification_SessionUpdate
 	//	*Notification_CallbackExpired
 	//	*Notification_Registration
+	//	*Notification_ConnectionLost
 	Event         isNotification_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2032,6 +2033,15 @@ func (x *Notification) GetRegistration() *RegistrationStatus {
 	return nil
 }
 
+func (x *Notification) GetConnectionLost() *ConnectionLost {
+	if x != nil {
+		if x, ok := x.Event.(*Notification_ConnectionLost); ok {
+			return x.ConnectionLost
+		}
+	}
+	return nil
+}
+
 type isNotification_Event interface {
 	isNotification_Event()
 }
@@ -2054,6 +2064,12 @@ type Notification_Registration struct {
 	Registration *RegistrationStatus `protobuf:"bytes,4,opt,name=registration,proto3,oneof"`
 }
 
+type Notification_ConnectionLost struct {
+	// A connection (or UDP flow) that dialogs of this instance used failed: closed by the
+	// peer, reset, or silent to keep-alives (RFC 5626 §4.4).
+	ConnectionLost *ConnectionLost `protobuf:"bytes,30,opt,name=connection_lost,json=connectionLost,proto3,oneof"`
+}
+
 func (*Notification_DialogUpdate) isNotification_Event() {}
 
 func (*Notification_SessionUpdate) isNotification_Event() {}
@@ -2061,6 +2077,107 @@ func (*Notification_SessionUpdate) isNotification_Event() {}
 func (*Notification_CallbackExpired) isNotification_Event() {}
 
 func (*Notification_Registration) isNotification_Event() {}
+
+func (*Notification_ConnectionLost) isNotification_Event() {}
+
+// A flow the server had with a peer is gone. Sent to the instances that own dialogs whose
+// in-dialog requests came over it (their next requests to that peer open a new connection).
+type ConnectionLost struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `udp`, `tcp`, `tls`, `ws` or `wss`.
+	Transport string `protobuf:"bytes,1,opt,name=transport,proto3" json:"transport,omitempty"`
+	// The peer's address (IPv6 without brackets) and port.
+	RemoteAddress string `protobuf:"bytes,2,opt,name=remote_address,json=remoteAddress,proto3" json:"remote_address,omitempty"`
+	RemotePort    uint32 `protobuf:"varint,3,opt,name=remote_port,json=remotePort,proto3" json:"remote_port,omitempty"`
+	// The local address and port of the flow.
+	LocalAddress string `protobuf:"bytes,4,opt,name=local_address,json=localAddress,proto3" json:"local_address,omitempty"`
+	LocalPort    uint32 `protobuf:"varint,5,opt,name=local_port,json=localPort,proto3" json:"local_port,omitempty"`
+	// Why: `closed` (by the peer or an error), `keepalive` (no answer to keep-alives), `idle`.
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Handles of the instance's dialogs that used the flow.
+	Dialogs       []string `protobuf:"bytes,7,rep,name=dialogs,proto3" json:"dialogs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnectionLost) Reset() {
+	*x = ConnectionLost{}
+	mi := &file_nksip_v1_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectionLost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectionLost) ProtoMessage() {}
+
+func (x *ConnectionLost) ProtoReflect() protoreflect.Message {
+	mi := &file_nksip_v1_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectionLost.ProtoReflect.Descriptor instead.
+func (*ConnectionLost) Descriptor() ([]byte, []int) {
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ConnectionLost) GetTransport() string {
+	if x != nil {
+		return x.Transport
+	}
+	return ""
+}
+
+func (x *ConnectionLost) GetRemoteAddress() string {
+	if x != nil {
+		return x.RemoteAddress
+	}
+	return ""
+}
+
+func (x *ConnectionLost) GetRemotePort() uint32 {
+	if x != nil {
+		return x.RemotePort
+	}
+	return 0
+}
+
+func (x *ConnectionLost) GetLocalAddress() string {
+	if x != nil {
+		return x.LocalAddress
+	}
+	return ""
+}
+
+func (x *ConnectionLost) GetLocalPort() uint32 {
+	if x != nil {
+		return x.LocalPort
+	}
+	return 0
+}
+
+func (x *ConnectionLost) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ConnectionLost) GetDialogs() []string {
+	if x != nil {
+		return x.Dialogs
+	}
+	return nil
+}
 
 type CallbackExpired struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2076,7 +2193,7 @@ type CallbackExpired struct {
 
 func (x *CallbackExpired) Reset() {
 	*x = CallbackExpired{}
-	mi := &file_nksip_v1_service_proto_msgTypes[17]
+	mi := &file_nksip_v1_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2088,7 +2205,7 @@ func (x *CallbackExpired) String() string {
 func (*CallbackExpired) ProtoMessage() {}
 
 func (x *CallbackExpired) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[17]
+	mi := &file_nksip_v1_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2101,7 +2218,7 @@ func (x *CallbackExpired) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackExpired.ProtoReflect.Descriptor instead.
 func (*CallbackExpired) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{17}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CallbackExpired) GetId() uint64 {
@@ -2143,7 +2260,7 @@ type RegistrationStatus struct {
 
 func (x *RegistrationStatus) Reset() {
 	*x = RegistrationStatus{}
-	mi := &file_nksip_v1_service_proto_msgTypes[18]
+	mi := &file_nksip_v1_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2155,7 +2272,7 @@ func (x *RegistrationStatus) String() string {
 func (*RegistrationStatus) ProtoMessage() {}
 
 func (x *RegistrationStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[18]
+	mi := &file_nksip_v1_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2168,7 +2285,7 @@ func (x *RegistrationStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistrationStatus.ProtoReflect.Descriptor instead.
 func (*RegistrationStatus) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{18}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RegistrationStatus) GetId() string {
@@ -2204,7 +2321,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_nksip_v1_service_proto_msgTypes[19]
+	mi := &file_nksip_v1_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2216,7 +2333,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[19]
+	mi := &file_nksip_v1_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2229,7 +2346,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{19}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Error) GetCode() ErrorCode {
@@ -2261,7 +2378,7 @@ type Stop struct {
 
 func (x *Stop) Reset() {
 	*x = Stop{}
-	mi := &file_nksip_v1_service_proto_msgTypes[20]
+	mi := &file_nksip_v1_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2273,7 +2390,7 @@ func (x *Stop) String() string {
 func (*Stop) ProtoMessage() {}
 
 func (x *Stop) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[20]
+	mi := &file_nksip_v1_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2286,7 +2403,7 @@ func (x *Stop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stop.ProtoReflect.Descriptor instead.
 func (*Stop) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{20}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{21}
 }
 
 // Reads or stops dialogs (NkSIP's nksip_dialog get_meta, get_all and stop). The server answers
@@ -2307,7 +2424,7 @@ type DialogCommand struct {
 
 func (x *DialogCommand) Reset() {
 	*x = DialogCommand{}
-	mi := &file_nksip_v1_service_proto_msgTypes[21]
+	mi := &file_nksip_v1_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +2436,7 @@ func (x *DialogCommand) String() string {
 func (*DialogCommand) ProtoMessage() {}
 
 func (x *DialogCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[21]
+	mi := &file_nksip_v1_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +2449,7 @@ func (x *DialogCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialogCommand.ProtoReflect.Descriptor instead.
 func (*DialogCommand) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{21}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DialogCommand) GetId() uint64 {
@@ -2444,7 +2561,7 @@ type DialogInfo struct {
 
 func (x *DialogInfo) Reset() {
 	*x = DialogInfo{}
-	mi := &file_nksip_v1_service_proto_msgTypes[22]
+	mi := &file_nksip_v1_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2456,7 +2573,7 @@ func (x *DialogInfo) String() string {
 func (*DialogInfo) ProtoMessage() {}
 
 func (x *DialogInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[22]
+	mi := &file_nksip_v1_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2469,7 +2586,7 @@ func (x *DialogInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialogInfo.ProtoReflect.Descriptor instead.
 func (*DialogInfo) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{22}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DialogInfo) GetHandle() string {
@@ -2631,7 +2748,7 @@ type DialogResult struct {
 
 func (x *DialogResult) Reset() {
 	*x = DialogResult{}
-	mi := &file_nksip_v1_service_proto_msgTypes[23]
+	mi := &file_nksip_v1_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2643,7 +2760,7 @@ func (x *DialogResult) String() string {
 func (*DialogResult) ProtoMessage() {}
 
 func (x *DialogResult) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[23]
+	mi := &file_nksip_v1_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2656,7 +2773,7 @@ func (x *DialogResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialogResult.ProtoReflect.Descriptor instead.
 func (*DialogResult) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{23}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DialogResult) GetId() uint64 {
@@ -2695,7 +2812,7 @@ type AuthorizedListRequest struct {
 
 func (x *AuthorizedListRequest) Reset() {
 	*x = AuthorizedListRequest{}
-	mi := &file_nksip_v1_service_proto_msgTypes[24]
+	mi := &file_nksip_v1_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2707,7 +2824,7 @@ func (x *AuthorizedListRequest) String() string {
 func (*AuthorizedListRequest) ProtoMessage() {}
 
 func (x *AuthorizedListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[24]
+	mi := &file_nksip_v1_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2720,7 +2837,7 @@ func (x *AuthorizedListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizedListRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizedListRequest) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{24}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AuthorizedListRequest) GetId() uint64 {
@@ -2758,7 +2875,7 @@ type AuthorizedList struct {
 
 func (x *AuthorizedList) Reset() {
 	*x = AuthorizedList{}
-	mi := &file_nksip_v1_service_proto_msgTypes[25]
+	mi := &file_nksip_v1_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2770,7 +2887,7 @@ func (x *AuthorizedList) String() string {
 func (*AuthorizedList) ProtoMessage() {}
 
 func (x *AuthorizedList) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[25]
+	mi := &file_nksip_v1_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2783,7 +2900,7 @@ func (x *AuthorizedList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizedList.ProtoReflect.Descriptor instead.
 func (*AuthorizedList) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{25}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AuthorizedList) GetId() uint64 {
@@ -2829,6 +2946,7 @@ type ConnectRequest struct {
 	//	*ConnectRequest_Registrar
 	//	*ConnectRequest_Auto
 	//	*ConnectRequest_Batch
+	//	*ConnectRequest_Stun
 	Msg           isConnectRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2836,7 +2954,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_nksip_v1_service_proto_msgTypes[26]
+	mi := &file_nksip_v1_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2848,7 +2966,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[26]
+	mi := &file_nksip_v1_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2861,7 +2979,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{26}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ConnectRequest) GetMsg() isConnectRequest_Msg {
@@ -2961,6 +3079,15 @@ func (x *ConnectRequest) GetBatch() *RequestBatch {
 	return nil
 }
 
+func (x *ConnectRequest) GetStun() *StunCommand {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectRequest_Stun); ok {
+			return x.Stun
+		}
+	}
+	return nil
+}
+
 type isConnectRequest_Msg interface {
 	isConnectRequest_Msg()
 }
@@ -3008,6 +3135,11 @@ type ConnectRequest_Batch struct {
 	Batch *RequestBatch `protobuf:"bytes,26,opt,name=batch,proto3,oneof"`
 }
 
+type ConnectRequest_Stun struct {
+	// Send a STUN Binding request (NkSIP nksip_uac:stun).
+	Stun *StunCommand `protobuf:"bytes,30,opt,name=stun,proto3,oneof"`
+}
+
 func (*ConnectRequest_Start) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_Answer) isConnectRequest_Msg() {}
@@ -3028,6 +3160,8 @@ func (*ConnectRequest_Auto) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_Batch) isConnectRequest_Msg() {}
 
+func (*ConnectRequest_Stun) isConnectRequest_Msg() {}
+
 // Server → app.
 type ConnectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3043,6 +3177,7 @@ type ConnectResponse struct {
 	//	*ConnectResponse_RegistrarResult
 	//	*ConnectResponse_AutoResult
 	//	*ConnectResponse_Batch
+	//	*ConnectResponse_StunResult
 	Msg           isConnectResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3050,7 +3185,7 @@ type ConnectResponse struct {
 
 func (x *ConnectResponse) Reset() {
 	*x = ConnectResponse{}
-	mi := &file_nksip_v1_service_proto_msgTypes[27]
+	mi := &file_nksip_v1_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3062,7 +3197,7 @@ func (x *ConnectResponse) String() string {
 func (*ConnectResponse) ProtoMessage() {}
 
 func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[27]
+	mi := &file_nksip_v1_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3075,7 +3210,7 @@ func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResponse.ProtoReflect.Descriptor instead.
 func (*ConnectResponse) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{27}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ConnectResponse) GetMsg() isConnectResponse_Msg {
@@ -3175,6 +3310,15 @@ func (x *ConnectResponse) GetBatch() *ResponseBatch {
 	return nil
 }
 
+func (x *ConnectResponse) GetStunResult() *StunResult {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectResponse_StunResult); ok {
+			return x.StunResult
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Msg interface {
 	isConnectResponse_Msg()
 }
@@ -3222,6 +3366,11 @@ type ConnectResponse_Batch struct {
 	Batch *ResponseBatch `protobuf:"bytes,26,opt,name=batch,proto3,oneof"`
 }
 
+type ConnectResponse_StunResult struct {
+	// The answer to a StunCommand.
+	StunResult *StunResult `protobuf:"bytes,30,opt,name=stun_result,json=stunResult,proto3,oneof"`
+}
+
 func (*ConnectResponse_Started) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Callback) isConnectResponse_Msg() {}
@@ -3241,6 +3390,164 @@ func (*ConnectResponse_RegistrarResult) isConnectResponse_Msg() {}
 func (*ConnectResponse_AutoResult) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Batch) isConnectResponse_Msg() {}
+
+func (*ConnectResponse_StunResult) isConnectResponse_Msg() {}
+
+// NkSIP's nksip_uac:stun: the server sends a STUN (RFC 5389) Binding request from one of the
+// app's UDP listeners (any UDP listener of the server when the app has none) and reports the
+// address the STUN server saw, which is the app's public address when a NAT lies between.
+// Every nksip-server UDP listener is also a STUN server, on its SIP port.
+type StunCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chosen by the app; the StunResult carries it.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The STUN server: a `sip:` URI (`sip:stun.example.com:3478`, its host and port) or
+	// `host:port` (IPv6 in brackets). The port defaults to 3478.
+	Uri           string `protobuf:"bytes,2,opt,name=uri,proto3" json:"uri,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StunCommand) Reset() {
+	*x = StunCommand{}
+	mi := &file_nksip_v1_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StunCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StunCommand) ProtoMessage() {}
+
+func (x *StunCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_nksip_v1_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StunCommand.ProtoReflect.Descriptor instead.
+func (*StunCommand) Descriptor() ([]byte, []int) {
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *StunCommand) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StunCommand) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+type StunResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The listener the request left from (as its Via would name it) and its port.
+	LocalAddress string `protobuf:"bytes,2,opt,name=local_address,json=localAddress,proto3" json:"local_address,omitempty"`
+	LocalPort    uint32 `protobuf:"varint,3,opt,name=local_port,json=localPort,proto3" json:"local_port,omitempty"`
+	// The address and port the STUN server saw (IPv6 without brackets).
+	PublicAddress string `protobuf:"bytes,4,opt,name=public_address,json=publicAddress,proto3" json:"public_address,omitempty"`
+	PublicPort    uint32 `protobuf:"varint,5,opt,name=public_port,json=publicPort,proto3" json:"public_port,omitempty"`
+	// Why it failed (no response, no UDP listener, an invalid URI); empty on success.
+	Error string `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	// With `error`: UAC_ERROR_KIND_INVALID_URI for a URI that names no STUN server,
+	// UAC_ERROR_KIND_SERVICE_UNAVAILABLE when it could not be asked or did not answer.
+	ErrorKind     UacErrorKind `protobuf:"varint,7,opt,name=error_kind,json=errorKind,proto3,enum=nksip.v1.UacErrorKind" json:"error_kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StunResult) Reset() {
+	*x = StunResult{}
+	mi := &file_nksip_v1_service_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StunResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StunResult) ProtoMessage() {}
+
+func (x *StunResult) ProtoReflect() protoreflect.Message {
+	mi := &file_nksip_v1_service_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StunResult.ProtoReflect.Descriptor instead.
+func (*StunResult) Descriptor() ([]byte, []int) {
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *StunResult) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StunResult) GetLocalAddress() string {
+	if x != nil {
+		return x.LocalAddress
+	}
+	return ""
+}
+
+func (x *StunResult) GetLocalPort() uint32 {
+	if x != nil {
+		return x.LocalPort
+	}
+	return 0
+}
+
+func (x *StunResult) GetPublicAddress() string {
+	if x != nil {
+		return x.PublicAddress
+	}
+	return ""
+}
+
+func (x *StunResult) GetPublicPort() uint32 {
+	if x != nil {
+		return x.PublicPort
+	}
+	return 0
+}
+
+func (x *StunResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *StunResult) GetErrorKind() UacErrorKind {
+	if x != nil {
+		return x.ErrorKind
+	}
+	return UacErrorKind_UAC_ERROR_KIND_UNSPECIFIED
+}
 
 // NkSIP's automatic registrations and pings (nksip_uac_auto_register, reference §6), kept
 // by the server for the instance that started them: a REGISTER refreshed before it expires
@@ -3269,7 +3576,7 @@ type AutoCommand struct {
 
 func (x *AutoCommand) Reset() {
 	*x = AutoCommand{}
-	mi := &file_nksip_v1_service_proto_msgTypes[28]
+	mi := &file_nksip_v1_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3281,7 +3588,7 @@ func (x *AutoCommand) String() string {
 func (*AutoCommand) ProtoMessage() {}
 
 func (x *AutoCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[28]
+	mi := &file_nksip_v1_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3294,7 +3601,7 @@ func (x *AutoCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutoCommand.ProtoReflect.Descriptor instead.
 func (*AutoCommand) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{28}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AutoCommand) GetId() uint64 {
@@ -3362,7 +3669,7 @@ type AutoStatus struct {
 
 func (x *AutoStatus) Reset() {
 	*x = AutoStatus{}
-	mi := &file_nksip_v1_service_proto_msgTypes[29]
+	mi := &file_nksip_v1_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3374,7 +3681,7 @@ func (x *AutoStatus) String() string {
 func (*AutoStatus) ProtoMessage() {}
 
 func (x *AutoStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[29]
+	mi := &file_nksip_v1_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3387,7 +3694,7 @@ func (x *AutoStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutoStatus.ProtoReflect.Descriptor instead.
 func (*AutoStatus) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{29}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AutoStatus) GetKind() AutoCommand_Kind {
@@ -3441,7 +3748,7 @@ type AutoResult struct {
 
 func (x *AutoResult) Reset() {
 	*x = AutoResult{}
-	mi := &file_nksip_v1_service_proto_msgTypes[30]
+	mi := &file_nksip_v1_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3453,7 +3760,7 @@ func (x *AutoResult) String() string {
 func (*AutoResult) ProtoMessage() {}
 
 func (x *AutoResult) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[30]
+	mi := &file_nksip_v1_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3466,7 +3773,7 @@ func (x *AutoResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutoResult.ProtoReflect.Descriptor instead.
 func (*AutoResult) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{30}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AutoResult) GetId() uint64 {
@@ -3508,7 +3815,7 @@ type RegistrarCommand struct {
 
 func (x *RegistrarCommand) Reset() {
 	*x = RegistrarCommand{}
-	mi := &file_nksip_v1_service_proto_msgTypes[31]
+	mi := &file_nksip_v1_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3520,7 +3827,7 @@ func (x *RegistrarCommand) String() string {
 func (*RegistrarCommand) ProtoMessage() {}
 
 func (x *RegistrarCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[31]
+	mi := &file_nksip_v1_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3533,7 +3840,7 @@ func (x *RegistrarCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistrarCommand.ProtoReflect.Descriptor instead.
 func (*RegistrarCommand) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{31}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RegistrarCommand) GetId() uint64 {
@@ -3583,7 +3890,7 @@ type RegistrarResult struct {
 
 func (x *RegistrarResult) Reset() {
 	*x = RegistrarResult{}
-	mi := &file_nksip_v1_service_proto_msgTypes[32]
+	mi := &file_nksip_v1_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3595,7 +3902,7 @@ func (x *RegistrarResult) String() string {
 func (*RegistrarResult) ProtoMessage() {}
 
 func (x *RegistrarResult) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[32]
+	mi := &file_nksip_v1_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3608,7 +3915,7 @@ func (x *RegistrarResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistrarResult.ProtoReflect.Descriptor instead.
 func (*RegistrarResult) Descriptor() ([]byte, []int) {
-	return file_nksip_v1_service_proto_rawDescGZIP(), []int{32}
+	return file_nksip_v1_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RegistrarResult) GetId() uint64 {
@@ -3658,7 +3965,7 @@ type AuthInfo_Digest struct {
 
 func (x *AuthInfo_Digest) Reset() {
 	*x = AuthInfo_Digest{}
-	mi := &file_nksip_v1_service_proto_msgTypes[36]
+	mi := &file_nksip_v1_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3670,7 +3977,7 @@ func (x *AuthInfo_Digest) String() string {
 func (*AuthInfo_Digest) ProtoMessage() {}
 
 func (x *AuthInfo_Digest) ProtoReflect() protoreflect.Message {
-	mi := &file_nksip_v1_service_proto_msgTypes[36]
+	mi := &file_nksip_v1_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3850,13 +4157,24 @@ const file_nksip_v1_service_proto_rawDesc = "" +
 	"\n" +
 	"KIND_START\x10\x01\x12\x0f\n" +
 	"\vKIND_UPDATE\x10\x02\x12\r\n" +
-	"\tKIND_STOP\x10\x03\"\xa4\x02\n" +
+	"\tKIND_STOP\x10\x03\"\xe9\x02\n" +
 	"\fNotification\x12=\n" +
 	"\rdialog_update\x18\x01 \x01(\v2\x16.nksip.v1.DialogUpdateH\x00R\fdialogUpdate\x12@\n" +
 	"\x0esession_update\x18\x02 \x01(\v2\x17.nksip.v1.SessionUpdateH\x00R\rsessionUpdate\x12F\n" +
 	"\x10callback_expired\x18\x03 \x01(\v2\x19.nksip.v1.CallbackExpiredH\x00R\x0fcallbackExpired\x12B\n" +
-	"\fregistration\x18\x04 \x01(\v2\x1c.nksip.v1.RegistrationStatusH\x00R\fregistrationB\a\n" +
-	"\x05event\"\x80\x01\n" +
+	"\fregistration\x18\x04 \x01(\v2\x1c.nksip.v1.RegistrationStatusH\x00R\fregistration\x12C\n" +
+	"\x0fconnection_lost\x18\x1e \x01(\v2\x18.nksip.v1.ConnectionLostH\x00R\x0econnectionLostB\a\n" +
+	"\x05event\"\xec\x01\n" +
+	"\x0eConnectionLost\x12\x1c\n" +
+	"\ttransport\x18\x01 \x01(\tR\ttransport\x12%\n" +
+	"\x0eremote_address\x18\x02 \x01(\tR\rremoteAddress\x12\x1f\n" +
+	"\vremote_port\x18\x03 \x01(\rR\n" +
+	"remotePort\x12#\n" +
+	"\rlocal_address\x18\x04 \x01(\tR\flocalAddress\x12\x1d\n" +
+	"\n" +
+	"local_port\x18\x05 \x01(\rR\tlocalPort\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x18\n" +
+	"\adialogs\x18\a \x03(\tR\adialogs\"\x80\x01\n" +
 	"\x0fCallbackExpired\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12*\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x16.nksip.v1.CallbackKindR\x04kind\x12\x1d\n" +
@@ -3917,7 +4235,7 @@ const file_nksip_v1_service_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12#\n" +
 	"\rdialog_handle\x18\x02 \x01(\tR\fdialogHandle\x12\x14\n" +
 	"\x05found\x18\x03 \x01(\bR\x05found\x12\x18\n" +
-	"\asources\x18\x04 \x03(\tR\asources\"\xa9\x04\n" +
+	"\asources\x18\x04 \x03(\tR\asources\"\xd6\x04\n" +
 	"\x0eConnectRequest\x12'\n" +
 	"\x05start\x18\x01 \x01(\v2\x0f.nksip.v1.StartH\x00R\x05start\x122\n" +
 	"\x06answer\x18\x02 \x01(\v2\x18.nksip.v1.CallbackAnswerH\x00R\x06answer\x124\n" +
@@ -3930,8 +4248,9 @@ const file_nksip_v1_service_proto_rawDesc = "" +
 	"\tregistrar\x18\n" +
 	" \x01(\v2\x1a.nksip.v1.RegistrarCommandH\x00R\tregistrar\x12+\n" +
 	"\x04auto\x18\v \x01(\v2\x15.nksip.v1.AutoCommandH\x00R\x04auto\x12.\n" +
-	"\x05batch\x18\x1a \x01(\v2\x16.nksip.v1.RequestBatchH\x00R\x05batchB\x05\n" +
-	"\x03msg\"\xc9\x04\n" +
+	"\x05batch\x18\x1a \x01(\v2\x16.nksip.v1.RequestBatchH\x00R\x05batch\x12+\n" +
+	"\x04stun\x18\x1e \x01(\v2\x15.nksip.v1.StunCommandH\x00R\x04stunB\x05\n" +
+	"\x03msg\"\x82\x05\n" +
 	"\x0fConnectResponse\x12-\n" +
 	"\astarted\x18\x01 \x01(\v2\x11.nksip.v1.StartedH\x00R\astarted\x120\n" +
 	"\bcallback\x18\x02 \x01(\v2\x12.nksip.v1.CallbackH\x00R\bcallback\x121\n" +
@@ -3944,8 +4263,25 @@ const file_nksip_v1_service_proto_rawDesc = "" +
 	" \x01(\v2\x19.nksip.v1.RegistrarResultH\x00R\x0fregistrarResult\x127\n" +
 	"\vauto_result\x18\v \x01(\v2\x14.nksip.v1.AutoResultH\x00R\n" +
 	"autoResult\x12/\n" +
-	"\x05batch\x18\x1a \x01(\v2\x17.nksip.v1.ResponseBatchH\x00R\x05batchB\x05\n" +
-	"\x03msg\"\xed\x02\n" +
+	"\x05batch\x18\x1a \x01(\v2\x17.nksip.v1.ResponseBatchH\x00R\x05batch\x127\n" +
+	"\vstun_result\x18\x1e \x01(\v2\x14.nksip.v1.StunResultH\x00R\n" +
+	"stunResultB\x05\n" +
+	"\x03msg\"/\n" +
+	"\vStunCommand\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
+	"\x03uri\x18\x02 \x01(\tR\x03uri\"\xf5\x01\n" +
+	"\n" +
+	"StunResult\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12#\n" +
+	"\rlocal_address\x18\x02 \x01(\tR\flocalAddress\x12\x1d\n" +
+	"\n" +
+	"local_port\x18\x03 \x01(\rR\tlocalPort\x12%\n" +
+	"\x0epublic_address\x18\x04 \x01(\tR\rpublicAddress\x12\x1f\n" +
+	"\vpublic_port\x18\x05 \x01(\rR\n" +
+	"publicPort\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\x125\n" +
+	"\n" +
+	"error_kind\x18\a \x01(\x0e2\x16.nksip.v1.UacErrorKindR\terrorKind\"\xed\x02\n" +
 	"\vAutoCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1a.nksip.v1.AutoCommand.KindR\x04kind\x12(\n" +
@@ -4043,7 +4379,7 @@ func file_nksip_v1_service_proto_rawDescGZIP() []byte {
 }
 
 var file_nksip_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_nksip_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_nksip_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_nksip_v1_service_proto_goTypes = []any{
 	(CallbackKind)(0),             // 0: nksip.v1.CallbackKind
 	(ErrorCode)(0),                // 1: nksip.v1.ErrorCode
@@ -4069,116 +4405,124 @@ var file_nksip_v1_service_proto_goTypes = []any{
 	(*DialogUpdate)(nil),          // 21: nksip.v1.DialogUpdate
 	(*SessionUpdate)(nil),         // 22: nksip.v1.SessionUpdate
 	(*Notification)(nil),          // 23: nksip.v1.Notification
-	(*CallbackExpired)(nil),       // 24: nksip.v1.CallbackExpired
-	(*RegistrationStatus)(nil),    // 25: nksip.v1.RegistrationStatus
-	(*Error)(nil),                 // 26: nksip.v1.Error
-	(*Stop)(nil),                  // 27: nksip.v1.Stop
-	(*DialogCommand)(nil),         // 28: nksip.v1.DialogCommand
-	(*DialogInfo)(nil),            // 29: nksip.v1.DialogInfo
-	(*DialogResult)(nil),          // 30: nksip.v1.DialogResult
-	(*AuthorizedListRequest)(nil), // 31: nksip.v1.AuthorizedListRequest
-	(*AuthorizedList)(nil),        // 32: nksip.v1.AuthorizedList
-	(*ConnectRequest)(nil),        // 33: nksip.v1.ConnectRequest
-	(*ConnectResponse)(nil),       // 34: nksip.v1.ConnectResponse
-	(*AutoCommand)(nil),           // 35: nksip.v1.AutoCommand
-	(*AutoStatus)(nil),            // 36: nksip.v1.AutoStatus
-	(*AutoResult)(nil),            // 37: nksip.v1.AutoResult
-	(*RegistrarCommand)(nil),      // 38: nksip.v1.RegistrarCommand
-	(*RegistrarResult)(nil),       // 39: nksip.v1.RegistrarResult
-	nil,                           // 40: nksip.v1.Plugin.OptionsEntry
-	nil,                           // 41: nksip.v1.AppConfig.DeadlinesMsEntry
-	nil,                           // 42: nksip.v1.AppConfig.DeadlineRepliesEntry
-	(*AuthInfo_Digest)(nil),       // 43: nksip.v1.AuthInfo.Digest
-	(*Credential)(nil),            // 44: nksip.v1.Credential
-	(*Response)(nil),              // 45: nksip.v1.Response
-	(*Ack)(nil),                   // 46: nksip.v1.Ack
-	(*Proxy)(nil),                 // 47: nksip.v1.Proxy
-	(*Reply)(nil),                 // 48: nksip.v1.Reply
-	(*Request)(nil),               // 49: nksip.v1.Request
-	(*RouteDecision)(nil),         // 50: nksip.v1.RouteDecision
-	(*MethodDecision)(nil),        // 51: nksip.v1.MethodDecision
-	(*AuthorizeDecision)(nil),     // 52: nksip.v1.AuthorizeDecision
-	(*UserPassDecision)(nil),      // 53: nksip.v1.UserPassDecision
-	(*UacCommand)(nil),            // 54: nksip.v1.UacCommand
-	(*UacEvent)(nil),              // 55: nksip.v1.UacEvent
-	(*UacOptions)(nil),            // 56: nksip.v1.UacOptions
-	(*UriGroup)(nil),              // 57: nksip.v1.UriGroup
+	(*ConnectionLost)(nil),        // 24: nksip.v1.ConnectionLost
+	(*CallbackExpired)(nil),       // 25: nksip.v1.CallbackExpired
+	(*RegistrationStatus)(nil),    // 26: nksip.v1.RegistrationStatus
+	(*Error)(nil),                 // 27: nksip.v1.Error
+	(*Stop)(nil),                  // 28: nksip.v1.Stop
+	(*DialogCommand)(nil),         // 29: nksip.v1.DialogCommand
+	(*DialogInfo)(nil),            // 30: nksip.v1.DialogInfo
+	(*DialogResult)(nil),          // 31: nksip.v1.DialogResult
+	(*AuthorizedListRequest)(nil), // 32: nksip.v1.AuthorizedListRequest
+	(*AuthorizedList)(nil),        // 33: nksip.v1.AuthorizedList
+	(*ConnectRequest)(nil),        // 34: nksip.v1.ConnectRequest
+	(*ConnectResponse)(nil),       // 35: nksip.v1.ConnectResponse
+	(*StunCommand)(nil),           // 36: nksip.v1.StunCommand
+	(*StunResult)(nil),            // 37: nksip.v1.StunResult
+	(*AutoCommand)(nil),           // 38: nksip.v1.AutoCommand
+	(*AutoStatus)(nil),            // 39: nksip.v1.AutoStatus
+	(*AutoResult)(nil),            // 40: nksip.v1.AutoResult
+	(*RegistrarCommand)(nil),      // 41: nksip.v1.RegistrarCommand
+	(*RegistrarResult)(nil),       // 42: nksip.v1.RegistrarResult
+	nil,                           // 43: nksip.v1.Plugin.OptionsEntry
+	nil,                           // 44: nksip.v1.AppConfig.DeadlinesMsEntry
+	nil,                           // 45: nksip.v1.AppConfig.DeadlineRepliesEntry
+	(*AuthInfo_Digest)(nil),       // 46: nksip.v1.AuthInfo.Digest
+	(*Credential)(nil),            // 47: nksip.v1.Credential
+	(*Response)(nil),              // 48: nksip.v1.Response
+	(*Ack)(nil),                   // 49: nksip.v1.Ack
+	(*Proxy)(nil),                 // 50: nksip.v1.Proxy
+	(*Reply)(nil),                 // 51: nksip.v1.Reply
+	(*Request)(nil),               // 52: nksip.v1.Request
+	(*RouteDecision)(nil),         // 53: nksip.v1.RouteDecision
+	(*MethodDecision)(nil),        // 54: nksip.v1.MethodDecision
+	(*AuthorizeDecision)(nil),     // 55: nksip.v1.AuthorizeDecision
+	(*UserPassDecision)(nil),      // 56: nksip.v1.UserPassDecision
+	(*UacCommand)(nil),            // 57: nksip.v1.UacCommand
+	(*UacEvent)(nil),              // 58: nksip.v1.UacEvent
+	(UacErrorKind)(0),             // 59: nksip.v1.UacErrorKind
+	(*UacOptions)(nil),            // 60: nksip.v1.UacOptions
+	(*UriGroup)(nil),              // 61: nksip.v1.UriGroup
 }
 var file_nksip_v1_service_proto_depIdxs = []int32{
-	40, // 0: nksip.v1.Plugin.options:type_name -> nksip.v1.Plugin.OptionsEntry
+	43, // 0: nksip.v1.Plugin.options:type_name -> nksip.v1.Plugin.OptionsEntry
 	7,  // 1: nksip.v1.AppConfig.timers:type_name -> nksip.v1.Timers
 	8,  // 2: nksip.v1.AppConfig.plugins:type_name -> nksip.v1.Plugin
-	41, // 3: nksip.v1.AppConfig.deadlines_ms:type_name -> nksip.v1.AppConfig.DeadlinesMsEntry
-	42, // 4: nksip.v1.AppConfig.deadline_replies:type_name -> nksip.v1.AppConfig.DeadlineRepliesEntry
-	44, // 5: nksip.v1.AppConfig.pass:type_name -> nksip.v1.Credential
+	44, // 3: nksip.v1.AppConfig.deadlines_ms:type_name -> nksip.v1.AppConfig.DeadlinesMsEntry
+	45, // 4: nksip.v1.AppConfig.deadline_replies:type_name -> nksip.v1.AppConfig.DeadlineRepliesEntry
+	47, // 5: nksip.v1.AppConfig.pass:type_name -> nksip.v1.Credential
 	9,  // 6: nksip.v1.Start.config:type_name -> nksip.v1.AppConfig
 	0,  // 7: nksip.v1.Start.callbacks:type_name -> nksip.v1.CallbackKind
-	34, // 8: nksip.v1.ResponseBatch.messages:type_name -> nksip.v1.ConnectResponse
-	33, // 9: nksip.v1.RequestBatch.messages:type_name -> nksip.v1.ConnectRequest
-	43, // 10: nksip.v1.AuthInfo.digests:type_name -> nksip.v1.AuthInfo.Digest
-	45, // 11: nksip.v1.BranchInfo.response:type_name -> nksip.v1.Response
-	46, // 12: nksip.v1.BranchDecision.continue:type_name -> nksip.v1.Ack
-	47, // 13: nksip.v1.BranchDecision.fork:type_name -> nksip.v1.Proxy
-	48, // 14: nksip.v1.BranchDecision.reply:type_name -> nksip.v1.Reply
+	35, // 8: nksip.v1.ResponseBatch.messages:type_name -> nksip.v1.ConnectResponse
+	34, // 9: nksip.v1.RequestBatch.messages:type_name -> nksip.v1.ConnectRequest
+	46, // 10: nksip.v1.AuthInfo.digests:type_name -> nksip.v1.AuthInfo.Digest
+	48, // 11: nksip.v1.BranchInfo.response:type_name -> nksip.v1.Response
+	49, // 12: nksip.v1.BranchDecision.continue:type_name -> nksip.v1.Ack
+	50, // 13: nksip.v1.BranchDecision.fork:type_name -> nksip.v1.Proxy
+	51, // 14: nksip.v1.BranchDecision.reply:type_name -> nksip.v1.Reply
 	0,  // 15: nksip.v1.Callback.kind:type_name -> nksip.v1.CallbackKind
-	49, // 16: nksip.v1.Callback.request:type_name -> nksip.v1.Request
+	52, // 16: nksip.v1.Callback.request:type_name -> nksip.v1.Request
 	14, // 17: nksip.v1.Callback.auth:type_name -> nksip.v1.AuthInfo
 	15, // 18: nksip.v1.Callback.user_pass:type_name -> nksip.v1.UserPassInfo
-	49, // 19: nksip.v1.Callback.cancel:type_name -> nksip.v1.Request
+	52, // 19: nksip.v1.Callback.cancel:type_name -> nksip.v1.Request
 	21, // 20: nksip.v1.Callback.dialog_update:type_name -> nksip.v1.DialogUpdate
 	22, // 21: nksip.v1.Callback.session_update:type_name -> nksip.v1.SessionUpdate
 	16, // 22: nksip.v1.Callback.branch:type_name -> nksip.v1.BranchInfo
-	50, // 23: nksip.v1.CallbackAnswer.route:type_name -> nksip.v1.RouteDecision
-	51, // 24: nksip.v1.CallbackAnswer.method:type_name -> nksip.v1.MethodDecision
-	52, // 25: nksip.v1.CallbackAnswer.authorize:type_name -> nksip.v1.AuthorizeDecision
-	53, // 26: nksip.v1.CallbackAnswer.user_pass:type_name -> nksip.v1.UserPassDecision
-	46, // 27: nksip.v1.CallbackAnswer.ack:type_name -> nksip.v1.Ack
+	53, // 23: nksip.v1.CallbackAnswer.route:type_name -> nksip.v1.RouteDecision
+	54, // 24: nksip.v1.CallbackAnswer.method:type_name -> nksip.v1.MethodDecision
+	55, // 25: nksip.v1.CallbackAnswer.authorize:type_name -> nksip.v1.AuthorizeDecision
+	56, // 26: nksip.v1.CallbackAnswer.user_pass:type_name -> nksip.v1.UserPassDecision
+	49, // 27: nksip.v1.CallbackAnswer.ack:type_name -> nksip.v1.Ack
 	17, // 28: nksip.v1.CallbackAnswer.branch:type_name -> nksip.v1.BranchDecision
-	48, // 29: nksip.v1.LateReply.reply:type_name -> nksip.v1.Reply
+	51, // 29: nksip.v1.LateReply.reply:type_name -> nksip.v1.Reply
 	2,  // 30: nksip.v1.DialogUpdate.status:type_name -> nksip.v1.DialogUpdate.Status
 	3,  // 31: nksip.v1.SessionUpdate.kind:type_name -> nksip.v1.SessionUpdate.Kind
 	21, // 32: nksip.v1.Notification.dialog_update:type_name -> nksip.v1.DialogUpdate
 	22, // 33: nksip.v1.Notification.session_update:type_name -> nksip.v1.SessionUpdate
-	24, // 34: nksip.v1.Notification.callback_expired:type_name -> nksip.v1.CallbackExpired
-	25, // 35: nksip.v1.Notification.registration:type_name -> nksip.v1.RegistrationStatus
-	0,  // 36: nksip.v1.CallbackExpired.kind:type_name -> nksip.v1.CallbackKind
-	1,  // 37: nksip.v1.Error.code:type_name -> nksip.v1.ErrorCode
-	29, // 38: nksip.v1.DialogResult.dialogs:type_name -> nksip.v1.DialogInfo
-	10, // 39: nksip.v1.ConnectRequest.start:type_name -> nksip.v1.Start
-	19, // 40: nksip.v1.ConnectRequest.answer:type_name -> nksip.v1.CallbackAnswer
-	20, // 41: nksip.v1.ConnectRequest.late_reply:type_name -> nksip.v1.LateReply
-	54, // 42: nksip.v1.ConnectRequest.command:type_name -> nksip.v1.UacCommand
-	27, // 43: nksip.v1.ConnectRequest.stop:type_name -> nksip.v1.Stop
-	28, // 44: nksip.v1.ConnectRequest.dialog_command:type_name -> nksip.v1.DialogCommand
-	31, // 45: nksip.v1.ConnectRequest.authorized_list:type_name -> nksip.v1.AuthorizedListRequest
-	38, // 46: nksip.v1.ConnectRequest.registrar:type_name -> nksip.v1.RegistrarCommand
-	35, // 47: nksip.v1.ConnectRequest.auto:type_name -> nksip.v1.AutoCommand
-	12, // 48: nksip.v1.ConnectRequest.batch:type_name -> nksip.v1.RequestBatch
-	13, // 49: nksip.v1.ConnectResponse.started:type_name -> nksip.v1.Started
-	18, // 50: nksip.v1.ConnectResponse.callback:type_name -> nksip.v1.Callback
-	55, // 51: nksip.v1.ConnectResponse.uac_event:type_name -> nksip.v1.UacEvent
-	23, // 52: nksip.v1.ConnectResponse.notification:type_name -> nksip.v1.Notification
-	26, // 53: nksip.v1.ConnectResponse.error:type_name -> nksip.v1.Error
-	30, // 54: nksip.v1.ConnectResponse.dialog_result:type_name -> nksip.v1.DialogResult
-	32, // 55: nksip.v1.ConnectResponse.authorized_list:type_name -> nksip.v1.AuthorizedList
-	39, // 56: nksip.v1.ConnectResponse.registrar_result:type_name -> nksip.v1.RegistrarResult
-	37, // 57: nksip.v1.ConnectResponse.auto_result:type_name -> nksip.v1.AutoResult
-	11, // 58: nksip.v1.ConnectResponse.batch:type_name -> nksip.v1.ResponseBatch
-	4,  // 59: nksip.v1.AutoCommand.kind:type_name -> nksip.v1.AutoCommand.Kind
-	5,  // 60: nksip.v1.AutoCommand.op:type_name -> nksip.v1.AutoCommand.Op
-	56, // 61: nksip.v1.AutoCommand.options:type_name -> nksip.v1.UacOptions
-	4,  // 62: nksip.v1.AutoStatus.kind:type_name -> nksip.v1.AutoCommand.Kind
-	36, // 63: nksip.v1.AutoResult.entries:type_name -> nksip.v1.AutoStatus
-	6,  // 64: nksip.v1.RegistrarCommand.op:type_name -> nksip.v1.RegistrarCommand.Op
-	57, // 65: nksip.v1.RegistrarResult.uri_set:type_name -> nksip.v1.UriGroup
-	48, // 66: nksip.v1.AppConfig.DeadlineRepliesEntry.value:type_name -> nksip.v1.Reply
-	33, // 67: nksip.v1.SipAppService.Connect:input_type -> nksip.v1.ConnectRequest
-	34, // 68: nksip.v1.SipAppService.Connect:output_type -> nksip.v1.ConnectResponse
-	68, // [68:69] is the sub-list for method output_type
-	67, // [67:68] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	25, // 34: nksip.v1.Notification.callback_expired:type_name -> nksip.v1.CallbackExpired
+	26, // 35: nksip.v1.Notification.registration:type_name -> nksip.v1.RegistrationStatus
+	24, // 36: nksip.v1.Notification.connection_lost:type_name -> nksip.v1.ConnectionLost
+	0,  // 37: nksip.v1.CallbackExpired.kind:type_name -> nksip.v1.CallbackKind
+	1,  // 38: nksip.v1.Error.code:type_name -> nksip.v1.ErrorCode
+	30, // 39: nksip.v1.DialogResult.dialogs:type_name -> nksip.v1.DialogInfo
+	10, // 40: nksip.v1.ConnectRequest.start:type_name -> nksip.v1.Start
+	19, // 41: nksip.v1.ConnectRequest.answer:type_name -> nksip.v1.CallbackAnswer
+	20, // 42: nksip.v1.ConnectRequest.late_reply:type_name -> nksip.v1.LateReply
+	57, // 43: nksip.v1.ConnectRequest.command:type_name -> nksip.v1.UacCommand
+	28, // 44: nksip.v1.ConnectRequest.stop:type_name -> nksip.v1.Stop
+	29, // 45: nksip.v1.ConnectRequest.dialog_command:type_name -> nksip.v1.DialogCommand
+	32, // 46: nksip.v1.ConnectRequest.authorized_list:type_name -> nksip.v1.AuthorizedListRequest
+	41, // 47: nksip.v1.ConnectRequest.registrar:type_name -> nksip.v1.RegistrarCommand
+	38, // 48: nksip.v1.ConnectRequest.auto:type_name -> nksip.v1.AutoCommand
+	12, // 49: nksip.v1.ConnectRequest.batch:type_name -> nksip.v1.RequestBatch
+	36, // 50: nksip.v1.ConnectRequest.stun:type_name -> nksip.v1.StunCommand
+	13, // 51: nksip.v1.ConnectResponse.started:type_name -> nksip.v1.Started
+	18, // 52: nksip.v1.ConnectResponse.callback:type_name -> nksip.v1.Callback
+	58, // 53: nksip.v1.ConnectResponse.uac_event:type_name -> nksip.v1.UacEvent
+	23, // 54: nksip.v1.ConnectResponse.notification:type_name -> nksip.v1.Notification
+	27, // 55: nksip.v1.ConnectResponse.error:type_name -> nksip.v1.Error
+	31, // 56: nksip.v1.ConnectResponse.dialog_result:type_name -> nksip.v1.DialogResult
+	33, // 57: nksip.v1.ConnectResponse.authorized_list:type_name -> nksip.v1.AuthorizedList
+	42, // 58: nksip.v1.ConnectResponse.registrar_result:type_name -> nksip.v1.RegistrarResult
+	40, // 59: nksip.v1.ConnectResponse.auto_result:type_name -> nksip.v1.AutoResult
+	11, // 60: nksip.v1.ConnectResponse.batch:type_name -> nksip.v1.ResponseBatch
+	37, // 61: nksip.v1.ConnectResponse.stun_result:type_name -> nksip.v1.StunResult
+	59, // 62: nksip.v1.StunResult.error_kind:type_name -> nksip.v1.UacErrorKind
+	4,  // 63: nksip.v1.AutoCommand.kind:type_name -> nksip.v1.AutoCommand.Kind
+	5,  // 64: nksip.v1.AutoCommand.op:type_name -> nksip.v1.AutoCommand.Op
+	60, // 65: nksip.v1.AutoCommand.options:type_name -> nksip.v1.UacOptions
+	4,  // 66: nksip.v1.AutoStatus.kind:type_name -> nksip.v1.AutoCommand.Kind
+	39, // 67: nksip.v1.AutoResult.entries:type_name -> nksip.v1.AutoStatus
+	6,  // 68: nksip.v1.RegistrarCommand.op:type_name -> nksip.v1.RegistrarCommand.Op
+	61, // 69: nksip.v1.RegistrarResult.uri_set:type_name -> nksip.v1.UriGroup
+	51, // 70: nksip.v1.AppConfig.DeadlineRepliesEntry.value:type_name -> nksip.v1.Reply
+	34, // 71: nksip.v1.SipAppService.Connect:input_type -> nksip.v1.ConnectRequest
+	35, // 72: nksip.v1.SipAppService.Connect:output_type -> nksip.v1.ConnectResponse
+	72, // [72:73] is the sub-list for method output_type
+	71, // [71:72] is the sub-list for method input_type
+	71, // [71:71] is the sub-list for extension type_name
+	71, // [71:71] is the sub-list for extension extendee
+	0,  // [0:71] is the sub-list for field type_name
 }
 
 func init() { file_nksip_v1_service_proto_init() }
@@ -4216,13 +4560,14 @@ func file_nksip_v1_service_proto_init() {
 		(*Notification_SessionUpdate)(nil),
 		(*Notification_CallbackExpired)(nil),
 		(*Notification_Registration)(nil),
+		(*Notification_ConnectionLost)(nil),
 	}
-	file_nksip_v1_service_proto_msgTypes[21].OneofWrappers = []any{
+	file_nksip_v1_service_proto_msgTypes[22].OneofWrappers = []any{
 		(*DialogCommand_Get)(nil),
 		(*DialogCommand_List)(nil),
 		(*DialogCommand_Stop)(nil),
 	}
-	file_nksip_v1_service_proto_msgTypes[26].OneofWrappers = []any{
+	file_nksip_v1_service_proto_msgTypes[27].OneofWrappers = []any{
 		(*ConnectRequest_Start)(nil),
 		(*ConnectRequest_Answer)(nil),
 		(*ConnectRequest_LateReply)(nil),
@@ -4233,8 +4578,9 @@ func file_nksip_v1_service_proto_init() {
 		(*ConnectRequest_Registrar)(nil),
 		(*ConnectRequest_Auto)(nil),
 		(*ConnectRequest_Batch)(nil),
+		(*ConnectRequest_Stun)(nil),
 	}
-	file_nksip_v1_service_proto_msgTypes[27].OneofWrappers = []any{
+	file_nksip_v1_service_proto_msgTypes[28].OneofWrappers = []any{
 		(*ConnectResponse_Started)(nil),
 		(*ConnectResponse_Callback)(nil),
 		(*ConnectResponse_UacEvent)(nil),
@@ -4245,6 +4591,7 @@ func file_nksip_v1_service_proto_init() {
 		(*ConnectResponse_RegistrarResult)(nil),
 		(*ConnectResponse_AutoResult)(nil),
 		(*ConnectResponse_Batch)(nil),
+		(*ConnectResponse_StunResult)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4252,7 +4599,7 @@ func file_nksip_v1_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nksip_v1_service_proto_rawDesc), len(file_nksip_v1_service_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   37,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -358,16 +358,36 @@ class SessionUpdate(_message.Message):
     def __init__(self, dialog_handle: _Optional[str] = ..., kind: _Optional[_Union[SessionUpdate.Kind, str]] = ..., local_sdp: _Optional[bytes] = ..., remote_sdp: _Optional[bytes] = ...) -> None: ...
 
 class Notification(_message.Message):
-    __slots__ = ("dialog_update", "session_update", "callback_expired", "registration")
+    __slots__ = ("dialog_update", "session_update", "callback_expired", "registration", "connection_lost")
     DIALOG_UPDATE_FIELD_NUMBER: _ClassVar[int]
     SESSION_UPDATE_FIELD_NUMBER: _ClassVar[int]
     CALLBACK_EXPIRED_FIELD_NUMBER: _ClassVar[int]
     REGISTRATION_FIELD_NUMBER: _ClassVar[int]
+    CONNECTION_LOST_FIELD_NUMBER: _ClassVar[int]
     dialog_update: DialogUpdate
     session_update: SessionUpdate
     callback_expired: CallbackExpired
     registration: RegistrationStatus
-    def __init__(self, dialog_update: _Optional[_Union[DialogUpdate, _Mapping]] = ..., session_update: _Optional[_Union[SessionUpdate, _Mapping]] = ..., callback_expired: _Optional[_Union[CallbackExpired, _Mapping]] = ..., registration: _Optional[_Union[RegistrationStatus, _Mapping]] = ...) -> None: ...
+    connection_lost: ConnectionLost
+    def __init__(self, dialog_update: _Optional[_Union[DialogUpdate, _Mapping]] = ..., session_update: _Optional[_Union[SessionUpdate, _Mapping]] = ..., callback_expired: _Optional[_Union[CallbackExpired, _Mapping]] = ..., registration: _Optional[_Union[RegistrationStatus, _Mapping]] = ..., connection_lost: _Optional[_Union[ConnectionLost, _Mapping]] = ...) -> None: ...
+
+class ConnectionLost(_message.Message):
+    __slots__ = ("transport", "remote_address", "remote_port", "local_address", "local_port", "reason", "dialogs")
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    REMOTE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    REMOTE_PORT_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_PORT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DIALOGS_FIELD_NUMBER: _ClassVar[int]
+    transport: str
+    remote_address: str
+    remote_port: int
+    local_address: str
+    local_port: int
+    reason: str
+    dialogs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, transport: _Optional[str] = ..., remote_address: _Optional[str] = ..., remote_port: _Optional[int] = ..., local_address: _Optional[str] = ..., local_port: _Optional[int] = ..., reason: _Optional[str] = ..., dialogs: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CallbackExpired(_message.Message):
     __slots__ = ("id", "kind", "handled_by", "code")
@@ -496,7 +516,7 @@ class AuthorizedList(_message.Message):
     def __init__(self, id: _Optional[int] = ..., dialog_handle: _Optional[str] = ..., found: _Optional[bool] = ..., sources: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ConnectRequest(_message.Message):
-    __slots__ = ("start", "answer", "late_reply", "command", "stop", "dialog_command", "authorized_list", "registrar", "auto", "batch")
+    __slots__ = ("start", "answer", "late_reply", "command", "stop", "dialog_command", "authorized_list", "registrar", "auto", "batch", "stun")
     START_FIELD_NUMBER: _ClassVar[int]
     ANSWER_FIELD_NUMBER: _ClassVar[int]
     LATE_REPLY_FIELD_NUMBER: _ClassVar[int]
@@ -507,6 +527,7 @@ class ConnectRequest(_message.Message):
     REGISTRAR_FIELD_NUMBER: _ClassVar[int]
     AUTO_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    STUN_FIELD_NUMBER: _ClassVar[int]
     start: Start
     answer: CallbackAnswer
     late_reply: LateReply
@@ -517,10 +538,11 @@ class ConnectRequest(_message.Message):
     registrar: RegistrarCommand
     auto: AutoCommand
     batch: RequestBatch
-    def __init__(self, start: _Optional[_Union[Start, _Mapping]] = ..., answer: _Optional[_Union[CallbackAnswer, _Mapping]] = ..., late_reply: _Optional[_Union[LateReply, _Mapping]] = ..., command: _Optional[_Union[_uac_pb2.UacCommand, _Mapping]] = ..., stop: _Optional[_Union[Stop, _Mapping]] = ..., dialog_command: _Optional[_Union[DialogCommand, _Mapping]] = ..., authorized_list: _Optional[_Union[AuthorizedListRequest, _Mapping]] = ..., registrar: _Optional[_Union[RegistrarCommand, _Mapping]] = ..., auto: _Optional[_Union[AutoCommand, _Mapping]] = ..., batch: _Optional[_Union[RequestBatch, _Mapping]] = ...) -> None: ...
+    stun: StunCommand
+    def __init__(self, start: _Optional[_Union[Start, _Mapping]] = ..., answer: _Optional[_Union[CallbackAnswer, _Mapping]] = ..., late_reply: _Optional[_Union[LateReply, _Mapping]] = ..., command: _Optional[_Union[_uac_pb2.UacCommand, _Mapping]] = ..., stop: _Optional[_Union[Stop, _Mapping]] = ..., dialog_command: _Optional[_Union[DialogCommand, _Mapping]] = ..., authorized_list: _Optional[_Union[AuthorizedListRequest, _Mapping]] = ..., registrar: _Optional[_Union[RegistrarCommand, _Mapping]] = ..., auto: _Optional[_Union[AutoCommand, _Mapping]] = ..., batch: _Optional[_Union[RequestBatch, _Mapping]] = ..., stun: _Optional[_Union[StunCommand, _Mapping]] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
-    __slots__ = ("started", "callback", "uac_event", "notification", "error", "dialog_result", "authorized_list", "registrar_result", "auto_result", "batch")
+    __slots__ = ("started", "callback", "uac_event", "notification", "error", "dialog_result", "authorized_list", "registrar_result", "auto_result", "batch", "stun_result")
     STARTED_FIELD_NUMBER: _ClassVar[int]
     CALLBACK_FIELD_NUMBER: _ClassVar[int]
     UAC_EVENT_FIELD_NUMBER: _ClassVar[int]
@@ -531,6 +553,7 @@ class ConnectResponse(_message.Message):
     REGISTRAR_RESULT_FIELD_NUMBER: _ClassVar[int]
     AUTO_RESULT_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    STUN_RESULT_FIELD_NUMBER: _ClassVar[int]
     started: Started
     callback: Callback
     uac_event: _uac_pb2.UacEvent
@@ -541,7 +564,34 @@ class ConnectResponse(_message.Message):
     registrar_result: RegistrarResult
     auto_result: AutoResult
     batch: ResponseBatch
-    def __init__(self, started: _Optional[_Union[Started, _Mapping]] = ..., callback: _Optional[_Union[Callback, _Mapping]] = ..., uac_event: _Optional[_Union[_uac_pb2.UacEvent, _Mapping]] = ..., notification: _Optional[_Union[Notification, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., dialog_result: _Optional[_Union[DialogResult, _Mapping]] = ..., authorized_list: _Optional[_Union[AuthorizedList, _Mapping]] = ..., registrar_result: _Optional[_Union[RegistrarResult, _Mapping]] = ..., auto_result: _Optional[_Union[AutoResult, _Mapping]] = ..., batch: _Optional[_Union[ResponseBatch, _Mapping]] = ...) -> None: ...
+    stun_result: StunResult
+    def __init__(self, started: _Optional[_Union[Started, _Mapping]] = ..., callback: _Optional[_Union[Callback, _Mapping]] = ..., uac_event: _Optional[_Union[_uac_pb2.UacEvent, _Mapping]] = ..., notification: _Optional[_Union[Notification, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., dialog_result: _Optional[_Union[DialogResult, _Mapping]] = ..., authorized_list: _Optional[_Union[AuthorizedList, _Mapping]] = ..., registrar_result: _Optional[_Union[RegistrarResult, _Mapping]] = ..., auto_result: _Optional[_Union[AutoResult, _Mapping]] = ..., batch: _Optional[_Union[ResponseBatch, _Mapping]] = ..., stun_result: _Optional[_Union[StunResult, _Mapping]] = ...) -> None: ...
+
+class StunCommand(_message.Message):
+    __slots__ = ("id", "uri")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    URI_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    uri: str
+    def __init__(self, id: _Optional[int] = ..., uri: _Optional[str] = ...) -> None: ...
+
+class StunResult(_message.Message):
+    __slots__ = ("id", "local_address", "local_port", "public_address", "public_port", "error", "error_kind")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_PORT_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_PORT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_KIND_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    local_address: str
+    local_port: int
+    public_address: str
+    public_port: int
+    error: str
+    error_kind: _uac_pb2.UacErrorKind
+    def __init__(self, id: _Optional[int] = ..., local_address: _Optional[str] = ..., local_port: _Optional[int] = ..., public_address: _Optional[str] = ..., public_port: _Optional[int] = ..., error: _Optional[str] = ..., error_kind: _Optional[_Union[_uac_pb2.UacErrorKind, str]] = ...) -> None: ...
 
 class AutoCommand(_message.Message):
     __slots__ = ("id", "kind", "op", "name", "uri", "interval", "options")

@@ -28,7 +28,15 @@ import {
   UserPassDecision,
 } from "./decisions.js";
 import { Request, Response } from "./sip.js";
-import { Credential, UacCommand, UacEvent, UacOptions } from "./uac.js";
+import {
+  Credential,
+  UacCommand,
+  UacErrorKind,
+  uacErrorKindFromJSON,
+  uacErrorKindToJSON,
+  UacEvent,
+  UacOptions,
+} from "./uac.js";
 
 export const protobufPackage = "nksip.v1";
 
@@ -670,7 +678,32 @@ export interface Notification {
      */
     { $case: "callbackExpired"; value: CallbackExpired }
     | { $case: "registration"; value: RegistrationStatus }
+    | //
+    /**
+     * A connection (or UDP flow) that dialogs of this instance used failed: closed by the
+     * peer, reset, or silent to keep-alives (RFC 5626 §4.4).
+     */
+    { $case: "connectionLost"; value: ConnectionLost }
     | undefined;
+}
+
+/**
+ * A flow the server had with a peer is gone. Sent to the instances that own dialogs whose
+ * in-dialog requests came over it (their next requests to that peer open a new connection).
+ */
+export interface ConnectionLost {
+  /** `udp`, `tcp`, `tls`, `ws` or `wss`. */
+  transport: string;
+  /** The peer's address (IPv6 without brackets) and port. */
+  remoteAddress: string;
+  remotePort: number;
+  /** The local address and port of the flow. */
+  localAddress: string;
+  localPort: number;
+  /** Why: `closed` (by the peer or an error), `keepalive` (no answer to keep-alives), `idle`. */
+  reason: string;
+  /** Handles of the instance's dialogs that used the flow. */
+  dialogs: string[];
 }
 
 export interface CallbackExpired {
@@ -807,6 +840,9 @@ export interface ConnectRequest {
     | //
     /** Several of the above at once (see Start.batching). */
     { $case: "batch"; value: RequestBatch }
+    | //
+    /** Send a STUN Binding request (NkSIP nksip_uac:stun). */
+    { $case: "stun"; value: StunCommand }
     | undefined;
 }
 
@@ -829,7 +865,43 @@ export interface ConnectResponse {
     | //
     /** Several of the above at once, only to an app whose Start set `batching`. */
     { $case: "batch"; value: ResponseBatch }
+    | //
+    /** The answer to a StunCommand. */
+    { $case: "stunResult"; value: StunResult }
     | undefined;
+}
+
+/**
+ * NkSIP's nksip_uac:stun: the server sends a STUN (RFC 5389) Binding request from one of the
+ * app's UDP listeners (any UDP listener of the server when the app has none) and reports the
+ * address the STUN server saw, which is the app's public address when a NAT lies between.
+ * Every nksip-server UDP listener is also a STUN server, on its SIP port.
+ */
+export interface StunCommand {
+  /** Chosen by the app; the StunResult carries it. */
+  id: number;
+  /**
+   * The STUN server: a `sip:` URI (`sip:stun.example.com:3478`, its host and port) or
+   * `host:port` (IPv6 in brackets). The port defaults to 3478.
+   */
+  uri: string;
+}
+
+export interface StunResult {
+  id: number;
+  /** The listener the request left from (as its Via would name it) and its port. */
+  localAddress: string;
+  localPort: number;
+  /** The address and port the STUN server saw (IPv6 without brackets). */
+  publicAddress: string;
+  publicPort: number;
+  /** Why it failed (no response, no UDP listener, an invalid URI); empty on success. */
+  error: string;
+  /**
+   * With `error`: UAC_ERROR_KIND_INVALID_URI for a URI that names no STUN server,
+   * UAC_ERROR_KIND_SERVICE_UNAVAILABLE when it could not be asked or did not answer.
+   */
+  errorKind: UacErrorKind;
 }
 
 /**
@@ -3896,6 +3968,9 @@ export const Notification: MessageFns<Notification> = {
       case "registration":
         RegistrationStatus.encode(message.event.value, writer.uint32(34).fork()).join();
         break;
+      case "connectionLost":
+        ConnectionLost.encode(message.event.value, writer.uint32(242).fork()).join();
+        break;
     }
     return writer;
   },
@@ -3945,6 +4020,14 @@ export const Notification: MessageFns<Notification> = {
             message.event = { $case: "registration", value: RegistrationStatus.decode(reader, reader.uint32()) };
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.event = { $case: "connectionLost", value: ConnectionLost.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3973,6 +4056,10 @@ export const Notification: MessageFns<Notification> = {
         ? { $case: "callbackExpired", value: CallbackExpired.fromJSON(object.callback_expired) }
         : isSet(object.registration)
         ? { $case: "registration", value: RegistrationStatus.fromJSON(object.registration) }
+        : isSet(object.connectionLost)
+        ? { $case: "connectionLost", value: ConnectionLost.fromJSON(object.connectionLost) }
+        : isSet(object.connection_lost)
+        ? { $case: "connectionLost", value: ConnectionLost.fromJSON(object.connection_lost) }
         : undefined,
     };
   },
@@ -3987,6 +4074,8 @@ export const Notification: MessageFns<Notification> = {
       obj.callbackExpired = CallbackExpired.toJSON(message.event.value);
     } else if (message.event?.$case === "registration") {
       obj.registration = RegistrationStatus.toJSON(message.event.value);
+    } else if (message.event?.$case === "connectionLost") {
+      obj.connectionLost = ConnectionLost.toJSON(message.event.value);
     }
     return obj;
   },
@@ -4021,7 +4110,196 @@ export const Notification: MessageFns<Notification> = {
         }
         break;
       }
+      case "connectionLost": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "connectionLost", value: ConnectionLost.fromPartial(object.event.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseConnectionLost(): ConnectionLost {
+  return { transport: "", remoteAddress: "", remotePort: 0, localAddress: "", localPort: 0, reason: "", dialogs: [] };
+}
+
+export const ConnectionLost: MessageFns<ConnectionLost> = {
+  encode(message: ConnectionLost, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.transport !== "") {
+      writer.uint32(10).string(message.transport);
+    }
+    if (message.remoteAddress !== "") {
+      writer.uint32(18).string(message.remoteAddress);
+    }
+    if (message.remotePort !== 0) {
+      writer.uint32(24).uint32(message.remotePort);
+    }
+    if (message.localAddress !== "") {
+      writer.uint32(34).string(message.localAddress);
+    }
+    if (message.localPort !== 0) {
+      writer.uint32(40).uint32(message.localPort);
+    }
+    if (message.reason !== "") {
+      writer.uint32(50).string(message.reason);
+    }
+    for (const v of message.dialogs) {
+      writer.uint32(58).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConnectionLost {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConnectionLost();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.transport = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.remoteAddress = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.remotePort = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.localAddress = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.localPort = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.dialogs.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConnectionLost {
+    return {
+      transport: isSet(object.transport) ? globalThis.String(object.transport) : "",
+      remoteAddress: isSet(object.remoteAddress)
+        ? globalThis.String(object.remoteAddress)
+        : isSet(object.remote_address)
+        ? globalThis.String(object.remote_address)
+        : "",
+      remotePort: isSet(object.remotePort)
+        ? globalThis.Number(object.remotePort)
+        : isSet(object.remote_port)
+        ? globalThis.Number(object.remote_port)
+        : 0,
+      localAddress: isSet(object.localAddress)
+        ? globalThis.String(object.localAddress)
+        : isSet(object.local_address)
+        ? globalThis.String(object.local_address)
+        : "",
+      localPort: isSet(object.localPort)
+        ? globalThis.Number(object.localPort)
+        : isSet(object.local_port)
+        ? globalThis.Number(object.local_port)
+        : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      dialogs: globalThis.Array.isArray(object?.dialogs)
+        ? object.dialogs.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ConnectionLost): unknown {
+    const obj: any = {};
+    if (message.transport !== "") {
+      obj.transport = message.transport;
+    }
+    if (message.remoteAddress !== "") {
+      obj.remoteAddress = message.remoteAddress;
+    }
+    if (message.remotePort !== 0) {
+      obj.remotePort = Math.round(message.remotePort);
+    }
+    if (message.localAddress !== "") {
+      obj.localAddress = message.localAddress;
+    }
+    if (message.localPort !== 0) {
+      obj.localPort = Math.round(message.localPort);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.dialogs?.length) {
+      obj.dialogs = message.dialogs;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConnectionLost>, I>>(base?: I): ConnectionLost {
+    return ConnectionLost.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConnectionLost>, I>>(object: I): ConnectionLost {
+    const message = createBaseConnectionLost();
+    message.transport = object.transport ?? "";
+    message.remoteAddress = object.remoteAddress ?? "";
+    message.remotePort = object.remotePort ?? 0;
+    message.localAddress = object.localAddress ?? "";
+    message.localPort = object.localPort ?? 0;
+    message.reason = object.reason ?? "";
+    message.dialogs = object.dialogs?.map((e) => e) || [];
     return message;
   },
 };
@@ -5372,6 +5650,9 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
       case "batch":
         RequestBatch.encode(message.msg.value, writer.uint32(210).fork()).join();
         break;
+      case "stun":
+        StunCommand.encode(message.msg.value, writer.uint32(242).fork()).join();
+        break;
     }
     return writer;
   },
@@ -5469,6 +5750,14 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
             message.msg = { $case: "batch", value: RequestBatch.decode(reader, reader.uint32()) };
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.msg = { $case: "stun", value: StunCommand.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5509,6 +5798,8 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         ? { $case: "auto", value: AutoCommand.fromJSON(object.auto) }
         : isSet(object.batch)
         ? { $case: "batch", value: RequestBatch.fromJSON(object.batch) }
+        : isSet(object.stun)
+        ? { $case: "stun", value: StunCommand.fromJSON(object.stun) }
         : undefined,
     };
   },
@@ -5535,6 +5826,8 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
       obj.auto = AutoCommand.toJSON(message.msg.value);
     } else if (message.msg?.$case === "batch") {
       obj.batch = RequestBatch.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "stun") {
+      obj.stun = StunCommand.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -5605,6 +5898,12 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         }
         break;
       }
+      case "stun": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "stun", value: StunCommand.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
     return message;
   },
@@ -5646,6 +5945,9 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         break;
       case "batch":
         ResponseBatch.encode(message.msg.value, writer.uint32(210).fork()).join();
+        break;
+      case "stunResult":
+        StunResult.encode(message.msg.value, writer.uint32(242).fork()).join();
         break;
     }
     return writer;
@@ -5744,6 +6046,14 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
             message.msg = { $case: "batch", value: ResponseBatch.decode(reader, reader.uint32()) };
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.msg = { $case: "stunResult", value: StunResult.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5788,6 +6098,10 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         ? { $case: "autoResult", value: AutoResult.fromJSON(object.auto_result) }
         : isSet(object.batch)
         ? { $case: "batch", value: ResponseBatch.fromJSON(object.batch) }
+        : isSet(object.stunResult)
+        ? { $case: "stunResult", value: StunResult.fromJSON(object.stunResult) }
+        : isSet(object.stun_result)
+        ? { $case: "stunResult", value: StunResult.fromJSON(object.stun_result) }
         : undefined,
     };
   },
@@ -5814,6 +6128,8 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
       obj.autoResult = AutoResult.toJSON(message.msg.value);
     } else if (message.msg?.$case === "batch") {
       obj.batch = ResponseBatch.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "stunResult") {
+      obj.stunResult = StunResult.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -5884,7 +6200,283 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
         }
         break;
       }
+      case "stunResult": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "stunResult", value: StunResult.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseStunCommand(): StunCommand {
+  return { id: 0, uri: "" };
+}
+
+export const StunCommand: MessageFns<StunCommand> = {
+  encode(message: StunCommand, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.uri !== "") {
+      writer.uint32(18).string(message.uri);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StunCommand {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStunCommand();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.uri = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StunCommand {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      uri: isSet(object.uri) ? globalThis.String(object.uri) : "",
+    };
+  },
+
+  toJSON(message: StunCommand): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.uri !== "") {
+      obj.uri = message.uri;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StunCommand>, I>>(base?: I): StunCommand {
+    return StunCommand.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StunCommand>, I>>(object: I): StunCommand {
+    const message = createBaseStunCommand();
+    message.id = object.id ?? 0;
+    message.uri = object.uri ?? "";
+    return message;
+  },
+};
+
+function createBaseStunResult(): StunResult {
+  return { id: 0, localAddress: "", localPort: 0, publicAddress: "", publicPort: 0, error: "", errorKind: 0 };
+}
+
+export const StunResult: MessageFns<StunResult> = {
+  encode(message: StunResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.localAddress !== "") {
+      writer.uint32(18).string(message.localAddress);
+    }
+    if (message.localPort !== 0) {
+      writer.uint32(24).uint32(message.localPort);
+    }
+    if (message.publicAddress !== "") {
+      writer.uint32(34).string(message.publicAddress);
+    }
+    if (message.publicPort !== 0) {
+      writer.uint32(40).uint32(message.publicPort);
+    }
+    if (message.error !== "") {
+      writer.uint32(50).string(message.error);
+    }
+    if (message.errorKind !== 0) {
+      writer.uint32(56).int32(message.errorKind);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StunResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStunResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.localAddress = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.localPort = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.publicAddress = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.publicPort = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.errorKind = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StunResult {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      localAddress: isSet(object.localAddress)
+        ? globalThis.String(object.localAddress)
+        : isSet(object.local_address)
+        ? globalThis.String(object.local_address)
+        : "",
+      localPort: isSet(object.localPort)
+        ? globalThis.Number(object.localPort)
+        : isSet(object.local_port)
+        ? globalThis.Number(object.local_port)
+        : 0,
+      publicAddress: isSet(object.publicAddress)
+        ? globalThis.String(object.publicAddress)
+        : isSet(object.public_address)
+        ? globalThis.String(object.public_address)
+        : "",
+      publicPort: isSet(object.publicPort)
+        ? globalThis.Number(object.publicPort)
+        : isSet(object.public_port)
+        ? globalThis.Number(object.public_port)
+        : 0,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+      errorKind: isSet(object.errorKind)
+        ? uacErrorKindFromJSON(object.errorKind)
+        : isSet(object.error_kind)
+        ? uacErrorKindFromJSON(object.error_kind)
+        : 0,
+    };
+  },
+
+  toJSON(message: StunResult): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.localAddress !== "") {
+      obj.localAddress = message.localAddress;
+    }
+    if (message.localPort !== 0) {
+      obj.localPort = Math.round(message.localPort);
+    }
+    if (message.publicAddress !== "") {
+      obj.publicAddress = message.publicAddress;
+    }
+    if (message.publicPort !== 0) {
+      obj.publicPort = Math.round(message.publicPort);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    if (message.errorKind !== 0) {
+      obj.errorKind = uacErrorKindToJSON(message.errorKind);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StunResult>, I>>(base?: I): StunResult {
+    return StunResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StunResult>, I>>(object: I): StunResult {
+    const message = createBaseStunResult();
+    message.id = object.id ?? 0;
+    message.localAddress = object.localAddress ?? "";
+    message.localPort = object.localPort ?? 0;
+    message.publicAddress = object.publicAddress ?? "";
+    message.publicPort = object.publicPort ?? 0;
+    message.error = object.error ?? "";
+    message.errorKind = object.errorKind ?? 0;
     return message;
   },
 };
