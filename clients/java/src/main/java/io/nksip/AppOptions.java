@@ -31,6 +31,7 @@ public final class AppOptions {
   final Map<String, Reply> deadlineReplies = new LinkedHashMap<>();
   Duration grace = Duration.ZERO;
   final List<Credential> pass = new ArrayList<>();
+  Integer maxCalls;
   Backoff reconnect = Backoff.DEFAULT;
   Duration startTimeout = Duration.ofSeconds(10);
   Duration stopTimeout = Duration.ofSeconds(2);
@@ -72,6 +73,8 @@ public final class AppOptions {
   /** The app's credentials for every request it sends (NkSIP sip_pass). */
   public AppOptions pass(Credential c) { pass.add(c); return this; }
   public AppOptions pass(List<Credential> cs) { pass.addAll(cs); return this; }
+  /** The app's limit on concurrent calls (NkSIP sip_max_calls); unset: only the server's. */
+  public AppOptions maxCalls(int n) { maxCalls = n; return this; }
   /** The reconnect policy (also for the first join); {@link Backoff#DISABLED} for none. */
   public AppOptions reconnect(Backoff b) { reconnect = b; return this; }
   /** How long to wait for Started once a stream is open (10 s). */
@@ -100,6 +103,12 @@ public final class AppOptions {
     for (Plugin p : plugins) b.addPlugins(Service.Plugin.newBuilder().setName(p.name()).putAllOptions(p.options()));
     deadlines.forEach((k, d) -> b.putDeadlinesMs(k, (int) d.toMillis()));
     deadlineReplies.forEach((k, r) -> b.putDeadlineReplies(k, r.toProto()));
+    if (maxCalls != null) {
+      // by name: the field is recent in the contract, and a build from an older proto/ says so here
+      var field = Service.AppConfig.getDescriptor().findFieldByName("max_calls");
+      if (field == null) throw new IllegalStateException("the contract this SDK was built from has no max_calls");
+      b.setField(field, maxCalls);
+    }
     return b.build();
   }
 }

@@ -6,8 +6,8 @@
 //   java -jar examples/java/conformance/target/nksip-conformance.jar
 //
 // Environment: NKSIP_SERVER (default 127.0.0.1:50051), NKSIP_APP (default conformance),
-// NKSIP_LISTEN, NKSIP_TOKEN, NKSIP_PASS (default 1234), NKSIP_SIP_PASS, NKSIP_TIMERS
-// (`se,min_se`), NKSIP_PLUGINS, NKSIP_ROUTE (registrar | forward).
+// NKSIP_LISTEN, NKSIP_TOKEN, NKSIP_PASS (default 1234), NKSIP_SIP_PASS, NKSIP_MAX_CALLS,
+// NKSIP_TIMERS (`se,min_se`), NKSIP_PLUGINS, NKSIP_ROUTE (registrar | forward).
 package io.nksip.conformance;
 
 import com.google.gson.Gson;
@@ -75,6 +75,8 @@ public final class Main implements SipApp {
   static final CountDownLatch STOPPED = new CountDownLatch(1);
   static final Set<String> REL_FLOWS = Set.of("rel-prov-prov-busy", "rel-prov-pending", "rel-answer", "rel-offer");
   static volatile App app;
+  /** Set by the leave command: the app stopped on purpose and the process stays. */
+  static volatile boolean left;
 
   static String envOr(String k, String def) {
     String v = System.getenv(k);
@@ -697,8 +699,10 @@ public final class Main implements SipApp {
         .listen(splitList(System.getenv("NKSIP_LISTEN")))
         .token(envOr("NKSIP_TOKEN", ""))
         .pass(sipPass)
-        .plugins(plugins)
-        .notify(new Events() {
+        .plugins(plugins);
+    String maxCalls = envOr("NKSIP_MAX_CALLS", "").trim();
+    if (maxCalls.matches("\\d+")) opts.maxCalls(Integer.parseInt(maxCalls));
+    opts.notify(new Events() {
           @Override public void onStarted(StartedInfo info) { emit("started", startedFields(info)); }
           @Override public void onDisconnected(Throwable cause) {
             emit("disconnected", map("message", cause == null ? null : cause.getMessage()));
@@ -735,6 +739,8 @@ public final class Main implements SipApp {
     reader.start();
     emit("ready", startedFields(app.started()));
     app.closed().join();
+    // left on purpose: the process stays until a signal (its shutdown hook) ends it
+    if (left) exit.await();
     // closed without a signal (gave up reconnecting): leave
     STOPPED.countDown();
     System.exit(0);
@@ -839,6 +845,14 @@ public final class Main implements SipApp {
         watch(id, call);
       }
       case "dialog", "dialogs", "stop-dialog" -> background(() -> runDialogCommand(c));
+      case "leave" -> {
+        // the app stops and the process stays: a request now is NkSIP's service_not_started
+        left = true;
+        background(() -> {
+          app.close();
+          result(id, map("left", true));
+        });
+      }
       case "cancel" -> {
         Call invite = CALLS.get(str(c, "call"));
         if (invite == null) {
