@@ -1,231 +1,233 @@
-// The PBX example in Java: NkSIP's NkPBX (reference/nksip.md §8) as a SipApp. A registrar
-// (the registrar plugin) and a forking proxy to the registered contacts with Record-Route,
-// digest authentication with the users given, and NkPBX's extensions:
-//   200@domain  every registered endpoint but the caller, in parallel, with Record-Route
-//   201@domain  the endpoints shuffled in pairs: pairs tried one after the other, both members
-//               of a pair at once; adds x-nksip-pbx: 201, no Record-Route
-//   300@domain  answered here: a reliable 180, then after 5 s a 200 with an inactive SDP
-//   user@domain the user's registered contacts (404: no such user, 480: none registered);
-//               SUBSCRIBE gets 403
-//   domain only processed here (OPTIONS answered without a challenge)
-//   other hosts proxied to the Request-URI with Record-Route
+// pbx: NkSIP's NkPBX sample (reference §8) as a Java SipApp, with the behaviour and flags of
+// examples/typescript/pbx.ts. A registrar (the registrar plugin) and a forking proxy for its
+// domains:
+//
+//   - digest authentication: REGISTER is challenged with 401, everything else with 407; a
+//     wrong password gets 403. A request from a registered contact of its From user, or from
+//     the other end of a dialog, needs no digest. A digest vouches only for its own user: a
+//     REGISTER binds the To user who authenticated, other requests go out as the From user.
+//   - OPTIONS to the PBX itself (no user part) is answered 200 without a challenge.
+//   - <user>@<domain>: proxied to the user's registered contacts (parallel within a q value,
+//     serial across q values, Record-Route); 480 when nothing is registered, 404 for a user
+//     the PBX does not know.
+//   - 200@<domain>: every registered contact but the caller's, all in parallel.
+//   - 201@<domain>: the same contacts shuffled and tried in pairs, one pair after the other,
+//     without Record-Route.
+//   - any other domain: 403, never relayed (no open relay).
 //
 //   java -jar examples/java/pbx/target/nksip-pbx.jar --user alice:1234 --user bob:5678
 //
-// Options: --server host:port (default $NKSIP_SERVER, else 127.0.0.1:50051), --listen URI
-// (repeatable; none: the server's own listeners), --realm (nksip), --domain (repeatable; the
-// listeners' hosts, localhost and nksip are always ours), --user name:password (repeatable;
-// a password may be `HA1!<hex>`), --users FILE (one name:password a line). Without users, any
-// user is accepted with password 1234, as NkPBX does. Ctrl-C stops it.
+// Flags (the same as every language's PBX example):
+//   --server HOST:PORT   the server's gRPC address (default $NKSIP_SERVER or 127.0.0.1:50051)
+//   --name NAME          the app's name (default pbx)
+//   --listen URI         a listener of its own (repeatable); none: the server's own listeners
+//   --domain DOMAIN      a domain served (repeatable; default nksip); the address a request
+//                        came to is always served too
+//   --realm REALM        the digest realm (default the first domain)
+//   --user NAME:PASSWORD a user (repeatable); the password may be HA1!<hex of MD5(name:realm:password)>
+//   --users FILE         users from a JSON object {"name": "password", ...}
+//   --token TOKEN        the server's shared secret (default $NKSIP_TOKEN)
 package io.nksip.pbx;
 
+import com.google.gson.JsonParser;
 import io.nksip.App;
 import io.nksip.AppOptions;
 import io.nksip.AuthorizeDecision;
-import io.nksip.HeaderEdit;
-import io.nksip.MethodAnswer;
+import io.nksip.Events;
 import io.nksip.Plugin;
 import io.nksip.ProxyOptions;
 import io.nksip.Reply;
 import io.nksip.Request;
 import io.nksip.RouteDecision;
-import io.nksip.Sdp;
+import io.nksip.SipApp;
+import io.nksip.StartedInfo;
 import io.nksip.UriSet;
 import io.nksip.UserPass;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import nksip.v1.Service.AuthInfo;
 
-public final class Pbx implements io.nksip.SipApp {
+public final class Pbx implements SipApp {
+  private final List<String> domains;
   private final String realm;
   private final Map<String, String> users;
-  private final Set<String> domains = ConcurrentHashMap.newKeySet();
-  /** The AORs that registered here, for 200@ and 201@. */
-  private final Set<String> aors = ConcurrentHashMap.newKeySet();
   private volatile App app;
 
-  Pbx(String realm, Map<String, String> users, List<String> domains) {
+  Pbx(List<String> domains, String realm, Map<String, String> users) {
+    this.domains = domains;
     this.realm = realm;
     this.users = users;
-    this.domains.addAll(List.of("localhost", "nksip"));
-    for (String d : domains) this.domains.add(d.toLowerCase(Locale.ROOT));
   }
 
-  static String aor(String scheme, String user, String host) {
-    return scheme + ":" + user + "@" + host.toLowerCase(Locale.ROOT);
+  static void log(String line) {
+    System.out.println(Instant.now() + " " + line);
+    System.out.flush();
   }
 
-  private boolean ours(String host) {
-    return domains.contains(host.toLowerCase(Locale.ROOT));
+  /** Our domains, and the address the request came to (a softphone may use either). */
+  private boolean ours(String host, Request req) {
+    String h = host.toLowerCase(Locale.ROOT);
+    if (h.startsWith("[") && h.endsWith("]")) h = h.substring(1, h.length() - 1);
+    return domains.contains(h) || h.equals(req.transport().getLocalIp().toLowerCase(Locale.ROOT));
   }
 
-  private static ProxyOptions recordRoute() {
-    return ProxyOptions.create().recordRoute(true);
+  private static boolean isSip(String scheme) {
+    return scheme.equals("sip") || scheme.equals("sips");
   }
 
-  @Override
-  public RouteDecision route(Request req) throws Exception {
-    // a request may come between the join and App.start returning
-    if (app == null) return RouteDecision.reply(Reply.serviceUnavailable());
-    var ruri = req.ruri();
-    if (req.method().equals("REGISTER")) {
-      if (!ours(ruri.host())) return RouteDecision.reply(Reply.forbidden("Not our domain"));
-      var to = req.to().uri();
-      aors.add(aor(to.scheme(), to.user(), to.host()));
-      return RouteDecision.process();
-    }
-    // in a dialog: follow the route set the Record-Route made
-    if (!req.to().tag().isEmpty()) return RouteDecision.proxy(UriSet.EMPTY, ProxyOptions.create());
-    if (!ours(ruri.host())) return RouteDecision.proxy(UriSet.EMPTY, recordRoute());
-    String user = ruri.user();
-    if (user.isEmpty() || user.equals("300")) return RouteDecision.process();
-    var from = req.from().uri();
-    String caller = aor(from.scheme(), from.user(), from.host());
-    switch (user) {
-      case "200": {
-        List<String> all = endpoints(caller);
-        if (all.isEmpty()) return RouteDecision.reply(Reply.temporarilyUnavailable());
-        return RouteDecision.proxy(UriSet.parallel(all), recordRoute());
-      }
-      case "201": {
-        List<String> all = endpoints(caller);
-        if (all.isEmpty()) return RouteDecision.reply(Reply.temporarilyUnavailable());
-        Collections.shuffle(all);
-        List<List<String>> pairs = new ArrayList<>();
-        for (int i = 0; i < all.size(); i += 2) pairs.add(all.subList(i, Math.min(i + 2, all.size())));
-        return RouteDecision.proxy(new UriSet(pairs), ProxyOptions.create().header(HeaderEdit.add("x-nksip-pbx", "201")));
-      }
-      default:
-        break;
-    }
-    if (req.method().equals("SUBSCRIBE")) return RouteDecision.reply(Reply.forbidden(""));
-    if (!users.isEmpty() && !users.containsKey(user)) return RouteDecision.reply(Reply.notFound("User not found"));
-    UriSet contacts = app.registrar().qfind(aor(ruri.scheme(), user, ruri.host())).get(5, TimeUnit.SECONDS);
-    if (contacts.isEmpty()) return RouteDecision.reply(Reply.temporarilyUnavailable());
-    return RouteDecision.proxy(contacts, recordRoute());
-  }
-
-  /** The contacts of every AOR registered here but the caller's. */
-  private List<String> endpoints(String caller) throws Exception {
+  /** Every registered contact of every user but caller, on domain. */
+  private List<String> everyoneBut(String caller, String domain) throws Exception {
     List<String> out = new ArrayList<>();
-    for (String a : aors) {
-      if (a.equals(caller)) continue;
-      out.addAll(app.registrar().find(a).get(5, TimeUnit.SECONDS));
+    for (String u : users.keySet()) {
+      if (!u.equals(caller)) out.addAll(app.registrar().find("sip:" + u + "@" + domain).get(5, TimeUnit.SECONDS));
     }
     return out;
   }
 
-  /** 300@: a reliable 180, then after 5 s a 200 with an inactive SDP; anything else local: 603. */
+  /** Shuffled, then in pairs: NkPBX's 201. */
+  private static UriSet shuffledPairs(List<String> uris) {
+    List<String> s = new ArrayList<>(uris);
+    Collections.shuffle(s);
+    List<List<String>> pairs = new ArrayList<>();
+    for (int i = 0; i < s.size(); i += 2) pairs.add(s.subList(i, Math.min(i + 2, s.size())));
+    return new UriSet(pairs);
+  }
+
   @Override
-  public MethodAnswer invite(Request req) {
-    if (!req.ruri().user().equals("300")) return Reply.decline();
-    req.reply(Reply.relRinging(null));
-    CompletableFuture.delayedExecutor(5, TimeUnit.SECONDS).execute(() -> {
-      byte[] sdp = Sdp.offer("pbx", "", new Sdp.Media("audio", 40000, List.of("0"), "inactive"));
-      try {
-        req.reply(Reply.answer(sdp, ""));
-      } catch (RuntimeException e) {
-        System.err.println("pbx: 300 not answered: " + e.getMessage());
-      }
-    });
-    return MethodAnswer.noReply();
+  public RouteDecision route(Request req) throws Exception {
+    // in a dialog: along its route set when it names us (the server drops our own Route), else
+    // answered here (481 and the like)
+    if (!req.to().tag().isEmpty()) {
+      return req.routes().isEmpty() ? RouteDecision.process() : RouteDecision.proxy(UriSet.EMPTY, null);
+    }
+    if (req.method().equals("ACK") || req.method().equals("CANCEL")) return RouteDecision.process();
+    var ruri = req.ruri();
+    if (!isSip(ruri.scheme()) || !ours(ruri.host(), req)) {
+      return RouteDecision.reply(Reply.forbidden("Domain Not Served"));
+    }
+    String user = ruri.user();
+    if (req.method().equals("REGISTER") || user.isEmpty()) return RouteDecision.process();
+    // a request may come between the join and App.start returning
+    if (app == null) return RouteDecision.reply(Reply.serviceUnavailable());
+    String caller = req.from().uri().user();
+    if (user.equals("200") || user.equals("201")) {
+      List<String> all = everyoneBut(caller, ruri.host());
+      log(req.method() + " " + user + "@" + ruri.host() + " from " + caller + ": " + all.size() + " contacts");
+      if (all.isEmpty()) return RouteDecision.reply(Reply.temporarilyUnavailable());
+      return user.equals("200")
+          ? RouteDecision.proxy(UriSet.parallel(all), ProxyOptions.create().recordRoute(true))
+          : RouteDecision.proxy(shuffledPairs(all), ProxyOptions.create().recordRoute(false));
+    }
+    UriSet set = app.registrar().qfind("sip:" + user + "@" + ruri.host()).get(5, TimeUnit.SECONDS);
+    log(req.method() + " " + user + "@" + ruri.host() + " from " + caller + ": " + set.groups());
+    if (!set.isEmpty()) return RouteDecision.proxy(set, ProxyOptions.create().recordRoute(true));
+    return RouteDecision.reply(users.containsKey(user) ? Reply.temporarilyUnavailable() : Reply.notFound(""));
   }
 
   /**
-   * In-dialog requests and sources with a registration pass; a good digest passes, a bad one
-   * gets 403; none gets a challenge: 401 for REGISTER (the registrar is the UAS), 407 for the
-   * rest (the PBX is a proxy). OPTIONS to the PBX itself is answered without one.
+   * Runs before route for every request but ACK and CANCEL: first with no credentials checked
+   * (ok lets the request in at no cost), then with them.
    */
   @Override
   public AuthorizeDecision authorize(AuthInfo auth, Request req) {
-    if (auth.getDialog() || auth.getRegister()) return AuthorizeDecision.ok();
-    if (auth.getDigestsList().stream().anyMatch(AuthInfo.Digest::getOk)) return AuthorizeDecision.ok();
+    var ruri = req.ruri();
+    boolean inDialog = !req.to().tag().isEmpty();
+    if (!inDialog && !(isSip(ruri.scheme()) && ours(ruri.host(), req))) return AuthorizeDecision.forbidden();
+    if (req.method().equals("OPTIONS") && ruri.user().isEmpty() && !inDialog) return AuthorizeDecision.ok();
+    boolean register = req.method().equals("REGISTER");
+    if (!register && (auth.getRegister() || auth.getDialog())) return AuthorizeDecision.ok();
+    String who = register ? req.to().uri().user() : req.from().uri().user();
+    if (auth.getDigestsList().stream().anyMatch(d -> d.getOk() && d.getUser().equals(who))) {
+      return AuthorizeDecision.ok();
+    }
     if (auth.getDigestsCount() > 0) return AuthorizeDecision.forbidden();
-    if (req.method().equals("OPTIONS") && req.ruri().user().isEmpty()) return AuthorizeDecision.ok();
-    if (req.method().equals("REGISTER")) return AuthorizeDecision.authenticate(realm);
-    return AuthorizeDecision.proxyAuthenticate(realm);
+    return register ? AuthorizeDecision.authenticate(realm) : AuthorizeDecision.proxyAuthenticate(realm);
   }
 
   @Override
   public UserPass getUserPass(String user, String realm, Request req) {
-    if (users.isEmpty()) return UserPass.password("1234");
     String p = users.get(user);
     return p == null ? UserPass.unknown() : UserPass.password(p);
   }
 
   static void usage(String why) {
     System.err.println("pbx: " + why);
-    System.err.println("usage: java -jar nksip-pbx.jar [--server host:port] [--listen URI]... [--realm R]"
-        + " [--domain D]... [--user name:password]... [--users FILE]");
+    System.err.println("usage: java -jar nksip-pbx.jar [--server HOST:PORT] [--name NAME] [--listen URI]..."
+        + " [--domain DOMAIN]... [--realm REALM] [--user NAME:PASSWORD]... [--users FILE] [--token TOKEN]");
     System.exit(2);
-  }
-
-  static void addUser(Map<String, String> users, String spec) {
-    int c = spec.indexOf(':');
-    if (c <= 0) usage("a user is name:password, got " + spec);
-    users.put(spec.substring(0, c).trim(), spec.substring(c + 1).trim());
   }
 
   public static void main(String[] args) throws Exception {
     String server = System.getenv().getOrDefault("NKSIP_SERVER", AppOptions.DEFAULT_SERVER);
-    String realm = "nksip";
+    String token = System.getenv().getOrDefault("NKSIP_TOKEN", "");
+    String name = "pbx";
+    String realm = null;
+    String usersFile = null;
     List<String> listen = new ArrayList<>();
     List<String> domains = new ArrayList<>();
-    Map<String, String> users = new LinkedHashMap<>();
+    List<String> userFlags = new ArrayList<>();
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
-      if (a.equals("-h") || a.equals("--help")) usage("a registrar and forking proxy (NkPBX)");
+      if (a.equals("-h") || a.equals("--help")) usage("NkPBX: a registrar and forking proxy");
       if (i + 1 >= args.length) usage(a + " needs a value");
       String v = args[++i];
       switch (a) {
         case "--server" -> server = v;
+        case "--name" -> name = v;
         case "--listen" -> listen.add(v);
+        case "--domain" -> domains.add(v.toLowerCase(Locale.ROOT));
         case "--realm" -> realm = v;
-        case "--domain" -> domains.add(v);
-        case "--user" -> addUser(users, v);
-        case "--users" -> {
-          try {
-            for (String line : Files.readAllLines(Path.of(v))) {
-              if (!line.isBlank() && !line.trim().startsWith("#")) addUser(users, line.trim());
-            }
-          } catch (IOException e) {
-            usage("cannot read " + v + ": " + e.getMessage());
-          }
-        }
-        default -> usage("unknown option " + a);
+        case "--user" -> userFlags.add(v);
+        case "--users" -> usersFile = v;
+        case "--token" -> token = v;
+        default -> usage("unknown flag " + a);
       }
     }
-    Pbx pbx = new Pbx(realm, users, domains);
-    AppOptions opts = new AppOptions("pbx").server(server).listen(listen).plugin(Plugin.of("registrar"));
-    pbx.app = App.start(opts, pbx);
-    Set<String> where = new LinkedHashSet<>();
-    for (String l : pbx.app.started().listeners()) {
-      // udp:127.0.0.1:5060: the host is a domain of ours
-      String[] parts = l.split(":");
-      if (parts.length >= 3) pbx.domains.add(String.join(":", List.of(parts).subList(1, parts.length - 1)));
-      where.add(l);
+    if (domains.isEmpty()) domains.add("nksip");
+    if (realm == null) realm = domains.get(0);
+    Map<String, String> users = new LinkedHashMap<>();
+    if (usersFile != null) {
+      try {
+        for (var e : JsonParser.parseString(Files.readString(Path.of(usersFile))).getAsJsonObject().entrySet()) {
+          users.put(e.getKey(), e.getValue().getAsString());
+        }
+      } catch (IOException | RuntimeException e) {
+        usage("--users " + usersFile + ": " + e.getMessage());
+      }
     }
-    System.out.println("pbx: serving on " + String.join(", ", where) + "; realm " + realm + "; domains "
-        + String.join(", ", pbx.domains) + "; users " + (users.isEmpty() ? "any (password 1234)" : String.join(", ", users.keySet())));
-    CountDownLatch done = new CountDownLatch(1);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      pbx.app.close();
-      done.countDown();
-    }));
+    for (String u : userFlags) {
+      int c = u.indexOf(':');
+      if (c <= 0) usage("--user " + u + ": expected NAME:PASSWORD");
+      users.put(u.substring(0, c), u.substring(c + 1));
+    }
+
+    Pbx pbx = new Pbx(List.copyOf(domains), realm, users);
+    AppOptions opts = new AppOptions(name).server(server).token(token).listen(listen).plugin(Plugin.of("registrar"))
+        .notify(new Events() {
+          @Override
+          public void onDisconnected(Throwable cause) {
+            log("disconnected from the server; reconnecting");
+          }
+
+          @Override
+          public void onStarted(StartedInfo info) {
+            if (info.reconnected()) log("rejoined the server");
+          }
+        });
+    pbx.app = App.start(opts, pbx);
+    List<String> where = pbx.app.started().listeners();
+    log("pbx ready: " + name + " on " + (where.isEmpty() ? "?" : String.join(", ", where)) + "; domains "
+        + String.join(", ", domains) + "; realm " + realm + "; users " + String.join(", ", users.keySet()));
+    Runtime.getRuntime().addShutdownHook(new Thread(pbx.app::close));
     pbx.app.closed().join();
-    done.await(5, TimeUnit.SECONDS);
   }
 }
