@@ -19,7 +19,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -325,19 +324,22 @@ class ServerTest {
   }
 
   @Test
-  void requestsOnAClosedOrUnjoinedAppFailCleanly() {
-    var e = assertThrows(ServerException.class, () -> App.start(
-        new AppOptions("nobody").server("127.0.0.1:" + freePortUnchecked()).reconnect(Backoff.DISABLED),
-        new SipApp() {}));
-    assertEquals("stream", e.code());
-    assertThrows(CompletionException.class, () -> CompletableFuture.failedFuture(e).join());
+  void anUnreachableServerFailsTheStartWithoutOrAfterRetrying() throws Exception {
+    String nowhere = "127.0.0.1:" + freePort();
+    var once = assertThrows(ServerException.class, () -> App.start(
+        new AppOptions("nobody").server(nowhere).reconnect(Backoff.DISABLED), new SipApp() {}));
+    assertEquals("stream", once.code());
+    AtomicInteger attempts = new AtomicInteger();
+    var retried = assertThrows(ServerException.class, () -> App.start(new AppOptions("nobody").server(nowhere)
+        .reconnect(new Backoff(false, Duration.ofMillis(20), Duration.ofMillis(50), 2, 0, 3))
+        .notify(new Events() {
+          @Override
+          public void onReconnecting(int attempt, long delayMs) {
+            attempts.incrementAndGet();
+          }
+        }), new SipApp() {}));
+    assertEquals("stream", retried.code());
+    assertEquals(3, attempts.get());
   }
 
-  static int freePortUnchecked() {
-    try {
-      return freePort();
-    } catch (Exception e) {
-      throw new IllegalStateException(e);
-    }
-  }
 }
