@@ -20,6 +20,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -354,13 +355,22 @@ public final class App implements AutoCloseable {
     }
     for (Long id : List.copyOf(queries.keySet())) {
       var q = queries.remove(id);
-      if (q != null) q.completeExceptionally(new IllegalStateException("command not completed: " + why));
+      if (q != null) later(() -> q.completeExceptionally(new IllegalStateException("command not completed: " + why)));
     }
   }
 
   private void emitError(ServerException e) {
     LOG.log(Level.DEBUG, "server error {0}: {1}", e.code(), e.getMessage());
     safely(() -> events.onError(e));
+  }
+
+  /** Runs r on the workers (inline once they are shut down): futures complete off the receiving thread. */
+  private void later(Runnable r) {
+    try {
+      workers.execute(r);
+    } catch (RejectedExecutionException e) {
+      r.run();
+    }
   }
 
   private static void safely(Runnable r) {
@@ -503,7 +513,7 @@ public final class App implements AutoCloseable {
   private Call sendCommand(Uac.UacCommand.Builder cmd, java.util.function.Consumer<Response> onProv) {
     long id = nextId.incrementAndGet();
     cmd.setId(id);
-    Call c = new Call(id, cmd.getMethod(), onProv);
+    Call c = new Call(id, cmd.getMethod(), onProv, this::later);
     pending.put(id, c);
     try {
       send(ConnectRequest.newBuilder().setCommand(cmd).build());
@@ -557,7 +567,7 @@ public final class App implements AutoCloseable {
     var o = new UacOptions();
     if (opts != null) o.reason(opts.reasonText()).headers(opts.headerEdits());
     if (requestHandle == null || requestHandle.isEmpty()) {
-      Call c = new Call(nextId.incrementAndGet(), "CANCEL", null);
+      Call c = new Call(nextId.incrementAndGet(), "CANCEL", null, this::later);
       c.fail(new UacException("unknownRequest", "CANCEL: the INVITE has no request handle", ""));
       return c;
     }
@@ -580,14 +590,14 @@ public final class App implements AutoCloseable {
       send(m);
     } catch (IllegalStateException e) {
       queries.remove(id);
-      f.completeExceptionally(e);
+      later(() -> f.completeExceptionally(e));
     }
     return f;
   }
 
   private void answerQuery(long id, ConnectResponse m) {
     var f = queries.remove(id);
-    if (f != null) f.complete(m);
+    if (f != null) later(() -> f.complete(m));
   }
 
   private CompletableFuture<Service.DialogResult> dialogCommand(Service.DialogCommand.Builder cmd) {

@@ -4,6 +4,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executor;
 import java.util.function.Consumer;
 import nksip.v1.Uac.UacErrorKind;
 import nksip.v1.Uac.UacEvent;
@@ -21,12 +22,20 @@ public final class Call {
   private final CompletableFuture<String> handle = new CompletableFuture<>();
   private final List<Response> provisionals = new CopyOnWriteArrayList<>();
   private final Consumer<Response> onProvisional;
+  // completes the futures: off the receiving thread, so stages chained on them may block
+  private final Executor completer;
   private volatile String handleText = "";
+  private volatile boolean done;
 
-  Call(long id, String method, Consumer<Response> onProvisional) {
+  Call(long id, String method, Consumer<Response> onProvisional, Executor completer) {
     this.id = id;
     this.method = method;
     this.onProvisional = onProvisional;
+    this.completer = completer;
+  }
+
+  Call(long id, String method, Consumer<Response> onProvisional) {
+    this(id, method, onProvisional, Runnable::run);
   }
 
   /** The command id the server's events carry. */
@@ -50,14 +59,15 @@ public final class Call {
   }
 
   public boolean isDone() {
-    return result.isDone();
+    return done;
   }
 
   /** Feeds an event; true once the call is complete. */
   boolean event(UacEvent ev) {
     if (handleText.isEmpty() && !ev.getRequestHandle().isEmpty()) {
-      handleText = ev.getRequestHandle();
-      handle.complete(handleText);
+      String h = ev.getRequestHandle();
+      handleText = h;
+      completer.execute(() -> handle.complete(h));
     }
     switch (ev.getEventCase()) {
       case PROVISIONAL -> {
@@ -89,10 +99,15 @@ public final class Call {
     finish(null, err);
   }
 
-  private boolean finish(Response r, Throwable err) {
-    if (result.isDone()) return false;
-    handle.completeExceptionally(new UacException("unknownRequest", method + " has no request handle", ""));
-    return err == null ? result.complete(r) : result.completeExceptionally(err);
+  private synchronized boolean finish(Response r, Throwable err) {
+    if (done) return false;
+    done = true;
+    completer.execute(() -> {
+      handle.completeExceptionally(new UacException("unknownRequest", method + " has no request handle", ""));
+      if (err == null) result.complete(r);
+      else result.completeExceptionally(err);
+    });
+    return true;
   }
 
   @Override
