@@ -341,5 +341,4 @@ class ServerTest {
     assertEquals("stream", retried.code());
     assertEquals(3, attempts.get());
   }
-
 }
