@@ -7,7 +7,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO_PLUGINS := clients/go/.bin/protoc-gen-go clients/go/.bin/protoc-gen-go-grpc
 TS_SOURCES := $(shell find server/src clients/typescript/src examples/typescript -name '*.ts' -not -path '*/dist/*' 2>/dev/null)
 
-.PHONY: all build proto run test test-deps python-deps test-python go-test unit lint format bench clean
+.PHONY: all build proto run test test-deps python-deps test-python go-test java-test unit lint format bench clean
 
 all: build
 
@@ -40,6 +40,7 @@ run: build
 test-deps: python-deps
 	@scripts/install-test-deps.sh
 	@scripts/install-go-deps.sh
+	@scripts/install-java-deps.sh
 
 # The Python SDK's venv (clients/python/.venv) with the package and its dev extras.
 python-deps:
@@ -61,7 +62,11 @@ go-test: build
 	cd clients/go && go vet ./... && go test -race -count=1 ./...
 	cd examples/go && go vet ./...
 
-test: build test-deps test-python go-test
+# The Java SDK's JUnit tests (part of them against the built server, so `build` comes first).
+java-test: build
+	mvn -B -ntp -f clients/java/pom.xml test
+
+test: build test-deps test-python go-test java-test
 	npx vitest run
 
 unit: $(NODE_MODULES)

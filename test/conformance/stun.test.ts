@@ -9,7 +9,7 @@ import { Children } from './harness.js';
 
 const languages = conformanceLanguages();
 /** Conformance apps that have the `stun` control command (the others get it with the SDK call). */
-const WITH_STUN = new Set(['typescript', 'python', 'go']);
+const WITH_STUN = new Set(['typescript', 'python', 'go', 'java']);
 
 describe.each(languages)('%s conformance app: NkSIP t01 stun', (lang) => {
   const todo = !WITH_STUN.has(lang);
