@@ -167,6 +167,7 @@ export class UasCore {
         else this.log?.debug({ status: resp.status, source }, 'stray response dropped');
       },
       onServerFailure: (txn, reason) => this.onServerFailure(txn, reason),
+      onSettled: (txn) => this.calls?.release(txn.callOwner as string, txn.request.callId),
     });
   }
 
@@ -287,9 +288,8 @@ export class UasCore {
     const calls = this.calls as CallCounter;
     const scope = this.app.callScope?.(source) ?? BUILT_IN_CALLS;
     if (!calls.admit(scope, req.callId)) return false;
-    const owner = scope.owner;
-    txn.callOwner = owner;
-    txn.onSettled = () => calls.release(owner, req.callId);
+    txn.callOwner = scope.owner;
+    txn.counted = true;
     return true;
   }
 

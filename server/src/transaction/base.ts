@@ -2,7 +2,7 @@
 // lifetime bound, and timers that cannot fire into a terminated transaction or throw into
 // the event loop.
 import type { TimerHandle } from './clock.js';
-import type { TxnEnv, TxnState } from './types.js';
+import type { ServerTxn, TxnEnv, TxnState } from './types.js';
 
 /** States whose own timers (D, H, I, J, K, L, M) already bound what is left of the life. */
 const BOUNDED: ReadonlySet<TxnState> = new Set(['completed', 'confirmed', 'accepted']);
@@ -15,9 +15,9 @@ export abstract class Transaction {
   readonly key: string;
   protected readonly env: TxnEnv;
   private lifetime: TimerHandle | undefined;
-  /** See ServerTxn: the call this transaction counts in, and what ends its part in it. */
+  /** See ServerTxn: the call this transaction counts in, while `counted`. */
   callOwner: string | undefined;
-  onSettled: (() => void) | undefined;
+  counted = false;
 
   /**
    * `armNow`: start the lifetime bound at once. A server transaction starts it only if it is
@@ -49,10 +49,9 @@ export abstract class Transaction {
     // a final response ends the wait the lifetime guards against; one timer fewer per
     // transaction in the 32 s of Timer J/K matters at thousands of requests a second
     if (BOUNDED.has(next)) this.lifetime = this.clear(this.lifetime);
-    if (this.onSettled !== undefined && !WAITING.has(next)) {
-      const settled = this.onSettled;
-      this.onSettled = undefined;
-      settled();
+    if (this.counted && !WAITING.has(next)) {
+      this.counted = false;
+      this.env.settled(this as unknown as ServerTxn);
     }
   }
 

@@ -72,6 +72,7 @@ export class TransactionLayer {
       log: opts.logger,
       removed: (txn) => this.removed(txn as ClientTransaction | ServerTransaction),
       serverFailure: (txn, reason, err) => this.serverFailure(txn, reason, err),
+      settled: (txn) => this.user.onSettled?.(txn),
       passAck: (ack, source, txn) => this.passAck(ack, source, txn),
       complete: (key, mkey, response, source, ms) => this.complete(key, mkey, response, source, ms),
       endCompleted: (rec) => this.completed.end(rec),

@@ -53,10 +53,11 @@ export interface ServerTxn {
   localTag: string | undefined;
   /**
    * The owner of the call this request counts in (core/calls.ts), kept here for the TU like
-   * `localTag`; `onSettled` runs once, when the wait for a final response ends.
+   * `localTag`. While `counted`, the TU's `onSettled` runs once the wait for a final response
+   * ends (a hook of the layer's, not a function per transaction: there are thousands a second).
    */
   callOwner: string | undefined;
-  onSettled: (() => void) | undefined;
+  counted: boolean;
   respond(resp: SipResponse): boolean;
   /** Ends the transaction silently: its answer went out statelessly, or never will. */
   abort(): void;
@@ -78,6 +79,8 @@ export interface TransactionUser {
   onStrayResponse(resp: SipResponse, source: Source): void;
   /** A server transaction ended abnormally (see ServerFailure). */
   onServerFailure(txn: ServerTxn, reason: ServerFailure, err?: Error): void;
+  /** A `counted` server transaction got its final response, or ended without one. */
+  onSettled(txn: ServerTxn): void;
   /**
    * A request the transport marked defective, or whose Via/CSeq/Call-ID cannot be read.
    * When unset, the layer answers 400 statelessly with the defect as reason (never for ACK).
@@ -94,6 +97,7 @@ export interface TxnEnv {
   /** Called once, when the transaction enters Terminated, to drop it from the maps. */
   removed(txn: object): void;
   serverFailure(txn: ServerTxn, reason: ServerFailure, err?: Error): void;
+  settled(txn: ServerTxn): void;
   passAck(ack: SipRequest, source: Source, txn: ServerTxn): void;
   /**
    * A non-INVITE server transaction entered Completed on an unreliable transport: from now
