@@ -643,7 +643,6 @@ export class SipProxy implements Forwarder {
   /** RFC 3263 minimal: transport from `;transport=`, IP from maddr or host, port or 5060. */
   private async hop(uri: Uri): Promise<Hop> {
     if (!isSipUri(uri)) return { ok: false, status: 416, reason: 'Unsupported URI Scheme' };
-    if (uri.scheme === 'sips') return { ok: false, status: 503, reason: 'TLS Not Available' };
     const transport = uriTransport(uri);
     if (transport === undefined) {
       const t = getParam(uri.params, 'transport');
@@ -662,7 +661,11 @@ export class SipProxy implements Forwarder {
         return { ok: false, status: 503, reason: 'DNS Lookup Failed' };
       }
     }
-    return { ok: true, ep: { transport, address, port: uri.port ?? 5060 } };
+    const port = uri.port ?? (transport === 'tls' || transport === 'wss' ? 5061 : 5060);
+    const ep: Endpoint = { transport, address, port };
+    // TLS and WSS check the certificate against the name, not the address
+    if (ipFamily(host) === 0 && (transport === 'tls' || transport === 'wss')) ep.serverName = host;
+    return { ok: true, ep };
   }
 
   /**
@@ -803,13 +806,17 @@ export class SipProxy implements Forwarder {
     }
     const oursByBranch = isOurBranch(viaBranch(ours));
     const tp = ours.transport.toLowerCase();
-    const oursByAddr = this.local.isLocal(ours.host, ours.port, tp === 'tcp' ? 'tcp' : 'udp');
+    const oursByAddr = this.local.isLocal(
+      ours.host,
+      ours.port,
+      KNOWN_TRANSPORTS.has(tp) ? (tp as TransportName) : 'udp',
+    );
     if (!oursByBranch && !oursByAddr) {
       this.log?.debug({ status: resp.status, via: ours.host }, 'proxy: stray response not ours dropped');
       return;
     }
-    const transport = next.transport.toLowerCase();
-    if (transport !== 'udp' && transport !== 'tcp') {
+    const transport = next.transport.toLowerCase() as TransportName;
+    if (!KNOWN_TRANSPORTS.has(transport)) {
       this.log?.debug({ transport }, 'proxy: stray response towards an unsupported transport');
       return;
     }
@@ -825,7 +832,7 @@ export class SipProxy implements Forwarder {
       localPort: source.localPort,
     };
     const cid = getParam(ours.params, 'nkc');
-    if (transport === 'tcp' && cid && /^\d{1,15}$/.test(cid)) dest.connectionId = Number(cid);
+    if (transport !== 'udp' && cid && /^\d{1,15}$/.test(cid)) dest.connectionId = Number(cid);
     this.transport.sendResponse(up, dest).catch((err: unknown) => {
       this.log?.debug({ err, status: resp.status }, 'proxy: stray response not relayed');
     });
@@ -842,10 +849,16 @@ function firstTwo(resp: SipResponse) {
   return [vias[0], vias[1]] as const;
 }
 
-/** The transport a SIP URI asks for (UDP by default); undefined for one we cannot use. */
+const KNOWN_TRANSPORTS: ReadonlySet<string> = new Set(['udp', 'tcp', 'tls', 'ws', 'wss']);
+
+/**
+ * The transport a SIP URI asks for (UDP by default, TLS for sips:, RFC 3261 §26.2.2);
+ * undefined for one we cannot use.
+ */
 function uriTransport(u: SipUri): TransportName | undefined {
-  const t = (getParam(u.params, 'transport') ?? 'udp').toLowerCase();
-  return t === 'udp' || t === 'tcp' ? t : undefined;
+  const t = (getParam(u.params, 'transport') ?? (u.scheme === 'sips' ? 'tls' : 'udp')).toLowerCase();
+  if (!KNOWN_TRANSPORTS.has(t)) return undefined;
+  return u.scheme === 'sips' && t !== 'wss' ? 'tls' : (t as TransportName);
 }
 
 /**
