@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configFromArgs } from '../src/args.js';
-import { ConfigError, DEFAULTS, parseListen } from '../src/config.js';
+import { type Config, ConfigError, DEFAULTS, parseListen } from '../src/config.js';
 
 describe('listen URIs', () => {
   it('a URI without transport means UDP and TCP on one port', () => {
@@ -38,7 +38,7 @@ describe('listen URIs', () => {
     const dir = mkdtempSync(join(tmpdir(), 'nksip-cfg-'));
     const yaml = join(dir, 't.yaml');
     writeFileSync(yaml, 'tls:\n  cert: /x/c.pem\n  key: /x/k.pem\n  verify: false\n');
-    expect(configFromArgs(['--config', yaml]).tls).toEqual({
+    expect((configFromArgs(['--config', yaml]) as Config).tls).toEqual({
       cert: '/x/c.pem',
       key: '/x/k.pem',
       verify: false,

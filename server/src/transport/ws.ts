@@ -199,8 +199,13 @@ export class WsListener implements Listener {
     this.wss.handleUpgrade(req, socket, head, (ws) => onAccept(ws, req, this, path));
   }
 
+  /** Stops accepting; upgraded connections are the manager's to close, so no waiting for them. */
   close(): Promise<void> {
-    this.closing ??= new Promise((resolve) => this.server.close(() => resolve()));
+    this.closing ??= new Promise((resolve) => {
+      this.server.close();
+      this.server.closeIdleConnections();
+      setImmediate(resolve);
+    });
     return this.closing;
   }
 }
@@ -340,10 +345,12 @@ export function connectWs(
     ws.once('error', (err: NodeJS.ErrnoException) => {
       done();
       ws.terminate();
+      // ws's own words for a server ignoring our subprotocol: "Server sent no subprotocol"
+      const why = /subprotocol/i.test(err.message)
+        ? `the server did not accept the sip subprotocol (${err.message})`
+        : err.message;
       reject(
-        Object.assign(new Error(`connect to ${where} failed: ${err.message}`, { cause: err }), {
-          code: err.code,
-        }),
+        Object.assign(new Error(`connect to ${where} failed: ${why}`, { cause: err }), { code: err.code }),
       );
     });
     ws.once('open', () => {
