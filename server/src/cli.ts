@@ -69,15 +69,26 @@ async function main(): Promise<void> {
 /** How to point a softphone at the built-in PBX. */
 function pbxHowTo(config: Config, server: Server): string {
   const pbx = config.pbx as NonNullable<Config['pbx']>;
-  const where = server.listeners.map((l) => `${l.transport.toUpperCase()} ${l.address}:${l.port}`).join(', ');
+  const where = server.listeners
+    .map(
+      (l) => `${l.transport.toUpperCase()} ${l.address}:${l.port}${l.path && l.path !== '/' ? l.path : ''}`,
+    )
+    .join(', ');
   const first = server.listeners[0];
+  const transports = [...new Set(server.listeners.map((l) => l.transport.toUpperCase()))].join(', ');
+  const ws = server.listeners.find((l) => l.transport === 'ws' || l.transport === 'wss');
   const domain = pbx.domains[0] ?? '127.0.0.1';
   const users = Object.keys(pbx.users);
   return [
     '',
     `Built-in PBX listening on ${where}; domains ${pbx.domains.join(', ')}; realm ${pbx.realm ?? domain}.`,
     'To register a softphone:',
-    `  SIP server / proxy  ${first ? `${first.address}:${first.port}` : domain} (UDP or TCP)`,
+    `  SIP server / proxy  ${first ? `${first.address}:${first.port}` : domain} (${transports})`,
+    ...(ws
+      ? [
+          `  browser (JsSIP, SIP.js)  ${ws.transport}://${ws.address}:${ws.port}${ws.path ?? '/'} (subprotocol sip)`,
+        ]
+      : []),
     `  domain              one of ${pbx.domains.join(', ')} (call with the same one)`,
     `  user / auth user    ${users.length > 0 ? users.join(' or ') : '(none configured: add pbx.users)'}`,
     '  password            the one in pbx.users of the config file',
