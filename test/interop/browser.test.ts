@@ -22,6 +22,7 @@ const PAGE_HTML = '<!doctype html><title>nksip browser test</title><script src="
 /** The little of JsSIP's API the page uses. */
 interface JsSipEvent {
   response?: { status_code: number };
+  session?: unknown;
   cause?: string;
   originator?: string;
 }
@@ -30,6 +31,7 @@ interface JsSipEmitter {
 }
 interface JsSipSession extends JsSipEmitter {
   terminate(): void;
+  answer?(options: object): void;
 }
 interface JsSipUa extends JsSipEmitter {
   start(): void;
@@ -193,7 +195,106 @@ describe('a browser (JsSIP in chromium) through the PBX over WebSocket', () => {
     }
   }
 
+  /**
+   * In the page: register alice over `url` and resolve once registered; the call that comes
+   * in is answered, and `ended` resolves with its events when the caller hangs up.
+   */
+  async function browserCallee(url: string): Promise<{ registered: boolean; ended: Promise<BrowserResult> }> {
+    const page = await browser.newPage();
+    if (process.env.NKSIP_BROWSER_DEBUG)
+      page.on('console', (m) => process.stderr.write(`[page] ${m.text()}\n`));
+    await page.goto(pageUrl);
+    const registered = await page.evaluate(
+      ({ url, debug }) =>
+        new Promise<boolean>((resolve) => {
+          const J = (globalThis as unknown as { JsSIP: JsSipApi }).JsSIP;
+          if (debug) J.debug.enable('JsSIP:*');
+          const events: string[] = [];
+          const ua = new J.UA({
+            sockets: [new J.WebSocketInterface(url)],
+            uri: 'sip:alice@127.0.0.1',
+            password: '1234',
+            register: true,
+            session_timers: false,
+          });
+          const g = globalThis as unknown as { ended: Promise<BrowserResult> };
+          g.ended = new Promise<BrowserResult>((done) => {
+            const timer = setTimeout(() => done({ registered: true, events, error: 'timed out' }), 20_000);
+            ua.on('newRTCSession', (e: JsSipEvent) => {
+              const session = e.session as JsSipSession;
+              events.push(`incoming ${e.originator}`);
+              session.on('confirmed', () => events.push('confirmed'));
+              session.on('failed', (f: JsSipEvent) => {
+                clearTimeout(timer);
+                events.push(`failed ${f.cause}`);
+                ua.stop();
+                done({ registered: true, events });
+              });
+              session.on('ended', (f: JsSipEvent) => {
+                clearTimeout(timer);
+                events.push(`ended ${f.originator}`);
+                ua.stop();
+                done({ registered: true, events });
+              });
+              session.answer?.({
+                mediaConstraints: { audio: true, video: false },
+                pcConfig: { iceServers: [] },
+              });
+            });
+          });
+          ua.on('registered', () => resolve(true));
+          ua.on('registrationFailed', () => resolve(false));
+          ua.start();
+        }),
+      { url, debug: Boolean(process.env.NKSIP_BROWSER_DEBUG) },
+    );
+    const ended = page
+      .evaluate(() => (globalThis as unknown as { ended: Promise<BrowserResult> }).ended)
+      .finally(() => page.close());
+    return { registered, ended };
+  }
+
   for (const transport of ['ws', 'wss'] as const) {
+    it(`over ${transport.toUpperCase()}: a sipp UAC calls the browser through the PBX (over its WebSocket), then hangs up`, async () => {
+      const url = `${transport}://127.0.0.1:${server.port(transport)}/ws`;
+      const callee = await browserCallee(url);
+      expect(callee.registered).toBe(true);
+      // bob registers from the port he calls from: the PBX lets his in-dialog BYE through as
+      // a registered user's (its policy for requests without credentials)
+      const port = await freePort();
+      const reg = await runSipp({
+        scenario: 'pbx-register.xml',
+        target: `127.0.0.1:${server.port('udp')}`,
+        calls: 1,
+        timeoutSec: 10,
+        extra: ['-key', 'user', 'bob', '-key', 'contact_port', String(port), '-au', 'bob', '-ap', '5678'],
+      });
+      expect(reg.code, reg.output).toBe(0);
+      const caller = await runSipp({
+        scenario: 'browser-caller.xml',
+        target: `127.0.0.1:${server.port('udp')}`,
+        port,
+        calls: 1,
+        timeoutSec: 15,
+        extra: [
+          '-key',
+          'user',
+          'bob',
+          '-key',
+          'callee',
+          'alice',
+          ...(process.env.NKSIP_BROWSER_DEBUG ? ['-trace_msg', '-message_file', '/tmp/nksip-browser-sipp.log'] : []),
+        ],
+      });
+      if (process.env.NKSIP_BROWSER_DEBUG)
+        process.stderr.write(`${server.logs.map((l) => JSON.stringify(l)).join('\n')}\n`);
+      expect([caller.code, caller.successful], caller.output).toEqual([0, 1]);
+      expect(await callee.ended).toEqual({
+        registered: true,
+        events: ['incoming remote', 'confirmed', 'ended remote'],
+      });
+    }, 60_000);
+
     it(`over ${transport.toUpperCase()}: registers, calls a sipp UAS through the PBX, hangs up`, async () => {
       const callee = await sippCallee();
       const url = `${transport}://127.0.0.1:${server.port(transport)}/ws`;

@@ -26,7 +26,8 @@ import {
   type TimerHandle,
   type TransactionLayer,
 } from '../transaction/index.js';
-import { hostText, ipFamily, normalizeIp, stripBrackets } from '../transport/address.js';
+import { hostText, ipFamily, normalizeIp, sameIp, stripBrackets } from '../transport/address.js';
+import { flowToken, needsFlowToken, parseFlowToken, withFlowUser } from '../transport/flow.js';
 import type { Endpoint, SipTransport, Source, TransportName } from '../transport/types.js';
 import { bestResponse } from './best.js';
 import { DEFAULT_PROXY_DIALOG_TIMEOUT_MS, type ProxyDialogApp, ProxyDialogs } from './dialogs.js';
@@ -42,6 +43,7 @@ import {
   pushVia,
   statefulBranch,
   statelessBranch,
+  takeFlow,
   targetRequest,
 } from './edit.js';
 import { LocalIdentity, type LocalListener } from './local.js';
@@ -167,6 +169,25 @@ export class SipProxy implements Forwarder {
   readonly dialogs: ProxyDialogs;
   private app: ProxyApp | undefined;
 
+  /** A Route of ours naming a flow other than the one `source` came over: kept for `takeFlow`. */
+  private flowElsewhere(source: Source): (u: SipUri) => boolean {
+    return (u) => {
+      const flow = parseFlowToken(u.user);
+      return (
+        flow !== undefined &&
+        !(
+          flow.transport === source.transport &&
+          sameIp(flow.address, source.address) &&
+          flow.port === source.port
+        )
+      );
+    };
+  }
+
+  /** Any URI of ours (a flow token's Route is ours whichever listener it names). */
+  private readonly isOurs = (u: SipUri): boolean =>
+    this.local.isLocal(u.host, u.port, uriTransport(u) ?? 'udp');
+
   /** Whether a URI names us for a request that reached `source` (§16.4 Route removal). */
   private oursFor(source: Source): (u: SipUri) => boolean {
     return (u) => {
@@ -239,7 +260,7 @@ export class SipProxy implements Forwarder {
         return;
       }
       base = copyRequest(req);
-      preprocess(base, this.oursFor(source));
+      preprocess(base, this.oursFor(source), this.flowElsewhere(source));
       const step = timers ? proxyTimerRequest(base, timers) : undefined;
       if (step?.kind === 'reject') {
         const headers: [string, string][] = [['Min-SE', String(step.minSe)]];
@@ -328,14 +349,20 @@ export class SipProxy implements Forwarder {
     const fork = b.fork;
     let req: SipRequest;
     let hopUri: Uri;
+    let flowOf: Endpoint | undefined;
     try {
       ({ req, hop: hopUri } = targetRequest(fork.base, b.uri, b.options));
+      const flow = takeFlow(req, this.isOurs);
+      if (flow) {
+        hopUri = flow.hop;
+        flowOf = flow.flow;
+      }
     } catch (err) {
       this.log?.debug({ err, target: formatUri(b.uri) }, 'proxy: unusable target');
       this.settle(b, this.synth(fork, 500, 'Invalid Target'));
       return;
     }
-    this.hop(hopUri).then(
+    this.hop(hopUri, flowOf).then(
       (h) => this.sendBranch(b, req, h),
       (err: unknown) => {
         this.log?.error({ err }, 'proxy: next hop failed');
@@ -640,9 +667,13 @@ export class SipProxy implements Forwarder {
 
   // ---- next hop and the proxy's own headers --------------------------------------------
 
-  /** RFC 3263 minimal: transport from `;transport=`, IP from maddr or host, port or 5060. */
-  private async hop(uri: Uri): Promise<Hop> {
+  /**
+   * RFC 3263 minimal: transport from `;transport=`, IP from maddr or host, port or 5060. A
+   * flow (a Route of ours with a flow token) is the destination whatever the URI says.
+   */
+  private async hop(uri: Uri, flow?: Endpoint): Promise<Hop> {
     if (!isSipUri(uri)) return { ok: false, status: 416, reason: 'Unsupported URI Scheme' };
+    if (flow) return { ok: true, ep: flow };
     const transport = uriTransport(uri);
     if (transport === undefined) {
       const t = getParam(uri.params, 'transport');
@@ -676,8 +707,12 @@ export class SipProxy implements Forwarder {
   private stamp(req: SipRequest, source: Source, ep: Endpoint, options: ProxyOptions, branch: string): void {
     const m = req.method;
     if (options.recordRoute && m !== 'REGISTER' && m !== 'ACK' && m !== 'CANCEL') {
-      const inbound = this.local.inboundUri(source);
-      const outbound = this.local.outboundUri(source, ep);
+      // a WebSocket client is reachable only over its connection: our Record-Route for its
+      // side names that flow (RFC 7118 §5, RFC 5626 §5.3)
+      let inbound = this.local.inboundUri(source);
+      if (needsFlowToken(source.transport)) inbound = withFlowUser(inbound, flowToken(source));
+      let outbound = this.local.outboundUri(source, ep);
+      if (needsFlowToken(ep.transport)) outbound = withFlowUser(outbound, flowToken(ep));
       insertTop(req, 'record-route', outbound === inbound ? [inbound] : [outbound, inbound]);
     }
     if (options.path && m === 'REGISTER') insertTop(req, 'path', [this.local.outboundUri(source, ep)]);
@@ -703,7 +738,7 @@ export class SipProxy implements Forwarder {
         return;
       }
       const base = copyRequest(req);
-      preprocess(base, this.oursFor(source));
+      preprocess(base, this.oursFor(source), this.flowElsewhere(source));
       const target = this.uriGroups(targets, base)?.[0]?.[0];
       if (!target) {
         answer({ status: 480 });
@@ -727,7 +762,7 @@ export class SipProxy implements Forwarder {
       if (ack.maxForwards === 0) return;
       if (ack.toTag !== undefined) this.dialogs.request(ack);
       const base = copyRequest(ack);
-      preprocess(base, this.oursFor(source));
+      preprocess(base, this.oursFor(source), this.flowElsewhere(source));
       const target = this.uriGroups(targets, base)?.[0]?.[0];
       if (!target) return;
       first = target;
@@ -748,13 +783,19 @@ export class SipProxy implements Forwarder {
     answer: (r: Rejection) => void,
   ): void {
     let branch: string;
+    let flowOf: Endpoint | undefined;
     try {
       branch = statelessBranch(orig, formatUri(target));
+      const flow = takeFlow(out, this.isOurs);
+      if (flow) {
+        hopUri = flow.hop;
+        flowOf = flow.flow;
+      }
     } catch {
       answer({ status: 500, reason: 'Invalid Target' });
       return;
     }
-    this.hop(hopUri)
+    this.hop(hopUri, flowOf)
       .then((h) => {
         if (!h.ok) {
           answer({ status: h.status, reason: h.reason });
