@@ -75,8 +75,13 @@ function pbxHowTo(config: Config, server: Server): string {
     )
     .join(', ');
   const first = server.listeners[0];
-  const transports = [...new Set(server.listeners.map((l) => l.transport.toUpperCase()))].join(', ');
-  const ws = server.listeners.find((l) => l.transport === 'ws' || l.transport === 'wss');
+  // the transports sharing the first listener's port (UDP and TCP of one URI)
+  const transports = server.listeners
+    .filter((l) => first && l.port === first.port && l.address === first.address)
+    .map((l) => l.transport.toUpperCase())
+    .join(' or ');
+  const tls = server.listeners.find((l) => l.transport === 'tls');
+  const wss = server.listeners.filter((l) => l.transport === 'ws' || l.transport === 'wss');
   const domain = pbx.domains[0] ?? '127.0.0.1';
   const users = Object.keys(pbx.users);
   return [
@@ -84,9 +89,10 @@ function pbxHowTo(config: Config, server: Server): string {
     `Built-in PBX listening on ${where}; domains ${pbx.domains.join(', ')}; realm ${pbx.realm ?? domain}.`,
     'To register a softphone:',
     `  SIP server / proxy  ${first ? `${first.address}:${first.port}` : domain} (${transports})`,
-    ...(ws
+    ...(tls && tls !== first ? [`  over TLS            ${tls.address}:${tls.port}`] : []),
+    ...(wss.length > 0
       ? [
-          `  browser (JsSIP, SIP.js)  ${ws.transport}://${ws.address}:${ws.port}${ws.path ?? '/'} (subprotocol sip)`,
+          `  browsers (JsSIP…)   ${wss.map((l) => `${l.transport}://${l.address}:${l.port}${l.path ?? '/'}`).join(' or ')}`,
         ]
       : []),
     `  domain              one of ${pbx.domains.join(', ')} (call with the same one)`,
