@@ -44,8 +44,15 @@ interface WsPeer {
 }
 
 /** A browser-like WebSocket client: opens (or fails with the HTTP status), records messages. */
-function wsPeer(url: string, protocols: string[] = ['sip'], opts: { ca?: string } = {}): Promise<WsPeer> {
-  const ws = new WebSocket(url, protocols, opts.ca ? { ca: opts.ca } : {});
+function wsPeer(
+  url: string,
+  protocols: string[] = ['sip'],
+  opts: { ca?: string; autoPong?: boolean } = {},
+): Promise<WsPeer> {
+  const ws = new WebSocket(url, protocols, {
+    ...(opts.ca ? { ca: opts.ca } : {}),
+    ...(opts.autoPong === false ? { autoPong: false } : {}),
+  });
   const inbox = new Queue<string>();
   ws.on('message', (d) => inbox.put(d.toString()));
   const closed = new Promise<{ code: number }>((r) => ws.once('close', (code) => r({ code })));
@@ -146,6 +153,21 @@ describe('WS', () => {
     const next = await wsPeer(`ws://127.0.0.1:${port}/`);
     next.ws.send(requestText({ via: browserVia, callId: 'small' }));
     expect((await inbox.next('request after')).msg.callId).toBe('small');
+  });
+
+  it('keeps an idle connection whose peer answers pings (a browser), closes one that does not', async () => {
+    const { m } = await manager({ idleTimeout: 150 });
+    const port = await m.listen({ transport: 'ws', address: '127.0.0.1', port: 0 });
+    const live = await wsPeer(`ws://127.0.0.1:${port}/`);
+    const pings = new Queue<true>();
+    live.ws.on('ping', () => pings.put(true));
+    const mute = await wsPeer(`ws://127.0.0.1:${port}/`, ['sip'], { autoPong: false });
+    await pings.next('first ping', 3000);
+    await pings.next('second ping: the pong kept it open', 3000);
+    // the mute peer got its ping too and is gone; the live one is still served
+    expect((await mute.closed).code).toBe(1006);
+    expect(live.ws.readyState).toBe(WebSocket.OPEN);
+    await until(() => m.stats().connections === 1, 'one connection left');
   });
 
   it('shares a port among paths: closing one path keeps the others served, the last closes the port', async () => {

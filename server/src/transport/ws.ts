@@ -210,12 +210,15 @@ export class WsListener implements Listener {
   }
 }
 
+const PONG_WAIT_MS = 30_000;
+
 /** A SIP flow over one WebSocket, accepted or opened. */
 export class WsConnection implements Connection {
   readonly id = newConnectionId();
   readonly closed: Promise<void>;
   private isOpen = true;
   private idle: NodeJS.Timeout | undefined;
+  private pinged = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -240,6 +243,7 @@ export class WsConnection implements Connection {
           : Buffer.from(data);
       handlers.message(this, buf);
     });
+    ws.on('pong', () => this.touch());
     ws.on('error', (err) => {
       // over-limit messages (1009) and protocol errors: ws closes the socket after this
       opts.logger?.info({ conn: this.describe(), err: err.message }, 'websocket error');
@@ -281,9 +285,29 @@ export class WsConnection implements Connection {
 
   private touch(): void {
     if (this.opts.idleTimeout <= 0) return;
+    this.pinged = false;
+    this.arm(this.opts.idleTimeout);
+  }
+
+  private arm(ms: number): void {
     clearTimeout(this.idle);
-    this.idle = setTimeout(() => this.close('idle timeout'), this.opts.idleTimeout);
+    this.idle = setTimeout(() => this.onIdle(), ms);
     this.idle.unref();
+  }
+
+  /**
+   * Quiet for the idle timeout: a WebSocket ping first (browsers answer it without their SIP
+   * stack's help, so a registered browser keeps the connection it is reached by), and the
+   * close only when no pong comes within PONG_WAIT_MS (or the idle timeout, if shorter).
+   */
+  private onIdle(): void {
+    if (this.pinged || !this.open) {
+      this.close('idle timeout');
+      return;
+    }
+    this.pinged = true;
+    this.ws.ping();
+    this.arm(Math.min(PONG_WAIT_MS, this.opts.idleTimeout));
   }
 }
 
