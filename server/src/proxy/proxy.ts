@@ -713,6 +713,8 @@ export class SipProxy implements Forwarder {
       if (needsFlowToken(source.transport)) inbound = withFlowUser(inbound, flowToken(source));
       let outbound = this.local.outboundUri(source, ep);
       if (needsFlowToken(ep.transport)) outbound = withFlowUser(outbound, flowToken(ep));
+      // §16.6 step 4: a sips: Request-URI gets sips: Record-Route values
+      if (req.ruri.scheme === 'sips') [inbound, outbound] = [asSips(inbound), asSips(outbound)];
       insertTop(req, 'record-route', outbound === inbound ? [inbound] : [outbound, inbound]);
     }
     if (options.path && m === 'REGISTER') insertTop(req, 'path', [this.local.outboundUri(source, ep)]);
@@ -888,6 +890,11 @@ function isOpen(fork: Fork): boolean {
 function firstTwo(resp: SipResponse) {
   const vias = resp.vias;
   return [vias[0], vias[1]] as const;
+}
+
+/** `<sip:h:p;transport=tls;lr>` → `<sips:h:p;lr>` (TLS is what sips: means). */
+function asSips(uri: string): string {
+  return uri.replace(/^<sip:/, '<sips:').replace(/;transport=tls(?=[;>])/i, '');
 }
 
 const KNOWN_TRANSPORTS: ReadonlySet<string> = new Set(['udp', 'tcp', 'tls', 'ws', 'wss']);
