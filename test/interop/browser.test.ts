@@ -1,8 +1,15 @@
 // A browser SIP stack against the built server: JsSIP (bundled for the page by esbuild) in
-// headless Debian chromium (playwright-core) registers as alice to the built-in PBX over WS,
-// and over WSS, then calls bob, a sipp UAS registered over UDP, through the PBX: 407 answered,
-// 180, 200, ACK along the Record-Route, then the browser hangs up. The WSS profile trusts the
-// self-signed test certificate with --ignore-certificate-errors (test profile only).
+// headless Debian chromium (playwright-core), on a page served from 127.0.0.1, registers as
+// alice to the built-in PBX over WS, and over WSS, then
+// - calls bob, a sipp UAS registered over UDP, through the PBX (the INVITE authorised by the
+//   registration, as the PBX does for requests from a registered contact): 180, 200, ACK
+//   along the Record-Route, then the browser hangs up;
+// - is called by bob (sipp, registered from the port it calls from): the PBX reaches the
+//   browser over its WebSocket (the flow its registration named), the browser answers, and
+//   bob's BYE comes to it the same way along the Record-Route.
+// The WSS profile trusts the self-signed test certificate with --ignore-certificate-errors
+// (the test profile only). The SDPs the sipp scenarios send are ones WebRTC accepts; no media
+// flows. NKSIP_BROWSER_DEBUG=1 prints JsSIP's log and the server's.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -276,15 +283,7 @@ describe('a browser (JsSIP in chromium) through the PBX over WebSocket', () => {
         port,
         calls: 1,
         timeoutSec: 15,
-        extra: [
-          '-key',
-          'user',
-          'bob',
-          '-key',
-          'callee',
-          'alice',
-          ...(process.env.NKSIP_BROWSER_DEBUG ? ['-trace_msg', '-message_file', '/tmp/nksip-browser-sipp.log'] : []),
-        ],
+        extra: ['-key', 'user', 'bob', '-key', 'callee', 'alice'],
       });
       if (process.env.NKSIP_BROWSER_DEBUG)
         process.stderr.write(`${server.logs.map((l) => JSON.stringify(l)).join('\n')}\n`);
