@@ -199,7 +199,7 @@ export class TransportManager implements SipTransport {
         }
         return port;
       } catch (err) {
-        await Promise.all(opened.map((o) => this.closeListener(o.transport, o.address, o.port)));
+        await Promise.all(opened.map((o) => this.closeListener(o.transport, o.address, o.port, o.path)));
         const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
         if (!inUse || opened.length === 0 || attempt >= attempts) throw err;
       }
