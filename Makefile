@@ -30,9 +30,11 @@ $(GO_PLUGINS):
 
 build: $(BUILD)
 
-# The built-in PBX on 127.0.0.1:5060, UDP and TCP, readable logs (examples/pbx-demo.yaml:
-# users alice/1234 and bob/5678). Ctrl-C stops it.
+# The built-in PBX on 127.0.0.1: UDP and TCP 5060, TLS 5061, WS 8080 and WSS 8443 (path /ws),
+# readable logs (examples/pbx-demo.yaml: users alice/1234 and bob/5678; TLS with the
+# self-signed certificate scripts/make-test-cert.sh makes in .certs/). Ctrl-C stops it.
 run: build
+	@scripts/make-test-cert.sh
 	@echo "Demo users: alice (password 1234), bob (password 5678)."
 	node dist/server/src/cli.js --config examples/pbx-demo.yaml
 

@@ -9,9 +9,11 @@ export const HELP = `Usage: nksip-server [options]
 SIP application server: transports, transactions and NkSIP's default UAS answers.
 
 Options:
-  --listen URI         listen on a SIP URI; repeatable. sip:HOST[:PORT][;transport=udp|tcp]
+  --listen URI         listen on a SIP URI; repeatable.
+                       sip:HOST[:PORT][/PATH][;transport=udp|tcp|tls|ws|wss] or sips:HOST[:PORT]
                        HOST is an IP, [IPv6], all (every IPv4 interface) or all6.
-                       Without ;transport, UDP and TCP share the port. Default: sip:all:5060
+                       Without ;transport, UDP and TCP share the port (sips: is TLS);
+                       /PATH is for ws and wss; TLS needs the tls key. Default: sip:all:5060
   --config FILE        JSON or YAML file with any of the keys below (flags win)
   --log-level LEVEL    fatal, error, warn, info (default), debug, trace or silent
   --pretty             human-readable logs instead of JSON lines
@@ -25,6 +27,7 @@ Options:
 Config file keys: listen (list), logLevel, logPretty, localHost, t1, t2, t4 (ms),
 transTimeout (s), dialogTimeout (s), timerC (s), no100, udpMaxSize, tcpIdleTimeout (s),
 shutdownTimeout (ms), allow, supported, grpc, grpcTls ({cert, key, ca}), grpcToken,
+tls ({cert, key, ca, verify}: TLS and WSS), wsMaxMessage (bytes),
 nonceTimeout (s), maxCalls, pbx ({domains, users, realm, registrar, recordRoute}: the built-in PBX),
 dnsServers (list), dnsCacheTtl (s), keepAliveInterval (s).
 See docs/configuration.md.

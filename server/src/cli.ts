@@ -69,15 +69,32 @@ async function main(): Promise<void> {
 /** How to point a softphone at the built-in PBX. */
 function pbxHowTo(config: Config, server: Server): string {
   const pbx = config.pbx as NonNullable<Config['pbx']>;
-  const where = server.listeners.map((l) => `${l.transport.toUpperCase()} ${l.address}:${l.port}`).join(', ');
+  const where = server.listeners
+    .map(
+      (l) => `${l.transport.toUpperCase()} ${l.address}:${l.port}${l.path && l.path !== '/' ? l.path : ''}`,
+    )
+    .join(', ');
   const first = server.listeners[0];
+  // the transports sharing the first listener's port (UDP and TCP of one URI)
+  const transports = server.listeners
+    .filter((l) => first && l.port === first.port && l.address === first.address)
+    .map((l) => l.transport.toUpperCase())
+    .join(' or ');
+  const tls = server.listeners.find((l) => l.transport === 'tls');
+  const wss = server.listeners.filter((l) => l.transport === 'ws' || l.transport === 'wss');
   const domain = pbx.domains[0] ?? '127.0.0.1';
   const users = Object.keys(pbx.users);
   return [
     '',
     `Built-in PBX listening on ${where}; domains ${pbx.domains.join(', ')}; realm ${pbx.realm ?? domain}.`,
     'To register a softphone:',
-    `  SIP server / proxy  ${first ? `${first.address}:${first.port}` : domain} (UDP or TCP)`,
+    `  SIP server / proxy  ${first ? `${first.address}:${first.port}` : domain} (${transports})`,
+    ...(tls && tls !== first ? [`  over TLS            ${tls.address}:${tls.port}`] : []),
+    ...(wss.length > 0
+      ? [
+          `  browsers (JsSIP…)   ${wss.map((l) => `${l.transport}://${l.address}:${l.port}${l.path ?? '/'}`).join(' or ')}`,
+        ]
+      : []),
     `  domain              one of ${pbx.domains.join(', ')} (call with the same one)`,
     `  user / auth user    ${users.length > 0 ? users.join(' or ') : '(none configured: add pbx.users)'}`,
     '  password            the one in pbx.users of the config file',

@@ -19,12 +19,17 @@ export interface ListenSpec {
   /** Bare IP to bind: `0.0.0.0` / `::` for `sip:all` / `sip:all6`. */
   address: string;
   port: number;
+  /** WS and WSS: the URL path served (`sip:all:8080/ws;transport=ws`), `/` when none. */
+  path?: string;
   /** The URI as the user wrote it, for messages. */
   uri: string;
 }
 
 export interface Config {
-  /** Listen URIs (NkSIP `sip_listen`): `sip:HOST[:PORT][;transport=udp|tcp]`. */
+  /**
+   * Listen URIs (NkSIP `sip_listen`): `sip:HOST[:PORT][/PATH][;transport=udp|tcp|tls|ws|wss]`,
+   * `sips:HOST[:PORT]` for TLS.
+   */
   listen: string[];
   logLevel: LogLevel;
   /** Human-readable logs instead of JSON lines. */
@@ -60,6 +65,14 @@ export interface Config {
   grpc: string | false;
   /** TLS for the gRPC service: PEM files; with `ca`, clients must present a certificate. */
   grpcTls?: { cert: string; key: string; ca?: string };
+  /**
+   * TLS for SIP (TLS and WSS listeners, and connections we open): PEM files; `ca` is trusted
+   * besides the system's roots; `verify: false` stops checking the certificates of peers we
+   * connect to (on by default).
+   */
+  tls?: { cert: string; key: string; ca?: string; verify?: boolean };
+  /** Largest SIP message taken in one WebSocket message, bytes. */
+  wsMaxMessage: number;
   /** Shared secret every SipApp's Start must carry. */
   grpcToken?: string;
   /** How long a digest nonce we issue stays good, seconds (NkSIP `sip_nonce_timeout`). */
@@ -100,6 +113,7 @@ export const DEFAULTS: Config = {
   maxCalls: 100000,
   dnsCacheTtl: 300,
   keepAliveInterval: 0,
+  wsMaxMessage: 65536 + 4 * 1024 * 1024,
 };
 
 type Checker = (key: string, v: unknown) => unknown;
@@ -171,6 +185,23 @@ const CHECKS: Record<keyof Config, Checker> = {
     if (o.ca !== undefined) out.ca = str(`${key}.ca`, o.ca) as string;
     return out;
   },
+  tls: (key, v) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v))
+      throw new ConfigError(`${key} must be a mapping with cert, key and optionally ca, verify`);
+    const o = v as Record<string, unknown>;
+    for (const k of Object.keys(o)) {
+      if (!['cert', 'key', 'ca', 'verify'].includes(k))
+        throw new ConfigError(`${key}: unknown key "${k}" (cert, key, ca, verify)`);
+    }
+    const out: NonNullable<Config['tls']> = {
+      cert: str(`${key}.cert`, o.cert) as string,
+      key: str(`${key}.key`, o.key) as string,
+    };
+    if (o.ca !== undefined) out.ca = str(`${key}.ca`, o.ca) as string;
+    if (o.verify !== undefined) out.verify = bool(`${key}.verify`, o.verify) as boolean;
+    return out;
+  },
+  wsMaxMessage: int(1024, 64 * 1024 * 1024),
   grpcToken: str,
   nonceTimeout: int(1, 86400),
   maxCalls: int(0, 10_000_000),
@@ -307,19 +338,27 @@ export function readConfigFile(path: string): Record<string, unknown> {
 }
 
 /**
- * Turns a listen URI into the sockets to open. Without `;transport=` a URI means UDP and TCP
- * on the same port, as NkSIP does. `all` and `all6` mean every IPv4 / IPv6 interface.
+ * Turns a listen URI into the sockets to open. Without `;transport=` a `sip:` URI means UDP
+ * and TCP on the same port, as NkSIP does, and a `sips:` URI TLS. `all` and `all6` mean every
+ * IPv4 / IPv6 interface. WS and WSS take a URL path after the port (`sip:all:8080/ws`).
  */
 export function parseListen(uri: string): ListenSpec[] {
-  const text = uri.trim().replace(/^<(.*)>$/, '$1');
+  let text = uri.trim().replace(/^<(.*)>$/, '$1');
+  // the path is no part of SIP URI grammar: taken out before parsing
+  let path: string | undefined;
+  const withPath = /^([^/;?]*)(\/[^;?]*)(.*)$/.exec(text);
+  if (withPath) {
+    path = withPath[2] as string;
+    text = `${withPath[1]}${withPath[3]}`;
+  }
   let parsed: ReturnType<typeof parseUri>;
   try {
     parsed = parseUri(text);
   } catch (e) {
     throw new ConfigError(`bad listen URI ${uri}: ${(e as Error).message}`);
   }
-  if (parsed.scheme !== 'sip') {
-    throw new ConfigError(`bad listen URI ${uri}: only sip: listeners are available (TLS comes with sips:)`);
+  if (parsed.scheme !== 'sip' && parsed.scheme !== 'sips') {
+    throw new ConfigError(`bad listen URI ${uri}: only sip: and sips: listeners exist`);
   }
   const sip = parsed as Extract<typeof parsed, { host: string }>;
   if (sip.user !== undefined) throw new ConfigError(`bad listen URI ${uri}: no user part allowed`);
@@ -333,11 +372,22 @@ export function parseListen(uri: string): ListenSpec[] {
     if (isIP(address) === 0)
       throw new ConfigError(`bad listen URI ${uri}: host must be an IP address, all or all6`);
   }
-  const port = sip.port ?? 5060;
   const tp = sip.params.find(([n]) => n.toLowerCase() === 'transport')?.[1]?.toLowerCase();
   let transports: TransportName[];
-  if (tp === undefined) transports = ['udp', 'tcp'];
-  else if (tp === 'udp' || tp === 'tcp') transports = [tp];
-  else throw new ConfigError(`bad listen URI ${uri}: transport ${tp} is not available (udp, tcp)`);
-  return transports.map((transport) => ({ transport, address, port, uri }));
+  if (tp === undefined) transports = sip.scheme === 'sips' ? ['tls'] : ['udp', 'tcp'];
+  else if (tp === 'udp' || tp === 'tcp' || tp === 'tls' || tp === 'ws' || tp === 'wss') transports = [tp];
+  else
+    throw new ConfigError(`bad listen URI ${uri}: transport ${tp} is not available (udp, tcp, tls, ws, wss)`);
+  if (sip.scheme === 'sips' && !transports.every((t) => t === 'tls' || t === 'wss'))
+    throw new ConfigError(`bad listen URI ${uri}: sips: needs transport tls or wss`);
+  const secure = transports[0] === 'tls' || transports[0] === 'wss';
+  const port = sip.port ?? (secure ? 5061 : 5060);
+  const isWs = transports[0] === 'ws' || transports[0] === 'wss';
+  if (path !== undefined && !isWs)
+    throw new ConfigError(`bad listen URI ${uri}: a URL path is for ws and wss listeners only`);
+  return transports.map((transport) => {
+    const spec: ListenSpec = { transport, address, port, uri };
+    if (isWs) spec.path = path ?? '/';
+    return spec;
+  });
 }

@@ -24,6 +24,7 @@ import { hostText, isWildcard } from './transport/address.js';
 import { bindFailure } from './transport/listener.js';
 import { TransportManager } from './transport/manager.js';
 import { ServerLocator, systemDns } from './transport/resolver.js';
+import { loadTlsFiles } from './transport/tls.js';
 import type { Source, TransportName } from './transport/types.js';
 
 export class StartError extends Error {
@@ -40,9 +41,11 @@ export interface ServerOptions {
 }
 
 export interface BoundListener {
-  transport: 'udp' | 'tcp';
+  transport: TransportName;
   address: string;
   port: number;
+  /** WS and WSS: the URL path served. */
+  path?: string;
 }
 
 export interface Server {
@@ -90,7 +93,15 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     udpMaxSize: config.udpMaxSize,
     idleTimeout: config.tcpIdleTimeout * 1000,
     keepAliveInterval: config.keepAliveInterval * 1000,
+    wsMaxMessage: config.wsMaxMessage,
   };
+  if (config.tls !== undefined) {
+    try {
+      transportOpts.tls = loadTlsFiles(config.tls);
+    } catch (e) {
+      throw new StartError((e as Error).message);
+    }
+  }
   if (config.localHost !== undefined) transportOpts.localHost = config.localHost;
   const transport = new TransportManager(transportOpts);
   const calls = new CallCounter(config.maxCalls);
@@ -254,7 +265,9 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       // UDP and TCP of one URI share a port
       const port = await listenOrExplain(transport, group);
       for (const spec of group) {
-        listeners.push({ transport: spec.transport as 'udp' | 'tcp', address: spec.address, port });
+        const bound: BoundListener = { transport: spec.transport, address: spec.address, port };
+        if (spec.path !== undefined) bound.path = spec.path;
+        listeners.push(bound);
       }
     }
   } catch (e) {
@@ -298,7 +311,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   core.setApp(apps.router);
   proxy.setApp(apps.router);
   const started: Record<string, unknown> = {
-    listeners: listeners.map((l) => `${l.transport}:${hostText(l.address)}:${l.port}`),
+    listeners: listeners.map((l) => `${l.transport}:${hostText(l.address)}:${l.port}${l.path ?? ''}`),
   };
   if (apps.grpcAddress !== undefined) started.grpc = apps.grpcAddress;
   log.info(started, 'nksip-server started');
@@ -352,9 +365,10 @@ async function listenOrExplain(transport: TransportManager, group: ListenSpec[])
   try {
     return await transport.listenGroup(
       group.map((spec) => ({
-        transport: spec.transport as 'udp' | 'tcp',
+        transport: spec.transport,
         address: spec.address,
         port: spec.port,
+        ...(spec.path !== undefined ? { path: spec.path } : {}),
       })),
     );
   } catch (e) {
@@ -362,9 +376,8 @@ async function listenOrExplain(transport: TransportManager, group: ListenSpec[])
     const spec = group[0] as ListenSpec;
     const where = `${spec.transport} ${hostText(spec.address)}:${spec.port}`;
     // the cause's code says why; the transport's message already carries the same words
-    throw new StartError(
-      `cannot listen on ${where}: ${bindFailure((err.cause as NodeJS.ErrnoException) ?? err)}`,
-    );
+    const cause = (err.cause as NodeJS.ErrnoException) ?? err;
+    throw new StartError(`cannot listen on ${where}: ${cause.code ? bindFailure(cause) : err.message}`);
   }
 }
 

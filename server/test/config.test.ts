@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configFromArgs } from '../src/args.js';
-import { ConfigError, DEFAULTS, parseListen } from '../src/config.js';
+import { type Config, ConfigError, DEFAULTS, parseListen } from '../src/config.js';
 
 describe('listen URIs', () => {
   it('a URI without transport means UDP and TCP on one port', () => {
@@ -21,13 +21,41 @@ describe('listen URIs', () => {
     ]);
     expect(parseListen('sip:[::1]:5070')[0]).toMatchObject({ address: '::1', port: 5070 });
   });
+  it('sips: is TLS on 5061; ws and wss take a URL path (`/` when none)', () => {
+    expect(parseListen('sips:127.0.0.1')).toMatchObject([
+      { transport: 'tls', address: '127.0.0.1', port: 5061 },
+    ]);
+    expect(parseListen('sip:127.0.0.1:5071;transport=tls')).toMatchObject([{ transport: 'tls', port: 5071 }]);
+    expect(parseListen('sip:127.0.0.1:8080/ws;transport=ws')).toMatchObject([
+      { transport: 'ws', address: '127.0.0.1', port: 8080, path: '/ws' },
+    ]);
+    expect(parseListen('<sip:all:8443;transport=wss>')).toMatchObject([
+      { transport: 'wss', address: '0.0.0.0', port: 8443, path: '/' },
+    ]);
+    expect(parseListen('sip:127.0.0.1:5060')[0]).not.toHaveProperty('path');
+  });
+  it('tls settings: cert and key required, unknown keys refused', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nksip-cfg-'));
+    const yaml = join(dir, 't.yaml');
+    writeFileSync(yaml, 'tls:\n  cert: /x/c.pem\n  key: /x/k.pem\n  verify: false\n');
+    expect((configFromArgs(['--config', yaml]) as Config).tls).toEqual({
+      cert: '/x/c.pem',
+      key: '/x/k.pem',
+      verify: false,
+    });
+    writeFileSync(yaml, 'tls:\n  cert: /x/c.pem\n');
+    expect(() => configFromArgs(['--config', yaml])).toThrow(/tls.key/);
+    writeFileSync(yaml, 'tls:\n  cert: /x/c.pem\n  key: /x/k.pem\n  pass: x\n');
+    expect(() => configFromArgs(['--config', yaml])).toThrow(/unknown key "pass"/);
+  });
   it('refuses what it cannot open, naming the URI', () => {
     for (const bad of [
       'http://x',
       'sip:example.com',
       'sip:127.0.0.1:99999',
       'sip:127.0.0.1;transport=sctp',
-      'sips:all',
+      'sips:all;transport=udp',
+      'sip:127.0.0.1:5060/ws',
     ]) {
       expect(() => parseListen(bad)).toThrow(ConfigError);
     }

@@ -218,6 +218,17 @@ describe('request building (RFC 3261 §8.1.1)', () => {
       t.send({ method: 'INVITE', uri: 'sip:bob@192.0.2.20', from: '<sip:192.0.2.9>' });
       expect(t.sent('INVITE').req.headerValues('contact')).toEqual(['<sip:[2001:db8::1]:5060>']);
     });
+    it('a sips: Request-URI goes over TLS (port 5061) with a sips: Contact; transport=ws is WS', () => {
+      const t = setup();
+      t.send({ method: 'INVITE', uri: 'sips:bob@192.0.2.20' });
+      const { req, to } = t.sent('INVITE');
+      expect(to).toEqual({ transport: 'tls', address: '192.0.2.20', port: 5061 });
+      expect(req.headerValues('contact')).toEqual(['<sips:user@192.0.2.1:5060>']);
+      t.send({ method: 'INVITE', uri: 'sip:bob@192.0.2.20:8080;transport=ws' });
+      const ws = t.sent('INVITE');
+      expect(ws.to).toEqual({ transport: 'ws', address: '192.0.2.20', port: 8080 });
+      expect(ws.req.headerValues('contact')).toEqual(['<sip:user@192.0.2.1:5060;transport=ws>']);
+    });
   });
 
   describe('REGISTER', () => {
@@ -415,9 +426,7 @@ describe('validation (NkSIP errors, reported synchronously)', () => {
     ['bad event', { method: 'SUBSCRIBE', event: 'pres ence' }, 'invalid_event'],
     ['REFER without referTo', { method: 'REFER' }, 'invalid_refer_to'],
     ['bad referTo', { method: 'REFER', referTo: '<sip:x' }, 'invalid_refer_to'],
-    ['sips (no TLS yet)', { uri: 'sips:bob@192.0.2.20' }, 'service_unavailable'],
-    ['transport=tls', { uri: 'sip:bob@192.0.2.20;transport=tls' }, 'service_unavailable'],
-    ['transport=ws', { uri: 'sip:bob@192.0.2.20;transport=ws' }, 'service_unavailable'],
+    ['transport=sctp', { uri: 'sip:bob@192.0.2.20;transport=sctp' }, 'service_unavailable'],
     ['tel: without a route', { uri: 'tel:+1-201-555-0123' }, 'service_unavailable'],
     ['bad method', { method: 'OPT IONS' }, 'invalid_option'],
     ['ACK out of a dialog', { method: 'ACK' }, 'unknown_dialog'],

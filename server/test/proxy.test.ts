@@ -6,6 +6,7 @@ import { type BranchAnswer, type BranchFinal, CONTINUE } from '../src/core/decis
 import { bestResponse } from '../src/proxy/index.js';
 import { makeResponse } from '../src/sip/build.js';
 import type { SipRequest, SipResponse } from '../src/sip/message.js';
+import { flowToken } from '../src/transport/flow.js';
 import type { Source } from '../src/transport/types.js';
 import { type ProxyHarness, proxyDecision, proxyHarness } from './support/proxy.js';
 import { request as baseRequest, parse, source } from './support/transaction.js';
@@ -141,6 +142,57 @@ describe('single target', () => {
       '<sip:192.0.2.1:5060;lr>',
     ]);
     await t.answer(o?.msg as SipRequest, 200);
+  });
+
+  it('sends a sips: target over TLS and record-routes it with sips: URIs (§16.6 step 4)', async () => {
+    const t = setup({
+      decide: proxyDecision([[`sips:carol@${A}`]], { recordRoute: true }),
+      listeners: () => [
+        { transport: 'udp', address: '192.0.2.1', port: 5060 },
+        { transport: 'tls', address: '192.0.2.1', port: 5061 },
+      ],
+    });
+    await t.send(request({ uri: 'sips:bob@biloxi.com' }));
+    const [o] = t.transport.out('INVITE');
+    expect(o?.to).toEqual({ transport: 'tls', address: A, port: 5061 });
+    expect(o?.msg.headerValues('record-route')).toEqual([
+      '<sips:192.0.2.1:5061;lr>',
+      '<sips:192.0.2.1:5060;lr>',
+    ]);
+    await t.answer(o?.msg as SipRequest, 486);
+  });
+
+  it("names a WebSocket caller's connection in its Record-Route, and follows such a Route back (flow token)", async () => {
+    const t = setup({
+      decide: proxyDecision([[`sip:carol@${A}`]], { recordRoute: true }),
+      listeners: () => [
+        { transport: 'udp', address: '192.0.2.1', port: 5060 },
+        { transport: 'ws', address: '192.0.2.1', port: 8080 },
+      ],
+    });
+    const browser: Source = { ...source('ws', 3), address: '192.0.2.10', port: 50123, localPort: 8080 };
+    await t.send(request(), browser);
+    const [o] = t.transport.out('INVITE');
+    const token = flowToken({ transport: 'ws', address: '192.0.2.10', port: 50123 });
+    expect(o?.msg.headerValues('record-route')).toEqual([
+      '<sip:192.0.2.1:5060;lr>',
+      `<sip:${token}@192.0.2.1:8080;transport=ws;lr>`,
+    ]);
+    await t.answer(o?.msg as SipRequest, 200);
+    // the callee's BYE along the route set: over the browser's connection, whatever its Contact says
+    t.setDecide(proxyDecision([]));
+    await t.send(
+      request({
+        method: 'BYE',
+        uri: 'sip:xyz@df7jal23ls0d.invalid;transport=ws',
+        headers: [`Route: <sip:192.0.2.1:5060;lr>, <sip:${token}@192.0.2.1:8080;transport=ws;lr>`],
+      }),
+      { ...source(), address: A },
+    );
+    const [bye] = t.transport.out('BYE');
+    expect(bye?.to).toEqual({ transport: 'ws', address: '192.0.2.10', port: 50123 });
+    expect(bye?.msg.hasHeader('route')).toBe(false);
+    expect(bye?.msg.uri).toBe('sip:xyz@df7jal23ls0d.invalid;transport=ws');
   });
 
   it('takes the outgoing Record-Route from the listener the transport will use', async () => {
@@ -328,11 +380,11 @@ describe('parallel and serial forking', () => {
     expect(new Set(statuses(t.transport.up()).filter((s) => s >= 200))).toEqual(new Set([408]));
   });
 
-  it('answers 480 when no target is usable, and 503 → 500 for sips/unknown transports', async () => {
+  it('answers 480 when no target is usable, and 503 → 500 for unknown transports and names', async () => {
     const t = setup({ decide: proxyDecision([['not a uri', '']]) });
     await t.send(request());
     expect(statuses(t.transport.up()).filter((s) => s >= 200)).toEqual([480]);
-    t.setDecide(proxyDecision([[`sips:a@${A}`, `sip:b@${B};transport=sctp`, 'sip:c@unresolvable.invalid']]));
+    t.setDecide(proxyDecision([[`sip:b@${B};transport=sctp`, 'sip:c@unresolvable.invalid']]));
     await t.send(request());
     expect(t.transport.out()).toHaveLength(0);
     expect(statuses(t.transport.up()).filter((s) => s >= 200)).toEqual([480, 500]);

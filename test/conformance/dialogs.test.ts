@@ -214,6 +214,7 @@ describe.each(languages)('%s conformance apps: dialogs and INVITE sessions', (la
     const c2 = await call();
     expect((await ua2.request('BYE', { dialog: c2.d2 }))?.code).toBe(200);
     await waitStop(ua1, c2.d1);
+    await waitStop(ua2, c2.d2);
     expect(dialogTrail(ua1, c2.d1)).toContain('inviteStatus:stop:callee_bye');
     expect(dialogTrail(ua2, c2.d2)).toContain('inviteStatus:stop:callee_bye');
   });

@@ -12,7 +12,7 @@ export interface RunningServer {
   proc: ChildProcess;
   /** `udp:127.0.0.1:40000`-style listener names from the start-up line. */
   listeners: string[];
-  port(transport: 'udp' | 'tcp', host?: string): number;
+  port(transport: 'udp' | 'tcp' | 'tls' | 'ws' | 'wss', host?: string): number;
   /** Every log line so far (JSON objects). */
   logs: Record<string, unknown>[];
   /** SIGTERM and wait for the exit; resolves with the exit code. */
@@ -79,7 +79,8 @@ export async function startCli(
     port(transport, host = '127.0.0.1') {
       const name = listeners.find((l) => l.startsWith(`${transport}:${host}:`));
       if (!name) throw new Error(`no ${transport} listener on ${host}: ${listeners.join(', ')}`);
-      return Number(name.slice(name.lastIndexOf(':') + 1));
+      // `ws:127.0.0.1:8080/ws`: the port before any URL path
+      return Number(/:(\d+)(?:\/.*)?$/.exec(name)?.[1]);
     },
     async stop() {
       if (proc.exitCode !== null) return proc.exitCode;

@@ -45,7 +45,8 @@ export interface SippOptions {
   target?: string;
   /** Local port; a free one when absent. */
   port?: number;
-  transport?: 'u1' | 't1';
+  /** `l1`: TLS, presenting -tls_cert/-tls_key from `extra` (sipp's defaults are files in its cwd). */
+  transport?: 'u1' | 't1' | 'l1';
   calls: number;
   rate?: number;
   timeoutSec?: number;

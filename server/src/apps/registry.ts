@@ -19,7 +19,8 @@ import { bareHost, isSipUri, uriParam } from '../sip/uri.js';
 import { type Clock, realClock, type TimerHandle } from '../transaction/clock.js';
 import { hostText, isWildcard, sameIp } from '../transport/address.js';
 import { bindFailure } from '../transport/listener.js';
-import type { Source } from '../transport/types.js';
+import type { Source, TransportName } from '../transport/types.js';
+import { normalizePath, pathServes } from '../transport/ws.js';
 import {
   type AppSettings,
   appSettings,
@@ -29,12 +30,14 @@ import {
 } from './app-config.js';
 import { AppDispatcher, type InstanceLink } from './dispatch.js';
 
-export type ListenTransport = 'udp' | 'tcp';
+export type ListenTransport = TransportName;
 
 export interface ListenerRef {
   transport: ListenTransport;
   address: string;
   port: number;
+  /** WS and WSS: the URL path (apps share a port by path, the longest prefix wins). */
+  path?: string;
 }
 
 /** What the registry needs of the transport layer. */
@@ -43,7 +46,7 @@ export interface ListenerPort {
   /** Opens listeners sharing one port (port 0: a free one for all); resolves with it. */
   listenGroup(specs: readonly ListenerRef[]): Promise<number>;
   /** Closes one listener (an app's, when its last instance has been gone for the grace period). */
-  closeListener(transport: ListenTransport, address: string, port: number): Promise<void>;
+  closeListener(transport: ListenTransport, address: string, port: number, path?: string): Promise<void>;
 }
 
 export class JoinError extends Error {
@@ -78,19 +81,28 @@ interface AppEntry {
 }
 
 export function listenerName(l: ListenerRef): string {
-  return `${l.transport}:${hostText(l.address)}:${l.port}`;
+  return `${l.transport}:${hostText(l.address)}:${l.port}${l.path ?? ''}`;
 }
 
-function matches(l: ListenerRef, source: Source): boolean {
-  return (
+/** How well a listener serves a message's source: 0 not at all, else longer URL paths score higher. */
+function matchScore(l: ListenerRef, source: Source): number {
+  const ok =
     l.transport === source.transport &&
     l.port === source.localPort &&
-    (isWildcard(l.address) || sameIp(l.address, source.localAddress))
-  );
+    (isWildcard(l.address) || sameIp(l.address, source.localAddress));
+  if (!ok) return 0;
+  if (l.path === undefined || source.path === undefined) return 1;
+  const p = normalizePath(l.path);
+  return pathServes(p, source.path) ? 1 + p.length : 0;
 }
 
 function sameListener(a: ListenerRef, b: ListenerRef): boolean {
-  return a.transport === b.transport && a.port === b.port && sameIp(a.address, b.address);
+  return (
+    a.transport === b.transport &&
+    a.port === b.port &&
+    sameIp(a.address, b.address) &&
+    normalizePath(a.path) === normalizePath(b.path)
+  );
 }
 
 export class AppRegistry {
@@ -149,14 +161,22 @@ export class AppRegistry {
   /** The app serving a listener: the owner of an app listener, else the takeover app, else the built-in one. */
   handlerFor(source: Source): AppHandler {
     let takeover: AppEntry | undefined;
+    let best: AppEntry | undefined;
+    let bestScore = 0;
     for (const app of this.apps.values()) {
       if (app.listeners.length === 0) {
         if (app.instances.size > 0) takeover = app;
-      } else if (app.listeners.some((l) => matches(l, source))) {
-        return app.dispatcher;
+        continue;
+      }
+      for (const l of app.listeners) {
+        const score = matchScore(l, source);
+        if (score > bestScore) {
+          best = app;
+          bestScore = score;
+        }
       }
     }
-    return takeover?.dispatcher ?? this.opts.defaultApp;
+    return best?.dispatcher ?? takeover?.dispatcher ?? this.opts.defaultApp;
   }
 
   /** Apps and their instance counts (for logs and tests). */
@@ -305,9 +325,10 @@ export class AppRegistry {
 
   private async open(group: ListenSpec[]): Promise<ListenerRef[]> {
     const refs: ListenerRef[] = group.map((spec) => ({
-      transport: spec.transport as ListenTransport,
+      transport: spec.transport,
       address: spec.address,
       port: spec.port,
+      ...(spec.path !== undefined ? { path: spec.path } : {}),
     }));
     for (const ref of refs) {
       for (const other of this.apps.values()) {
@@ -336,7 +357,7 @@ export class AppRegistry {
 
   private async closeListener(l: ListenerRef): Promise<void> {
     try {
-      await this.opts.transport.closeListener(l.transport, l.address, l.port);
+      await this.opts.transport.closeListener(l.transport, l.address, l.port, l.path);
     } catch (err) {
       this.log?.warn({ err, listener: listenerName(l) }, 'could not close a listener');
     }

@@ -9,7 +9,7 @@ import { parseNameAddr } from '../sip/headers.js';
 import type { SipRequest } from '../sip/message.js';
 import { formatUri, isSipUri, type SipUri, type Uri } from '../sip/uri.js';
 import { ipFamily, normalizeIp, stripBrackets } from '../transport/address.js';
-import type { Endpoint } from '../transport/types.js';
+import type { Endpoint, TransportName } from '../transport/types.js';
 
 export type TargetErrorKind = 'invalid_uri' | 'invalid_route' | 'service_unavailable';
 
@@ -25,13 +25,15 @@ export class TargetError extends Error {
 
 /** The next hop before resolution. `host` is bare (no IPv6 brackets): an IP or a name. */
 export interface NextHop {
-  transport: 'udp' | 'tcp';
+  transport: TransportName;
   host: string;
   port: number;
   /** The URI named no port (`port` is the default): RFC 3263 may look for SRV records. */
   defaultPort?: boolean;
   /** The URI named no transport (`transport` is the default): RFC 3263 may look for NAPTR. */
   defaultTransport?: boolean;
+  /** A sips: URI: RFC 3263 picks among the secure transports only. */
+  secure?: boolean;
 }
 
 /** Turns a host name into an IP address. */
@@ -40,27 +42,26 @@ export type Resolver = (host: string) => Promise<string>;
 /** Plain A/AAAA through the system resolver (what the transport does for responses). */
 export const dnsResolver: Resolver = async (host) => (await lookup(host)).address;
 
-const NOT_YET = new Set(['tls', 'ws', 'wss', 'sctp']);
+const KNOWN = new Set(['udp', 'tcp', 'tls', 'ws', 'wss']);
 
 /** Transport, host and port to reach a SIP URI (RFC 3261 §8.1.2, without RFC 3263). */
 export function hopOf(uri: Uri): NextHop {
   if (!isSipUri(uri)) {
     throw new TargetError('service_unavailable', `cannot send to a ${uri.scheme}: URI without a SIP route`);
   }
-  if (uri.scheme === 'sips') {
-    throw new TargetError('service_unavailable', 'sips: needs TLS, which is not available yet');
-  }
   const param = getParam(uri.params, 'transport');
-  const tp = param === undefined || param === null ? 'udp' : param.toLowerCase();
-  if (tp !== 'udp' && tp !== 'tcp') {
-    const why = NOT_YET.has(tp) ? 'is not available yet' : 'is unknown';
-    throw new TargetError('service_unavailable', `transport ${tp} ${why}`);
-  }
+  const sips = uri.scheme === 'sips';
+  let tp = param === undefined || param === null ? (sips ? 'tls' : 'udp') : param.toLowerCase();
+  if (!KNOWN.has(tp)) throw new TargetError('service_unavailable', `transport ${tp} is unknown`);
+  // RFC 3261 §26.2.2: a sips: URI is reached over TLS (TCP or UDP upgraded; WSS stays)
+  if (sips && tp !== 'wss') tp = 'tls';
   const maddr = getParam(uri.params, 'maddr');
   const host = stripBrackets(maddr ?? uri.host);
-  const hop: NextHop = { transport: tp, host, port: uri.port ?? 5060 };
+  const port = uri.port ?? (tp === 'tls' || tp === 'wss' ? 5061 : 5060);
+  const hop: NextHop = { transport: tp as TransportName, host, port };
   if (uri.port === undefined) hop.defaultPort = true;
   if (param === undefined || param === null) hop.defaultTransport = true;
+  if (sips) hop.secure = true;
   return hop;
 }
 
@@ -100,7 +101,10 @@ export function resolveHop(hop: NextHop, resolve: Resolver): Endpoint | Promise<
   }
   return resolve(hop.host).then((address) => {
     if (ipFamily(address) === 0) throw new Error(`resolver gave ${address} for ${hop.host}, not an IP`);
-    return { transport: hop.transport, address: normalizeIp(address), port: hop.port };
+    const ep: Endpoint = { transport: hop.transport, address: normalizeIp(address), port: hop.port };
+    // TLS and WSS check the certificate against the name, not the address
+    if (hop.transport === 'tls' || hop.transport === 'wss') ep.serverName = hop.host;
+    return ep;
   });
 }
 
@@ -114,7 +118,7 @@ export function locateInput(hop: NextHop): {
   port?: number;
   transport?: Endpoint['transport'];
 } {
-  const out: ReturnType<typeof locateInput> = { secure: false, host: hop.host };
+  const out: ReturnType<typeof locateInput> = { secure: hop.secure === true, host: hop.host };
   if (!hop.defaultPort) out.port = hop.port;
   if (!hop.defaultTransport) out.transport = hop.transport;
   return out;

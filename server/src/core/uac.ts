@@ -575,8 +575,10 @@ export class UacCore {
     const local = this.transport.localContact(ep);
     const host = p.localHost ?? hostText(local.host);
     const user = p.contactUser !== undefined ? `${p.contactUser}@` : '';
-    const tp = local.transport === 'udp' ? '' : `;transport=${local.transport}`;
-    const value = `<sip:${user}${host}:${local.port}${tp}>`;
+    // §8.1.1.8: a sips: Request-URI (TLS all the way) gets a sips: Contact
+    const sips = p.req.ruri.scheme === 'sips' && local.transport === 'tls';
+    const tp = local.transport === 'udp' || sips ? '' : `;transport=${local.transport}`;
+    const value = `<${sips ? 'sips' : 'sip'}:${user}${host}:${local.port}${tp}>`;
     const at = p.req.headers.findIndex((h) => h.name === 'cseq');
     p.req.headers.splice(at < 0 ? p.req.headers.length : at + 1, 0, { name: 'contact', value });
     p.req.invalidate();

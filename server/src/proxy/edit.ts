@@ -9,6 +9,8 @@ import { MAGIC_COOKIE, newBranch } from '../sip/ids.js';
 import { type Header, type SipMessage, SipRequest, SipResponse } from '../sip/message.js';
 import { canonicalName } from '../sip/names.js';
 import { formatUri, isSipUri, parseUri, type SipUri, type Uri } from '../sip/uri.js';
+import { parseFlowToken } from '../transport/flow.js';
+import type { Endpoint } from '../transport/types.js';
 
 /** Branch prefixes: every Via this proxy adds starts with one, stateless ones with the second. */
 export const STATEFUL_MARK = `${MAGIC_COOKIE}nkp`;
@@ -90,9 +92,10 @@ function sipUriOf(value: string): SipUri | undefined {
  * RFC 3261 §16.4 on a received request (edited in place): a Request-URI that is one of our
  * Record-Route values (a strict router upstream) gets back the last Route; a `maddr` naming
  * us is stripped with the port and transport; every Route value on top that points at us
- * goes (two of them when we double Record-Routed, RFC 5658).
+ * goes (two of them when we double Record-Routed, RFC 5658) — but one that `keep` says names
+ * a flow to send over (flow.ts) stays on top, for `takeFlow` once the request is built.
  */
-export function preprocess(req: SipRequest, isLocal: IsLocal): void {
+export function preprocess(req: SipRequest, isLocal: IsLocal, keep?: IsLocal): void {
   let routes = req.headerValues('route');
   const ruri = req.ruri;
   if (isSipUri(ruri) && getParam(ruri.params, 'lr') !== undefined && isLocal(ruri) && routes.length > 0) {
@@ -114,10 +117,27 @@ export function preprocess(req: SipRequest, isLocal: IsLocal): void {
   let drop = 0;
   for (const r of routes) {
     const u = sipUriOf(r);
-    if (!u || !isLocal(u)) break;
+    if (!u || !isLocal(u) || keep?.(u)) break;
     drop++;
   }
   if (drop > 0) setValues(req, 'route', routes.slice(drop));
+}
+
+/**
+ * RFC 5626 §5.3 at the edge: a top Route of ours whose user part is a flow token (flow.ts)
+ * is removed and its flow returned: the request goes over that connection, towards the next
+ * Route or the Request-URI (`hop`).
+ */
+export function takeFlow(req: SipRequest, isLocal: IsLocal): { flow: Endpoint; hop: Uri } | undefined {
+  const routes = req.headerValues('route');
+  const first = routes[0];
+  if (first === undefined) return undefined;
+  const u = sipUriOf(first);
+  const flow = u && isLocal(u) ? parseFlowToken(u.user) : undefined;
+  if (!flow) return undefined;
+  setValues(req, 'route', routes.slice(1));
+  const next = routes[1];
+  return { flow, hop: next !== undefined ? routeUri(next) : req.ruri };
 }
 
 /** Headers no app or URI may set on a proxied request: the stack owns them. */

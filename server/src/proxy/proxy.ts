@@ -27,7 +27,8 @@ import {
   type TimerHandle,
   type TransactionLayer,
 } from '../transaction/index.js';
-import { hostText, ipFamily, normalizeIp, stripBrackets } from '../transport/address.js';
+import { hostText, ipFamily, normalizeIp, sameIp, stripBrackets } from '../transport/address.js';
+import { flowToken, needsFlowToken, parseFlowToken, withFlowUser } from '../transport/flow.js';
 import type { LocateInput } from '../transport/resolver.js';
 import type { Endpoint, SipTransport, Source, TransportName } from '../transport/types.js';
 import { bestResponse } from './best.js';
@@ -44,6 +45,7 @@ import {
   pushVia,
   statefulBranch,
   statelessBranch,
+  takeFlow,
   targetRequest,
 } from './edit.js';
 import { LocalIdentity, type LocalListener } from './local.js';
@@ -180,6 +182,25 @@ export class SipProxy implements Forwarder {
   readonly dialogs: ProxyDialogs;
   private app: ProxyApp | undefined;
 
+  /** A Route of ours naming a flow other than the one `source` came over: kept for `takeFlow`. */
+  private flowElsewhere(source: Source): (u: SipUri) => boolean {
+    return (u) => {
+      const flow = parseFlowToken(u.user);
+      return (
+        flow !== undefined &&
+        !(
+          flow.transport === source.transport &&
+          sameIp(flow.address, source.address) &&
+          flow.port === source.port
+        )
+      );
+    };
+  }
+
+  /** Any URI of ours (a flow token's Route is ours whichever listener it names). */
+  private readonly isOurs = (u: SipUri): boolean =>
+    this.local.isLocal(u.host, u.port, uriTransport(u) ?? 'udp');
+
   /** Whether a URI names us for a request that reached `source` (§16.4 Route removal). */
   private oursFor(source: Source): (u: SipUri) => boolean {
     return (u) => {
@@ -254,7 +275,7 @@ export class SipProxy implements Forwarder {
         return;
       }
       base = copyRequest(req);
-      preprocess(base, this.oursFor(source));
+      preprocess(base, this.oursFor(source), this.flowElsewhere(source));
       const step = timers ? proxyTimerRequest(base, timers) : undefined;
       if (step?.kind === 'reject') {
         const headers: [string, string][] = [['Min-SE', String(step.minSe)]];
@@ -343,14 +364,20 @@ export class SipProxy implements Forwarder {
     const fork = b.fork;
     let req: SipRequest;
     let hopUri: Uri;
+    let flowOf: Endpoint | undefined;
     try {
       ({ req, hop: hopUri } = targetRequest(fork.base, b.uri, b.options));
+      const flow = takeFlow(req, this.isOurs);
+      if (flow) {
+        hopUri = flow.hop;
+        flowOf = flow.flow;
+      }
     } catch (err) {
       this.log?.debug({ err, target: formatUri(b.uri) }, 'proxy: unusable target');
       this.settle(b, this.synth(fork, 500, 'Invalid Target'));
       return;
     }
-    this.hop(hopUri).then(
+    this.hop(hopUri, flowOf).then(
       (h) => this.sendBranch(b, req, h),
       (err: unknown) => {
         this.log?.error({ err }, 'proxy: next hop failed');
@@ -688,10 +715,13 @@ export class SipProxy implements Forwarder {
 
   // ---- next hop and the proxy's own headers --------------------------------------------
 
-  /** RFC 3263 minimal: transport from `;transport=`, IP from maddr or host, port or 5060. */
-  private async hop(uri: Uri): Promise<Hop> {
+  /**
+   * RFC 3263 minimal: transport from `;transport=`, IP from maddr or host, port or 5060. A
+   * flow (a Route of ours with a flow token) is the destination whatever the URI says.
+   */
+  private async hop(uri: Uri, flow?: Endpoint): Promise<Hop> {
     if (!isSipUri(uri)) return { ok: false, status: 416, reason: 'Unsupported URI Scheme' };
-    if (uri.scheme === 'sips') return { ok: false, status: 503, reason: 'TLS Not Available' };
+    if (flow) return { ok: true, ep: flow };
     const transport = uriTransport(uri);
     if (transport === undefined) {
       const t = getParam(uri.params, 'transport');
@@ -722,7 +752,11 @@ export class SipProxy implements Forwarder {
         return { ok: false, status: 503, reason: 'DNS Lookup Failed' };
       }
     }
-    return { ok: true, ep: { transport, address, port: uri.port ?? 5060 } };
+    const port = uri.port ?? (transport === 'tls' || transport === 'wss' ? 5061 : 5060);
+    const ep: Endpoint = { transport, address, port };
+    // TLS and WSS check the certificate against the name, not the address
+    if (ipFamily(host) === 0 && (transport === 'tls' || transport === 'wss')) ep.serverName = host;
+    return { ok: true, ep };
   }
 
   /**
@@ -733,8 +767,14 @@ export class SipProxy implements Forwarder {
   private stamp(req: SipRequest, source: Source, ep: Endpoint, options: ProxyOptions, branch: string): void {
     const m = req.method;
     if (options.recordRoute && m !== 'REGISTER' && m !== 'ACK' && m !== 'CANCEL') {
-      const inbound = this.local.inboundUri(source);
-      const outbound = this.local.outboundUri(source, ep);
+      // a WebSocket client is reachable only over its connection: our Record-Route for its
+      // side names that flow (RFC 7118 §5, RFC 5626 §5.3)
+      let inbound = this.local.inboundUri(source);
+      if (needsFlowToken(source.transport)) inbound = withFlowUser(inbound, flowToken(source));
+      let outbound = this.local.outboundUri(source, ep);
+      if (needsFlowToken(ep.transport)) outbound = withFlowUser(outbound, flowToken(ep));
+      // §16.6 step 4: a sips: Request-URI gets sips: Record-Route values
+      if (req.ruri.scheme === 'sips') [inbound, outbound] = [asSips(inbound), asSips(outbound)];
       insertTop(req, 'record-route', outbound === inbound ? [inbound] : [outbound, inbound]);
     }
     if (options.path && m === 'REGISTER') insertTop(req, 'path', [this.local.outboundUri(source, ep)]);
@@ -760,7 +800,7 @@ export class SipProxy implements Forwarder {
         return;
       }
       const base = copyRequest(req);
-      preprocess(base, this.oursFor(source));
+      preprocess(base, this.oursFor(source), this.flowElsewhere(source));
       const target = this.uriGroups(targets, base)?.[0]?.[0];
       if (!target) {
         answer({ status: 480 });
@@ -784,7 +824,7 @@ export class SipProxy implements Forwarder {
       if (ack.maxForwards === 0) return;
       if (ack.toTag !== undefined) this.dialogs.request(ack);
       const base = copyRequest(ack);
-      preprocess(base, this.oursFor(source));
+      preprocess(base, this.oursFor(source), this.flowElsewhere(source));
       const target = this.uriGroups(targets, base)?.[0]?.[0];
       if (!target) return;
       first = target;
@@ -805,13 +845,19 @@ export class SipProxy implements Forwarder {
     answer: (r: Rejection) => void,
   ): void {
     let branch: string;
+    let flowOf: Endpoint | undefined;
     try {
       branch = statelessBranch(orig, formatUri(target));
+      const flow = takeFlow(out, this.isOurs);
+      if (flow) {
+        hopUri = flow.hop;
+        flowOf = flow.flow;
+      }
     } catch {
       answer({ status: 500, reason: 'Invalid Target' });
       return;
     }
-    this.hop(hopUri)
+    this.hop(hopUri, flowOf)
       .then((h) => {
         if (!h.ok) {
           answer({ status: h.status, reason: h.reason });
@@ -863,13 +909,17 @@ export class SipProxy implements Forwarder {
     }
     const oursByBranch = isOurBranch(viaBranch(ours));
     const tp = ours.transport.toLowerCase();
-    const oursByAddr = this.local.isLocal(ours.host, ours.port, tp === 'tcp' ? 'tcp' : 'udp');
+    const oursByAddr = this.local.isLocal(
+      ours.host,
+      ours.port,
+      KNOWN_TRANSPORTS.has(tp) ? (tp as TransportName) : 'udp',
+    );
     if (!oursByBranch && !oursByAddr) {
       this.log?.debug({ status: resp.status, via: ours.host }, 'proxy: stray response not ours dropped');
       return;
     }
-    const transport = next.transport.toLowerCase();
-    if (transport !== 'udp' && transport !== 'tcp') {
+    const transport = next.transport.toLowerCase() as TransportName;
+    if (!KNOWN_TRANSPORTS.has(transport)) {
       this.log?.debug({ transport }, 'proxy: stray response towards an unsupported transport');
       return;
     }
@@ -885,7 +935,7 @@ export class SipProxy implements Forwarder {
       localPort: source.localPort,
     };
     const cid = getParam(ours.params, 'nkc');
-    if (transport === 'tcp' && cid && /^\d{1,15}$/.test(cid)) dest.connectionId = Number(cid);
+    if (transport !== 'udp' && cid && /^\d{1,15}$/.test(cid)) dest.connectionId = Number(cid);
     this.transport.sendResponse(up, dest).catch((err: unknown) => {
       this.log?.debug({ err, status: resp.status }, 'proxy: stray response not relayed');
     });
@@ -902,10 +952,21 @@ function firstTwo(resp: SipResponse) {
   return [vias[0], vias[1]] as const;
 }
 
-/** The transport a SIP URI asks for (UDP by default); undefined for one we cannot use. */
+/** `<sip:h:p;transport=tls;lr>` → `<sips:h:p;lr>` (TLS is what sips: means). */
+function asSips(uri: string): string {
+  return uri.replace(/^<sip:/, '<sips:').replace(/;transport=tls(?=[;>])/i, '');
+}
+
+const KNOWN_TRANSPORTS: ReadonlySet<string> = new Set(['udp', 'tcp', 'tls', 'ws', 'wss']);
+
+/**
+ * The transport a SIP URI asks for (UDP by default, TLS for sips:, RFC 3261 §26.2.2);
+ * undefined for one we cannot use.
+ */
 function uriTransport(u: SipUri): TransportName | undefined {
-  const t = (getParam(u.params, 'transport') ?? 'udp').toLowerCase();
-  return t === 'udp' || t === 'tcp' ? t : undefined;
+  const t = (getParam(u.params, 'transport') ?? (u.scheme === 'sips' ? 'tls' : 'udp')).toLowerCase();
+  if (!KNOWN_TRANSPORTS.has(t)) return undefined;
+  return u.scheme === 'sips' && t !== 'wss' ? 'tls' : (t as TransportName);
 }
 
 /**

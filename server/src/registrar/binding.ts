@@ -4,12 +4,17 @@
 import { formatParams, getParam, type Param, unescapeUri } from '../sip/grammar.js';
 import { formatNameAddr } from '../sip/headers.js';
 import { formatUri, isSipUri, isTelUri, parseUri, type SipUri, type Uri } from '../sip/uri.js';
+import { hostText, ipFamily, isWildcard, loopbackFor } from '../transport/address.js';
+import { flowToken } from '../transport/flow.js';
 
 /** Where the REGISTER came from: the transport it arrived on and the peer's address. */
 export interface BindingSource {
   transport: string;
   address: string;
   port: number;
+  /** The local socket the REGISTER reached: where a flow to the UA starts (flow.ts). */
+  localAddress?: string;
+  localPort?: number;
 }
 
 export interface Binding {
@@ -126,9 +131,26 @@ export function escapeHeaderValue(s: string): string {
  * (NkSIP's `find/2`), which the proxy turns into Route headers on the forwarded request.
  */
 export function targetUri(b: Binding): string {
-  if (b.path.length === 0) return b.uri;
+  const path = b.path.length > 0 ? b.path : flowRoute(b);
+  if (path.length === 0) return b.uri;
   const u = parseUri(b.uri);
   if (!isSipUri(u)) return b.uri;
-  const route: Param = ['Route', escapeHeaderValue(b.path.join(','))];
+  const route: Param = ['Route', escapeHeaderValue(path.join(','))];
   return formatUri({ ...u, headers: [...u.headers, route] });
+}
+
+/**
+ * A UA registered straight over a WebSocket (no Path) is reached only over that connection
+ * (RFC 7118 §5): a Route of ours naming the flow, which the proxy takes off and follows.
+ */
+function flowRoute(b: Binding): string[] {
+  const s = b.source;
+  const t = s?.transport.toLowerCase();
+  if (!s || (t !== 'ws' && t !== 'wss') || s.localAddress === undefined || s.localPort === undefined)
+    return [];
+  const local = isWildcard(s.localAddress)
+    ? loopbackFor(ipFamily(s.localAddress) === 6 ? 6 : 4)
+    : s.localAddress;
+  const token = flowToken({ transport: t, address: s.address, port: s.port });
+  return [`<sip:${token}@${hostText(local)}:${s.localPort};transport=${t};lr>`];
 }

@@ -293,7 +293,13 @@ export class Registrar {
       if (c.displayName !== undefined) b.displayName = c.displayName;
       if (parsed.instance !== undefined) b.instance = parsed.instance;
       if (parsed.regId !== undefined) b.regId = parsed.regId;
-      if (ctx.source !== undefined) b.source = { ...ctx.source };
+      if (ctx.source !== undefined) {
+        // the fields a binding keeps (a transport Source carries more: connection id, path)
+        const { transport, address, port, localAddress, localPort } = ctx.source;
+        b.source = { transport, address, port };
+        if (localAddress !== undefined && localPort !== undefined)
+          Object.assign(b.source, { localAddress, localPort });
+      }
       result.delete(key); // a refreshed binding moves to the end, as the newest
       result.set(key, b);
     }

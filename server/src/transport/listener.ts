@@ -1,11 +1,11 @@
 // What every listening socket shares, whatever its transport. UDP listeners also send (a
 // response leaves from the socket its request reached); stream listeners hand accepted
-// connections to the manager, and TLS/WS listeners will do the same.
+// connections to the manager, TLS and WS/WSS listeners included.
 import { isIP } from 'node:net';
 import { normalizeIp } from './address.js';
 import type { TransportName } from './types.js';
 
-export type ListenTransport = 'udp' | 'tcp';
+export type ListenTransport = TransportName;
 
 export interface ListenSpec {
   transport: ListenTransport;
@@ -18,6 +18,8 @@ export interface ListenSpec {
    * address a NAT maps us to). Falls back to the manager's `localHost`.
    */
   host?: string;
+  /** WS and WSS: the URL path served (`/` when absent); listeners share a port by path. */
+  path?: string;
 }
 
 export interface Listener {

@@ -28,6 +28,7 @@ import { ConnectionPool } from './pool.js';
 import { answerRequest, decodeStun, isStun, type MappedAddress } from './stun.js';
 import { StunClient, type StunClientOptions } from './stun-client.js';
 import { connectTcp, TcpListener } from './tcp.js';
+import { connectTls, TlsListener, type TlsSettings } from './tls.js';
 import type {
   Endpoint,
   Incoming,
@@ -46,6 +47,15 @@ import {
   setSentBy,
   stampReceived,
 } from './via.js';
+import {
+  connectWs,
+  normalizePath,
+  socketAddresses,
+  WsConnection,
+  WsListener,
+  type WsOptions,
+  type WsTransport,
+} from './ws.js';
 
 export interface TransportOptions {
   logger?: Logger;
@@ -72,6 +82,10 @@ export interface TransportOptions {
   keepAliveInterval?: number;
   /** How long a CRLFCRLF ping waits for its pong (RFC 5626 §4.4.1: 10 s). */
   pongTimeout?: number;
+  /** Certificate and key for TLS and WSS listeners, trust and verification for connecting. */
+  tls?: TlsSettings;
+  /** Largest WebSocket message accepted; default the framing limits (headers plus body). */
+  wsMaxMessage?: number;
 }
 
 /** A flow that is gone: a connection closed, or a flow silent to keep-alives. */
@@ -110,12 +124,16 @@ export const DEFAULT_CONNECT_TIMEOUT = 10_000;
 /** Socket errors after which §18.1.1 says a request moved from UDP to TCP should retry on UDP. */
 const NO_TCP = new Set(['ECONNREFUSED', 'ECONNRESET']);
 
+type StreamTransport = Exclude<TransportName, 'udp'>;
+
 export class TransportManager implements SipTransport {
   private readonly log: Logger | undefined;
   private readonly udpMaxSize: number;
   private readonly localHost: string | undefined;
   private readonly connectTimeout: number;
   private readonly streamOpts: StreamOptions;
+  private readonly wsOpts: WsOptions;
+  private readonly tls: TlsSettings | undefined;
   private readonly listeners: Listener[] = [];
   private readonly pool = new ConnectionPool();
   private readonly aborter = new AbortController();
@@ -144,6 +162,14 @@ export class TransportManager implements SipTransport {
     this.keepAliveStun = new StunClient({ ...opts.stun, rc: Math.min(opts.stun?.rc ?? 7, 3), rm: 4 });
     this.keepAliveInterval = opts.keepAliveInterval ?? 0;
     this.pongTimeout = opts.pongTimeout ?? 10_000;
+    this.wsOpts = {
+      maxPayload:
+        opts.wsMaxMessage ??
+        (opts.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE) + (opts.maxBodySize ?? DEFAULT_MAX_BODY_SIZE),
+      idleTimeout: this.streamOpts.idleTimeout,
+      logger: opts.logger,
+    };
+    this.tls = opts.tls;
   }
 
   /** Starts a listener; resolves with the port actually bound (useful with port 0). */
@@ -154,6 +180,31 @@ export class TransportManager implements SipTransport {
       listener = await UdpListener.open(spec, (d, r, l) => this.onDatagram(d, r, l), this.log);
     } else if (spec.transport === 'tcp') {
       listener = await TcpListener.open(spec, (s) => this.onAccept(s, 'tcp'), this.log);
+    } else if (spec.transport === 'tls') {
+      if (!this.tls)
+        throw new Error('cannot listen on tls: no TLS certificate configured (tls.cert, tls.key)');
+      listener = await TlsListener.open(
+        spec,
+        this.tls,
+        this.connectTimeout,
+        (s) => this.onAccept(s, 'tls'),
+        this.log,
+      );
+    } else if (spec.transport === 'ws' || spec.transport === 'wss') {
+      const path = normalizePath(spec.path);
+      const shared = this.wsListener(spec.transport, spec.address, spec.port);
+      if (shared && spec.port !== 0) {
+        // another path on a port already served: no new socket
+        shared.addPath(path);
+        this.log?.info(
+          { transport: shared.transport, address: shared.address, port: shared.port, path },
+          'listening',
+        );
+        return shared.port;
+      }
+      listener = await WsListener.open(spec.transport, spec, path, this.tls, this.wsOpts, (ws, req, l, p) =>
+        this.adoptWs(ws, l.transport, true, p, req),
+      );
     } else {
       throw new Error(`transport ${String(spec.transport)} is not supported`);
     }
@@ -163,7 +214,12 @@ export class TransportManager implements SipTransport {
     }
     this.listeners.push(listener);
     this.log?.info(
-      { transport: listener.transport, address: listener.address, port: listener.port },
+      {
+        transport: listener.transport,
+        address: listener.address,
+        port: listener.port,
+        ...(listener instanceof WsListener ? { path: normalizePath(spec.path) } : {}),
+      },
       'listening',
     );
     return listener.port;
@@ -189,7 +245,7 @@ export class TransportManager implements SipTransport {
         }
         return port;
       } catch (err) {
-        await Promise.all(opened.map((o) => this.closeListener(o.transport, o.address, o.port)));
+        await Promise.all(opened.map((o) => this.closeListener(o.transport, o.address, o.port, o.path)));
         const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
         if (!inUse || opened.length === 0 || attempt >= attempts) throw err;
       }
@@ -206,13 +262,21 @@ export class TransportManager implements SipTransport {
     return this.listeners.map((l) => ({ transport: l.transport, address: l.address, port: l.port }));
   }
 
-  /** Closes one listener (an app's, after its grace period); connections it accepted stay. */
-  async closeListener(transport: TransportName, address: string, port: number): Promise<void> {
+  /**
+   * Closes one listener (an app's, after its grace period); connections it accepted stay. A
+   * WS/WSS port serving several paths stops serving `path` and closes with its last one.
+   */
+  async closeListener(transport: TransportName, address: string, port: number, path?: string): Promise<void> {
     const addr = normalizeIp(address);
     const i = this.listeners.findIndex(
       (l) => l.transport === transport && l.address === addr && l.port === port,
     );
     if (i < 0) return;
+    const ws = this.listeners[i];
+    if (ws instanceof WsListener && !ws.removePath(normalizePath(path))) {
+      this.log?.info({ transport, address: addr, port, path: normalizePath(path) }, 'listener path closed');
+      return;
+    }
     const [listener] = this.listeners.splice(i, 1);
     await listener?.close();
     this.log?.info({ transport, address: addr, port }, 'listener closed');
@@ -236,8 +300,8 @@ export class TransportManager implements SipTransport {
   async sendRequest(req: SipRequest, target: Endpoint): Promise<Endpoint> {
     this.ensureOpen();
     const address = await this.resolve(target.address);
-    if (target.transport === 'tcp') return this.sendOnStream(req, 'tcp', address, target.port, target.from);
-    if (target.transport !== 'udp') throw new Error(`transport ${target.transport} is not supported yet`);
+    if (target.transport !== 'udp')
+      return this.sendOnStream(req, target.transport, address, target.port, target.from, target.serverName);
     const listener = pickListener(preferred(this.udpListeners(), target.from), address);
     if (!listener) throw new Error(`no udp listener for IPv${ipFamily(address)} to send to ${address}`);
     setSentBy(req, 'udp', this.sentByHost(listener, address), listener.port);
@@ -316,25 +380,26 @@ export class TransportManager implements SipTransport {
 
   private async sendResponseResolved(data: Buffer, source: Source, dest: ResponseDestination): Promise<void> {
     const address = await this.resolve(dest.host);
-    if (dest.transport === 'tcp') {
-      const conn = await this.pool.obtain('tcp', address, dest.port, () =>
-        this.connect('tcp', address, dest.port),
+    if (dest.transport !== 'udp') {
+      const transport = dest.transport;
+      const conn = await this.pool.obtain(transport, address, dest.port, () =>
+        this.connect(transport, address, dest.port),
       );
       return conn.send(data);
     }
-    if (dest.transport !== 'udp') throw new Error(`transport ${dest.transport} is not supported yet`);
     return this.sendUdpResponse(data, source, address, dest.port);
   }
 
   private async sendOnStream(
     req: SipRequest,
-    transport: 'tcp',
+    transport: StreamTransport,
     address: string,
     port: number,
     from?: readonly LocalAddress[],
+    serverName?: string,
   ): Promise<Endpoint> {
     const conn = await this.pool.obtain(transport, address, port, () =>
-      this.connect(transport, address, port),
+      this.connect(transport, address, port, serverName),
     );
     const listener = pickListener(
       preferred(
@@ -353,15 +418,94 @@ export class TransportManager implements SipTransport {
     return from ? { transport, address, port, from } : { transport, address, port };
   }
 
-  private async connect(transport: 'tcp', address: string, port: number): Promise<Connection> {
-    const socket = await connectTcp(address, port, this.connectTimeout, this.aborter.signal);
-    const conn = this.adopt(socket, transport, false);
+  private async connect(
+    transport: StreamTransport,
+    address: string,
+    port: number,
+    serverName?: string,
+  ): Promise<Connection> {
+    const signal = this.aborter.signal;
+    let conn: Connection | undefined;
+    try {
+      if (transport === 'ws' || transport === 'wss') {
+        const ws = await connectWs(
+          transport,
+          address,
+          port,
+          serverName,
+          this.tls,
+          this.wsOpts,
+          this.connectTimeout,
+          signal,
+        );
+        conn = this.adoptWs(ws, transport, false, '/');
+      } else {
+        const socket =
+          transport === 'tls'
+            ? await connectTls(address, port, serverName, this.tls, this.connectTimeout, signal)
+            : await connectTcp(address, port, this.connectTimeout, signal);
+        conn = this.adopt(socket, transport, false);
+      }
+    } catch (err) {
+      // the UAC sees a transport error (503); the operator sees why, certificates above all
+      if (transport !== 'tcp') this.log?.warn({ err: (err as Error).message }, `${transport} connect failed`);
+      throw err;
+    }
     if (!conn) throw new Error('transport closed');
     return conn;
   }
 
-  private onAccept(socket: Socket, transport: 'tcp'): void {
+  private onAccept(socket: Socket, transport: 'tcp' | 'tls'): void {
     this.adopt(socket, transport, true);
+  }
+
+  private adoptWs(
+    ws: import('ws').WebSocket,
+    transport: WsTransport,
+    inbound: boolean,
+    path: string,
+    req?: import('node:http').IncomingMessage,
+  ): Connection | undefined {
+    if (this.isClosed) {
+      ws.terminate();
+      return undefined;
+    }
+    const a = socketAddresses(ws, req);
+    const conn = new WsConnection(
+      ws,
+      transport,
+      inbound,
+      a.remoteAddress,
+      a.remotePort,
+      a.localAddress,
+      a.localPort,
+      path,
+      {
+        message: (c, data) =>
+          this.receive(data, {
+            transport: c.transport,
+            address: c.remoteAddress,
+            port: c.remotePort,
+            localAddress: c.localAddress,
+            localPort: c.localPort,
+            connectionId: c.id,
+            path,
+          }),
+        closed: (c) => this.pool.remove(c),
+      },
+      this.wsOpts,
+    );
+    this.pool.add(conn);
+    this.log?.debug({ conn: conn.describe(), inbound, path }, 'connection open');
+    return conn;
+  }
+
+  private wsListener(transport: WsTransport, address: string, port: number): WsListener | undefined {
+    const addr = normalizeIp(address);
+    return this.listeners.find(
+      (l): l is WsListener =>
+        l instanceof WsListener && l.transport === transport && l.address === addr && l.port === port,
+    );
   }
 
   private adopt(socket: Socket, transport: TransportName, inbound: boolean): Connection | undefined {
@@ -529,7 +673,9 @@ export class TransportManager implements SipTransport {
     if (isBlank(data)) return; // a keep-alive datagram (CRLFs): nothing to parse or answer
     let parsed: ReturnType<typeof parseMessage>;
     try {
-      parsed = parseMessage(data, { stream: isReliable(source.transport) });
+      // a WebSocket message is one SIP message, framed like a datagram (RFC 7118 §5.2)
+      const framed = source.transport === 'ws' || source.transport === 'wss';
+      parsed = parseMessage(data, { stream: isReliable(source.transport) && !framed });
     } catch (err) {
       this.log?.debug(
         { from: `${source.address}:${source.port}`, err: (err as Error).message },

@@ -15,6 +15,11 @@ export interface Endpoint {
    * otherwise.
    */
   from?: readonly LocalAddress[];
+  /**
+   * The host name the target was reached by (the URI's host before resolution): TLS and WSS
+   * check the peer's certificate against it. The address is checked when absent.
+   */
+  serverName?: string;
 }
 
 /** A local listener by transport, address (as bound) and port. */
@@ -30,6 +35,8 @@ export interface Source extends Endpoint {
   localPort: number;
   /** Stream transports: the connection it arrived on, reused for the answers (§18.2.2). */
   connectionId?: number;
+  /** WS and WSS: the URL path of the connection's upgrade (apps share a port by path). */
+  path?: string;
 }
 
 export interface Incoming {
