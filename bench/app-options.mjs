@@ -11,7 +11,7 @@
 //     over the server's listener and every OPTIONS makes a gRPC round trip to it;
 //   - typescript, python, go: that language's conformance app (examples/<lang>/conformance*),
 //     as test/conformance runs it. It implements every callback, so each OPTIONS makes three
-//     round trips (authorize, route, options), and it prints one JSON line per callback.
+//     round trips (authorize, route, options), and it prints a JSON line for route and options.
 // The default is in-server and remote-app; --langs runs in-server, remote-app and the
 // conformance app of every language that is built (a language is one row of APPS).
 // All are driven by the same sipp scenario (bench/options.xml), the same search for the
@@ -169,7 +169,7 @@ async function main() {
       'sipp, the server and the app share 2 cores on loopback. in-server: one Node event loop (the ' +
       'server) and sipp; with an app: the server and the app each need CPU per request, so near the ' +
       'top the three processes compete for the 2 cores. The conformance apps (typescript, python, go) ' +
-      'answer three callbacks per OPTIONS (authorize, route, options) and print a line per callback. ' +
+      'answer three callbacks per OPTIONS (authorize, route, options) and print a line for route and for options. ' +
       'CPU µs/request at a fixed rate is the steadier figure.',
     durationS: Math.round((Date.now() - started) / 1000),
   };
