@@ -1,24 +1,29 @@
-// OPTIONS answered by a remote TypeScript SipApp against the same load answered by
-// nksip-server's built-in default, in one run, on 127.0.0.1.
+// OPTIONS answered by remote SipApps against the same load answered by nksip-server's
+// built-in default, in one run, on 127.0.0.1.
 //
-//   make build && node bench/app-options.mjs [--quick] [--setups=in-server,remote-app] [--cpu-prof]
+//   make build && node bench/app-options.mjs [--quick] [--langs | --setups=in-server,remote-app,...] [--cpu-prof]
 //
 // Setups, each with a fresh nksip-server (SERVER_CMD below):
 //   - in-server: no app connected; the built-in default app answers OPTIONS (200) in the
 //     server's process;
 //   - remote-app: bench/apps/options-app.mjs (the built SDK, clients/typescript/dist) joins
 //     over gRPC, implementing only the `options` callback; it names no listen URI, so it takes
-//     over the server's listener and every OPTIONS makes a gRPC round trip to it.
-// Both are driven by the same sipp scenario (bench/options.xml), the same search for the
+//     over the server's listener and every OPTIONS makes a gRPC round trip to it;
+//   - typescript, python, go: that language's conformance app (examples/<lang>/conformance*),
+//     as test/conformance runs it. It implements every callback, so each OPTIONS makes three
+//     round trips (authorize, route, options), and it prints a JSON line for route and options.
+// The default is in-server and remote-app; --langs runs in-server, remote-app and the
+// conformance app of every language that is built (a language is one row of APPS).
+// All are driven by the same sipp scenario (bench/options.xml), the same search for the
 // highest rate with < 0.1 % unanswered and the same CPU-per-request measurement at a fixed
 // rate as bench/options-load.mjs (the shared code is bench/lib/load.mjs). CPU is read from
-// /proc for the server and the app separately. It prints one table with the ratio
-// remote/in-server and writes bench/results/app-options.json.
+// /proc for the server and the app separately. It prints one table with the ratios
+// app/in-server and writes bench/results/app-options.json.
 //
 // Environment (seconds unless said): BENCH_STEP_S=10, BENCH_BUDGET_S=150 (search time per
 // setup), BENCH_FIXED_RATE=2000 (/s), BENCH_FIXED_S=10, BENCH_START_RATE=2000 (/s),
 // BENCH_MAX_RATE=100000 (/s). --quick: 3 s steps, a 35 s budget, a 3 s fixed run.
-// --cpu-prof: run both Node processes with --cpu-prof, profiles in bench/results/profiles/
+// --cpu-prof: run the Node processes with --cpu-prof, profiles in bench/results/profiles/
 // (read them with `node bench/profile-top.mjs FILE`).
 import { mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -56,23 +61,74 @@ const SERVER_CMD = [
   '--log-level',
   'warn',
 ];
-const APP_CMD = ['node', 'bench/apps/options-app.mjs'];
-const APP_ENV = { NKSIP_SERVER: '127.0.0.1:{grpc}', NKSIP_APP: 'bench-options' };
-// the header the bench app adds to its 200s: tells its answers from the server's default
-const APP_MARKER = 'x-bench-app';
-const SETUPS = ['in-server', 'remote-app'];
+// The remote apps, one row each: the command ({grpc} filled in), its environment, the header
+// its 200s carry (to tell them from the server's default) and how it counts what it answered:
+// `sigusr2` (prints `stats {...}` on SIGUSR2, bench/apps/serve.mjs) or `lines` (the conformance
+// apps' JSON event lines: one `callback` of kind options per OPTIONS, one `expired` per
+// callback the server answered for it).
+const APPS = {
+  'remote-app': {
+    cmd: ['node', 'bench/apps/options-app.mjs'],
+    marker: 'x-bench-app',
+    counts: 'sigusr2',
+    requires: ['clients/typescript/dist/index.js'],
+  },
+  typescript: {
+    cmd: ['node', 'examples/typescript/dist/conformance.js'],
+    marker: 'x-nk-id',
+    counts: 'lines',
+    requires: ['examples/typescript/dist/conformance.js', 'clients/typescript/dist/index.js'],
+  },
+  python: {
+    cmd: ['clients/python/.venv/bin/python', 'examples/python/conformance.py'],
+    marker: 'x-nk-id',
+    counts: 'lines',
+    requires: ['clients/python/.venv/bin/python'],
+    build: 'scripts/install-python-deps.sh',
+  },
+  go: {
+    cmd: ['examples/go/bin/conformance'],
+    marker: 'x-nk-id',
+    counts: 'lines',
+    requires: ['examples/go/bin/conformance'],
+    build: 'scripts/install-go-deps.sh',
+  },
+  java: {
+    cmd: ['java', '-jar', 'examples/java/conformance/target/nksip-conformance.jar'],
+    marker: 'x-nk-id',
+    counts: 'lines',
+    requires: ['examples/java/conformance/target/nksip-conformance.jar'],
+    build: 'scripts/install-java-deps.sh',
+  },
+};
+const LANGS = ['typescript', 'python', 'go', 'java'];
+const SETUPS = ['in-server', ...Object.keys(APPS)];
 
 const args = process.argv.slice(2);
 for (const a of args) {
-  if (!/^--(quick|cpu-prof|setups=.*)$/.test(a)) throw new Error(`unknown argument ${a}`);
+  if (!/^--(quick|cpu-prof|langs|setups=.*)$/.test(a)) throw new Error(`unknown argument ${a}`);
 }
 const quick = args.includes('--quick');
 const cpuProf = args.includes('--cpu-prof');
-const setups = (args.find((a) => a.startsWith('--setups='))?.slice('--setups='.length) ?? SETUPS.join(','))
+const built = (name) => APPS[name].requires.every((f) => fileExists(join(root, f)));
+const skipped = args.includes('--langs') ? LANGS.filter((l) => !(l in APPS) || !built(l)) : [];
+const setups = (
+  args.find((a) => a.startsWith('--setups='))?.slice('--setups='.length) ??
+  (args.includes('--langs')
+    ? ['in-server', 'remote-app', ...LANGS.filter((l) => !skipped.includes(l))].join(',')
+    : 'in-server,remote-app')
+)
   .split(',')
   .filter(Boolean);
-for (const s of setups) if (!SETUPS.includes(s)) throw new Error(`unknown setup ${s}`);
+for (const s of setups) {
+  if (!SETUPS.includes(s)) throw new Error(`unknown setup ${s}`);
+  if (s in APPS && !built(s))
+    throw new Error(`${s}: ${APPS[s].requires.join(', ')} missing (${APPS[s].build ?? 'make build'})`);
+}
 const cfg = loadConfig(quick, { budgetS: 150, quickBudgetS: 35 });
+// the CPU per request is only comparable at a rate every setup answers in full: the
+// conformance apps of some languages answer fewer than 2,000/s here
+if (args.includes('--langs') && !process.env.BENCH_FIXED_RATE) cfg.fixedRate = 500;
 const profDir = join(benchDir, 'results', 'profiles');
 
 installSignalHandlers();
@@ -91,6 +147,7 @@ async function main() {
     mkdirSync(profDir, { recursive: true });
   }
   const started = Date.now();
+  if (skipped.length > 0) console.log(`not built, left out: ${skipped.join(', ')}`);
   console.log(
     `OPTIONS over UDP on 127.0.0.1; ${os.cpus().length} cores shared by sipp, the server and the app; ` +
       `steps of ${cfg.stepS} s, search budget ${cfg.budgetS} s per setup, ` +
@@ -110,17 +167,17 @@ async function main() {
     config: { ...cfg, maxFailed: MAX_FAILED, minAchieved: MIN_ACHIEVED, quick, cpuProf },
     commands: {
       server: SERVER_CMD.join(' '),
-      app: `${Object.entries(APP_ENV)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')} ${APP_CMD.join(' ')}`,
+      apps: Object.fromEntries(setups.filter((s) => s in APPS).map((s) => [s, APPS[s].cmd.join(' ')])),
       sipp: sippArgs('{port}', '{localport}', 'RATE', 'N', 'T', '{csv}').join(' '),
     },
     results,
     ratio,
     limits:
       'sipp, the server and the app share 2 cores on loopback. in-server: one Node event loop (the ' +
-      'server) and sipp; remote-app: the server and the app each need CPU per request, so near the ' +
-      'top the three processes compete for the 2 cores. CPU µs/request at a fixed rate is the steadier figure.',
+      'server) and sipp; with an app: the server and the app each need CPU per request, so near the ' +
+      'top the three processes compete for the 2 cores. The conformance apps (typescript, python, go) ' +
+      'answer three callbacks per OPTIONS (authorize, route, options) and print a line for route and for options. ' +
+      'CPU µs/request at a fixed rate is the steadier figure.',
     durationS: Math.round((Date.now() - started) / 1000),
   };
   console.log(`wrote ${relative(process.cwd(), writeResult('app-options', out))}`);
@@ -136,7 +193,8 @@ function nodeCmd(cmd, setup, proc) {
 }
 
 async function benchSetup(name) {
-  const withApp = name === 'remote-app';
+  const spec = APPS[name];
+  const withApp = spec !== undefined;
   const port = await freePort();
   const grpc = await freeTcpPort();
   const fill = (s) => s.replaceAll('{port}', String(port)).replaceAll('{grpc}', String(grpc));
@@ -150,9 +208,9 @@ async function benchSetup(name) {
     await waitReady(server, port);
     let stats;
     if (withApp) {
-      app = startApp(fill, name);
+      app = startApp(spec, fill, name);
       // the server answers with its default until the app has joined: wait for the app's marker
-      await waitReady([server, app], port, { header: APP_MARKER });
+      await waitReady([server, app], port, { header: spec.marker });
       stats = await app.stats();
       console.log(`  app joined (pid ${app.pid})`);
     }
@@ -189,7 +247,7 @@ async function benchSetup(name) {
     const search = await searchMaxRate(cfg, port, watch, afterStep);
     if (withApp) {
       // the figures are the app's only if it was still the one answering at the end
-      await waitReady(watch, port, { header: APP_MARKER, tries: 20 });
+      await waitReady(watch, port, { header: spec.marker, tries: 20 });
     }
     return {
       port,
@@ -208,28 +266,31 @@ async function benchSetup(name) {
   }
 }
 
-/** The bench app in its own process group; stats() asks it for its counters (SIGUSR2). */
-function startApp(fill, setup) {
-  const env = { ...process.env };
-  for (const [k, v] of Object.entries(APP_ENV)) env[k] = fill(v);
+/** A remote app in its own process group; stats() gives its counters { options, expired }. */
+function startApp(spec, fill, setup) {
+  const env = { ...process.env, NKSIP_SERVER: fill('127.0.0.1:{grpc}'), NKSIP_APP: `bench-${setup}` };
   let waiting = [];
-  const app = startChild('options-app', nodeCmd(APP_CMD, setup, 'app'), {
-    cwd: root,
-    detached: true,
-    env,
-    onLine: (line) => {
-      if (!line.startsWith('stats ')) return;
-      const s = JSON.parse(line.slice('stats '.length));
-      const w = waiting;
-      waiting = [];
-      for (const res of w) res(s);
-    },
-  });
-  const env1 = Object.entries(APP_ENV)
-    .map(([k, v]) => `${k}=${fill(v)}`)
-    .join(' ');
-  app.command = `${env1} ${app.command}`;
+  const counted = { options: 0, expired: 0 };
+  const onLine =
+    spec.counts === 'sigusr2'
+      ? (line) => {
+          if (!line.startsWith('stats ')) return;
+          const s = JSON.parse(line.slice('stats '.length));
+          const w = waiting;
+          waiting = [];
+          for (const res of w) res(s);
+        }
+      : (line) => {
+          // cheap tests first: at the top rates this runs tens of thousands of times a second
+          if (!line.includes('options') && !line.includes('expired')) return;
+          const e = JSON.parse(line);
+          if (e.ev === 'callback' && e.kind === 'options') counted.options++;
+          else if (e.ev === 'expired') counted.expired++;
+        };
+  const app = startChild(setup, nodeCmd(spec.cmd, setup, 'app'), { cwd: root, detached: true, env, onLine });
+  app.command = `NKSIP_SERVER=${env.NKSIP_SERVER} NKSIP_APP=${env.NKSIP_APP} ${app.command}`;
   app.stats = async () => {
+    if (spec.counts !== 'sigusr2') return { ...counted };
     const got = new Promise((res) => waiting.push(res));
     process.kill(app.pid, 'SIGUSR2');
     const s = await Promise.race([got, sleep(3000).then(() => null)]);
@@ -239,20 +300,24 @@ function startApp(fill, setup) {
   return app;
 }
 
-/** remote-app over in-server: max rate (aim ≥ 0.5) and CPU per request. */
+/** Each app over in-server: max rate (aim for remote-app ≥ 0.5) and CPU per request. */
 function ratios(results) {
-  const a = results['remote-app'];
   const b = results['in-server'];
-  if (!a || !b) return null;
+  if (!b) return null;
   const r = (x, y) => (x && y ? Number((x / y).toFixed(2)) : null);
-  return {
-    of: 'remote-app/in-server',
-    maxRate: r(a.maxRate, b.maxRate),
-    // a max rate with no failing step above it is only a lower bound
-    maxRateBound: a.maxRateBracket[1] === null || b.maxRateBracket[1] === null,
-    usPerRequestTotal: r(a.fixed.cpu.total.usPerRequest, b.fixed.cpu.total.usPerRequest),
-    usPerRequestServer: r(a.fixed.cpu.server.usPerRequest, b.fixed.cpu.server.usPerRequest),
-  };
+  const out = {};
+  for (const [name, a] of Object.entries(results)) {
+    if (name === 'in-server') continue;
+    out[name] = {
+      of: `${name}/in-server`,
+      maxRate: r(a.maxRate, b.maxRate),
+      // a max rate with no failing step above it is only a lower bound
+      maxRateBound: a.maxRateBracket[1] === null || b.maxRateBracket[1] === null,
+      usPerRequestTotal: r(a.fixed.cpu.total.usPerRequest, b.fixed.cpu.total.usPerRequest),
+      usPerRequestServer: r(a.fixed.cpu.server.usPerRequest, b.fixed.cpu.server.usPerRequest),
+    };
+  }
+  return out;
 }
 
 function printTable(results, ratio) {
@@ -265,22 +330,25 @@ function printTable(results, ratio) {
   for (const [name, r] of Object.entries(results)) {
     const max = r.maxRateBracket[1] === null ? `≥${fmt(r.maxRate)}` : fmt(r.maxRate);
     const c = r.fixed.cpu;
+    // `*`: the fixed rate was more than it answers, so its CPU per request is not comparable
+    const over = r.fixed.answered < r.fixed.sent * (1 - MAX_FAILED) ? '*' : ' ';
     console.log(
       `${name.padEnd(12)}${max.padStart(15)}${fmt(c.server.usPerRequest).padStart(9)}` +
-        `${fmt(c.app?.usPerRequest).padStart(9)}${fmt(c.total.usPerRequest).padStart(9)}` +
-        `${fmt(r.fixed.sippUsPerRequest).padStart(8)}  ${r.limitedBy}`,
+        `${fmt(c.app?.usPerRequest).padStart(9)}${fmt(c.total.usPerRequest).padStart(9)}${over}` +
+        `${fmt(r.fixed.sippUsPerRequest).padStart(7)}  ${r.limitedBy}`,
     );
   }
-  if (ratio) {
+  for (const x of Object.values(ratio ?? {})) {
     console.log(
-      `remote-app/in-server: max rate ×${fmt(ratio.maxRate)}${ratio.maxRateBound ? ' (a bound: no step failed)' : ''} ` +
-        `(aim ≥ 0.5), CPU per request ×${fmt(ratio.usPerRequestTotal)} total, ` +
-        `×${fmt(ratio.usPerRequestServer)} server alone`,
+      `${x.of}: max rate ×${fmt(x.maxRate)}${x.maxRateBound ? ' (a bound: no step failed)' : ''}` +
+        `${x.of.startsWith('remote-app/') ? ' (aim ≥ 0.5)' : ''}, CPU per request ×${fmt(x.usPerRequestTotal)} total, ` +
+        `×${fmt(x.usPerRequestServer)} server alone`,
     );
   }
   console.log(
     "max OPTIONS/s: highest step rate with < 0.1 % unanswered and ≥ 95 % of the rate reached; 'above the max'\n" +
       "says why the next step failed: 'unanswered' = answers lost or late, 'rate not reached' = sipp\n" +
-      'could not send faster on the cores it shares with the server and the app (≥: no step failed).',
+      'could not send faster on the cores it shares with the server and the app (≥: no step failed).\n' +
+      `*: fewer than 99.9 % answered at ${cfg.fixedRate}/s, so its CPU per request is not comparable (BENCH_FIXED_RATE).`,
   );
 }

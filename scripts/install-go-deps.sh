@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Go side of `make test-deps` (and of `make proto`): the Go SDK's modules, the buf plugins
 # protoc-gen-go and protoc-gen-go-grpc built from their modules into clients/go/.bin (buf runs
-# them locally, no remote plugin), and the Go conformance app built to examples/go/bin.
+# them locally, no remote plugin), and the Go conformance app and PBX example built to
+# examples/go/bin.
 #   scripts/install-go-deps.sh            everything
 #   scripts/install-go-deps.sh plugins    the buf plugins only
 set -euo pipefail
@@ -28,5 +29,5 @@ if [[ ! -x clients/go/.bin/protoc-gen-go || ! -x clients/go/.bin/protoc-gen-go-g
 fi
 [[ "${1:-}" == plugins ]] && exit 0
 
-(cd examples/go && go mod download && go build -o bin/conformance ./conformance)
-echo "go: SDK modules ready, conformance app built (examples/go/bin/conformance)"
+(cd examples/go && go mod download && go build -o bin/conformance ./conformance && go build -o bin/pbx ./pbx)
+echo "go: SDK modules ready, examples built (examples/go/bin/conformance, examples/go/bin/pbx)"
