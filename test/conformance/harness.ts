@@ -5,6 +5,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { answerChallenge } from '../../server/src/auth/client.js';
+import type { SipRequest, SipResponse } from '../../server/src/sip/message.js';
+import { parseMessage } from '../../server/src/sip/parser.js';
 import { type RunningServer, startCli } from '../support/server-process.js';
 import { UdpPeer } from '../support/sip-peers.js';
 import { headerOf, headersOf, type WireMessage } from '../support/sip-wire.js';
@@ -274,6 +277,45 @@ export class SipClient {
   async request(o: SendOptions, timeoutMs = 3000): Promise<{ sent: Sent; res: WireMessage | undefined }> {
     const sent = await this.send(o);
     return { sent, res: await this.final(sent, o.method, timeoutMs) };
+  }
+
+  /**
+   * A request from `user`; with `password`, a 407 to it is answered once with that user's
+   * credentials (a Call-ID of its own, so its final is not the first one's 407).
+   */
+  async requestAs(
+    method: string,
+    ruri: string,
+    user: string,
+    password?: string,
+  ): Promise<WireMessage | undefined> {
+    const first = await this.request({ method, ruri, to: `<${ruri}>`, fromUser: user });
+    if (password === undefined || first.res?.status !== 407) return first.res;
+    // the challenge and the request as the server saw them, for the digest
+    const challenge = parseMessage(
+      Buffer.from(
+        [first.res.startLine, ...first.res.headers.map(([n, v]) => `${n}: ${v}`), '', ''].join('\r\n'),
+        'latin1',
+      ),
+    ).msg as SipResponse;
+    const req = parseMessage(
+      Buffer.from(
+        `${method} ${ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bKx\r\nFrom: <sip:${user}@127.0.0.1>;tag=a\r\nTo: <${ruri}>\r\nCall-ID: x\r\nCSeq: 2 ${method}\r\nContent-Length: 0\r\n\r\n`,
+        'latin1',
+      ),
+    ).msg as SipRequest;
+    const retry = answerChallenge(req, challenge, [{ user, password }]);
+    if (!retry) throw new Error('no answer to the challenge');
+    const second = await this.request({
+      method,
+      ruri,
+      to: `<${ruri}>`,
+      fromUser: user,
+      callId: `${first.sent.callId}-auth`,
+      cseq: 2,
+      headers: retry.headers.map(([n, v]) => `${n}: ${v}`),
+    });
+    return second.res;
   }
 
   /** ACK for a final response to `invite` (same branch for non-2xx; a new one and Contact for 2xx). */

@@ -9,10 +9,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { answerChallenge } from '../../server/src/auth/client.js';
 import { makeHa1 } from '../../server/src/auth/digest.js';
-import type { SipRequest, SipResponse } from '../../server/src/sip/message.js';
-import { parseMessage } from '../../server/src/sip/parser.js';
 import { ROOT } from '../conformance/apps.js';
 import { grpcAddress, SipClient } from '../conformance/harness.js';
 import { type RunningServer, startCli } from '../support/server-process.js';
@@ -163,39 +160,8 @@ const register = (env: Running, user: string, password: string, contactPort: num
   });
 
 /** A request from the raw client as alice; with `auth`, its 407 answered with alice's credentials. */
-async function ask(
-  env: Running,
-  method: string,
-  ruri: string,
-  auth = false,
-): Promise<WireMessage | undefined> {
-  const first = await env.client.request({ method, ruri, to: `<${ruri}>`, fromUser: 'alice' });
-  if (!auth || first.res?.status !== 407) return first.res;
-  const challenge = parseMessage(
-    Buffer.from(
-      [first.res.startLine, ...first.res.headers.map(([n, v]) => `${n}: ${v}`), '', ''].join('\r\n'),
-      'latin1',
-    ),
-  ).msg as SipResponse;
-  const req = parseMessage(
-    Buffer.from(
-      `${method} ${ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bKx\r\nFrom: <sip:alice@127.0.0.1>;tag=a\r\nTo: <${ruri}>\r\nCall-ID: x\r\nCSeq: 2 ${method}\r\nContent-Length: 0\r\n\r\n`,
-      'latin1',
-    ),
-  ).msg as SipRequest;
-  const retry = answerChallenge(req, challenge, [{ user: 'alice', password: '1234' }]);
-  if (!retry) throw new Error('no answer to the challenge');
-  const second = await env.client.request({
-    method,
-    ruri,
-    to: `<${ruri}>`,
-    fromUser: 'alice',
-    callId: `${first.sent.callId}-auth`,
-    cseq: 2,
-    headers: retry.headers.map(([n, v]) => `${n}: ${v}`),
-  });
-  return second.res;
-}
+const ask = (env: Running, method: string, ruri: string, auth = false): Promise<WireMessage | undefined> =>
+  env.client.requestAs(method, ruri, 'alice', auth ? '1234' : undefined);
 
 describe.each(languages)('the %s PBX example', (lang) => {
   describe('registrar, calls and policy', () => {
