@@ -1,7 +1,7 @@
 // What every listening socket shares, whatever its transport. UDP listeners also send (a
 // response leaves from the socket its request reached); stream listeners hand accepted
 // connections to the manager, TLS and WS/WSS listeners included.
-import { isIP } from 'node:net';
+import { isIP, type Server as NetServer } from 'node:net';
 import { normalizeIp } from './address.js';
 import type { TransportName } from './types.js';
 
@@ -59,4 +59,24 @@ export function listenError(spec: ListenSpec, err: NodeJS.ErrnoException): Error
     cause: err,
   });
   return Object.assign(out, { code: err.code });
+}
+
+/**
+ * Binds a stream server (TCP, TLS, HTTP for WebSocket) to the spec's address and port; the port
+ * it got. A failure closes the server and rejects with listenError for `report` (the spec).
+ */
+export function bindStream(server: NetServer, spec: ListenSpec, report: ListenSpec = spec): Promise<number> {
+  const family = specFamily(spec);
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      server.close();
+      reject(listenError(report, err));
+    };
+    server.once('error', onError);
+    server.listen({ host: spec.address, port: spec.port, ipv6Only: family === 6, exclusive: true }, () => {
+      server.off('error', onError);
+      const bound = server.address();
+      resolve(typeof bound === 'object' && bound ? bound.port : spec.port);
+    });
+  });
 }

@@ -4,7 +4,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { hostText } from './address.js';
-import { type Listener, type ListenSpec, listenError, normalizedAddress, specFamily } from './listener.js';
+import { bindStream, type Listener, type ListenSpec, normalizedAddress, specFamily } from './listener.js';
 
 export type AcceptHandler = (socket: Socket, listener: TcpListener) => void;
 
@@ -20,25 +20,13 @@ export class TcpListener implements Listener {
     readonly host: string | undefined,
   ) {}
 
-  static open(spec: ListenSpec, onAccept: AcceptHandler, logger?: Logger): Promise<TcpListener> {
-    const family = specFamily(spec);
+  static async open(spec: ListenSpec, onAccept: AcceptHandler, logger?: Logger): Promise<TcpListener> {
     const server = createServer();
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => {
-        server.close();
-        reject(listenError(spec, err));
-      };
-      server.once('error', onError);
-      server.listen({ host: spec.address, port: spec.port, ipv6Only: family === 6, exclusive: true }, () => {
-        server.off('error', onError);
-        const bound = server.address();
-        const port = typeof bound === 'object' && bound ? bound.port : spec.port;
-        const listener = new TcpListener(server, normalizedAddress(spec), port, family, spec.host);
-        server.on('connection', (socket) => onAccept(socket, listener));
-        server.on('error', (err) => logger?.warn({ err: err.message, port }, 'tcp listener error'));
-        resolve(listener);
-      });
-    });
+    const port = await bindStream(server, spec);
+    const listener = new TcpListener(server, normalizedAddress(spec), port, specFamily(spec), spec.host);
+    server.on('connection', (socket) => onAccept(socket, listener));
+    server.on('error', (err) => logger?.warn({ err: err.message, port }, 'tcp listener error'));
+    return listener;
   }
 
   /** Stops accepting; connections already accepted are the manager's to close. */

@@ -14,7 +14,7 @@ import {
 } from 'node:tls';
 import type { Logger } from 'pino';
 import { hostText, ipFamily } from './address.js';
-import { type Listener, type ListenSpec, listenError, normalizedAddress, specFamily } from './listener.js';
+import { bindStream, type Listener, type ListenSpec, normalizedAddress, specFamily } from './listener.js';
 
 /** Certificate, key and trust as PEM text (see `loadTlsFiles`). */
 export interface TlsSettings {
@@ -68,7 +68,7 @@ export class TlsListener implements Listener {
    * failed handshake (a plain TCP peer, a client refusing our certificate) or one not done
    * within `handshakeTimeout` ms is logged and the socket destroyed by Node.
    */
-  static open(
+  static async open(
     spec: ListenSpec,
     settings: TlsSettings,
     handshakeTimeout: number,
@@ -80,32 +80,19 @@ export class TlsListener implements Listener {
     try {
       server = createServer({ cert: settings.cert, key: settings.key, handshakeTimeout });
     } catch (e) {
-      return Promise.reject(
-        new Error(`cannot listen on tls: bad certificate or key: ${(e as Error).message}`),
-      );
+      throw new Error(`cannot listen on tls: bad certificate or key: ${(e as Error).message}`);
     }
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => {
-        server.close();
-        reject(listenError({ ...spec, transport: 'tcp' }, err));
-      };
-      server.once('error', onError);
-      server.listen({ host: spec.address, port: spec.port, ipv6Only: family === 6, exclusive: true }, () => {
-        server.off('error', onError);
-        const bound = server.address();
-        const port = typeof bound === 'object' && bound ? bound.port : spec.port;
-        const listener = new TlsListener(server, normalizedAddress(spec), port, family, spec.host);
-        server.on('secureConnection', (socket: TLSSocket) => onAccept(socket, listener));
-        server.on('tlsClientError', (err, socket) =>
-          logger?.warn(
-            { port, peer: `${hostText(socket.remoteAddress ?? '?')}:${socket.remotePort}`, err: err.message },
-            'tls handshake failed',
-          ),
-        );
-        server.on('error', (err) => logger?.warn({ err: err.message, port }, 'tls listener error'));
-        resolve(listener);
-      });
-    });
+    const port = await bindStream(server, spec, { ...spec, transport: 'tcp' });
+    const listener = new TlsListener(server, normalizedAddress(spec), port, family, spec.host);
+    server.on('secureConnection', (socket: TLSSocket) => onAccept(socket, listener));
+    server.on('tlsClientError', (err, socket) =>
+      logger?.warn(
+        { port, peer: `${hostText(socket.remoteAddress ?? '?')}:${socket.remotePort}`, err: err.message },
+        'tls handshake failed',
+      ),
+    );
+    server.on('error', (err) => logger?.warn({ err: err.message, port }, 'tls listener error'));
+    return listener;
   }
 
   close(): Promise<void> {

@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { type ClientOptions, WebSocket, WebSocketServer } from 'ws';
 import { hostText, ipFamily, normalizeIp } from './address.js';
 import { type Connection, type ConnectionHandlers, newConnectionId } from './connection.js';
-import { type Listener, type ListenSpec, listenError, normalizedAddress, specFamily } from './listener.js';
+import { bindStream, type Listener, type ListenSpec, normalizedAddress, specFamily } from './listener.js';
 import type { TlsSettings } from './tls.js';
 
 export type WsTransport = 'ws' | 'wss';
@@ -74,7 +74,7 @@ export class WsListener implements Listener {
     readonly host: string | undefined,
   ) {}
 
-  static open(
+  static async open(
     transport: WsTransport,
     spec: ListenSpec,
     path: string,
@@ -85,16 +85,11 @@ export class WsListener implements Listener {
     const family = specFamily(spec);
     let server: HttpServer;
     if (transport === 'wss') {
-      if (!tls)
-        return Promise.reject(
-          new Error('cannot listen on wss: no TLS certificate configured (tls.cert, tls.key)'),
-        );
+      if (!tls) throw new Error('cannot listen on wss: no TLS certificate configured (tls.cert, tls.key)');
       try {
         server = createHttpsServer({ cert: tls.cert, key: tls.key }) as unknown as HttpServer;
       } catch (e) {
-        return Promise.reject(
-          new Error(`cannot listen on wss: bad certificate or key: ${(e as Error).message}`),
-        );
+        throw new Error(`cannot listen on wss: bad certificate or key: ${(e as Error).message}`);
       }
     } else {
       server = createHttpServer();
@@ -109,42 +104,19 @@ export class WsListener implements Listener {
       clientTracking: false,
       handleProtocols: (protocols) => (protocols.has(SIP_SUBPROTOCOL) ? SIP_SUBPROTOCOL : false),
     });
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => {
-        server.close();
-        reject(listenError({ ...spec, transport: 'tcp' }, err));
-      };
-      server.once('error', onError);
-      server.listen({ host: spec.address, port: spec.port, ipv6Only: family === 6, exclusive: true }, () => {
-        server.off('error', onError);
-        const bound = server.address();
-        const port = typeof bound === 'object' && bound ? bound.port : spec.port;
-        const listener = new WsListener(
-          transport,
-          server,
-          wss,
-          normalizedAddress(spec),
-          port,
-          family,
-          spec.host,
-        );
-        listener.paths.set(path, 1);
-        server.on('upgrade', (req, socket, head) =>
-          listener.upgrade(req, socket, head, opts.logger, onAccept),
-        );
-        server.on('tlsClientError', (err: Error, socket: Duplex & { remoteAddress?: string }) =>
-          opts.logger?.warn({ port, peer: socket.remoteAddress, err: err.message }, 'wss handshake failed'),
-        );
-        server.on('clientError', (err: Error, socket: Duplex) => {
-          opts.logger?.debug({ port, err: err.message }, `${transport} bad http request`);
-          socket.destroy();
-        });
-        server.on('error', (err) =>
-          opts.logger?.warn({ err: err.message, port }, `${transport} listener error`),
-        );
-        resolve(listener);
-      });
+    const port = await bindStream(server, spec, { ...spec, transport: 'tcp' });
+    const listener = new WsListener(transport, server, wss, normalizedAddress(spec), port, family, spec.host);
+    listener.paths.set(path, 1);
+    server.on('upgrade', (req, socket, head) => listener.upgrade(req, socket, head, opts.logger, onAccept));
+    server.on('tlsClientError', (err: Error, socket: Duplex & { remoteAddress?: string }) =>
+      opts.logger?.warn({ port, peer: socket.remoteAddress, err: err.message }, 'wss handshake failed'),
+    );
+    server.on('clientError', (err: Error, socket: Duplex) => {
+      opts.logger?.debug({ port, err: err.message }, `${transport} bad http request`);
+      socket.destroy();
     });
+    server.on('error', (err) => opts.logger?.warn({ err: err.message, port }, `${transport} listener error`));
+    return listener;
   }
 
   /** Another listen spec on this port: serve its path too. */
