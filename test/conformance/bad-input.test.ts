@@ -5,7 +5,7 @@
 // transactions, UAC requests pending — must come back to zero: none of them leaks.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../support/server-process.js';
+import { type RunningServer, serverStats } from '../support/server-process.js';
 import { headerOf, type WireMessage } from '../support/sip-wire.js';
 import { conformanceLanguages, type RunningApp } from './apps.js';
 import { Children, cseqMethod, describeMessage, SDP, type Sent, SipClient } from './harness.js';
@@ -38,18 +38,7 @@ describe.each(languages)('%s conformance app: bad input leaks nothing', (lang) =
     await children.stopAll();
   });
 
-  /** The server's `stats` line: SIGUSR2, then the next one logged. */
-  async function stats(): Promise<Stats> {
-    const before = server.logs.length;
-    server.proc.kill('SIGUSR2');
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline) {
-      const line = server.logs.slice(before).find((l) => l.msg === 'stats');
-      if (line) return line.stats as Stats;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    throw new Error('no stats line after SIGUSR2');
-  }
+  const stats = () => serverStats<Stats>(server);
 
   /** The next response to `sent`'s INVITE with `status`. */
   const inviteResponse = (sent: Sent, status: number) =>

@@ -5,7 +5,7 @@
 // arrives from the network gets 503 "Too Many Calls"; a request of a call already live is
 // still served; the call ends with its dialog and the count returns to zero.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../support/server-process.js';
+import { type RunningServer, serverStats } from '../support/server-process.js';
 import { headerOf } from '../support/sip-wire.js';
 import { freePort } from '../support/sipp.js';
 import { conformanceLanguages, type RunningApp } from './apps.js';
@@ -16,18 +16,8 @@ const languages = conformanceLanguages();
 /** An error kind in any SDK's casing (tooManyCalls, TOO_MANY_CALLS, too_many_calls) → `toomanycalls`. */
 const kind = (k: unknown) => String(k).replace(/_/g, '').toLowerCase();
 
-/** The server's `stats` line: SIGUSR2, then the next one logged. */
-async function liveCalls(server: RunningServer): Promise<number> {
-  const before = server.logs.length;
-  server.proc.kill('SIGUSR2');
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline) {
-    const line = server.logs.slice(before).find((l) => l.msg === 'stats');
-    if (line) return (line.stats as { calls: number }).calls;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('no stats line after SIGUSR2');
-}
+/** The server's live calls (its `stats` on SIGUSR2). */
+const liveCalls = async (server: RunningServer) => (await serverStats<{ calls: number }>(server)).calls;
 
 describe.each(languages)('%s conformance app: t03 too_many_calls, server limit', (lang) => {
   const children = new Children();

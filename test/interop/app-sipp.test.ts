@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningApp, startApp } from '../conformance/apps.js';
 import { grpcAddress, SDP } from '../conformance/harness.js';
-import { type RunningServer, startCli } from '../support/server-process.js';
+import { type RunningServer, serverStats, startCli } from '../support/server-process.js';
 import { freePort, runSipp } from '../support/sipp.js';
 
 interface Stats {
@@ -34,18 +34,7 @@ describe('calls between a TypeScript SipApp and sipp', () => {
     await server?.stop();
   });
 
-  /** The server's `stats` line: SIGUSR2, then the next one logged. */
-  async function stats(): Promise<Stats> {
-    const before = server.logs.length;
-    server.proc.kill('SIGUSR2');
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline) {
-      const line = server.logs.slice(before).find((l) => l.msg === 'stats');
-      if (line) return line.stats as Stats;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    throw new Error('no stats line after SIGUSR2');
-  }
+  const stats = () => serverStats<Stats>(server);
 
   /** Waits (bounded) until the server holds nothing; returns what it holds then. */
   async function drained(): Promise<Stats> {

@@ -8,7 +8,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { makeTestCerts, type TestCerts } from '../support/certs.js';
-import { type RunningServer, startCli } from '../support/server-process.js';
+import { type RunningServer, serverStats, startCli } from '../support/server-process.js';
 
 const OPTIONS = (via: string) =>
   `OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/${via};branch=z9hG4bK-${Math.random().toString(36).slice(2)}\r\n` +
@@ -54,16 +54,7 @@ describe('bad input on TLS and WebSocket listeners', () => {
     certs.remove();
   });
 
-  async function connections(): Promise<number> {
-    const before = server.logs.length;
-    server.proc.kill('SIGUSR2');
-    for (let i = 0; i < 200; i++) {
-      const line = server.logs.slice(before).find((l) => l.msg === 'stats');
-      if (line) return (line.stats as { connections: number }).connections;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    throw new Error('no stats line');
-  }
+  const connections = async () => (await serverStats<{ connections: number }>(server)).connections;
 
   /** An OPTIONS over a fresh TLS connection trusting the test certificate: the status line. */
   function tlsOptions(): Promise<string> {

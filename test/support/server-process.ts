@@ -19,6 +19,19 @@ export interface RunningServer {
   stop(): Promise<number | null>;
 }
 
+/** What the server holds now: SIGUSR2 makes it log a `stats` line; its `stats` object. */
+export async function serverStats<T = Record<string, unknown>>(server: RunningServer): Promise<T> {
+  const before = server.logs.length;
+  server.proc.kill('SIGUSR2');
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    const line = server.logs.slice(before).find((l) => l.msg === 'stats');
+    if (line) return line.stats as T;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('no stats line after SIGUSR2');
+}
+
 /** Starts the CLI with a YAML/JSON config object (written to a temp file) and extra flags. */
 export async function startCli(
   config: Record<string, unknown> = {},
