@@ -24,11 +24,7 @@ export class CallCounter {
   private total = 0;
 
   /** `max`: the server-wide limit (NkSIP `max_calls`). */
-  constructor(private max: number) {}
-
-  setMax(max: number): void {
-    this.max = max;
-  }
+  constructor(private readonly max: number) {}
 
   /** Live calls in all, or of one owner. */
   count(owner?: string): number {
