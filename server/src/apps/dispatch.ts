@@ -51,6 +51,7 @@ import { newTag } from '../sip/ids.js';
 import type { SipRequest } from '../sip/message.js';
 import type { Uri } from '../sip/uri.js';
 import type { Clock, TimerHandle } from '../transaction/clock.js';
+import { detached } from '../transaction/keys.js';
 import type { Source } from '../transport/types.js';
 import { type AppSettings, callbackName } from './app-config.js';
 import {
@@ -645,7 +646,7 @@ export class AppDispatcher implements AppHandler {
   private remember(callId: string | undefined, inst: InstanceLink): void {
     if (callId === undefined) return;
     this.sticky.delete(callId);
-    this.sticky.set(callId, inst);
+    this.sticky.set(detached(callId), inst);
     if (this.sticky.size > this.stickyMax) {
       const oldest = this.sticky.keys().next().value;
       if (oldest !== undefined) this.sticky.delete(oldest);
