@@ -16,7 +16,8 @@
 // real CLI, NKSIP_CMD below); optional `kamailio-tm` (the same config with -A WITH_TM: the 200
 // sent from a tm server transaction, stateful as nksip-server is) and `stub`
 // (bench/stub-options-server.mjs: our parser on a bare UDP socket, to test this script
-// without the CLI and as a floor for nksip).
+// without the CLI and as a floor for nksip) and `stub2` (the same on two cluster workers
+// sharing the socket: what a second Node process brings while sipp shares the cores).
 //
 // Environment (seconds unless said): BENCH_STEP_S=10, BENCH_BUDGET_S=180 (search time per
 // server), BENCH_FIXED_RATE=2000 (/s), BENCH_FIXED_S=10, BENCH_START_RATE=2000 (/s),
@@ -59,6 +60,7 @@ const NKSIP_CMD = [
   'warn',
 ];
 const STUB_CMD = ['node', 'bench/stub-options-server.mjs', '--listen', 'sip:127.0.0.1:{port}'];
+const STUB2_CMD = [...STUB_CMD, '--workers', '2'];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -73,7 +75,7 @@ const cfg = {
 const baseDir = args.find((a) => a.startsWith('--base='))?.slice('--base='.length);
 const servers = (serversArg ?? (baseDir ? 'nksip-base,nksip' : 'kamailio,nksip')).split(',').filter(Boolean);
 for (const s of servers) {
-  if (!['kamailio', 'kamailio-tm', 'nksip', 'nksip-base', 'stub'].includes(s))
+  if (!['kamailio', 'kamailio-tm', 'nksip', 'nksip-base', 'stub', 'stub2'].includes(s))
     throw new Error(`unknown server ${s}`);
   if (s === 'nksip-base' && !baseDir) throw new Error('server nksip-base needs --base=DIR');
 }
@@ -172,7 +174,9 @@ function startServer(name, port) {
     ? kamailioCmd('{port}', name === 'kamailio-tm')
     : name.startsWith('nksip')
       ? NKSIP_CMD
-      : STUB_CMD;
+      : name === 'stub2'
+        ? STUB2_CMD
+        : STUB_CMD;
   const cmd = template.map((a) => a.replaceAll('{port}', String(port)));
   const cwd = name === 'nksip-base' ? resolve(baseDir) : root;
   if (name.startsWith('nksip') && !fileExists(join(cwd, 'dist/server/src/cli.js'))) {
@@ -187,7 +191,7 @@ function startServer(name, port) {
 function ratios(results) {
   const r = (a, b) => (a && b ? Number((a / b).toFixed(2)) : null);
   const out = [];
-  for (const ours of ['nksip', 'stub']) {
+  for (const ours of ['nksip', 'stub', 'stub2']) {
     for (const theirs of ['kamailio', 'kamailio-tm', 'nksip-base']) {
       const a = results[ours];
       const b = results[theirs];

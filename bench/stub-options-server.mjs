@@ -1,12 +1,16 @@
 // A stand-in SIP server for bench/options-load.mjs: answers every OPTIONS with 200 straight
 // from the UDP socket, using the compiled message layer (parse, makeResponse, serialise) and
 // nothing else — no transactions, no retransmission cache, no logging.
+// --workers N: N cluster workers share the one UDP socket (Node 20 has no SO_REUSEPORT for
+// UDP; the kernel hands each datagram to whichever worker reads first), to show what a
+// second core brings when sipp shares the same cores.
 //
-//   node bench/stub-options-server.mjs --listen sip:127.0.0.1:5060
+//   node bench/stub-options-server.mjs --listen sip:127.0.0.1:5060 [--workers N]
 //
 // Two uses: it lets the load script be tested before the real CLI exists, and as a server of
 // its own (`--servers=stub`) it shows what Node's dgram plus our parser cost without the rest
 // of the stack, i.e. the floor nksip-server's figures can approach.
+import cluster from 'node:cluster';
 import dgram from 'node:dgram';
 
 const { parseMessage } = await import('../dist/server/src/sip/parser.js');
@@ -20,19 +24,40 @@ if (i < 0 || !m) {
   process.exit(2);
 }
 
-// same hint as Kamailio's MAXBUF: bursts at high rates must not overflow the socket queue
-const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
-sock.on('message', (buf, rinfo) => {
-  try {
-    const { msg } = parseMessage(buf);
-    if (msg.kind !== 'request' || msg.method === 'ACK') return;
-    const resp = makeResponse(msg, msg.method === 'OPTIONS' ? 200 : 405);
-    sock.send(serialize(resp), rinfo.port, rinfo.address);
-  } catch {
-    // garbage is dropped, as a server would
-  }
-});
-sock.bind(Number(m[2]), m[1]);
-const stop = () => sock.close(() => process.exit(0));
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+const w = process.argv.indexOf('--workers');
+const workers = w < 0 ? 1 : Number(process.argv[w + 1]);
+if (!Number.isInteger(workers) || workers < 1) {
+  console.error('--workers takes a whole number ≥ 1');
+  process.exit(2);
+}
+
+if (workers > 1 && cluster.isPrimary) {
+  for (let k = 0; k < workers; k++) cluster.fork();
+  const stop = () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.kill();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+} else {
+  serve();
+}
+
+function serve() {
+  // same hint as Kamailio's MAXBUF: bursts at high rates must not overflow the socket queue
+  const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
+  sock.on('message', (buf, rinfo) => {
+    try {
+      const { msg } = parseMessage(buf);
+      if (msg.kind !== 'request' || msg.method === 'ACK') return;
+      const resp = makeResponse(msg, msg.method === 'OPTIONS' ? 200 : 405);
+      sock.send(serialize(resp), rinfo.port, rinfo.address);
+    } catch {
+      // garbage is dropped, as a server would
+    }
+  });
+  sock.bind(Number(m[2]), m[1]);
+  const stop = () => sock.close(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
