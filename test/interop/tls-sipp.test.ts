@@ -6,8 +6,9 @@
 // does not trust makes the call fail (503 to the caller), the reason in the log; a sipp that
 // does not trust the server's certificate gets nothing through.
 // Debian bookworm's sipp has no TLS, so this runs trixie's (wolfSSL) that
-// scripts/install-sipp-tls.sh puts in .tools/ (`make test-deps` runs it; env SIPP_TLS names
-// another).
+// scripts/install-sipp-tls.sh puts in .tools/ with its own libraries and a shim without which
+// that sipp never writes on a TLS socket (the script says why); `make test-deps` runs it, env
+// SIPP_TLS names another TLS sipp.
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestCerts, type TestCert, type TestCerts } from '../support/certs.js';
