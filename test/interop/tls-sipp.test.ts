@@ -39,7 +39,7 @@ describe('sipp -t l1 through the PBX, the server on TLS only', () => {
       logLevel: 'warn',
       t1: 100,
       tls: { cert: certs.good.certFile, key: certs.good.keyFile, ca: certs.good.certFile },
-      pbx: { domains: ['127.0.0.1'], realm: 'nksip', users: { alice: '1234', bob: '5678' } },
+      pbx: { domains: ['127.0.0.1'], realm: 'nksip', users: { alice: '1234', bob: '5678', carol: '9012' } },
     });
     tlsPort = server.port('tls');
   });
@@ -83,7 +83,7 @@ describe('sipp -t l1 through the PBX, the server on TLS only', () => {
       extra: u.tls,
     });
 
-  const call = (u: Ua) =>
+  const call = (u: Ua, callee: string) =>
     runSipp({
       bin: SIPP_TLS_BIN,
       scenario: 'tls-caller.xml',
@@ -99,13 +99,13 @@ describe('sipp -t l1 through the PBX, the server on TLS only', () => {
         'alice',
         '-key',
         'callee',
-        'bob',
+        callee,
         '-au',
         'alice',
         '-ap',
         '1234',
         '-auth_uri',
-        'bob@127.0.0.1',
+        `${callee}@127.0.0.1`,
       ],
     });
 
@@ -115,19 +115,20 @@ describe('sipp -t l1 through the PBX, the server on TLS only', () => {
     expect([reg.code, reg.successful], reg.output).toEqual([0, 1]);
     const callee = answer(bob);
     await new Promise((r) => setTimeout(r, 300));
-    const c = await call(await ua(certs.good));
+    const c = await call(await ua(certs.good), 'bob');
     const e = await callee;
     expect([c.code, c.successful], c.output).toEqual([0, 1]);
     expect([e.code, e.successful], e.output).toEqual([0, 1]);
   });
 
   it('a callee whose certificate the server does not trust: the call fails, the log says why', async () => {
-    const bob = await ua(certs.other);
-    const reg = await register(bob, 'bob', '5678');
+    // carol: her only contact is this one (bob's from the test above is still registered)
+    const carol = await ua(certs.other);
+    const reg = await register(carol, 'carol', '9012');
     expect([reg.code, reg.successful], reg.output).toEqual([0, 1]);
-    const callee = answer(bob);
+    const callee = answer(carol);
     await new Promise((r) => setTimeout(r, 300));
-    const c = await call(await ua(certs.good));
+    const c = await call(await ua(certs.good), 'carol');
     // sipp aborts the call on the 503 (its counters are all the output keeps)
     expect([c.successful, c.failed], c.output).toEqual([0, 1]);
     expect((await callee).successful).toBe(0);
