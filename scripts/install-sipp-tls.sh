@@ -116,11 +116,12 @@ done
 libdir=$work/root/usr/lib/$triplet
 [[ -x $work/root/usr/bin/sipp && -e $libdir/$loader ]] || fail "sipp or $loader missing from the packages"
 
-# sipp 3.7's TLS send (send_nowait_tls) starts with SSL_get_fd() and gives up when it is -1;
-# it attaches its sockets with SSL_set_bio(BIO_new_socket(fd)), and wolfSSL's SSL_get_fd
-# reports only a descriptor given by SSL_set_fd, so with wolfSSL every TLS write fails before
-# reaching the socket (the handshake, done through the BIO, succeeds; "Unable to send TLS
-# message"). This preloaded SSL_get_fd falls back to the descriptor of the SSL's BIO.
+# sipp 3.7's TLS send (send_nowait_tls) starts with SSL_get_fd() and gives up when it is -1.
+# It attaches its sockets with SSL_set_bio(BIO_new_socket(fd)), and wolfSSL's SSL_get_fd
+# returns only a descriptor given by SSL_set_fd (-1 here), so with wolfSSL no SIP message is
+# ever written: the handshake, done through the BIO, succeeds, then every send fails without
+# a syscall (sipp counts TLS send errors or, errno being a stale EAGAIN, congestion). This
+# preloaded SSL_get_fd falls back to the descriptor of the SSL's BIO.
 mkdir -p "$work/lib"
 cc -shared -fPIC -O2 -Wall -o "$work/lib/sipp-wolfssl-get-fd.so" -x c - <<'EOF' ||
 #define _GNU_SOURCE
