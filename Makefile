@@ -38,7 +38,8 @@ run: build
 	@echo "Demo users: alice (password 1234), bob (password 5678)."
 	node dist/server/src/cli.js --config examples/pbx-demo.yaml
 
-# Tools the interop tests drive (sipp); installed from Debian's packages when missing.
+# Tools the interop tests drive: sipp and chromium from Debian's packages when missing, and
+# the TLS-capable sipp of the `sipp -t l1` test in .tools/ (scripts/install-sipp-tls.sh).
 test-deps: python-deps
 	@scripts/install-test-deps.sh
 	@scripts/install-go-deps.sh

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs the tools the interop tests drive, from Debian's packages, when missing: sipp for
-# call flows and load, chromium for the browser (SIP over WebSocket) test.
+# call flows and load, chromium for the browser (SIP over WebSocket) test; then the TLS-capable
+# sipp of the `sipp -t l1` test into .tools/ (scripts/install-sipp-tls.sh, nothing system-wide).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
-[ ${#need[@]} -eq 0 ] && exit 0
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "installing ${need[*]} from Debian's packages"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing ${need[*]} from Debian's packages"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+scripts/install-sipp-tls.sh

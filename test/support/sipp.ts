@@ -1,4 +1,4 @@
-// Runs sipp (Debian's sip-tester) against a server on loopback, bounded in calls (-m) and
+// Runs sipp (Debian's sip-tester, or SIPP_TLS_BIN) against a server on loopback, bounded in calls (-m) and
 // time (-timeout, and a kill if sipp itself hangs), and reads its final counters.
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -8,6 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const SCENARIOS = join(import.meta.dirname, '../interop/scenarios');
+
+/**
+ * A sipp built with TLS, for `-t l1` (Debian bookworm's is not): env SIPP_TLS, else the one
+ * scripts/install-sipp-tls.sh puts in .tools/ (`make test-deps` runs it).
+ */
+export const SIPP_TLS_BIN = process.env.SIPP_TLS ?? join(import.meta.dirname, '../../.tools/bin/sipp-tls');
 
 export interface SippResult {
   code: number | null;
@@ -41,6 +47,8 @@ export async function freePort(): Promise<number> {
 
 export interface SippOptions {
   scenario: string;
+  /** The sipp to run; `sipp` from PATH when absent (see SIPP_TLS_BIN for one with TLS). */
+  bin?: string;
   /** `host:port` to send to; absent for a scenario that starts by receiving (a UAS). */
   target?: string;
   /** Local port; a free one when absent. */
@@ -81,7 +89,7 @@ export async function runSipp(o: SippOptions): Promise<SippResult> {
     stats,
     ...(o.extra ?? []),
   ];
-  const proc = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(o.bin ?? 'sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout.on('data', (d: Buffer) => {
     output += d.toString();
