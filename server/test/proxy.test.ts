@@ -6,7 +6,7 @@ import { type BranchAnswer, type BranchFinal, CONTINUE } from '../src/core/decis
 import { bestResponse } from '../src/proxy/index.js';
 import { makeResponse } from '../src/sip/build.js';
 import type { SipRequest, SipResponse } from '../src/sip/message.js';
-import { flowToken } from '../src/transport/flow.js';
+import { FlowFailedError, flowToken } from '../src/transport/flow.js';
 import type { Source } from '../src/transport/types.js';
 import { type ProxyHarness, proxyDecision, proxyHarness } from './support/proxy.js';
 import { request as baseRequest, parse, source } from './support/transaction.js';
@@ -190,9 +190,69 @@ describe('single target', () => {
       { ...source(), address: A },
     );
     const [bye] = t.transport.out('BYE');
-    expect(bye?.to).toEqual({ transport: 'ws', address: '192.0.2.10', port: 50123 });
+    // a flow: that connection or nothing (no new connection to the browser's port)
+    expect(bye?.to).toEqual({ transport: 'ws', address: '192.0.2.10', port: 50123, flow: true });
     expect(bye?.msg.hasHeader('route')).toBe(false);
     expect(bye?.msg.uri).toBe('sip:xyz@df7jal23ls0d.invalid;transport=ws');
+  });
+
+  it('answers 430 Flow Failed when the flow a Route names is gone (RFC 5626 §5.3), statefully or not', async () => {
+    for (const mode of ['stateful', 'stateless'] as const) {
+      const t = setup({
+        decide:
+          mode === 'stateless'
+            ? () => ({ kind: 'proxy_stateless', targets: [], options: {} })
+            : proxyDecision([]),
+      });
+      const send = t.transport.sendRequest.bind(t.transport);
+      t.transport.sendRequest = (req, target) => {
+        if (!target.flow) return send(req, target);
+        t.transport.sent.push({ kind: 'request', msg: req, to: target });
+        return Promise.reject(new FlowFailedError('gone'));
+      };
+      const token = flowToken({ transport: 'tcp', address: '192.0.2.10', port: 40123 });
+      await t.send(
+        request({
+          method: 'OPTIONS',
+          uri: 'sip:a@192.0.2.10:5070;transport=tcp',
+          headers: [`Route: <sip:${token}@192.0.2.1:5060;transport=tcp;lr>`],
+        }),
+        { ...source(), address: A },
+      );
+      const [o] = t.transport.out('OPTIONS');
+      expect(o?.to).toMatchObject({ transport: 'tcp', address: '192.0.2.10', port: 40123, flow: true });
+      expect([mode, statuses(t.transport.up()).filter((s) => s >= 200)]).toEqual([mode, [430]]);
+      expect(t.transport.up().find((r) => r.status === 430)?.reason).toBe('Flow Failed');
+    }
+  });
+
+  it('sends over a UDP flow from the socket its Route names (RFC 5626 outbound binding)', async () => {
+    const t = setup({
+      decide: proxyDecision([]),
+      listeners: () => [
+        { transport: 'udp', address: '192.0.2.1', port: 5060 },
+        { transport: 'udp', address: '192.0.2.1', port: 5070 },
+      ],
+    });
+    const token = flowToken({ transport: 'udp', address: '198.51.100.9', port: 61000 });
+    await t.send(
+      request({
+        method: 'OPTIONS',
+        uri: 'sip:a@10.0.0.5:5060',
+        headers: [`Route: <sip:${token}@192.0.2.1:5070;lr>`],
+      }),
+      { ...source(), address: A },
+    );
+    const [o] = t.transport.out('OPTIONS');
+    expect(o?.to).toEqual({
+      transport: 'udp',
+      address: '198.51.100.9',
+      port: 61000,
+      flow: true,
+      from: [{ transport: 'udp', address: '192.0.2.1', port: 5070 }],
+    });
+    expect(o?.msg.hasHeader('route')).toBe(false);
+    await t.answer(o?.msg as SipRequest, 200);
   });
 
   it('takes the outgoing Record-Route from the listener the transport will use', async () => {

@@ -28,7 +28,13 @@ import {
   type TransactionLayer,
 } from '../transaction/index.js';
 import { hostText, ipFamily, normalizeIp, sameIp, stripBrackets } from '../transport/address.js';
-import { flowToken, needsFlowToken, parseFlowToken, withFlowUser } from '../transport/flow.js';
+import {
+  FlowFailedError,
+  flowToken,
+  needsFlowToken,
+  parseFlowToken,
+  withFlowUser,
+} from '../transport/flow.js';
 import type { LocateInput } from '../transport/resolver.js';
 import type { Endpoint, SipTransport, Source, TransportName } from '../transport/types.js';
 import { bestResponse } from './best.js';
@@ -414,7 +420,8 @@ export class SipProxy implements Forwarder {
         onTransportError: (err) => {
           if (!ctx.current) return;
           this.log?.debug({ err, to: hop.ep }, 'proxy: branch transport error');
-          if (!this.failover(b, ctx)) this.onFailure(b, 503);
+          if (err instanceof FlowFailedError) this.onFailure(b, 430);
+          else if (!this.failover(b, ctx)) this.onFailure(b, 503);
         },
       });
     } catch (err) {
@@ -521,9 +528,11 @@ export class SipProxy implements Forwarder {
     return true;
   }
 
-  private onFailure(b: Branch, status: 408 | 503): void {
+  private onFailure(b: Branch, status: 408 | 430 | 503): void {
     if (b.state !== 'sent') return;
-    const resp = b.timerCFired ? this.timerCResponse(b.fork) : this.synth(b.fork, status);
+    const resp = b.timerCFired
+      ? this.timerCResponse(b.fork)
+      : this.synth(b.fork, status, status === 430 ? 'Flow Failed' : undefined);
     // an in-dialog request that timed out (a BYE whose answer never came) ends its dialog
     // as that answer would have (RFC 5057 §5.2); the To tag of the request is in the 408
     const req = b.fork.txn.request;
@@ -721,7 +730,8 @@ export class SipProxy implements Forwarder {
    */
   private async hop(uri: Uri, flow?: Endpoint): Promise<Hop> {
     if (!isSipUri(uri)) return { ok: false, status: 416, reason: 'Unsupported URI Scheme' };
-    if (flow) return { ok: true, ep: flow };
+    // never a new connection for a flow: the UA's port listens for nothing (RFC 5626 §5.3)
+    if (flow) return { ok: true, ep: { ...flow, flow: true } };
     const transport = uriTransport(uri);
     if (transport === undefined) {
       const t = getParam(uri.params, 'transport');
@@ -874,6 +884,8 @@ export class SipProxy implements Forwarder {
         return this.transport.sendRequest(out, h.ep);
       })
       .catch((err: unknown) => {
+        // stateless, a dead flow can still be told (RFC 5626 §5.3); other failures are silent
+        if (err instanceof FlowFailedError) answer({ status: 430, reason: 'Flow Failed' });
         this.log?.debug({ err, method: out.method }, 'proxy: stateless send failed');
       });
   }
