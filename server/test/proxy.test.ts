@@ -709,6 +709,52 @@ describe('redirects and Path', () => {
   });
 });
 
+describe('outbound at the edge (RFC 5626 §5, NkSIP t21 proxy)', () => {
+  const INST = '+sip.instance="<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>"';
+  /** An outbound REGISTER as the UA (or, with `moreVias`, a proxy before us) sends it. */
+  const obRegister = (
+    moreVias: string[] = [],
+    contact = `<sip:ua@192.0.2.10;transport=tcp>;${INST};reg-id=1`,
+  ) =>
+    withHeaders(request({ method: 'REGISTER', viaTransport: 'TCP', moreVias }), [
+      'Supported: outbound, path',
+    ]).setHeader('Contact', contact);
+
+  it('as the first hop, names the flow in its Path with ob; further in, without ob; none without reg-id', async () => {
+    const tcp: Source = { ...source('tcp', 7), port: 40123 };
+    const flow = flowToken({ transport: 'tcp', address: '192.0.2.10', port: 40123 });
+    const cases: [SipRequest, string][] = [
+      [obRegister(), `<sip:${flow}@192.0.2.1:5060;lr;ob>`],
+      [obRegister(['SIP/2.0/UDP 192.0.2.5:5062;branch=z9hG4bKfar']), `<sip:${flow}@192.0.2.1:5060;lr>`],
+      [obRegister([], '<sip:ua@192.0.2.10;transport=tcp>'), '<sip:192.0.2.1:5060;lr>'],
+    ];
+    for (const [req, path] of cases) {
+      const t = setup({ decide: proxyDecision([[`sip:registrar@${A}`]], { path: true }) });
+      await t.send(req, tcp);
+      const [o] = t.transport.out('REGISTER');
+      expect(o?.msg.headerValues('path')).toEqual([path]);
+      await t.answer(o?.msg as SipRequest, 200);
+    }
+  });
+
+  it('record-routes a dialog-forming request from an outbound UA (Contact ;ob) with its flow', async () => {
+    const t = setup({ decide: proxyDecision([[`sip:carol@${A}`]], { recordRoute: true }) });
+    const tcp: Source = { ...source('tcp', 8), port: 40124 };
+    const req = withHeaders(request({ viaTransport: 'TCP' }), ['Supported: outbound']).setHeader(
+      'Contact',
+      '<sip:ua@192.0.2.10;transport=tcp;ob>',
+    );
+    await t.send(req, tcp);
+    const [o] = t.transport.out('INVITE');
+    const flow = flowToken({ transport: 'tcp', address: '192.0.2.10', port: 40124 });
+    expect(o?.msg.headerValues('record-route')).toEqual([
+      '<sip:192.0.2.1:5060;lr>',
+      `<sip:${flow}@192.0.2.1:5060;transport=tcp;lr>`,
+    ]);
+    await t.answer(o?.msg as SipRequest, 486);
+  });
+});
+
 describe('stateless proxy and stray responses', () => {
   it('forwards to the first target with a deterministic branch and relays the answer by Via', async () => {
     const t = setup({

@@ -107,6 +107,7 @@ let seq = 0;
 
 /** A REGISTER as a UA writes it on a stream (TCP or WS). */
 function registerText(o: {
+  ruri?: string;
   transport: 'TCP' | 'WSS';
   sentBy: string;
   aor: string;
@@ -116,7 +117,7 @@ function registerText(o: {
 }): string {
   seq++;
   return [
-    `REGISTER sip:nksip SIP/2.0`,
+    `REGISTER ${o.ruri ?? 'sip:nksip'} SIP/2.0`,
     `Via: SIP/2.0/${o.transport} ${o.sentBy};branch=z9hG4bK-ob-${seq}-${Date.now()}`,
     'Max-Forwards: 70',
     `From: <${o.aor}>;tag=ob${seq}`,
@@ -137,6 +138,7 @@ describe.each(languages)('%s conformance apps: t15 gruu, t21 outbound, t23 webso
   let certs: TestCerts;
   let server: RunningServer;
   let registrar: RunningApp;
+  let p1: RunningApp;
   const ua: RunningApp[] = [];
   let regPort: number;
   let wssPort: number;
@@ -157,6 +159,11 @@ describe.each(languages)('%s conformance apps: t15 gruu, t21 outbound, t23 webso
     for (const name of ['ua1', 'ua2']) {
       ua.push(await children.app(lang, server, { name, listen: ['sip:127.0.0.1:0'] }));
     }
+    p1 = await children.app(lang, server, {
+      name: 'p1',
+      listen: ['sip:127.0.0.1:0'],
+      env: { NKSIP_ROUTE: 'forward' },
+    });
     client = await SipClient.open(appPort(registrar));
   }, 60_000);
 
@@ -397,6 +404,67 @@ describe.each(languages)('%s conformance apps: t15 gruu, t21 outbound, t23 webso
       const dead = await options('sip:obtcp@nksip');
       expect([dead?.status, dead?.reason]).toEqual([430, 'Flow Failed']);
     });
+  });
+
+  it('t21 proxy: an edge proxy keeps the flow (Path with a flow token and ob): requests follow it, 430 once it is gone; 439 when it is not the first hop', async () => {
+    const tcp = await TcpPeer.connect(appPort(p1));
+    try {
+      await tcp.write(
+        registerText({
+          ruri: `sip:127.0.0.1:${appPort(registrar)}`,
+          transport: 'TCP',
+          sentBy: `127.0.0.1:${tcp.localPort}`,
+          aor: 'sip:obedge@nksip',
+          contact: `<sip:edgeua@edgeua.invalid;transport=tcp>;${instance(URN3)};reg-id=1`,
+          callId: `obedge-${lang}`,
+          headers: ['Supported: outbound, path', 'x-nk-path: true'],
+        }),
+      );
+      const ok = await tcp.waitFor((m) => m.status !== undefined && m.status >= 200, 3000);
+      expect(ok?.status, describeMessage(ok)).toBe(200);
+      expect(headersOf(ok as WireMessage, 'require')).toContain('outbound');
+      const path = headersOf(ok as WireMessage, 'path');
+      expect(path).toHaveLength(1);
+      expect(path[0]).toMatch(new RegExp(`^<sip:[^@]+@127\\.0\\.0\\.1:${appPort(p1)};lr;ob>$`));
+
+      const sent = await client.send({
+        method: 'OPTIONS',
+        ruri: 'sip:obedge@nksip',
+        headers: ['x-nk-id: tester'],
+      });
+      const got = await tcp.waitFor((m) => m.method === 'OPTIONS', 3000);
+      expect(got, 'OPTIONS over the flow kept by p1').toBeDefined();
+      await tcp.write(okFor(got as WireMessage, 'edgeua'));
+      const res = await client.final(sent, 'OPTIONS', 3000);
+      // p1's Path names a listener of this same server, whose flow the registrar's proxy
+      // follows itself: the request goes straight over p1's connection to the UA
+      expect([res?.status, nkIds(res)]).toEqual([200, ['tester', 'registrar', 'edgeua']]);
+    } finally {
+      tcp.close();
+    }
+    await sleep(300);
+    const dead = await options('sip:obedge@nksip');
+    expect([dead?.status, dead?.reason]).toEqual([430, 'Flow Failed']);
+
+    // p1 behind another proxy (two Vias): its Path has no ob, and the registrar answers 439
+    const behind = await SipClient.open(appPort(p1));
+    try {
+      const { res } = await behind.request({
+        method: 'REGISTER',
+        ruri: `sip:127.0.0.1:${appPort(registrar)}`,
+        to: '<sip:obedge2@nksip>',
+        contact: `<sip:x@127.0.0.1:9>;${instance(URN2)};reg-id=1`,
+        headers: [
+          'Expires: 300',
+          'Supported: outbound, path',
+          'x-nk-path: true',
+          `Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-before-p1-${lang}`,
+        ],
+      });
+      expect([res?.status, res?.reason]).toEqual([439, 'First Hop Lacks Outbound Support']);
+    } finally {
+      await behind.close();
+    }
   });
 
   describe('t23 websocket', () => {
