@@ -327,6 +327,28 @@ describe('outbound (RFC 5626 §6, NkSIP t21 register and flow)', () => {
     expect(flow?.ob).toBeUndefined();
   });
 
+  it('an AOR lookup forks to one flow per instance, the others after it (RFC 5626 §5.3)', async () => {
+    await r.register(reg({ cseq: 1, contacts: [flowContact(1)], headers: OB }), SRC);
+    clock.advance(1000);
+    await r.register(reg({ cseq: 2, contacts: ['<sip:other@192.0.2.20>'] }), SRC);
+    clock.advance(1000);
+    await r.register(reg({ callId: 'call-2', cseq: 1, contacts: [flowContact(2)], headers: OB }), {
+      ...SRC,
+      port: 40124,
+    });
+    const flowPort = (uri: string | undefined) => {
+      const u = parseUri(uri ?? '');
+      if (!isSipUri(u)) return undefined;
+      if (u.headers.length === 0) return u.user;
+      const ru = parseNameAddr(unescapeUri(u.headers[0]?.[1] ?? '')).uri;
+      return isSipUri(ru) ? parseFlowToken(ru.user)?.port : undefined;
+    };
+    const set = await r.qfind(AOR);
+    expect(set.map((g) => g.map(flowPort))).toEqual([[40124, 'other'], [40123]]);
+    // find still lists every binding
+    expect(await r.find(AOR)).toHaveLength(3);
+  });
+
   it('a GRUU lookup of an instance with two flows tries them one at a time, newest first', async () => {
     await r.register(reg({ cseq: 1, contacts: [flowContact(1)], headers: [...OB, ...G] }), SRC);
     clock.advance(1000);

@@ -54,7 +54,7 @@ import {
   targetUri,
   uriKey,
 } from './binding.js';
-import { newGruuEpoch, newGruuKey, parseGruu, pubGruu, sameInstance, tempGruu } from './gruu.js';
+import { instanceUrn, newGruuEpoch, newGruuKey, parseGruu, pubGruu, sameInstance, tempGruu } from './gruu.js';
 import { MemoryStore, type RegistrarStore, StoreFullError } from './store.js';
 
 export interface RegistrarOptions {
@@ -183,8 +183,9 @@ export class Registrar {
 
   /**
    * The AOR's bindings as a UriSet for a forking proxy: one group per q value, highest q
-   * first, newest first within a group. A stored Path travels as an escaped `?Route=` header
-   * of the URI (NkSIP), which the proxy applies.
+   * first, newest first within a group; of an instance's outbound flows only the first is
+   * forked to, the others follow as serial groups. A stored Path travels as an escaped
+   * `?Route=` header of the URI (NkSIP), which the proxy applies.
    */
   async qfind(aor: string | Uri): Promise<UriSet> {
     const out: UriSet = [];
@@ -193,12 +194,24 @@ export class Registrar {
       for (const b of byNewest(await this.bindings(aor))) out.push([targetUri(b)]);
       return out;
     }
+    // RFC 5626 §5.3: one flow of an instance at a time; its other flows come after, in turn
+    const flowsOf = new Set<string>();
+    const later: Binding[] = [];
     let lastQ: number | undefined;
     for (const b of await this.bindings(aor)) {
+      if (b.regId !== undefined && b.instance !== undefined) {
+        const inst = instanceUrn(b.instance).toLowerCase();
+        if (flowsOf.has(inst)) {
+          later.push(b);
+          continue;
+        }
+        flowsOf.add(inst);
+      }
       if (b.q !== lastQ) out.push([]);
       lastQ = b.q;
       (out[out.length - 1] as string[]).push(targetUri(b));
     }
+    for (const b of byNewest(later)) out.push([targetUri(b)]);
     return out;
   }
 
