@@ -158,6 +158,23 @@ describe('GRUU (RFC 5627, NkSIP t15 register)', () => {
     expect(await other.find(temp)).toEqual([]);
   });
 
+  it('keeps no pub-gruu or temp-gruu a UA put on its Contact: its own are listed once', async () => {
+    const a = await r.register(
+      reg({
+        cseq: 1,
+        contacts: [
+          `<sip:a@192.0.2.10>;${INST};pub-gruu="sip:evil@example.com";temp-gruu="sip:x@example.com;gr"`,
+        ],
+        headers: G,
+      }),
+      SRC,
+    );
+    const [c] = hdrs(a, 'contact');
+    expect(c?.match(/pub-gruu=/g)).toHaveLength(1);
+    expect(c?.match(/temp-gruu=/g)).toHaveLength(1);
+    expect(gruus(a, 'sip:a@192.0.2.10').pub).toBe(`sip:alice@example.com;gr=${URN}`);
+  });
+
   it('answers 403 to a REGISTER whose Contact is a GRUU of the AOR', async () => {
     const a = await r.register(reg({ cseq: 1, contacts: [`<sip:a@192.0.2.10>;${INST}`], headers: G }), SRC);
     const g = gruus(a, 'sip:a@192.0.2.10');

@@ -425,7 +425,8 @@ export class Registrar {
     const out: ParsedContact = {
       key: instance !== undefined && regId !== undefined ? instanceKey(instance, regId) : uriKey(u),
       uri: formatUri(u),
-      params: removeParam(c.params, 'expires'),
+      // the registrar's own GRUU parameters are written afresh in each answer
+      params: ['expires', 'pub-gruu', 'temp-gruu'].reduce((ps, n) => removeParam(ps, n), c.params),
       expires,
       q,
       flowId,
