@@ -250,6 +250,8 @@ describe('outbound (RFC 5626 §6, NkSIP t21 register and flow)', () => {
     if (!isSipUri(ru)) throw new Error('not sip');
     expect([ru.host, ru.port, getParam(ru.params, 'transport')]).toEqual(['192.0.2.1', 5060, 'tcp']);
     expect(parseFlowToken(ru.user)).toEqual({ transport: 'tcp', address: '192.0.2.10', port: 40123 });
+    // find gives the same Route apart from the URI
+    expect(await r.find(AOR)).toEqual([{ uri: 'sip:a@192.0.2.10:5070;transport=tcp', route: [route] }]);
   });
 
   it('a direct REGISTER without reg-id still binds its flow (UDP too), with no Require', async () => {

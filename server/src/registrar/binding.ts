@@ -142,12 +142,17 @@ export function escapeHeaderValue(s: string): string {
  * (NkSIP's `find/2`), which the proxy turns into Route headers on the forwarded request.
  */
 export function targetUri(b: Binding): string {
-  const path = b.path.length > 0 ? b.path : flowRoute(b);
+  const path = bindingRoute(b);
   if (path.length === 0) return b.uri;
   const u = parseUri(b.uri);
   if (!isSipUri(u)) return b.uri;
   const route: Param = ['Route', escapeHeaderValue(path.join(','))];
   return formatUri({ ...u, headers: [...u.headers, route] });
+}
+
+/** The Route set that reaches the binding: its Path, else its flow (below), else none. */
+export function bindingRoute(b: Binding): string[] {
+  return b.path.length > 0 ? b.path.slice() : flowRoute(b);
 }
 
 /**

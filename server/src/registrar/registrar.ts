@@ -46,6 +46,7 @@ import { type Clock, realClock } from '../transaction/clock.js';
 import {
   type Binding,
   type BindingSource,
+  bindingRoute,
   contactValue,
   defaultPort,
   defaultTransport,
@@ -76,10 +77,10 @@ export interface RegistrarOptions {
   gruuKey?: Buffer;
 }
 
-/** A registered contact as a proxy target: its URI and the Route set its Path asks for. */
+/** A registered contact as a proxy target: its URI and the Route set that reaches it. */
 export interface FoundContact {
   uri: string;
-  /** Path values stored with the binding, to be used as Route headers (top first). */
+  /** Route headers (top first): the Path stored with the binding, else its flow's Route. */
   route: string[];
 }
 
@@ -175,10 +176,10 @@ export class Registrar {
 
   /**
    * The AOR's current bindings as proxy targets, highest q first, then newest first; for a
-   * GRUU, only its instance's bindings, newest first.
+   * GRUU, only its instance's bindings.
    */
   async find(aor: string | Uri): Promise<FoundContact[]> {
-    return (await this.bindings(aor)).map((b) => ({ uri: b.uri, route: b.path.slice() }));
+    return (await this.bindings(aor)).map((b) => ({ uri: b.uri, route: bindingRoute(b) }));
   }
 
   /**
