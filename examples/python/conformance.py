@@ -339,7 +339,7 @@ class Conformance(SipApp):
         if req.to.tag != "":
             return Route.proxy([], **options)
         u = req.ruri
-        uri_set = await self.registrar.qfind(f"{u.scheme}:{u.user}@{u.host}")
+        uri_set = await self.registrar.qfind(u.raw)
         if not uri_set:
             return Route.reply(status(480, headers=id_headers(req)))
         if (req.header("x-nk-proxy-mode") or "").strip().lower() == "stateless":

@@ -11,7 +11,8 @@
 // `[realm/]password`), NKSIP_TIMERS (`se,min_se`: the timers plugin, session
 // timers; unset: off), NKSIP_PLUGINS (comma-separated plugin names, e.g. `registrar`),
 // NKSIP_ROUTE (`registrar`: play NkSIP's test proxy — a request without x-nk-proxy whose
-// Request-URI names a user goes to that AOR's registered contacts, grouped by q (qfind), with
+// Request-URI names a user goes to what the registrar finds for the whole Request-URI (the
+// AOR's registered contacts grouped by q, or a GRUU's instance: qfind), with
 // Record-Route when x-nk-rr is set, statelessly with x-nk-proxy-mode: stateless; 480 when
 // nobody is registered; in-dialog requests follow their Route; `forward`: every request
 // without x-nk-proxy is proxied to its Request-URI, with Record-Route (x-nk-rr) and Path
@@ -405,7 +406,7 @@ async function registrarOp(req: SipRequest): Promise<MethodAnswer> {
 async function registrarRoute(req: SipRequest, options: ProxyOptions) {
   if (req.to.tag !== '') return Route.proxy([], options);
   const u = req.ruri;
-  const set = app ? await app.registrar.qfind(`${u.scheme}:${u.user}@${u.host}`) : [];
+  const set = app ? await app.registrar.qfind(u.raw) : [];
   if (set.length === 0) return Route.reply(status(480, { headers: idHeaders(req) }));
   return (req.header('x-nk-proxy-mode') ?? '').trim().toLowerCase() === 'stateless'
     ? Route.proxyStateless(set, options)

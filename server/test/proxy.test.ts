@@ -6,7 +6,7 @@ import { type BranchAnswer, type BranchFinal, CONTINUE } from '../src/core/decis
 import { bestResponse } from '../src/proxy/index.js';
 import { makeResponse } from '../src/sip/build.js';
 import type { SipRequest, SipResponse } from '../src/sip/message.js';
-import { flowToken } from '../src/transport/flow.js';
+import { FlowFailedError, flowToken } from '../src/transport/flow.js';
 import type { Source } from '../src/transport/types.js';
 import { type ProxyHarness, proxyDecision, proxyHarness } from './support/proxy.js';
 import { request as baseRequest, parse, source } from './support/transaction.js';
@@ -190,9 +190,69 @@ describe('single target', () => {
       { ...source(), address: A },
     );
     const [bye] = t.transport.out('BYE');
-    expect(bye?.to).toEqual({ transport: 'ws', address: '192.0.2.10', port: 50123 });
+    // a flow: that connection or nothing (no new connection to the browser's port)
+    expect(bye?.to).toEqual({ transport: 'ws', address: '192.0.2.10', port: 50123, flow: true });
     expect(bye?.msg.hasHeader('route')).toBe(false);
     expect(bye?.msg.uri).toBe('sip:xyz@df7jal23ls0d.invalid;transport=ws');
+  });
+
+  it('answers 430 Flow Failed when the flow a Route names is gone (RFC 5626 §5.3), statefully or not', async () => {
+    for (const mode of ['stateful', 'stateless'] as const) {
+      const t = setup({
+        decide:
+          mode === 'stateless'
+            ? () => ({ kind: 'proxy_stateless', targets: [], options: {} })
+            : proxyDecision([]),
+      });
+      const send = t.transport.sendRequest.bind(t.transport);
+      t.transport.sendRequest = (req, target) => {
+        if (!target.flow) return send(req, target);
+        t.transport.sent.push({ kind: 'request', msg: req, to: target });
+        return Promise.reject(new FlowFailedError('gone'));
+      };
+      const token = flowToken({ transport: 'tcp', address: '192.0.2.10', port: 40123 });
+      await t.send(
+        request({
+          method: 'OPTIONS',
+          uri: 'sip:a@192.0.2.10:5070;transport=tcp',
+          headers: [`Route: <sip:${token}@192.0.2.1:5060;transport=tcp;lr>`],
+        }),
+        { ...source(), address: A },
+      );
+      const [o] = t.transport.out('OPTIONS');
+      expect(o?.to).toMatchObject({ transport: 'tcp', address: '192.0.2.10', port: 40123, flow: true });
+      expect([mode, statuses(t.transport.up()).filter((s) => s >= 200)]).toEqual([mode, [430]]);
+      expect(t.transport.up().find((r) => r.status === 430)?.reason).toBe('Flow Failed');
+    }
+  });
+
+  it('sends over a UDP flow from the socket its Route names (RFC 5626 outbound binding)', async () => {
+    const t = setup({
+      decide: proxyDecision([]),
+      listeners: () => [
+        { transport: 'udp', address: '192.0.2.1', port: 5060 },
+        { transport: 'udp', address: '192.0.2.1', port: 5070 },
+      ],
+    });
+    const token = flowToken({ transport: 'udp', address: '198.51.100.9', port: 61000 });
+    await t.send(
+      request({
+        method: 'OPTIONS',
+        uri: 'sip:a@10.0.0.5:5060',
+        headers: [`Route: <sip:${token}@192.0.2.1:5070;lr>`],
+      }),
+      { ...source(), address: A },
+    );
+    const [o] = t.transport.out('OPTIONS');
+    expect(o?.to).toEqual({
+      transport: 'udp',
+      address: '198.51.100.9',
+      port: 61000,
+      flow: true,
+      from: [{ transport: 'udp', address: '192.0.2.1', port: 5070 }],
+    });
+    expect(o?.msg.hasHeader('route')).toBe(false);
+    await t.answer(o?.msg as SipRequest, 200);
   });
 
   it('takes the outgoing Record-Route from the listener the transport will use', async () => {
@@ -646,6 +706,52 @@ describe('redirects and Path', () => {
     expect(o?.msg.headerValues('path')).toEqual(['<sip:192.0.2.1:5060;lr>']);
     expect(o?.msg.hasHeader('record-route')).toBe(false);
     await t.answer(o?.msg as SipRequest, 200);
+  });
+});
+
+describe('outbound at the edge (RFC 5626 §5, NkSIP t21 proxy)', () => {
+  const INST = '+sip.instance="<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>"';
+  /** An outbound REGISTER as the UA (or, with `moreVias`, a proxy before us) sends it. */
+  const obRegister = (
+    moreVias: string[] = [],
+    contact = `<sip:ua@192.0.2.10;transport=tcp>;${INST};reg-id=1`,
+  ) =>
+    withHeaders(request({ method: 'REGISTER', viaTransport: 'TCP', moreVias }), [
+      'Supported: outbound, path',
+    ]).setHeader('Contact', contact);
+
+  it('as the first hop, names the flow in its Path with ob; further in, without ob; none without reg-id', async () => {
+    const tcp: Source = { ...source('tcp', 7), port: 40123 };
+    const flow = flowToken({ transport: 'tcp', address: '192.0.2.10', port: 40123 });
+    const cases: [SipRequest, string][] = [
+      [obRegister(), `<sip:${flow}@192.0.2.1:5060;lr;ob>`],
+      [obRegister(['SIP/2.0/UDP 192.0.2.5:5062;branch=z9hG4bKfar']), `<sip:${flow}@192.0.2.1:5060;lr>`],
+      [obRegister([], '<sip:ua@192.0.2.10;transport=tcp>'), '<sip:192.0.2.1:5060;lr>'],
+    ];
+    for (const [req, path] of cases) {
+      const t = setup({ decide: proxyDecision([[`sip:registrar@${A}`]], { path: true }) });
+      await t.send(req, tcp);
+      const [o] = t.transport.out('REGISTER');
+      expect(o?.msg.headerValues('path')).toEqual([path]);
+      await t.answer(o?.msg as SipRequest, 200);
+    }
+  });
+
+  it('record-routes a dialog-forming request from an outbound UA (Contact ;ob) with its flow', async () => {
+    const t = setup({ decide: proxyDecision([[`sip:carol@${A}`]], { recordRoute: true }) });
+    const tcp: Source = { ...source('tcp', 8), port: 40124 };
+    const req = withHeaders(request({ viaTransport: 'TCP' }), ['Supported: outbound']).setHeader(
+      'Contact',
+      '<sip:ua@192.0.2.10;transport=tcp;ob>',
+    );
+    await t.send(req, tcp);
+    const [o] = t.transport.out('INVITE');
+    const flow = flowToken({ transport: 'tcp', address: '192.0.2.10', port: 40124 });
+    expect(o?.msg.headerValues('record-route')).toEqual([
+      '<sip:192.0.2.1:5060;lr>',
+      `<sip:${flow}@192.0.2.1:5060;transport=tcp;lr>`,
+    ]);
+    await t.answer(o?.msg as SipRequest, 486);
   });
 });
 

@@ -326,12 +326,21 @@ describe('address checks', () => {
 describe('+sip.instance and reg-id (RFC 5626)', () => {
   const inst = '+sip.instance="<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>"';
 
+  const ob = ['Supported: outbound'];
+
   it('replaces the binding of the same instance and reg-id, even under another Call-ID', async () => {
     await r.register(
-      reg({ callId: 'boot1', cseq: 7, contacts: [`<sip:a@192.0.2.1:5062;transport=tcp>;${inst};reg-id=1`] }),
+      reg({
+        callId: 'boot1',
+        cseq: 7,
+        contacts: [`<sip:a@192.0.2.1:5062;transport=tcp>;${inst};reg-id=1`],
+        headers: ob,
+      }),
+      SRC,
     );
     await r.register(
-      reg({ callId: 'boot1', cseq: 8, contacts: [`<sip:a@192.0.2.1:5064>;${inst};reg-id=2`] }),
+      reg({ callId: 'boot1', cseq: 8, contacts: [`<sip:a@192.0.2.1:5064>;${inst};reg-id=2`], headers: ob }),
+      SRC,
     );
     // the UA rebooted: new Call-ID, lower CSeq, new address for flow 1
     const a = await r.register(
@@ -339,7 +348,9 @@ describe('+sip.instance and reg-id (RFC 5626)', () => {
         callId: 'boot2',
         cseq: 1,
         contacts: [`<sip:a@198.51.100.7:40000;transport=tcp>;${inst};reg-id=1`],
+        headers: ob,
       }),
+      SRC,
     );
     expect(a.status).toBe(200);
     expect([...listed(a).keys()].sort()).toEqual([
@@ -355,12 +366,19 @@ describe('+sip.instance and reg-id (RFC 5626)', () => {
     // and the Call-ID/CSeq rule still holds within one Call-ID
     expect(
       await r.register(
-        reg({ callId: 'boot2', cseq: 1, contacts: [`<sip:a@198.51.100.8>;${inst};reg-id=1`] }),
+        reg({ callId: 'boot2', cseq: 1, contacts: [`<sip:a@198.51.100.8>;${inst};reg-id=1`], headers: ob }),
+        SRC,
       ),
     ).toEqual({ status: 400, reason: 'Rejected Old CSeq' });
     // expires 0 on the instance's flow removes it whatever its URI
     const b = await r.register(
-      reg({ callId: 'boot2', cseq: 2, contacts: [`<sip:x@192.0.2.99>;${inst};reg-id=1;expires=0`] }),
+      reg({
+        callId: 'boot2',
+        cseq: 2,
+        contacts: [`<sip:x@192.0.2.99>;${inst};reg-id=1;expires=0`],
+        headers: ob,
+      }),
+      SRC,
     );
     expect([...listed(b).keys()]).toEqual(['sip:a@192.0.2.1:5064']);
   });

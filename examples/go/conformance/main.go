@@ -376,7 +376,7 @@ func registrarRoute(ctx context.Context, req *nksip.Request, o nksip.ProxyOption
 		return nksip.Proxy(nil, o), nil
 	}
 	u := req.RURI
-	set, err := app.Registrar().QFind(ctx, u.Scheme+":"+u.User+"@"+u.Host)
+	set, err := app.Registrar().QFind(ctx, u.Raw)
 	if err != nil {
 		return nil, err
 	}

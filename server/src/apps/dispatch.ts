@@ -46,7 +46,7 @@ import {
   type SessionUpdate as PbSessionUpdate,
   SessionUpdate_Kind,
 } from '../gen/nksip/v1/service.js';
-import { MemoryStore, Registrar } from '../registrar/index.js';
+import { MemoryStore, REGISTRAR_TAGS, Registrar } from '../registrar/index.js';
 import { newTag } from '../sip/ids.js';
 import type { SipRequest } from '../sip/message.js';
 import type { Uri } from '../sip/uri.js';
@@ -132,6 +132,11 @@ interface Pending {
   /** branch_final callbacks: the branch. */
   branch?: PbBranchInfo;
   resolve: (v: Resolved) => void;
+}
+
+/** NkSIP's gruu and outbound plugins: the registrar issues GRUUs and keeps flows. */
+function withRegistrarTags(supported: string[]): string[] {
+  return [...supported, ...REGISTRAR_TAGS.filter((t) => !supported.includes(t))];
 }
 
 /** A registrar's 2xx says what else the app does (RFC 3261 §10.3 leaves it to the UAS). */
@@ -541,6 +546,7 @@ export class AppDispatcher implements AppHandler {
     // plugins add their methods to the default Allow (NkSIP: the registrar adds REGISTER)
     else if (this.registrar && !/\bREGISTER\b/i.test(out.allow)) out.allow = `${out.allow},REGISTER`;
     if (this.settings.supported !== undefined) out.supported = this.settings.supported;
+    else if (this.registrar) out.supported = withRegistrarTags(out.supported);
     return out;
   }
 

@@ -20,7 +20,7 @@ import type { AppHandler, AuthDecision, AuthList } from '../core/app.js';
 import { PROCESS, type RouteDecision } from '../core/decision.js';
 import type { Reply } from '../core/reply.js';
 import { defaultReply, type UasProfile } from '../core/uas-checks.js';
-import { MemoryStore, Registrar } from '../registrar/index.js';
+import { MemoryStore, REGISTRAR_TAGS, Registrar } from '../registrar/index.js';
 import { type SipRequest, toText } from '../sip/message.js';
 import { bareHost, isSipUri, type Uri } from '../sip/uri.js';
 import type { Clock } from '../transaction/clock.js';
@@ -71,7 +71,8 @@ export function pbxApp(opts: PbxOptions): Pbx {
 
   const profile = (source: Source): UasProfile => {
     const p = opts.profile(source);
-    return /\bREGISTER\b/i.test(p.allow) ? p : { ...p, allow: `${p.allow},REGISTER` };
+    const supported = [...p.supported, ...REGISTRAR_TAGS.filter((t) => !p.supported.includes(t))];
+    return { ...p, supported, allow: /\bREGISTER\b/i.test(p.allow) ? p.allow : `${p.allow},REGISTER` };
   };
 
   /** Out of a dialog, is the Request-URI ours? (In a dialog it is a contact: see route.) */

@@ -9,6 +9,7 @@ import { MAGIC_COOKIE, newBranch } from '../sip/ids.js';
 import { type Header, type SipMessage, SipRequest, SipResponse } from '../sip/message.js';
 import { canonicalName } from '../sip/names.js';
 import { formatUri, isSipUri, parseUri, type SipUri, type Uri } from '../sip/uri.js';
+import { normalizeIp, stripBrackets } from '../transport/address.js';
 import { parseFlowToken } from '../transport/flow.js';
 import type { Endpoint } from '../transport/types.js';
 
@@ -135,6 +136,9 @@ export function takeFlow(req: SipRequest, isLocal: IsLocal): { flow: Endpoint; h
   const u = sipUriOf(first);
   const flow = u && isLocal(u) ? parseFlowToken(u.user) : undefined;
   if (!flow) return undefined;
+  // a UDP flow leaves from the socket its Route names, the one the UA's NAT binding knows
+  if (flow.transport === 'udp' && u)
+    flow.from = [{ transport: 'udp', address: normalizeIp(stripBrackets(u.host)), port: u.port ?? 5060 }];
   setValues(req, 'route', routes.slice(1));
   const next = routes[1];
   return { flow, hop: next !== undefined ? routeUri(next) : req.ruri };

@@ -28,7 +28,14 @@ import {
   type TransactionLayer,
 } from '../transaction/index.js';
 import { hostText, ipFamily, normalizeIp, sameIp, stripBrackets } from '../transport/address.js';
-import { flowToken, needsFlowToken, parseFlowToken, withFlowUser } from '../transport/flow.js';
+import {
+  FLOW_TRANSPORTS,
+  FlowFailedError,
+  flowToken,
+  needsFlowToken,
+  parseFlowToken,
+  withFlowUser,
+} from '../transport/flow.js';
 import type { LocateInput } from '../transport/resolver.js';
 import type { Endpoint, SipTransport, Source, TransportName } from '../transport/types.js';
 import { bestResponse } from './best.js';
@@ -414,7 +421,8 @@ export class SipProxy implements Forwarder {
         onTransportError: (err) => {
           if (!ctx.current) return;
           this.log?.debug({ err, to: hop.ep }, 'proxy: branch transport error');
-          if (!this.failover(b, ctx)) this.onFailure(b, 503);
+          if (err instanceof FlowFailedError) this.onFailure(b, 430);
+          else if (!this.failover(b, ctx)) this.onFailure(b, 503);
         },
       });
     } catch (err) {
@@ -521,9 +529,11 @@ export class SipProxy implements Forwarder {
     return true;
   }
 
-  private onFailure(b: Branch, status: 408 | 503): void {
+  private onFailure(b: Branch, status: 408 | 430 | 503): void {
     if (b.state !== 'sent') return;
-    const resp = b.timerCFired ? this.timerCResponse(b.fork) : this.synth(b.fork, status);
+    const resp = b.timerCFired
+      ? this.timerCResponse(b.fork)
+      : this.synth(b.fork, status, status === 430 ? 'Flow Failed' : undefined);
     // an in-dialog request that timed out (a BYE whose answer never came) ends its dialog
     // as that answer would have (RFC 5057 §5.2); the To tag of the request is in the 408
     const req = b.fork.txn.request;
@@ -721,7 +731,8 @@ export class SipProxy implements Forwarder {
    */
   private async hop(uri: Uri, flow?: Endpoint): Promise<Hop> {
     if (!isSipUri(uri)) return { ok: false, status: 416, reason: 'Unsupported URI Scheme' };
-    if (flow) return { ok: true, ep: flow };
+    // never a new connection for a flow: the UA's port listens for nothing (RFC 5626 §5.3)
+    if (flow) return { ok: true, ep: { ...flow, flow: true } };
     const transport = uriTransport(uri);
     if (transport === undefined) {
       const t = getParam(uri.params, 'transport');
@@ -770,16 +781,38 @@ export class SipProxy implements Forwarder {
       // a WebSocket client is reachable only over its connection: our Record-Route for its
       // side names that flow (RFC 7118 §5, RFC 5626 §5.3)
       let inbound = this.local.inboundUri(source);
-      if (needsFlowToken(source.transport)) inbound = withFlowUser(inbound, flowToken(source));
+      // a UA asking for outbound (RFC 5626 §5.3) is reached back over its flow as well
+      if (needsFlowToken(source.transport) || outboundContact(req))
+        inbound = withFlowUser(inbound, flowToken(source));
       let outbound = this.local.outboundUri(source, ep);
       if (needsFlowToken(ep.transport)) outbound = withFlowUser(outbound, flowToken(ep));
       // §16.6 step 4: a sips: Request-URI gets sips: Record-Route values
       if (req.ruri.scheme === 'sips') [inbound, outbound] = [asSips(inbound), asSips(outbound)];
       insertTop(req, 'record-route', outbound === inbound ? [inbound] : [outbound, inbound]);
     }
-    if (options.path && m === 'REGISTER') insertTop(req, 'path', [this.local.outboundUri(source, ep)]);
+    if (options.path && m === 'REGISTER') insertTop(req, 'path', [this.pathValue(req, source, ep)]);
     const host = hostText(this.local.hostFor(source.localAddress, ep.address));
     pushVia(req, ep.transport, host, source.localPort, branch);
+  }
+
+  /**
+   * Our Path value for a REGISTER (RFC 3327). For an outbound registration (RFC 5626 §5.1:
+   * `Supported: outbound` and a Contact with reg-id) it names the flow the REGISTER came on,
+   * so requests the registrar sends back through us go over it, and carries `ob` when we are
+   * the first hop (the only Via), telling the registrar the flow is kept (else it answers 439).
+   */
+  private pathValue(req: SipRequest, source: Source, ep: Endpoint): string {
+    const uri = this.local.outboundUri(source, ep);
+    if (!FLOW_TRANSPORTS.has(source.transport) || !supportsTag(req, 'outbound')) return uri;
+    let regId = false;
+    try {
+      regId = req.contacts.length === 1 && req.contacts.some((c) => getParam(c.params, 'reg-id') != null);
+    } catch {
+      return uri;
+    }
+    if (!regId) return uri;
+    const flow = withFlowUser(uri, flowToken(source));
+    return req.headerValues('via').length === 1 ? flow.replace(/>$/, ';ob>') : flow;
   }
 
   // ---- stateless ----------------------------------------------------------------------------
@@ -874,6 +907,8 @@ export class SipProxy implements Forwarder {
         return this.transport.sendRequest(out, h.ep);
       })
       .catch((err: unknown) => {
+        // stateless, a dead flow can still be told (RFC 5626 §5.3); other failures are silent
+        if (err instanceof FlowFailedError) answer({ status: 430, reason: 'Flow Failed' });
         this.log?.debug({ err, method: out.method }, 'proxy: stateless send failed');
       });
   }
@@ -993,4 +1028,23 @@ function responseOpts(r: Rejection): { reason?: string; headers?: [string, strin
   if (r.reason !== undefined) o.reason = r.reason;
   if (r.headers) o.headers = r.headers;
   return o;
+}
+
+function supportsTag(req: SipRequest, tag: string): boolean {
+  try {
+    return req.headerValues('supported').some((v) => v.toLowerCase() === tag);
+  } catch {
+    return false;
+  }
+}
+
+/** A dialog-forming request from a UA using outbound: `Supported: outbound`, a Contact with `ob`. */
+function outboundContact(req: SipRequest): boolean {
+  if (!supportsTag(req, 'outbound')) return false;
+  try {
+    const c = req.contacts[0];
+    return c !== undefined && isSipUri(c.uri) && getParam(c.uri.params, 'ob') !== undefined;
+  } catch {
+    return false;
+  }
 }

@@ -5,7 +5,8 @@ import { formatParams, getParam, type Param, unescapeUri } from '../sip/grammar.
 import { formatNameAddr } from '../sip/headers.js';
 import { formatUri, isSipUri, isTelUri, parseUri, type SipUri, type Uri } from '../sip/uri.js';
 import { hostText, ipFamily, isWildcard, loopbackFor } from '../transport/address.js';
-import { flowToken } from '../transport/flow.js';
+import { FLOW_TRANSPORTS, flowToken, needsFlowToken } from '../transport/flow.js';
+import type { TransportName } from '../transport/types.js';
 
 /** Where the REGISTER came from: the transport it arrived on and the peer's address. */
 export interface BindingSource {
@@ -44,6 +45,16 @@ export interface Binding {
   /** Path header values of the REGISTER (RFC 3327), top first; empty when none. */
   path: string[];
   source?: BindingSource;
+  /**
+   * RFC 5626 §6: the UA registered straight to us (one Via) with `Supported: outbound`, so
+   * the binding is reached only over the flow the REGISTER came on (`source`).
+   */
+  ob?: boolean;
+  /**
+   * RFC 5627: what the temporary GRUUs issued for this binding's instance carry (gruu.ts);
+   * kept while the instance refreshes under the same Call-ID, renewed otherwise.
+   */
+  gruuEpoch?: string;
   /** When the binding was last written, ms on the registrar's clock. */
   updatedAt: number;
 }
@@ -131,7 +142,7 @@ export function escapeHeaderValue(s: string): string {
  * (NkSIP's `find/2`), which the proxy turns into Route headers on the forwarded request.
  */
 export function targetUri(b: Binding): string {
-  const path = b.path.length > 0 ? b.path : flowRoute(b);
+  const path = bindingRoute(b);
   if (path.length === 0) return b.uri;
   const u = parseUri(b.uri);
   if (!isSipUri(u)) return b.uri;
@@ -139,18 +150,25 @@ export function targetUri(b: Binding): string {
   return formatUri({ ...u, headers: [...u.headers, route] });
 }
 
+/** The Route set that reaches the binding: its Path, else its flow (below), else none. */
+export function bindingRoute(b: Binding): string[] {
+  return b.path.length > 0 ? b.path.slice() : flowRoute(b);
+}
+
 /**
  * A UA registered straight over a WebSocket (no Path) is reached only over that connection
- * (RFC 7118 §5): a Route of ours naming the flow, which the proxy takes off and follows.
+ * (RFC 7118 §5), and so is an outbound binding (`ob`, RFC 5626 §6) over any transport: a
+ * Route of ours naming the flow, which the proxy takes off and follows.
  */
 function flowRoute(b: Binding): string[] {
   const s = b.source;
-  const t = s?.transport.toLowerCase();
-  if (!s || (t !== 'ws' && t !== 'wss') || s.localAddress === undefined || s.localPort === undefined)
-    return [];
+  const t = s?.transport.toLowerCase() as TransportName | undefined;
+  if (!s || t === undefined || s.localAddress === undefined || s.localPort === undefined) return [];
+  if (!needsFlowToken(t) && !(b.ob === true && FLOW_TRANSPORTS.has(t))) return [];
   const local = isWildcard(s.localAddress)
     ? loopbackFor(ipFamily(s.localAddress) === 6 ? 6 : 4)
     : s.localAddress;
   const token = flowToken({ transport: t, address: s.address, port: s.port });
-  return [`<sip:${token}@${hostText(local)}:${s.localPort};transport=${t};lr>`];
+  const tp = t === 'udp' ? '' : `;transport=${t}`;
+  return [`<sip:${token}@${hostText(local)}:${s.localPort}${tp};lr>`];
 }

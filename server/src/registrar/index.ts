@@ -1,3 +1,4 @@
 export * from './binding.js';
+export * from './gruu.js';
 export * from './registrar.js';
 export * from './store.js';

@@ -1,6 +1,18 @@
-// The registrar (RFC 3261 §10.3, RFC 3327 Path, RFC 5626 instance/reg-id), after NkSIP's
-// `nksip_registrar`: pure logic over a pluggable store. It turns a REGISTER into the Reply to
-// send and answers lookups (find / qfind) for a proxy; no sockets, no timers.
+// The registrar (RFC 3261 §10.3, RFC 3327 Path, RFC 5626 outbound, RFC 5627 GRUU), after
+// NkSIP's `nksip_registrar` with its outbound and gruu plugins: pure logic over a pluggable
+// store. It turns a REGISTER into the Reply to send and answers lookups (find / qfind) for a
+// proxy; no sockets, no timers.
+//
+// Outbound (RFC 5626 §6, as NkSIP): with `Supported: outbound`, a REGISTER straight from the
+// UA (one Via) binds its Contacts to the flow it came on (the proxy then reaches them only
+// over that flow, 430 once it is gone); through proxies, the first hop's Path value (the
+// last one) must carry `ob`, else a Contact with reg-id gets 439. Without `Supported:
+// outbound` a reg-id is ignored. An instance and reg-id name one binding (a new REGISTER for
+// them replaces it); the 200 carries `Require: outbound` when such a binding is used.
+// GRUU (RFC 5627, gruu.ts): with `Supported: gruu`, every listed Contact with `+sip.instance`
+// gets `pub-gruu` and a new `temp-gruu`; lookups of a GRUU give only that instance's
+// contacts, one at a time (serial groups, newest first); a Contact that is a GRUU of the
+// AOR gets 403.
 //
 // Deviations and choices (see also the tests):
 // - A non-sip(s) To gets 416 as in NkSIP (RFC 4475 §3.3.4 `unksm2` asks a registrar for 400).
@@ -17,7 +29,7 @@
 
 import type { UriSet } from '../core/decision.js';
 import type { Reply } from '../core/reply.js';
-import { getParam, type Param, removeParam, unquote } from '../sip/grammar.js';
+import { getParam, type Param, quote, removeParam, unquote } from '../sip/grammar.js';
 import { type NameAddr, parseNameAddr } from '../sip/headers.js';
 import type { SipRequest } from '../sip/message.js';
 import {
@@ -34,6 +46,7 @@ import { type Clock, realClock } from '../transaction/clock.js';
 import {
   type Binding,
   type BindingSource,
+  bindingRoute,
   contactValue,
   defaultPort,
   defaultTransport,
@@ -42,6 +55,7 @@ import {
   targetUri,
   uriKey,
 } from './binding.js';
+import { instanceUrn, newGruuEpoch, newGruuKey, parseGruu, pubGruu, sameInstance, tempGruu } from './gruu.js';
 import { MemoryStore, type RegistrarStore, StoreFullError } from './store.js';
 
 export interface RegistrarOptions {
@@ -56,16 +70,24 @@ export interface RegistrarOptions {
   maxTime?: number;
   /** Most bindings per AOR, and most Contacts in one REGISTER. */
   maxBindings?: number;
+  /**
+   * 32 bytes sealing temporary GRUUs (gruu.ts). Default: random per registrar, so they do
+   * not outlive it; registrars sharing an external store should share one.
+   */
+  gruuKey?: Buffer;
 }
 
-/** A registered contact as a proxy target: its URI and the Route set its Path asks for. */
+/** A registered contact as a proxy target: its URI and the Route set that reaches it. */
 export interface FoundContact {
   uri: string;
-  /** Path values stored with the binding, to be used as Route headers (top first). */
+  /** Route headers (top first): the Path stored with the binding, else its flow's Route. */
   route: string[];
 }
 
 const MAX_EXPIRES = 0xffffffff;
+
+/** What a server with this registrar adds to its Supported (RFC 5626, RFC 5627). */
+export const REGISTRAR_TAGS: readonly string[] = ['outbound', 'gruu'];
 
 export class Registrar {
   readonly store: RegistrarStore;
@@ -74,6 +96,7 @@ export class Registrar {
   readonly minTime: number;
   readonly maxTime: number;
   readonly maxBindings: number;
+  private readonly gruuKey: Buffer;
   private readonly locks = new Map<string, Promise<void>>();
 
   constructor(opts: RegistrarOptions = {}) {
@@ -83,6 +106,8 @@ export class Registrar {
     this.minTime = checkInt('minTime', opts.minTime ?? 60, 1);
     this.maxTime = checkInt('maxTime', opts.maxTime ?? 86400, 60);
     this.maxBindings = checkInt('maxBindings', opts.maxBindings ?? 100, 1);
+    this.gruuKey = opts.gruuKey ?? newGruuKey();
+    if (this.gruuKey.length !== 32) throw new RangeError('gruuKey must be 32 bytes');
     if (this.minTime > this.maxTime) throw new RangeError('minTime must not exceed maxTime');
   }
 
@@ -128,6 +153,12 @@ export class Registrar {
       if (raw.length > 1) return { status: 400, reason: 'Invalid Contact' };
       if (headerExpires !== 0) return { status: 400, reason: 'Invalid Expires' };
     }
+    let direct: boolean;
+    try {
+      direct = req.headerValues('via').length === 1;
+    } catch {
+      return { status: 400, reason: 'Bad Request' };
+    }
     const ctx: Ctx = {
       aor,
       aorUri,
@@ -136,38 +167,70 @@ export class Registrar {
       contacts,
       path,
       defaultExpires: headerExpires ?? this.defaultTime,
+      outbound: outboundState(req, path, direct && source !== undefined),
+      gruu: supports(req, 'gruu'),
     };
     if (source !== undefined) ctx.source = source;
     return this.exclusive(aor, () => (wildcard ? this.removeAll(ctx) : this.update(ctx)));
   }
 
-  /** The AOR's current bindings as proxy targets, highest q first, then newest first. */
+  /**
+   * The AOR's current bindings as proxy targets, highest q first, then newest first; for a
+   * GRUU, only its instance's bindings.
+   */
   async find(aor: string | Uri): Promise<FoundContact[]> {
-    return (await this.bindings(aor)).map((b) => ({ uri: b.uri, route: b.path.slice() }));
+    return (await this.bindings(aor)).map((b) => ({ uri: b.uri, route: bindingRoute(b) }));
   }
 
   /**
    * The AOR's bindings as a UriSet for a forking proxy: one group per q value, highest q
-   * first, newest first within a group. A stored Path travels as an escaped `?Route=` header
-   * of the URI (NkSIP), which the proxy applies.
+   * first, newest first within a group; of an instance's outbound flows only the first is
+   * forked to, the others follow as serial groups. A stored Path travels as an escaped
+   * `?Route=` header of the URI (NkSIP), which the proxy applies.
    */
   async qfind(aor: string | Uri): Promise<UriSet> {
     const out: UriSet = [];
+    if (parseGruu(this.gruuKey, aor) !== undefined) {
+      // one UA: its flows are tried one after the other, never forked to (RFC 5626 §5.3)
+      for (const b of byNewest(await this.bindings(aor))) out.push([targetUri(b)]);
+      return out;
+    }
+    // RFC 5626 §5.3: one flow of an instance at a time; its other flows come after, in turn
+    const flowsOf = new Set<string>();
+    const later: Binding[] = [];
     let lastQ: number | undefined;
     for (const b of await this.bindings(aor)) {
+      if (b.regId !== undefined && b.instance !== undefined) {
+        const inst = instanceUrn(b.instance).toLowerCase();
+        if (flowsOf.has(inst)) {
+          later.push(b);
+          continue;
+        }
+        flowsOf.add(inst);
+      }
       if (b.q !== lastQ) out.push([]);
       lastQ = b.q;
       (out[out.length - 1] as string[]).push(targetUri(b));
     }
+    for (const b of byNewest(later)) out.push([targetUri(b)]);
     return out;
   }
 
-  /** The AOR's unexpired bindings, highest q first, then newest first. */
+  /**
+   * The AOR's unexpired bindings, highest q first, then newest first. For a GRUU (`aor` with
+   * a `gr` parameter), those of its instance; none for a temporary GRUU the instance's
+   * bindings no longer carry (a new Call-ID or an unregistration since).
+   */
   async bindings(aor: string | Uri): Promise<Binding[]> {
-    const key = aorKey(aor);
+    const gruu = parseGruu(this.gruuKey, aor);
+    const key = gruu?.aor ?? aorKey(aor);
     if (key === undefined) return [];
     const now = this.clock.now();
-    return sorted((await this.store.get(key)).filter((b) => b.expires > now));
+    const all = sorted((await this.store.get(key)).filter((b) => b.expires > now));
+    if (!gruu) return all;
+    const mine = all.filter((b) => b.instance !== undefined && sameInstance(b.instance, gruu.instance));
+    if (gruu.kind === 'temp' && !mine.some((b) => b.gruuEpoch === gruu.epoch)) return [];
+    return mine;
   }
 
   /**
@@ -242,7 +305,7 @@ export class Registrar {
     } catch {
       return storeError();
     }
-    return this.ok([], now, ctx.path);
+    return this.ok([], now, ctx);
   }
 
   /** Adds, refreshes and removes the request's Contacts (§10.3 steps 6–8); all or nothing. */
@@ -254,7 +317,7 @@ export class Registrar {
     } catch {
       return storeError();
     }
-    if (ctx.contacts.length === 0) return this.ok(stored, now, ctx.path);
+    if (ctx.contacts.length === 0) return this.ok(stored, now, ctx);
 
     const before = new Map<string, Binding>();
     for (const b of stored) before.set(b.key, b);
@@ -264,7 +327,7 @@ export class Registrar {
     for (const c of ctx.contacts) {
       const parsed = this.parseContact(c, ctx);
       if ('status' in parsed) return parsed;
-      if (parsed.regId !== undefined && parsed.expires > 0 && ++withRegId > 1)
+      if (parsed.flowId && parsed.expires > 0 && ++withRegId > 1)
         return { status: 400, reason: "Several 'reg-id' Options" };
       const { key } = parsed;
       // the Call-ID/CSeq rule is against what was stored, not an earlier Contact of this request
@@ -291,8 +354,20 @@ export class Registrar {
         updatedAt: now,
       };
       if (c.displayName !== undefined) b.displayName = c.displayName;
-      if (parsed.instance !== undefined) b.instance = parsed.instance;
+      if (parsed.instance !== undefined) {
+        b.instance = parsed.instance;
+        // temporary GRUUs live while the instance keeps its Call-ID (RFC 5627 §5.4)
+        const old = before.get(key);
+        b.gruuEpoch =
+          old?.gruuEpoch !== undefined &&
+          old.callId === ctx.callId &&
+          old.instance !== undefined &&
+          sameInstance(old.instance, parsed.instance)
+            ? old.gruuEpoch
+            : newGruuEpoch();
+      }
       if (parsed.regId !== undefined) b.regId = parsed.regId;
+      if (ctx.outbound === 'flow') b.ob = true;
       if (ctx.source !== undefined) {
         // the fields a binding keeps (a transport Source carries more: connection id, path)
         const { transport, address, port, localAddress, localPort } = ctx.source;
@@ -311,13 +386,16 @@ export class Registrar {
       if (e instanceof StoreFullError) return { status: 503, reason: 'Registrar Full' };
       return storeError();
     }
-    return this.ok(bindings, now, ctx.path);
+    return this.ok(bindings, now, ctx);
   }
 
   private parseContact(c: NameAddr, ctx: Ctx): ParsedContact | Reply {
     const u = c.uri;
     if (!isSipUri(u) && !isTelUri(u)) return { status: 400, reason: 'Bad Contact' };
     if (isSipUri(u) && sameAsAor(u, ctx.aorUri)) return { status: 403, reason: 'Invalid Contact' };
+    // a GRUU of this AOR cannot be one of its contacts (RFC 5627 §5.3: it would loop)
+    if (isSipUri(u) && parseGruu(this.gruuKey, u)?.aor === ctx.aor)
+      return { status: 403, reason: 'Invalid Contact' };
     const expParam = getParam(c.params, 'expires');
     let expires =
       expParam === undefined ? ctx.defaultExpires : (parseDelta(expParam ?? '') ?? ctx.defaultExpires);
@@ -334,19 +412,25 @@ export class Registrar {
     const inst = getParam(c.params, '+sip.instance');
     const instance = typeof inst === 'string' ? unquote(inst) : undefined;
     let regId: number | undefined;
+    let flowId = false;
     const rid = getParam(c.params, 'reg-id');
     if (rid !== undefined) {
       if (rid === null || !/^\d{1,10}$/.test(rid) || Number(rid) < 1 || Number(rid) > 0x7fffffff)
         return { status: 400, reason: 'Invalid reg-id' };
-      // a reg-id without an instance is ignored (RFC 5626 §6)
-      if (instance !== undefined) regId = Number(rid);
+      // through a first hop without outbound, a flow cannot be kept (RFC 5626 §6, NkSIP)
+      if (ctx.outbound === 'lacks') return { status: 439, reason: 'First Hop Lacks Outbound Support' };
+      // ignored without an instance, or when the UA did not ask for outbound (RFC 5626 §6)
+      if (instance !== undefined && ctx.outbound !== 'none') regId = Number(rid);
+      flowId = instance !== undefined;
     }
     const out: ParsedContact = {
       key: instance !== undefined && regId !== undefined ? instanceKey(instance, regId) : uriKey(u),
       uri: formatUri(u),
-      params: removeParam(c.params, 'expires'),
+      // the registrar's own GRUU parameters are written afresh in each answer
+      params: ['expires', 'pub-gruu', 'temp-gruu'].reduce((ps, n) => removeParam(ps, n), c.params),
       expires,
       q,
+      flowId,
     };
     if (instance !== undefined) out.instance = instance;
     if (regId !== undefined) out.regId = regId;
@@ -363,12 +447,24 @@ export class Registrar {
     await this.store.put(aor, bindings, last - now);
   }
 
-  /** 200 listing every current binding with its remaining time, plus Date and the Path. */
-  private ok(bindings: Binding[], now: number, path: string[]): Reply {
+  /**
+   * 200 listing every current binding with its remaining time (and its GRUUs when the UA
+   * supports them), plus Date, the Path, and `Require: outbound` when a flow is used.
+   */
+  private ok(bindings: Binding[], now: number, ctx: Ctx): Reply {
     const headers: [string, string][] = [];
-    for (const b of byNewest(bindings)) headers.push(['Contact', contactValue(b, now)]);
+    for (const b of byNewest(bindings)) {
+      let v = contactValue(b, now);
+      if (ctx.gruu && b.instance !== undefined && b.gruuEpoch !== undefined) {
+        const temp = tempGruu(this.gruuKey, ctx.aorUri, b.instance, b.gruuEpoch);
+        v += `;pub-gruu=${quote(pubGruu(ctx.aorUri, b.instance))};temp-gruu=${quote(temp)}`;
+      }
+      headers.push(['Contact', v]);
+    }
     headers.push(['Date', new Date(now).toUTCString()]);
-    for (const p of path) headers.push(['Path', p]);
+    for (const p of ctx.path) headers.push(['Path', p]);
+    if ((ctx.outbound === 'flow' || ctx.outbound === 'ob') && bindings.some((b) => b.regId !== undefined))
+      headers.push(['Require', 'outbound']);
     return { status: 200, reason: 'OK', headers };
   }
 
@@ -399,6 +495,25 @@ interface Ctx {
   path: string[];
   defaultExpires: number;
   source?: BindingSource;
+  outbound: OutboundState;
+  /** The UA said `Supported: gruu`. */
+  gruu: boolean;
+}
+
+/**
+ * RFC 5626 §6 as NkSIP decides it: `none` without `Supported: outbound` (reg-id ignored);
+ * `flow` straight from the UA (bound to its flow); `ob` through a first hop that keeps the
+ * flow (its Path value has `ob`); `lacks` through one that does not (reg-id gets 439).
+ */
+type OutboundState = 'none' | 'flow' | 'ob' | 'lacks';
+
+function outboundState(req: SipRequest, path: string[], direct: boolean): OutboundState {
+  if (!supports(req, 'outbound')) return 'none';
+  if (direct) return 'flow';
+  const first = path[path.length - 1];
+  if (first === undefined) return 'lacks';
+  const u = parseNameAddr(first).uri;
+  return isSipUri(u) && getParam(u.params, 'ob') !== undefined ? 'ob' : 'lacks';
 }
 
 interface ParsedContact {
@@ -408,6 +523,8 @@ interface ParsedContact {
   /** Seconds, already clamped; 0 removes. */
   expires: number;
   q: number;
+  /** It has an instance and a reg-id (one such Contact per REGISTER, RFC 5626 §6). */
+  flowId: boolean;
   instance?: string;
   regId?: number;
 }

@@ -16,7 +16,13 @@ const KEY = randomBytes(32);
 const MAC_BYTES = 12;
 
 const mac = (raw: string): Buffer => createHmac('sha256', KEY).update(raw).digest().subarray(0, MAC_BYTES);
-const STREAMS: ReadonlySet<string> = new Set(['tcp', 'tls', 'ws', 'wss']);
+/** Transports a flow token may name: the streams, and UDP for RFC 5626 outbound bindings. */
+export const FLOW_TRANSPORTS: ReadonlySet<string> = new Set(['udp', 'tcp', 'tls', 'ws', 'wss']);
+
+/** A request for a flow whose connection is gone (the proxy answers 430, RFC 5626 §5.3). */
+export class FlowFailedError extends Error {
+  override name = 'FlowFailedError';
+}
 
 /** Whether peers on this transport get flow tokens: the WebSocket ones (RFC 7118 §5). */
 export function needsFlowToken(transport: TransportName): boolean {
@@ -39,7 +45,7 @@ export function parseFlowToken(user: string | undefined): Endpoint | undefined {
     return undefined;
   const [transport, address, port] = raw.split('|');
   const p = Number(port);
-  if (!transport || !STREAMS.has(transport) || !address || !Number.isInteger(p) || p < 1 || p > 65535)
+  if (!transport || !FLOW_TRANSPORTS.has(transport) || !address || !Number.isInteger(p) || p < 1 || p > 65535)
     return undefined;
   return { transport: transport as TransportName, address, port: p };
 }

@@ -22,6 +22,7 @@ import {
   stripBrackets,
 } from './address.js';
 import { type Connection, StreamConnection, type StreamOptions } from './connection.js';
+import { FlowFailedError } from './flow.js';
 import { type KeepAliveHandle, KeepAlives } from './keepalive.js';
 import type { Listener, ListenSpec } from './listener.js';
 import { ConnectionPool } from './pool.js';
@@ -300,8 +301,10 @@ export class TransportManager implements SipTransport {
   async sendRequest(req: SipRequest, target: Endpoint): Promise<Endpoint> {
     this.ensureOpen();
     const address = await this.resolve(target.address);
-    if (target.transport !== 'udp')
-      return this.sendOnStream(req, target.transport, address, target.port, target.from, target.serverName);
+    if (target.transport !== 'udp') {
+      const { transport, port, from, serverName, flow } = target;
+      return this.sendOnStream(req, transport, address, port, from, serverName, flow);
+    }
     const listener = pickListener(preferred(this.udpListeners(), target.from), address);
     if (!listener) throw new Error(`no udp listener for IPv${ipFamily(address)} to send to ${address}`);
     setSentBy(req, 'udp', this.sentByHost(listener, address), listener.port);
@@ -397,9 +400,12 @@ export class TransportManager implements SipTransport {
     port: number,
     from?: readonly LocalAddress[],
     serverName?: string,
+    flow?: boolean,
   ): Promise<Endpoint> {
     const conn = await this.pool.obtain(transport, address, port, () =>
-      this.connect(transport, address, port, serverName),
+      flow
+        ? Promise.reject(new FlowFailedError(`${transport} flow to ${hostText(address)}:${port} is gone`))
+        : this.connect(transport, address, port, serverName),
     );
     const listener = pickListener(
       preferred(

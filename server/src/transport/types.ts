@@ -20,6 +20,11 @@ export interface Endpoint {
    * check the peer's certificate against it. The address is checked when absent.
    */
   serverName?: string;
+  /**
+   * A flow (RFC 5626): on a stream transport, only the connection already open to the peer
+   * is used; none open fails the send with FlowFailedError rather than connecting anew.
+   */
+  flow?: boolean;
 }
 
 /** A local listener by transport, address (as bound) and port. */

@@ -413,7 +413,7 @@ public final class Main implements SipApp {
   static RouteDecision registrarRoute(Request req, ProxyOptions o) throws Exception {
     if (!req.to().tag().isEmpty()) return RouteDecision.proxy(UriSet.EMPTY, o);
     var u = req.ruri();
-    UriSet set = await(app.registrar().qfind(u.scheme() + ":" + u.user() + "@" + u.host()));
+    UriSet set = await(app.registrar().qfind(u.raw()));
     if (set.isEmpty()) return RouteDecision.reply(Reply.status(480).withHeaders(idHeaders(req)));
     if (req.header("x-nk-proxy-mode", "").trim().toLowerCase(Locale.ROOT).equals("stateless")) {
       return RouteDecision.proxyStateless(set, o);
