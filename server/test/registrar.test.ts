@@ -13,6 +13,7 @@ import type { SipRequest } from '../src/sip/message.js';
 import { parseMessage } from '../src/sip/parser.js';
 import { isSipUri, parseUri } from '../src/sip/uri.js';
 import { FakeClock } from '../src/transaction/clock.js';
+import { bigText, heldBy } from './support/heap.js';
 import { parse } from './support/transaction.js';
 
 const T0 = Date.UTC(2024, 0, 15, 10, 0, 0);
@@ -578,6 +579,33 @@ describe('limits', () => {
     expect((await reg2.register(user('u3'))).status).toBe(503);
     clock.advance(2_000);
     expect((await reg2.register(user('u3'))).status).toBe(200);
+  });
+
+  it('the memory store keeps its own copy: a binding holds none of the REGISTER text', () => {
+    const own = new MemoryStore({ clock });
+    const { held } = heldBy(() => {
+      // every string of these bindings a slice of one 4 MiB text, as a parsed REGISTER's are
+      const text = bigText();
+      const cut = (i: number) => text.slice(i * 1024, i * 1024 + 30);
+      for (let i = 0; i < 16; i++) {
+        const b: Binding = {
+          key: cut(i),
+          contact: `<${cut(i)}>`,
+          uri: cut(i),
+          params: [[cut(i + 1), cut(i + 2)]],
+          expires: T0 + 60_000,
+          q: 1,
+          callId: cut(i + 3),
+          cseq: 1,
+          path: [cut(i + 4)],
+          source: { transport: 'udp', address: cut(i + 5), port: 5060 },
+          updatedAt: T0,
+        };
+        void own.put(cut(i + 6), [b], 60_000);
+      }
+    });
+    expect(own.size).toBe(16);
+    expect(held).toBeLessThan(512 * 1024);
   });
 
   it('answers 500 when the store fails', async () => {

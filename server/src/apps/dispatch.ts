@@ -49,9 +49,9 @@ import {
 import { MemoryStore, REGISTRAR_TAGS, Registrar } from '../registrar/index.js';
 import { newTag } from '../sip/ids.js';
 import type { SipRequest } from '../sip/message.js';
+import { detached } from '../sip/strings.js';
 import type { Uri } from '../sip/uri.js';
 import type { Clock, TimerHandle } from '../transaction/clock.js';
-import { detached } from '../transaction/keys.js';
 import type { Source } from '../transport/types.js';
 import { type AppSettings, callbackName } from './app-config.js';
 import {

@@ -1,5 +1,6 @@
 // Where the registrar keeps its bindings. The interface is asynchronous so an external store
 // (Redis, a database) can sit behind it; the in-memory one answers at once.
+import { detached } from '../sip/strings.js';
 import { type Clock, realClock, type TimerHandle } from '../transaction/clock.js';
 import type { Binding } from './binding.js';
 
@@ -151,6 +152,8 @@ export class MemoryStore implements RegistrarStore {
       if (this.map.size >= this.maxAors)
         throw new StoreFullError(`registrar store full (${this.maxAors} AORs)`);
     }
-    this.map.set(aor, { bindings: bindings.slice(), until: now + ttlMs });
+    // its own copy, as an external store would hold: bindings built from a REGISTER are made of
+    // slices of its whole text, and each would keep that text alive until the binding expires
+    this.map.set(detached(aor), { bindings: structuredClone(bindings), until: now + ttlMs });
   }
 }

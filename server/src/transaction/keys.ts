@@ -5,6 +5,7 @@ import { SipSyntaxError } from '../sip/grammar.js';
 import { formatVia, type Via, viaBranch } from '../sip/headers.js';
 import { MAGIC_COOKIE } from '../sip/ids.js';
 import type { SipRequest } from '../sip/message.js';
+import { flat } from '../sip/strings.js';
 
 /**
  * Whether a branch is an RFC 3261 one. A branch that is the bare cookie carries no unique
@@ -60,24 +61,4 @@ export function mergeKey(req: SipRequest): string | undefined {
   if (fromTag === undefined) return undefined;
   const cseq = req.cseq;
   return flat(`${req.callId}\n${fromTag}\n${cseq.seq}\n${cseq.method}`);
-}
-
-/**
- * The key as one flat string. Built by concatenation it is a tree of pieces, some of them
- * slices of the whole received message text, which a key stored for Timer J would keep
- * alive (tens of thousands of message heads under load). Reading a character makes V8
- * flatten the tree in place, and the pieces go.
- */
-export function flat(s: string): string {
-  if (s.charCodeAt(0) === -1) return '';
-  return s;
-}
-
-/**
- * A copy of `s` that holds nothing else alive. A header value is a slice of the whole received
- * message text, and a slice keeps its parent: stored for long (a Call-ID remembered per app),
- * each would keep a message head of some hundred bytes in the heap.
- */
-export function detached(s: string): string {
-  return flat(` ${s}`).slice(1);
 }
