@@ -439,6 +439,35 @@ describe('sharing among instances', () => {
   });
 });
 
+describe('stickiness memory', () => {
+  it('remembers at most stickyMax Call-IDs, forgetting the oldest; the recent ones still stick', () => {
+    const settings: AppSettings = appSettings(start([K.CALLBACK_KIND_OPTIONS]));
+    const d = new AppDispatcher({
+      settings,
+      clock: new FakeClock(),
+      profile: () => ({ allow: 'OPTIONS', supported: [], contact: '<sip:192.0.2.1:5060>' }),
+      stickyMax: 64,
+    });
+    const [i1, i2] = [new FakeInstance('i1'), new FakeInstance('i2')];
+    d.addInstance(i1);
+    d.addInstance(i2);
+    let most = 0;
+    for (let k = 0; k < 1000; k++) {
+      void d.method(req('OPTIONS', `call-${k}`), source());
+      most = Math.max(most, d.stickyCount);
+    }
+    expect(most).toBe(64);
+    expect(d.stickyCount).toBeGreaterThanOrEqual(64 - 64 / 16);
+    const servedBy = (callId: string) =>
+      [i1, i2].filter((i) => i.callbacks().some((c) => c.request?.callId === callId)).map((i) => i.id);
+    for (let k = 990; k < 1000; k++) {
+      const first = servedBy(`call-${k}`);
+      void d.method(req('OPTIONS', `call-${k}`), source());
+      expect(servedBy(`call-${k}`)).toEqual(first);
+    }
+  });
+});
+
 describe('dialogs', () => {
   it('in-dialog method and ACK callbacks carry the dialog handle; dialog updates are sent', async () => {
     const { d, inst } = setup([K.CALLBACK_KIND_BYE, K.CALLBACK_KIND_ACK, K.CALLBACK_KIND_DIALOG_UPDATE]);
