@@ -302,6 +302,8 @@ class Conformance(SipApp):
         if not hops:
             if ROUTE_MODE == "forward":
                 return Route.proxy([], **mode_options(req))
+            if ROUTE_MODE == "strict":
+                return Route.strict_proxy([], **mode_options(req))
             in_dialog = req.to.tag != ""
             if ROUTE_MODE == "registrar" and req.method != "REGISTER" and (in_dialog or req.ruri.user):
                 return self.registrar_route(req)  # type: ignore[return-value]

@@ -15,7 +15,9 @@
 // Record-Route when x-nk-rr is set, statelessly with x-nk-proxy-mode: stateless; 480 when
 // nobody is registered; in-dialog requests follow their Route; `forward`: every request
 // without x-nk-proxy is proxied to its Request-URI, with Record-Route (x-nk-rr) and Path
-// (x-nk-path) as asked: a plain outbound proxy).
+// (x-nk-path) as asked: a plain outbound proxy; `strict`: the same as an RFC 2543 strict router,
+// NkSIP's strict_proxy: stateless, Record-Route without lr, a request strict-routed to it goes
+// to its top Route).
 //
 // Headers of a request to this app:
 //   x-nk-op: <op>     what to answer (default ok); x-nk-op-<app name>: <op> wins over it in
@@ -545,6 +547,7 @@ const callbacks: SipAppCallbacks = {
     const [hop, ...next] = req.headers('x-nk-proxy');
     if (hop === undefined) {
       if (ROUTE_MODE === 'forward') return Route.proxy([], modeOptions(req));
+      if (ROUTE_MODE === 'strict') return Route.strictProxy([], modeOptions(req));
       const inDialog = req.to.tag !== '';
       if (ROUTE_MODE === 'registrar' && req.method !== 'REGISTER' && (inDialog || req.ruri.user !== '')) {
         return registrarRoute(req, modeOptions(req));

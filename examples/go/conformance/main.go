@@ -7,7 +7,7 @@
 //
 // Environment: NKSIP_SERVER (default 127.0.0.1:50051), NKSIP_APP (default conformance),
 // NKSIP_LISTEN, NKSIP_TOKEN, NKSIP_PASS (default 1234), NKSIP_SIP_PASS, NKSIP_MAX_CALLS, NKSIP_TIMERS
-// (`se,min_se`), NKSIP_PLUGINS, NKSIP_ROUTE (registrar | forward).
+// (`se,min_se`), NKSIP_PLUGINS, NKSIP_ROUTE (registrar | forward | strict).
 package main
 
 import (
@@ -563,6 +563,9 @@ func route(ctx context.Context, req *nksip.Request) (nksip.RouteDecision, error)
 	if len(hops) == 0 {
 		if routeMode == "forward" {
 			return nksip.Proxy(nil, modeOptions(req)), nil
+		}
+		if routeMode == "strict" {
+			return nksip.StrictProxy(nil, modeOptions(req)), nil
 		}
 		inDialog := req.To.Tag != ""
 		if routeMode == "registrar" && req.Method != "REGISTER" && (inDialog || req.RURI.User != "") {
