@@ -104,7 +104,8 @@
 // `opts` is UacOptions as JSON: headers as [[name, value]…] (added), body as text, and the
 // rest as they are (pass, expires, auto2xxAck, noAutoExpire, reason, cseq, contact, ...).
 //
-// Output: one JSON line per event on stdout ({"ev":"ready",...}, {"ev":"callback",...},
+// Output: one JSON line per event on stdout ({"ev":"ready",...}, {"ev":"callback",...}: the
+// route one names the transport the request came by, `transport`: `udp 127.0.0.1:5060 127.0.0.1:40000`,
 // {"ev":"dialog",...}, {"ev":"session","kind":...,"local":<o= version>,"remote":...,"via":
 // "callback"|"notification"}, ...), so a test can wait for readiness and check what the app saw.
 import {
@@ -538,7 +539,14 @@ function sdpOffer(): string {
 
 const callbacks: SipAppCallbacks = {
   route: (req) => {
-    emit('callback', { kind: 'route', method: req.method, callId: req.callId, ruri: req.ruri.raw });
+    const t = req.transport;
+    emit('callback', {
+      kind: 'route',
+      method: req.method,
+      callId: req.callId,
+      ruri: req.ruri.raw,
+      transport: `${t.transport} ${t.localIp}:${t.localPort} ${t.remoteIp}:${t.remotePort}`,
+    });
     const op = (req.header('x-nk-op') ?? '').trim().toLowerCase();
     if (op === 'reply-stateless') return Route.replyStateless(ok({ headers: idHeaders(req) }));
     if (op === 'reply-stateful') return Route.reply(ok({ headers: idHeaders(req) }));

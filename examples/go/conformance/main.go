@@ -14,6 +14,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/signal"
 	"strconv"
@@ -548,7 +549,9 @@ func runUac(req *nksip.Request) {
 }
 
 func route(ctx context.Context, req *nksip.Request) (nksip.RouteDecision, error) {
-	emit("callback", map[string]any{"kind": "route", "method": req.Method, "callId": req.CallID, "ruri": req.RURI.Raw})
+	t := req.Transport
+	emit("callback", map[string]any{"kind": "route", "method": req.Method, "callId": req.CallID, "ruri": req.RURI.Raw,
+		"transport": fmt.Sprintf("%s %s:%d %s:%d", t.GetTransport(), t.GetLocalIp(), t.GetLocalPort(), t.GetRemoteIp(), t.GetRemotePort())})
 	op := strings.ToLower(strings.TrimSpace(req.Header("x-nk-op")))
 	switch op {
 	case "reply-stateless":

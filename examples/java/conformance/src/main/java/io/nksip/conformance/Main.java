@@ -545,7 +545,10 @@ public final class Main implements SipApp {
 
   @Override
   public RouteDecision route(Request req) throws Exception {
-    emit("callback", map("kind", "route", "method", req.method(), "callId", req.callId(), "ruri", req.ruri().raw()));
+    var t = req.transport();
+    emit("callback", map("kind", "route", "method", req.method(), "callId", req.callId(), "ruri", req.ruri().raw(),
+        "transport", t.getTransport() + " " + t.getLocalIp() + ":" + t.getLocalPort() + " " + t.getRemoteIp() + ":"
+            + t.getRemotePort()));
     String op = req.header("x-nk-op", "").trim().toLowerCase(Locale.ROOT);
     switch (op) {
       case "reply-stateless":
