@@ -27,8 +27,9 @@
 //
 // For each setup: CPU per call (or REGISTER) at a fixed rate (server processes, plus the app's
 // for nksip-app*, from /proc), then the highest rate with < 0.1 % failed calls (sipp's own
-// count: an unexpected answer, a timeout, or cut off by the global timeout) and ≥ 95 % of the
-// rate reached. Prints one table with the ratios and writes bench/results/proxy-load.json.
+// count: an unexpected answer, a timeout, or cut off by the global timeout), calls started at
+// ≥ 95 % of the rate and the last ones done within 0.5 s (bench/lib/scenario-load.mjs). Prints
+// one table with the ratios and writes bench/results/proxy-load.json.
 //
 // Environment (seconds unless said): BENCH_STEP_S=10, BENCH_BUDGET_S=120 (search time per
 // setup), BENCH_FIXED_S=10, BENCH_CALL_RATE=200 (/s, the fixed rate for calls),
@@ -271,7 +272,13 @@ async function benchSetup(name, s) {
   try {
     const watch = [];
     const groups = {};
-    if (s.work === 'calls') watch.push(start('sipp-uas', uasCmd(uasPort), { cwd: benchTmp() }));
+    // the UAS in a group of its own too: the search waits for it to be idle between steps
+    const quiet = {};
+    if (s.work === 'calls') {
+      const uas = start('sipp-uas', uasCmd(uasPort), { cwd: benchTmp(), detached: true });
+      watch.push(uas);
+      quiet.uas = uas.pid;
+    }
     if (s.server === 'kamailio') {
       const k = start('kamailio', kamailioCmd(port, uasPort, Boolean(s.save)), { detached: true });
       watch.push(k);
@@ -339,9 +346,13 @@ async function benchSetup(name, s) {
     const parts = Object.entries(fixed.cpu)
       .map(([k, v]) => `${k} ${fmt(v.usPerCall)}`)
       .join(' + ');
+    const kinds = Object.entries(fixed.failures)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
     console.log(
-      `  CPU at ${rate}/s: ${fixed.ok}/${fixed.sent} ok → ${fmt(fixed.usPerCall)} µs per ${unit(s.work)} ` +
-        `(${parts}; sipp UAC ~${fmt(fixed.sippUsPerCall)})`,
+      `  CPU at ${rate}/s: ${fixed.ok}/${fixed.sent} ok${kinds ? ` [${kinds}]` : ''} → ` +
+        `${fmt(fixed.usPerCall)} µs per ${unit(s.work)} (${parts}; sipp UAC ~${fmt(fixed.sippUsPerCall)}); ` +
+        `other processes used ${Math.round(fixed.othersCpuShare * 100)} % of the machine meanwhile`,
     );
     const search = await searchMax(
       port,
@@ -351,6 +362,7 @@ async function benchSetup(name, s) {
         budgetS: cfg.budgetS,
         startRate: s.work === 'calls' ? cfg.callStart : cfg.regStart,
         maxRate: cfg.maxRate,
+        quiet: { ...groups, ...quiet },
       },
       watch,
     );
@@ -405,7 +417,8 @@ function printTable(results, ratio) {
     console.log(`${q.of}: max rate ×${fmt(q.maxRate)}, CPU per unit ×${fmt(q.cpuPerUnit)}  — ${q.what}`);
   }
   console.log(
-    "max/s: highest step with < 0.1 % failed calls and ≥ 95 % of the rate reached ('≥': no step failed);\n" +
+    'max/s: highest step with < 0.1 % failed calls, calls started at ≥ 95 % of the rate and the last\n' +
+      "ones done within 0.5 s ('≥': no step failed);\n" +
       "'above the max' says why the next step failed. CPU µs/unit: server (+ app) CPU per call or REGISTER\n" +
       'at the fixed rate, from /proc; a call is INVITE-100-180-200-ACK-BYE-200 through the proxy.',
   );

@@ -5,6 +5,7 @@
 // REGISTER) as parameters. Process handling and /proc come from load.mjs.
 import dgram from 'node:dgram';
 import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import {
   benchTmp,
@@ -19,6 +20,7 @@ import {
   round1,
   sleep,
   startChild,
+  stopChild,
   udpRcvbufErrors,
 } from './load.mjs';
 
@@ -35,7 +37,8 @@ export function loadArgs(port, localPort, rate, count, timeoutS, csv, { scenario
     // at most ~1 s worth of unfinished calls in flight: a server that falls behind makes sipp
     // slow down, which shows as a missed rate instead of an ever-growing backlog
     ...['-l', String(Math.max(200, Number(rate) || 0))],
-    ...['-buff_size', '4194304', '-nostdin', '-trace_stat', '-stf', csv, '-fd', '1'],
+    // statistics every 200 ms: when the last call was created is known to that precision
+    ...['-buff_size', '4194304', '-nostdin', '-trace_stat', '-stf', csv, '-fd', '200ms'],
     ...args,
   ];
 }
@@ -54,26 +57,86 @@ export async function runLoad(port, rate, count, load) {
   const sampler = setInterval(() => {
     sippTicks = Math.max(sippTicks, cpuTicks(sipp.pid));
   }, 200);
+  // sipp's -timeout does not end it while a call still waits for a message that never comes
+  // (a lost one that nothing retransmits): stopped here, its unfinished calls count as failed
+  let overran = false;
+  const watchdog = setTimeout(
+    () => {
+      overran = true;
+      stopChild(sipp);
+    },
+    (timeoutS + 15) * 1000,
+  );
   const code = await sipp.done;
   clearInterval(sampler);
+  clearTimeout(watchdog);
   let stats;
+  let text;
   try {
-    stats = lastStats(readFileSync(csv, 'latin1'));
+    text = readFileSync(csv, 'latin1');
+    stats = lastStats(text);
   } catch {
     throw new Error(`sipp (exit ${code}) left no statistics: ${sipp.tail()}`);
   }
   const successful = stats['SuccessfulCall(C)'];
-  const elapsed = stats.CurrentTime - stats.StartTime;
+  const created = creation(text, count);
   return {
     count,
     successful,
     // calls that failed (an unexpected answer, a timeout) or were cut off by the global timeout
     failed: count - successful,
-    achieved: elapsed > 0 ? successful / elapsed : 0,
+    failures: overran ? { ...failureKinds(stats), stoppedAfterTimeout: 1 } : failureKinds(stats),
+    // the rate sipp could start calls at (it holds new calls back once a second's worth are
+    // unfinished, -l): not successful calls over the whole run, whose last seconds are only
+    // the tail of the last calls (one retransmitted call at the end would halve a 3 s step)
+    achieved: created.seconds > 0 ? created.calls / created.seconds : 0,
+    tailS: Math.max(0, Math.round((stats.CurrentTime - stats.StartTime - created.seconds) * 10) / 10),
     retransmissions: stats['Retransmissions(C)'],
     rcvbufErrors: udpRcvbufErrors() - drops0,
     sippUsPerCall: successful > 0 && sippTicks > 0 ? (sippTicks / CLK_TCK / successful) * 1e6 : null,
   };
+}
+
+/**
+ * Why sipp failed calls, from its statistics (`FailedUnexpectedMessage` 3, ...): the
+ * cumulated `Failed*(C)` counters that are not zero, and the messages of calls already over
+ * (`DeadCallMsgs`), which an aborted call leaves behind.
+ */
+function failureKinds(stats) {
+  const out = {};
+  for (const [name, v] of Object.entries(stats)) {
+    const m = /^(Failed\w+|DeadCallMsgs)\(C\)$/.exec(name);
+    if (m && m[1] !== 'FailedCall' && v > 0) out[m[1]] = v;
+  }
+  return out;
+}
+
+/**
+ * When sipp had created its `count` calls (or as many as it did), from the statistics rows:
+ * seconds since its start, interpolated within the 200 ms row that saw the last one created.
+ */
+function creation(text, count) {
+  const lines = text.trim().split('\n');
+  let prev = { t: 0, c: 0 };
+  let start;
+  for (const line of lines.slice(1)) {
+    const row = lastStats(`${lines[0]}\n${line}`);
+    start ??= row.StartTime;
+    const cur = { t: row.CurrentTime - start, c: row.TotalCallCreated };
+    if (cur.c >= count) {
+      const t = cur.c > prev.c ? prev.t + ((count - prev.c) / (cur.c - prev.c)) * (cur.t - prev.t) : cur.t;
+      return { calls: count, seconds: t };
+    }
+    prev = cur;
+  }
+  return { calls: prev.c, seconds: prev.t };
+}
+
+/** Busy clock ticks of the whole machine (every CPU), from /proc/stat. */
+function machineBusyTicks() {
+  const f = readFileSync('/proc/stat', 'latin1').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: all but idle and iowait
+  return f.slice(0, 8).reduce((a, b, i) => (i === 3 || i === 4 ? a : a + b), 0);
 }
 
 /**
@@ -84,6 +147,8 @@ export async function cpuPerCall(port, load, rate, seconds, groups) {
   await runLoad(port, rate, Math.max(1, Math.round(rate * Math.min(2, seconds))), load);
   await sleep(500);
   const before = Object.fromEntries(Object.entries(groups).map(([k, pid]) => [k, groupCpuTicks(pid)]));
+  const busy0 = machineBusyTicks();
+  const t0 = Date.now();
   const r = await runLoad(port, rate, Math.round(rate * seconds), load);
   await sleep(300);
   const cpu = {};
@@ -93,7 +158,14 @@ export async function cpuPerCall(port, load, rate, seconds, groups) {
     total += s;
     cpu[k] = { cpuSeconds: s, usPerCall: r.successful > 0 ? round1((s / r.successful) * 1e6) : null };
   }
+  // what the rest of the machine used meanwhile (other sessions; sipp too): a busy machine
+  // makes every process slower per unit of work, so the figure says how far to trust the run
+  const sippS = r.sippUsPerCall === null ? 0 : (r.sippUsPerCall * r.successful) / 1e6;
+  const others = (machineBusyTicks() - busy0) / CLK_TCK - total - sippS;
+  const othersShare = Math.max(0, others / (((Date.now() - t0) / 1000) * os.cpus().length));
   return {
+    othersCpuShare: Number(othersShare.toFixed(2)),
+    failures: r.failures,
     rate,
     durationS: seconds,
     sent: r.count,
@@ -106,11 +178,37 @@ export async function cpuPerCall(port, load, rate, seconds, groups) {
 }
 
 /**
- * The highest rate that passes (< 0.1 % failed, ≥ 95 % of the rate reached): doubles from
- * `startRate` while steps pass, then bisects between the last pass and the first fail, within
- * `budgetS` seconds and `maxRate`. `watch`: processes that must stay up.
+ * A step also fails when its last calls end more than this after the last one started: the
+ * server lagged (a call waiting as long is retransmitted by sipp, T1 500 ms). The rate sipp
+ * starts calls at cannot show a lag shorter than its -l allowance (a second's worth of calls).
  */
-export async function searchMax(port, load, { stepS, budgetS, startRate, maxRate }, watch) {
+export const MAX_TAIL_S = 0.5;
+
+/**
+ * Waits until the process groups in `groups` (label → PID) are idle (at most one clock tick
+ * each per 300 ms), at least `minMs`, at most `maxMs`; the milliseconds waited. After a step
+ * that overloaded the server, its retransmissions and timers (Kamailio's tm, the sipp UAS)
+ * go on for seconds: the next step must not start on top of them.
+ */
+export async function drain(groups, minMs = 1500, maxMs = 15000) {
+  const t0 = Date.now();
+  await sleep(minMs);
+  for (;;) {
+    const before = Object.values(groups).map((pid) => groupCpuTicks(pid));
+    await sleep(300);
+    const idle = Object.values(groups).every((pid, i) => groupCpuTicks(pid) - before[i] <= 1);
+    if (idle || Date.now() - t0 >= maxMs) return Date.now() - t0;
+  }
+}
+
+/**
+ * The highest rate that passes (< 0.1 % failed, calls started at ≥ 95 % of the rate, the last
+ * ones done within MAX_TAIL_S): doubles from
+ * `startRate` while steps pass, then bisects between the last pass and the first fail, within
+ * `budgetS` seconds and `maxRate`. `watch`: processes that must stay up; `quiet`: process
+ * groups (label → PID: the server, the UAS) that must be idle before each step.
+ */
+export async function searchMax(port, load, { stepS, budgetS, startRate, maxRate, quiet = {} }, watch) {
   const t0 = Date.now();
   const steps = [];
   let lo = 0;
@@ -121,22 +219,31 @@ export async function searchMax(port, load, { stepS, budgetS, startRate, maxRate
     if (gone) throw new Error(`${gone.name} exited during the search: ${gone.tail()}`);
     const r = await runLoad(port, rate, Math.round(rate * stepS), load);
     const lost = r.failed / r.count >= MAX_FAILED;
-    const pass = !lost && r.achieved >= MIN_ACHIEVED * rate;
+    const slow = r.achieved < MIN_ACHIEVED * rate;
+    const lagging = r.tailS > MAX_TAIL_S;
+    const pass = !lost && !slow && !lagging;
     steps.push({
       rate,
       pass,
-      failedBy: pass ? null : lost ? 'failed calls' : 'rate not reached',
+      failedBy: pass ? null : lost ? 'failed calls' : slow ? 'rate not reached' : 'calls lagging',
       sent: r.count,
       ok: r.successful,
       failed: r.failed,
       achievedPerSec: Math.round(r.achieved),
+      tailS: r.tailS,
       retransmissions: r.retransmissions,
       rcvbufErrors: r.rcvbufErrors,
+      failures: r.failures,
     });
+    const kinds = Object.entries(r.failures)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
     console.log(
       `  ${String(rate).padStart(6)}/s: ${pass ? 'pass' : 'FAIL'}  ok ${r.successful}/${r.count}, ` +
-        `achieved ${Math.round(r.achieved)}/s, ${r.retransmissions} retransmissions, ` +
-        `${r.rcvbufErrors} datagrams dropped by full sockets${pass ? '' : ` (${steps.at(-1).failedBy})`}`,
+        `started at ${Math.round(r.achieved)}/s (last calls done ${r.tailS} s later), ` +
+        `${r.retransmissions} retransmissions, ` +
+        `${r.rcvbufErrors} datagrams dropped by full sockets${kinds ? ` [${kinds}]` : ''}` +
+        `${pass ? '' : ` (${steps.at(-1).failedBy})`}`,
     );
     if (pass) lo = rate;
     else hi = rate;
@@ -148,7 +255,8 @@ export async function searchMax(port, load, { stepS, budgetS, startRate, maxRate
     if (hi !== Number.POSITIVE_INFINITY && lo > 0 && (hi - lo <= lo * PRECISION || hi - lo <= 50)) break;
     if (next === lo || next === hi) break;
     rate = next;
-    await sleep(1500); // let queues, retransmissions and the UAS's timewait of the last step drain
+    // let queues, retransmissions and timers of the last step drain
+    steps.at(-1).drainMs = await drain(quiet);
   }
   return {
     maxRate: lo,

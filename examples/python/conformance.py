@@ -286,7 +286,15 @@ class Conformance(SipApp):
     # ---- callbacks
 
     def route(self, req: SipRequest) -> RouteDecision | Raw:
-        emit("callback", kind="route", method=req.method, callId=req.call_id, ruri=req.ruri.raw)
+        t = req.transport
+        emit(
+            "callback",
+            kind="route",
+            method=req.method,
+            callId=req.call_id,
+            ruri=req.ruri.raw,
+            transport=f"{t.transport} {t.local_ip}:{t.local_port} {t.remote_ip}:{t.remote_port}",
+        )
         op = (req.header("x-nk-op") or "").strip().lower()
         if op == "reply-stateless":
             return Route.reply_stateless(ok(headers=id_headers(req)))
@@ -302,6 +310,8 @@ class Conformance(SipApp):
         if not hops:
             if ROUTE_MODE == "forward":
                 return Route.proxy([], **mode_options(req))
+            if ROUTE_MODE == "strict":
+                return Route.strict_proxy([], **mode_options(req))
             in_dialog = req.to.tag != ""
             if ROUTE_MODE == "registrar" and req.method != "REGISTER" and (in_dialog or req.ruri.user):
                 return self.registrar_route(req)  # type: ignore[return-value]

@@ -16,7 +16,9 @@
 // Record-Route when x-nk-rr is set, statelessly with x-nk-proxy-mode: stateless; 480 when
 // nobody is registered; in-dialog requests follow their Route; `forward`: every request
 // without x-nk-proxy is proxied to its Request-URI, with Record-Route (x-nk-rr) and Path
-// (x-nk-path) as asked: a plain outbound proxy).
+// (x-nk-path) as asked: a plain outbound proxy; `strict`: the same as an RFC 2543 strict router,
+// NkSIP's strict_proxy: stateless, Record-Route without lr, a request strict-routed to it goes
+// to its top Route).
 //
 // Headers of a request to this app:
 //   x-nk-op: <op>     what to answer (default ok); x-nk-op-<app name>: <op> wins over it in
@@ -103,7 +105,8 @@
 // `opts` is UacOptions as JSON: headers as [[name, value]…] (added), body as text, and the
 // rest as they are (pass, expires, auto2xxAck, noAutoExpire, reason, cseq, contact, ...).
 //
-// Output: one JSON line per event on stdout ({"ev":"ready",...}, {"ev":"callback",...},
+// Output: one JSON line per event on stdout ({"ev":"ready",...}, {"ev":"callback",...}: the
+// route one names the transport the request came by, `transport`: `udp 127.0.0.1:5060 127.0.0.1:40000`,
 // {"ev":"dialog",...}, {"ev":"session","kind":...,"local":<o= version>,"remote":...,"via":
 // "callback"|"notification"}, ...), so a test can wait for readiness and check what the app saw.
 import {
@@ -537,7 +540,14 @@ function sdpOffer(): string {
 
 const callbacks: SipAppCallbacks = {
   route: (req) => {
-    emit('callback', { kind: 'route', method: req.method, callId: req.callId, ruri: req.ruri.raw });
+    const t = req.transport;
+    emit('callback', {
+      kind: 'route',
+      method: req.method,
+      callId: req.callId,
+      ruri: req.ruri.raw,
+      transport: `${t.transport} ${t.localIp}:${t.localPort} ${t.remoteIp}:${t.remotePort}`,
+    });
     const op = (req.header('x-nk-op') ?? '').trim().toLowerCase();
     if (op === 'reply-stateless') return Route.replyStateless(ok({ headers: idHeaders(req) }));
     if (op === 'reply-stateful') return Route.reply(ok({ headers: idHeaders(req) }));
@@ -546,6 +556,7 @@ const callbacks: SipAppCallbacks = {
     const [hop, ...next] = req.headers('x-nk-proxy');
     if (hop === undefined) {
       if (ROUTE_MODE === 'forward') return Route.proxy([], modeOptions(req));
+      if (ROUTE_MODE === 'strict') return Route.strictProxy([], modeOptions(req));
       const inDialog = req.to.tag !== '';
       if (ROUTE_MODE === 'registrar' && req.method !== 'REGISTER' && (inDialog || req.ruri.user !== '')) {
         return registrarRoute(req, modeOptions(req));

@@ -166,6 +166,33 @@ describe('answers', () => {
     });
   });
 
+  it('a route decision: strict_proxy is a stateless proxy acting as a strict router', async () => {
+    const { d, inst } = setup([K.CALLBACK_KIND_ROUTE]);
+    const p = d.route(req('BYE'), source()) as Promise<RouteDecision>;
+    const cb = inst[0]?.last() as Callback;
+    const options = {
+      recordRoute: true,
+      path: false,
+      followRedirects: false,
+      headers: [],
+      route: [],
+      branchEvents: false,
+    };
+    d.answer(inst[0] as FakeInstance, {
+      id: cb.id,
+      answer: {
+        $case: 'route',
+        value: { decision: { $case: 'strictProxy', value: { uriSet: [], options } } },
+      },
+    });
+    expect(await p).toEqual({
+      kind: 'proxy_stateless',
+      targets: [],
+      options: { recordRoute: true, strict: true },
+    });
+    expect(inst[0]?.errors()).toEqual([]);
+  });
+
   it('branch events: a watched fork asks BRANCH_FINAL; fork, reply, invalid answers and the deadline', async () => {
     const { d, inst, clock } = setup([K.CALLBACK_KIND_ROUTE, K.CALLBACK_KIND_BRANCH_FINAL]);
     const i1 = inst[0] as FakeInstance;

@@ -834,3 +834,69 @@ describe('stateless proxy and stray responses', () => {
     expect(t.acks).toHaveLength(0);
   });
 });
+
+describe('strict router (NkSIP strict_proxy)', () => {
+  const strict =
+    (targets: string[][] = [], recordRoute = false) =>
+    () => ({
+      kind: 'proxy_stateless' as const,
+      targets,
+      options: { strict: true, recordRoute },
+    });
+
+  it('record-routes without lr; a request not routed to it goes to its target like a stateless proxy', async () => {
+    const t = setup({ decide: strict([], true) });
+    await t.send(withHeaders(request({ uri: `sip:carol@${C}:5090` }), ['Route: <sip:192.0.2.1:5060;lr>']));
+    const [o] = t.transport.out('INVITE');
+    expect(o?.to).toEqual({ transport: 'udp', address: C, port: 5090 });
+    expect(o?.msg.uri).toBe(`sip:carol@${C}:5090`);
+    expect(o?.msg.headerValues('record-route')).toEqual(['<sip:192.0.2.1:5060>']);
+    expect(o?.msg.hasHeader('route')).toBe(false);
+    expect(t.layer.stats().server).toBe(0);
+  });
+
+  it('a Request-URI naming it takes the top Route (RFC 2543) and goes there, the rest of the Routes untouched', async () => {
+    const t = setup({ decide: strict([[`sip:ignored@${A}`]]) });
+    // strict-routed here by a UA (§12.2.1.1): next a loose router, then the remote target
+    await t.send(
+      withHeaders(request({ method: 'BYE', uri: 'sip:192.0.2.1:5060', toTag: 'uas1' }), [
+        `Route: <sip:${B}:5080;lr;method=BYE>`,
+        `Route: <sip:carol@${C}:5090>`,
+      ]),
+    );
+    const [o] = t.transport.out('BYE');
+    expect(o?.to).toEqual({ transport: 'udp', address: B, port: 5080 });
+    expect(o?.msg.uri).toBe(`sip:${B}:5080;lr`);
+    expect(o?.msg.headerValues('route')).toEqual([`<sip:carol@${C}:5090>`]);
+    expect(o?.msg.maxForwards).toBe(69);
+    // and the ACK of a 2xx the same way
+    await t.send(
+      withHeaders(request({ method: 'ACK', uri: 'sip:192.0.2.1:5060', toTag: 'uas1' }), [
+        `Route: <sip:carol@${C}:5090>`,
+      ]),
+    );
+    const [a] = t.transport.out('ACK');
+    expect(a?.to).toEqual({ transport: 'udp', address: C, port: 5090 });
+    expect(a?.msg.uri).toBe(`sip:carol@${C}:5090`);
+    expect(a?.msg.hasHeader('route')).toBe(false);
+  });
+
+  it('a loose proxy sends to it the way §16.6 step 6 says: its URI as Request-URI, the target last', async () => {
+    const t = setup({ decide: proxyDecision([]) });
+    // towards the strict router: its URI becomes the Request-URI, the target goes last
+    await t.send(withHeaders(request({ uri: `sip:alice@${A}:5070` }), [`Route: <sip:${B}:5080>`]));
+    const [o] = t.transport.out('INVITE');
+    expect(o?.to.address).toBe(B);
+    expect(o?.msg.uri).toBe(`sip:${B}:5080`);
+    expect(o?.msg.headerValues('route')).toEqual([`<sip:alice@${A}:5070>`]);
+  });
+
+  it('a Route that is not a SIP URI gets 500', async () => {
+    const t = setup({ decide: strict() });
+    await t.send(
+      withHeaders(request({ method: 'MESSAGE', uri: 'sip:192.0.2.1:5060' }), ['Route: <tel:+1234>']),
+    );
+    expect(t.transport.out('MESSAGE')).toEqual([]);
+    expect(statuses(t.transport.up())).toEqual([500]);
+  });
+});

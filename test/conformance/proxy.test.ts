@@ -362,6 +362,79 @@ describe.each(languages)('%s conformance apps: registrar, proxy, fork, path', (l
     });
   });
 
+  describe('t10 proxy: servers with a strict router (NkSIP strict_proxy)', () => {
+    it('a dialog through a strict router and a loose proxy: route sets without and with lr, in-dialog requests both ways', async () => {
+      expect((await register('sip:t10s@nksip', [uaUri(1)]))?.status).toBe(200);
+      // ps: an RFC 2543 strict router on a listener of its own, in front of server1
+      const ps = await children.app(lang, server, {
+        name: 'ps',
+        listen: ['sip:127.0.0.1:0'],
+        env: { NKSIP_ROUTE: 'strict' },
+      });
+      const strictRr = `<sip:127.0.0.1:${appPort(ps)}>`;
+      const looseRr = `<sip:127.0.0.1:${sipPort};lr>`;
+      const ua1 = ua[0] as RunningApp;
+      const ua2 = ua[1] as RunningApp;
+      const inv = await ua1.request('INVITE', 'sip:t10s@nksip', {
+        route: [`<sip:127.0.0.1:${appPort(ps)};lr>`],
+        headers: [
+          ['x-nk-rr', 'true'],
+          ['x-nk-route', looseRr],
+          ['x-nk-id', 'ua1'],
+        ],
+      });
+      expect(inv?.code, JSON.stringify(inv)).toBe(200);
+      expect(resultHeader(inv, 'x-nk-id')).toBe('ua1,ps,server1,ua2');
+      const callId = inv?.callId as string;
+      const d1 = inv?.dialog as string;
+      expect((await ua1.request('ACK', { dialog: d1 }))?.code).toBe(200);
+      const ack2 = await ua2.waitEvent((e) => e.kind === 'ack' && e.callId === callId, 3000);
+      const d2 = ack2?.dialog as string;
+      expect(d2).toMatch(/^D_/);
+      const i1 = await info(ua1, d1);
+      const i2 = await info(ua2, d2);
+      // the strict router's Record-Route has no lr: the caller strict-routes (§12.2.1.1)
+      expect(i1.routeSet).toEqual([strictRr, looseRr]);
+      expect(i2.routeSet).toEqual([looseRr, strictRr]);
+
+      /** An in-dialog OPTIONS answered with the request as the other UA received it. */
+      const through = async (from: RunningApp, dialog: string) => {
+        const r = await from.request(
+          'OPTIONS',
+          { dialog },
+          {
+            headers: [
+              ['x-nk-op', 'reply-request'],
+              ['x-nk-id', from.name],
+            ],
+          },
+        );
+        expect(r?.code, JSON.stringify(r)).toBe(200);
+        return { ids: resultHeader(r, 'x-nk-id'), seen: parseWire(Buffer.from(r?.body ?? '', 'latin1')) };
+      };
+      // caller → strict router (its R-URI) → loose proxy (R-URI restored from the last Route) → callee
+      const fwd = await through(ua1, d1);
+      expect(fwd.ids).toBe('ua1,ps,server1,ua2');
+      expect(fwd.seen.startLine).toBe(`OPTIONS ${i1.remoteTarget} SIP/2.0`);
+      expect(headersOf(fwd.seen, 'route')).toEqual([]);
+      // callee → loose proxy (strict next hop: §16.6 step 6) → strict router (top Route) → caller
+      const back = await through(ua2, d2);
+      expect(back.ids).toBe('ua2,server1,ps,ua1');
+      expect(back.seen.startLine).toBe(`OPTIONS ${i2.remoteTarget} SIP/2.0`);
+      expect(headersOf(back.seen, 'route')).toEqual([]);
+      for (const m of ['ACK', 'OPTIONS']) {
+        expect(
+          ps.find('callback', { kind: 'route', method: m, callId }).length,
+          `${m} at ps`,
+        ).toBeGreaterThan(0);
+      }
+
+      expect((await ua2.request('BYE', { dialog: d2 }))?.code).toBe(200);
+      expect(await ua1.waitEvent((e) => e.kind === 'bye' && e.callId === callId, 3000)).toBeDefined();
+      expect(ps.find('callback', { kind: 'route', method: 'BYE', callId })).toHaveLength(1);
+    });
+  });
+
   describe('t10 proxy: dialog (stateful)', () => {
     it('the record-routing proxy keeps the dialog: route sets at every hop, in-dialog requests both ways, removed after BYE', async () => {
       expect((await register('sip:t10d@nksip', [uaUri(1)]))?.status).toBe(200);

@@ -7,13 +7,14 @@
 //
 // Environment: NKSIP_SERVER (default 127.0.0.1:50051), NKSIP_APP (default conformance),
 // NKSIP_LISTEN, NKSIP_TOKEN, NKSIP_PASS (default 1234), NKSIP_SIP_PASS, NKSIP_MAX_CALLS, NKSIP_TIMERS
-// (`se,min_se`), NKSIP_PLUGINS, NKSIP_ROUTE (registrar | forward).
+// (`se,min_se`), NKSIP_PLUGINS, NKSIP_ROUTE (registrar | forward | strict).
 package main
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/signal"
 	"strconv"
@@ -548,7 +549,9 @@ func runUac(req *nksip.Request) {
 }
 
 func route(ctx context.Context, req *nksip.Request) (nksip.RouteDecision, error) {
-	emit("callback", map[string]any{"kind": "route", "method": req.Method, "callId": req.CallID, "ruri": req.RURI.Raw})
+	t := req.Transport
+	emit("callback", map[string]any{"kind": "route", "method": req.Method, "callId": req.CallID, "ruri": req.RURI.Raw,
+		"transport": fmt.Sprintf("%s %s:%d %s:%d", t.GetTransport(), t.GetLocalIp(), t.GetLocalPort(), t.GetRemoteIp(), t.GetRemotePort())})
 	op := strings.ToLower(strings.TrimSpace(req.Header("x-nk-op")))
 	switch op {
 	case "reply-stateless":
@@ -563,6 +566,9 @@ func route(ctx context.Context, req *nksip.Request) (nksip.RouteDecision, error)
 	if len(hops) == 0 {
 		if routeMode == "forward" {
 			return nksip.Proxy(nil, modeOptions(req)), nil
+		}
+		if routeMode == "strict" {
+			return nksip.StrictProxy(nil, modeOptions(req)), nil
 		}
 		inDialog := req.To.Tag != ""
 		if routeMode == "registrar" && req.Method != "REGISTER" && (inDialog || req.RURI.User != "") {

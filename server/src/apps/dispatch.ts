@@ -963,7 +963,12 @@ export class AppDispatcher implements AppHandler {
         };
       }
       case 'strictProxy':
-        throw new InvalidAnswer('strict_proxy is not supported by this server');
+        // NkSIP's test-only strict router: stateless, as NkSIP's is
+        return {
+          kind: 'proxy_stateless',
+          targets: uriSetFromPb(d.value),
+          options: { ...proxyOptionsFromPb(d.value), strict: true },
+        };
     }
   }
 

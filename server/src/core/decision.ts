@@ -20,6 +20,11 @@ export interface ProxyOptions {
   /** Route URIs inserted before the request's own Route headers. */
   route?: string[];
   /**
+   * Act as an RFC 2543 strict router (NkSIP's test-only `strict_proxy`, always stateless): a
+   * Request-URI naming us takes the top Route as the next hop, and Record-Route has no `lr`.
+   */
+  strict?: boolean;
+  /**
    * Asked about each branch's final 3xx–5xx while the fork is still open (the contract's
    * BRANCH_FINAL); its answer may add targets or end the fork. Must settle in bounded time.
    */

@@ -125,6 +125,25 @@ export function preprocess(req: SipRequest, isLocal: IsLocal, keep?: IsLocal): v
 }
 
 /**
+ * What an RFC 2543 strict router does on receipt (NkSIP's `strict_proxy`), edited in place: a
+ * request whose Request-URI names us (it was strict-routed here, RFC 3261 §12.2.1.1 or §16.6
+ * step 6) takes the top Route as its Request-URI, without the parameters and headers a
+ * Request-URI may not carry, and loses that Route. True when it did: the request then goes to
+ * its Request-URI whatever Route it still carries (the last of them is the remote target).
+ */
+export function strictRoute(req: SipRequest, isLocal: IsLocal): boolean {
+  const ruri = req.ruri;
+  const routes = req.headerValues('route');
+  const top = routes[0];
+  if (top === undefined || !isSipUri(ruri) || !isLocal(ruri)) return false;
+  const next = routeUri(top);
+  if (!isSipUri(next)) throw new SipSyntaxError(`Route ${top} is not a SIP URI`);
+  req.uri = formatUri({ ...next, params: removeParam(next.params, 'method'), headers: [] });
+  setValues(req, 'route', routes.slice(1));
+  return true;
+}
+
+/**
  * RFC 5626 §5.3 at the edge: a top Route of ours whose user part is a flow token (flow.ts)
  * is removed and its flow returned: the request goes over that connection, towards the next
  * Route or the Request-URI (`hop`).
@@ -163,12 +182,14 @@ function applyUriHeaders(req: SipRequest, uri: SipUri): SipUri {
  * A copy of the (pre-processed) request for one target, RFC 3261 §16.6 steps 1–7: Request-URI,
  * Max-Forwards, the app's header edits and Route set, strict-router fix-up, and the URI the
  * request goes towards (first Route, else the Request-URI). Record-Route, Path and Via wait
- * for the next hop's address (they depend on the socket it leaves by).
+ * for the next hop's address (they depend on the socket it leaves by). A request `strictRoute`
+ * rewrote goes to its Request-URI as it is: its Route set is the strict routers' business.
  */
 export function targetRequest(
   base: SipRequest,
   target: Uri | undefined,
   options: ProxyOptions,
+  strictRouted = false,
 ): { req: SipRequest; hop: Uri } {
   const req = copyRequest(base);
   if (target) {
@@ -197,6 +218,7 @@ export function targetRequest(
         break;
     }
   }
+  if (strictRouted) return { req, hop: req.ruri };
   const extra = (options.route ?? []).map((r) => r.trim()).filter((r) => r !== '');
   insertTop(
     req,

@@ -52,6 +52,7 @@ import {
   pushVia,
   statefulBranch,
   statelessBranch,
+  strictRoute,
   takeFlow,
   targetRequest,
 } from './edit.js';
@@ -788,6 +789,8 @@ export class SipProxy implements Forwarder {
       if (needsFlowToken(ep.transport)) outbound = withFlowUser(outbound, flowToken(ep));
       // §16.6 step 4: a sips: Request-URI gets sips: Record-Route values
       if (req.ruri.scheme === 'sips') [inbound, outbound] = [asSips(inbound), asSips(outbound)];
+      // a strict router's Record-Route has no `lr`: who routes through it must strict-route
+      if (options.strict) [inbound, outbound] = [withoutLr(inbound), withoutLr(outbound)];
       insertTop(req, 'record-route', outbound === inbound ? [inbound] : [outbound, inbound]);
     }
     if (options.path && m === 'REGISTER') insertTop(req, 'path', [this.pathValue(req, source, ep)]);
@@ -833,14 +836,16 @@ export class SipProxy implements Forwarder {
         return;
       }
       const base = copyRequest(req);
-      preprocess(base, this.oursFor(source), this.flowElsewhere(source));
-      const target = this.uriGroups(targets, base)?.[0]?.[0];
+      const ours = this.oursFor(source);
+      preprocess(base, ours, this.flowElsewhere(source));
+      const strict = options.strict === true && strictRoute(base, ours);
+      const target = strict ? base.ruri : this.uriGroups(targets, base)?.[0]?.[0];
       if (!target) {
         answer({ status: 480 });
         return;
       }
       first = target;
-      out = targetRequest(base, first, options);
+      out = targetRequest(base, strict ? undefined : first, options, strict);
     } catch (err) {
       this.log?.debug({ err }, 'proxy: cannot forward statelessly');
       answer({ status: 500, reason: 'Invalid Request' });
@@ -857,11 +862,18 @@ export class SipProxy implements Forwarder {
       if (ack.maxForwards === 0) return;
       if (ack.toTag !== undefined) this.dialogs.request(ack);
       const base = copyRequest(ack);
-      preprocess(base, this.oursFor(source), this.flowElsewhere(source));
-      const target = this.uriGroups(targets, base)?.[0]?.[0];
+      const ours = this.oursFor(source);
+      preprocess(base, ours, this.flowElsewhere(source));
+      const strict = options.strict === true && strictRoute(base, ours);
+      const target = strict ? base.ruri : this.uriGroups(targets, base)?.[0]?.[0];
       if (!target) return;
       first = target;
-      out = targetRequest(base, first, { ...options, recordRoute: false, path: false });
+      out = targetRequest(
+        base,
+        strict ? undefined : first,
+        { ...options, recordRoute: false, path: false },
+        strict,
+      );
     } catch (err) {
       this.log?.debug({ err }, 'proxy: ACK not forwarded');
       return;
@@ -990,6 +1002,10 @@ function firstTwo(resp: SipResponse) {
 /** `<sip:h:p;transport=tls;lr>` → `<sips:h:p;lr>` (TLS is what sips: means). */
 function asSips(uri: string): string {
   return uri.replace(/^<sip:/, '<sips:').replace(/;transport=tls(?=[;>])/i, '');
+}
+
+function withoutLr(uri: string): string {
+  return uri.replace(/;lr(?=[;>])/i, '');
 }
 
 const KNOWN_TRANSPORTS: ReadonlySet<string> = new Set(['udp', 'tcp', 'tls', 'ws', 'wss']);

@@ -7,7 +7,7 @@
 //
 // Environment: NKSIP_SERVER (default 127.0.0.1:50051), NKSIP_APP (default conformance),
 // NKSIP_LISTEN, NKSIP_TOKEN, NKSIP_PASS (default 1234), NKSIP_SIP_PASS, NKSIP_MAX_CALLS,
-// NKSIP_TIMERS (`se,min_se`), NKSIP_PLUGINS, NKSIP_ROUTE (registrar | forward).
+// NKSIP_TIMERS (`se,min_se`), NKSIP_PLUGINS, NKSIP_ROUTE (registrar | forward | strict).
 package io.nksip.conformance;
 
 import com.google.gson.Gson;
@@ -545,7 +545,10 @@ public final class Main implements SipApp {
 
   @Override
   public RouteDecision route(Request req) throws Exception {
-    emit("callback", map("kind", "route", "method", req.method(), "callId", req.callId(), "ruri", req.ruri().raw()));
+    var t = req.transport();
+    emit("callback", map("kind", "route", "method", req.method(), "callId", req.callId(), "ruri", req.ruri().raw(),
+        "transport", t.getTransport() + " " + t.getLocalIp() + ":" + t.getLocalPort() + " " + t.getRemoteIp() + ":"
+            + t.getRemotePort()));
     String op = req.header("x-nk-op", "").trim().toLowerCase(Locale.ROOT);
     switch (op) {
       case "reply-stateless":
@@ -562,6 +565,7 @@ public final class Main implements SipApp {
     List<String> hops = req.headerValues("x-nk-proxy");
     if (hops.isEmpty()) {
       if (ROUTE_MODE.equals("forward")) return RouteDecision.proxy(UriSet.EMPTY, modeOptions(req));
+      if (ROUTE_MODE.equals("strict")) return RouteDecision.strictProxy(UriSet.EMPTY, modeOptions(req));
       boolean inDialog = !req.to().tag().isEmpty();
       if (ROUTE_MODE.equals("registrar") && !req.method().equals("REGISTER")
           && (inDialog || !req.ruri().user().isEmpty())) {
