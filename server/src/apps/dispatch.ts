@@ -642,7 +642,8 @@ export class AppDispatcher implements AppHandler {
       const s = this.sticky.get(callId);
       if (s && this.live.includes(s) && !exclude.has(s.id)) return s;
     }
-    const candidates = this.live.filter((i) => !exclude.has(i.id));
+    // a first try excludes nobody: no copy of the list for it
+    const candidates = exclude.size === 0 ? this.live : this.live.filter((i) => !exclude.has(i.id));
     if (candidates.length === 0) return undefined;
     const inst = candidates[this.rr++ % candidates.length] as InstanceLink;
     if (this.rr > 1e9) this.rr = 0;
