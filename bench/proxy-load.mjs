@@ -351,7 +351,8 @@ async function benchSetup(name, s) {
       .join(', ');
     console.log(
       `  CPU at ${rate}/s: ${fixed.ok}/${fixed.sent} ok${kinds ? ` [${kinds}]` : ''} → ` +
-        `${fmt(fixed.usPerCall)} µs per ${unit(s.work)} (${parts}; sipp UAC ~${fmt(fixed.sippUsPerCall)}); ` +
+        `${fmt(fixed.usPerCall)} µs per ${unit(s.work)} (${parts}; sipp UAC ~${fmt(fixed.sippUsPerCall)}, ` +
+        `the server ×${fmt(fixed.perSippUac)} of it); ` +
         `other processes used ${Math.round(fixed.othersCpuShare * 100)} % of the machine meanwhile`,
     );
     const search = await searchMax(
@@ -363,6 +364,7 @@ async function benchSetup(name, s) {
         startRate: s.work === 'calls' ? cfg.callStart : cfg.regStart,
         maxRate: cfg.maxRate,
         quiet: { ...groups, ...quiet },
+        cpu: groups,
       },
       watch,
     );

@@ -163,8 +163,13 @@ export async function cpuPerCall(port, load, rate, seconds, groups) {
   const sippS = r.sippUsPerCall === null ? 0 : (r.sippUsPerCall * r.successful) / 1e6;
   const others = (machineBusyTicks() - busy0) / CLK_TCK - total - sippS;
   const othersShare = Math.max(0, others / (((Date.now() - t0) / 1000) * os.cpus().length));
+  const usPerCall = r.successful > 0 ? round1((total / r.successful) * 1e6) : null;
   return {
     othersCpuShare: Number(othersShare.toFixed(2)),
+    // the sipp UAC does the same work in every run: the server's CPU in units of it moves with
+    // the server, not with how fast the machine is that minute
+    perSippUac:
+      usPerCall !== null && r.sippUsPerCall ? Number((usPerCall / r.sippUsPerCall).toFixed(2)) : null,
     failures: r.failures,
     rate,
     durationS: seconds,
@@ -172,7 +177,7 @@ export async function cpuPerCall(port, load, rate, seconds, groups) {
     ok: r.successful,
     failed: r.failed,
     cpu,
-    usPerCall: r.successful > 0 ? round1((total / r.successful) * 1e6) : null,
+    usPerCall,
     sippUsPerCall: r.sippUsPerCall === null ? null : round1(r.sippUsPerCall),
   };
 }
@@ -206,9 +211,15 @@ export async function drain(groups, minMs = 1500, maxMs = 15000) {
  * ones done within MAX_TAIL_S): doubles from
  * `startRate` while steps pass, then bisects between the last pass and the first fail, within
  * `budgetS` seconds and `maxRate`. `watch`: processes that must stay up; `quiet`: process
- * groups (label → PID: the server, the UAS) that must be idle before each step.
+ * groups (label → PID: the server, the UAS) that must be idle before each step; `cpu`: the
+ * groups whose CPU per successful call each step reports (the server's, at that rate).
  */
-export async function searchMax(port, load, { stepS, budgetS, startRate, maxRate, quiet = {} }, watch) {
+export async function searchMax(
+  port,
+  load,
+  { stepS, budgetS, startRate, maxRate, quiet = {}, cpu = {} },
+  watch,
+) {
   const t0 = Date.now();
   const steps = [];
   let lo = 0;
@@ -217,7 +228,10 @@ export async function searchMax(port, load, { stepS, budgetS, startRate, maxRate
   while ((Date.now() - t0) / 1000 + stepS + 3 <= budgetS) {
     const gone = watch.find((p) => p.exited);
     if (gone) throw new Error(`${gone.name} exited during the search: ${gone.tail()}`);
+    const before = Object.values(cpu).reduce((sum, pid) => sum + groupCpuTicks(pid), 0);
     const r = await runLoad(port, rate, Math.round(rate * stepS), load);
+    const ticks = Object.values(cpu).reduce((sum, pid) => sum + groupCpuTicks(pid), 0) - before;
+    const cpuUs = r.successful > 0 ? round1((ticks / CLK_TCK / r.successful) * 1e6) : null;
     const lost = r.failed / r.count >= MAX_FAILED;
     const slow = r.achieved < MIN_ACHIEVED * rate;
     const lagging = r.tailS > MAX_TAIL_S;
@@ -231,6 +245,7 @@ export async function searchMax(port, load, { stepS, budgetS, startRate, maxRate
       failed: r.failed,
       achievedPerSec: Math.round(r.achieved),
       tailS: r.tailS,
+      cpuUsPerCall: cpuUs,
       retransmissions: r.retransmissions,
       rcvbufErrors: r.rcvbufErrors,
       failures: r.failures,
@@ -241,7 +256,7 @@ export async function searchMax(port, load, { stepS, budgetS, startRate, maxRate
     console.log(
       `  ${String(rate).padStart(6)}/s: ${pass ? 'pass' : 'FAIL'}  ok ${r.successful}/${r.count}, ` +
         `started at ${Math.round(r.achieved)}/s (last calls done ${r.tailS} s later), ` +
-        `${r.retransmissions} retransmissions, ` +
+        `${r.retransmissions} retransmissions, ${cpuUs === null ? '' : `${fmtUs(cpuUs)} µs CPU per call, `}` +
         `${r.rcvbufErrors} datagrams dropped by full sockets${kinds ? ` [${kinds}]` : ''}` +
         `${pass ? '' : ` (${steps.at(-1).failedBy})`}`,
     );
@@ -264,6 +279,10 @@ export async function searchMax(port, load, { stepS, budgetS, startRate, maxRate
     limitedBy: steps.find((s) => s.rate === hi)?.failedBy ?? 'search stopped (budget or max rate)',
     steps,
   };
+}
+
+function fmtUs(n) {
+  return Math.round(n).toLocaleString('en-US');
 }
 
 /** A sipp injection file of `n` users `user0..`, for register.xml (`-inf FILE`). */
