@@ -16,7 +16,7 @@ PROTOC_GEN_GO_GRPC=v1.6.2
 export PATH="$PATH:/usr/local/go/bin:$HOME/go/bin"
 if ! command -v go >/dev/null 2>&1; then
   echo "go not found: installing Debian's golang-go (an older go fetches the toolchain go.mod names)"
-  apt-get update -qq && apt-get install -y -qq golang-go >/dev/null
+  scripts/apt-install.sh golang-go
 fi
 # go.mod names the Go release it needs; an older go fetches that toolchain as a module.
 export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"

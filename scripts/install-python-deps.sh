@@ -25,10 +25,7 @@ if [ -f "$stamp" ] && [ "$stamp" -nt "$pkg/pyproject.toml" ] && [ -x "$venv/bin/
 fi
 if ! "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   # Debian splits venv out of the interpreter
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+  "$root/scripts/apt-install.sh" python3-venv
 fi
 echo "setting up the Python SDK in $venv"
 "$py" -m venv "$venv"

@@ -12,7 +12,7 @@ import type { SipRequest } from '../src/sip/message.js';
 import { isSipUri, parseUri } from '../src/sip/uri.js';
 import { FakeClock } from '../src/transaction/clock.js';
 import { parseFlowToken } from '../src/transport/flow.js';
-import { parse } from './support/transaction.js';
+import { type RegisterSpec, register, replyHeaders } from './support/register.js';
 
 const T0 = Date.UTC(2024, 0, 15, 10, 0, 0);
 const AOR = 'sip:alice@example.com';
@@ -28,42 +28,11 @@ const SRC = {
   localPort: 5060,
 };
 
-interface Spec {
-  to?: string;
-  contacts?: string[];
-  callId?: string;
-  cseq: number;
-  expires?: number;
-  headers?: string[];
-  vias?: number;
+function reg(spec: RegisterSpec & { cseq: number }): SipRequest {
+  return register(AOR, { transport: 'TCP', callId: 'call-1', ...spec });
 }
 
-let branch = 0;
-function reg(spec: Spec): SipRequest {
-  const vias = [];
-  for (let i = (spec.vias ?? 1) - 1; i >= 0; i--)
-    vias.push(`Via: SIP/2.0/TCP 192.0.2.${10 + i}:5060;branch=z9hG4bK-g${++branch}`);
-  const lines = [
-    'REGISTER sip:example.com SIP/2.0',
-    ...vias.reverse(),
-    'Max-Forwards: 70',
-    `To: ${spec.to ?? `<${AOR}>`}`,
-    `From: ${spec.to ?? `<${AOR}>`};tag=f${branch}`,
-    `Call-ID: ${spec.callId ?? 'call-1'}`,
-    `CSeq: ${spec.cseq} REGISTER`,
-    ...(spec.contacts ?? []).map((c) => `Contact: ${c}`),
-    ...(spec.expires !== undefined ? [`Expires: ${spec.expires}`] : []),
-    ...(spec.headers ?? []),
-    'Content-Length: 0',
-    '',
-    '',
-  ];
-  return parse(lines.join('\r\n')) as SipRequest;
-}
-
-function hdrs(r: Reply, name: string): string[] {
-  return (r.headers ?? []).filter(([n]) => n.toLowerCase() === name.toLowerCase()).map(([, v]) => v);
-}
+const hdrs = replyHeaders;
 
 /** The pub-gruu and temp-gruu of the reply's Contact for `contactUri`. */
 function gruus(r: Reply, contactUri: string): { pub?: string; temp?: string } {

@@ -14,44 +14,17 @@ import { parseMessage } from '../src/sip/parser.js';
 import { isSipUri, parseUri } from '../src/sip/uri.js';
 import { FakeClock } from '../src/transaction/clock.js';
 import { bigText, heldBy } from './support/heap.js';
-import { parse } from './support/transaction.js';
+import { type RegisterSpec, register, replyHeaders } from './support/register.js';
 
 const T0 = Date.UTC(2024, 0, 15, 10, 0, 0);
 const AOR = 'sip:alice@example.com';
 const SRC = { transport: 'udp', address: '192.0.2.10', port: 5060 };
 
-interface Spec {
-  to?: string;
-  contacts?: string[];
-  callId?: string;
-  cseq?: number;
-  expires?: string | number;
-  headers?: string[];
+function reg(spec: RegisterSpec = {}): SipRequest {
+  return register(AOR, spec);
 }
 
-let branch = 0;
-function reg(spec: Spec = {}): SipRequest {
-  const lines = [
-    'REGISTER sip:example.com SIP/2.0',
-    `Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-r${++branch}`,
-    'Max-Forwards: 70',
-    `To: ${spec.to ?? `<${AOR}>`}`,
-    `From: ${spec.to ?? `<${AOR}>`};tag=f${branch}`,
-    `Call-ID: ${spec.callId ?? 'call-1@192.0.2.10'}`,
-    `CSeq: ${spec.cseq ?? 1} REGISTER`,
-    ...(spec.contacts ?? []).map((c) => `Contact: ${c}`),
-    ...(spec.expires !== undefined ? [`Expires: ${spec.expires}`] : []),
-    ...(spec.headers ?? []),
-    'Content-Length: 0',
-    '',
-    '',
-  ];
-  return parse(lines.join('\r\n')) as SipRequest;
-}
-
-function hdrs(r: Reply, name: string): string[] {
-  return (r.headers ?? []).filter(([n]) => n.toLowerCase() === name.toLowerCase()).map(([, v]) => v);
-}
+const hdrs = replyHeaders;
 
 /** Contact values of a reply as `uri -> expires` (the reply's own text, parsed back). */
 function listed(r: Reply): Map<string, string | null | undefined> {
@@ -69,7 +42,7 @@ let store: MemoryStore;
 let r: Registrar;
 let cseq = 0;
 /** A REGISTER in the running dialog (same Call-ID, growing CSeq). */
-function next(spec: Spec = {}): SipRequest {
+function next(spec: RegisterSpec = {}): SipRequest {
   return reg({ cseq: ++cseq, ...spec });
 }
 
