@@ -17,28 +17,28 @@ interface Stats {
   uacPending: number;
 }
 
-describe('calls between a TypeScript SipApp and sipp', () => {
-  let server: RunningServer;
-  let app: RunningApp;
-  let target: string;
-
+/**
+ * The CLI with T1 `t1` and a TypeScript conformance app named `callee` on it, for the tests of
+ * one describe block; `drained` waits (bounded) until the server holds nothing.
+ */
+function calleeServer(t1: number, drainMs: number) {
+  const ctx = {
+    server: undefined as unknown as RunningServer,
+    app: undefined as unknown as RunningApp,
+    target: '',
+  };
   beforeAll(async () => {
-    // T1 50 ms: finished transactions go within 64*T1 = 3.2 s
-    server = await startCli({ logLevel: 'warn', t1: 50, t4: 100 });
-    app = await startApp('typescript', { server: grpcAddress(server), name: 'callee' });
-    target = `127.0.0.1:${server.port('udp')}`;
+    ctx.server = await startCli({ logLevel: 'warn', t1, t4: 2 * t1 });
+    ctx.app = await startApp('typescript', { server: grpcAddress(ctx.server), name: 'callee' });
+    ctx.target = `127.0.0.1:${ctx.server.port('udp')}`;
   });
-
   afterAll(async () => {
-    await app?.kill('SIGKILL');
-    await server?.stop();
+    await ctx.app?.kill('SIGKILL');
+    await ctx.server?.stop();
   });
-
-  const stats = () => serverStats<Stats>(server);
-
-  /** Waits (bounded) until the server holds nothing; returns what it holds then. */
-  async function drained(): Promise<Stats> {
-    const deadline = Date.now() + 20_000;
+  const drained = async (): Promise<Stats> => {
+    const stats = () => serverStats<Stats>(ctx.server);
+    const deadline = Date.now() + drainMs;
     let s = await stats();
     while (
       Date.now() < deadline &&
@@ -48,23 +48,29 @@ describe('calls between a TypeScript SipApp and sipp', () => {
       s = await stats();
     }
     return s;
-  }
+  };
+  return { ctx, drained };
+}
 
-  const empty = { dialogs: { total: 0 }, transactions: { client: 0, server: 0 }, uacPending: 0 };
+const empty = { dialogs: { total: 0 }, transactions: { client: 0, server: 0 }, uacPending: 0 };
+
+describe('calls between a TypeScript SipApp and sipp', () => {
+  // T1 50 ms: finished transactions go within 64*T1 = 3.2 s
+  const { ctx, drained } = calleeServer(50, 20_000);
 
   it('sipp calls the app, which asks for digest authentication: 401, the INVITE again with credentials, 200, ACK, BYE', async () => {
-    const mark = app.events.length;
+    const mark = ctx.app.events.length;
     const r = await runSipp({
       scenario: 'app-caller-auth.xml',
-      target,
+      target: ctx.target,
       calls: 3,
       rate: 10,
       timeoutSec: 20,
-      extra: ['-s', 'callee', '-au', 'sipp', '-ap', '1234', '-auth_uri', `callee@${target}`],
+      extra: ['-s', 'callee', '-au', 'sipp', '-ap', '1234', '-auth_uri', `callee@${ctx.target}`],
     });
     expect([r.code, r.successful, r.failed], r.output).toEqual([0, 3, 0]);
     // the app checked a credential that was right, once per call, and saw each call end
-    const seen = app.events.slice(mark);
+    const seen = ctx.app.events.slice(mark);
     const checked = seen.filter(
       (e) =>
         e.kind === 'authorize' &&
@@ -80,26 +86,32 @@ describe('calls between a TypeScript SipApp and sipp', () => {
     const port = await freePort();
     const uas = runSipp({ scenario: 'uas-rr.xml', port, calls: 1, timeoutSec: 15 });
     await new Promise((r) => setTimeout(r, 300));
-    const id = app.send('INVITE', `sip:sipp@127.0.0.1:${port}`, {
+    const id = ctx.app.send('INVITE', `sip:sipp@127.0.0.1:${port}`, {
       body: SDP,
       contentType: 'application/sdp',
       auto2xxAck: true,
     });
-    const res = await app.result(id);
+    const res = await ctx.app.result(id);
     expect(res?.code, JSON.stringify(res)).toBe(200);
-    expect(app.provisionals(id).map((p) => p.code)).toContain(180);
+    expect(ctx.app.provisionals(id).map((p) => p.code)).toContain(180);
     expect(res?.body).toMatch(/^v=0/);
-    const bye = await app.request('BYE', { dialog: res?.dialog as string });
+    const bye = await ctx.app.request('BYE', { dialog: res?.dialog as string });
     expect(bye?.code).toBe(200);
     const u = await uas;
     expect([u.code, u.successful, u.failed], u.output).toEqual([0, 1, 0]);
     expect(await drained()).toMatchObject(empty);
   }, 60_000);
+});
+
+// With loss sipp retransmits on its own T1 (500 ms) for up to 32 s: the server's T1 must be as
+// long, or a late BYE copy outlives the BYE's transaction (64*T1) and gets 481.
+describe('sipp calling a TypeScript SipApp while losing packets', () => {
+  const { ctx, drained } = calleeServer(500, 45_000);
 
   it('sipp calls the app losing 10 % of packets (-lost 10): retransmissions, and every call ends', async () => {
     const r = await runSipp({
       scenario: 'uac-rr.xml',
-      target,
+      target: ctx.target,
       calls: 20,
       rate: 20,
       timeoutSec: 40,
@@ -108,5 +120,5 @@ describe('calls between a TypeScript SipApp and sipp', () => {
     expect([r.code, r.successful, r.failed], r.output).toEqual([0, 20, 0]);
     expect(r.retransmissions).toBeGreaterThan(0);
     expect(await drained()).toMatchObject(empty);
-  }, 90_000);
+  }, 120_000);
 });
