@@ -487,16 +487,7 @@ export class TransportManager implements SipTransport {
       a.localPort,
       path,
       {
-        message: (c, data) =>
-          this.receive(data, {
-            transport: c.transport,
-            address: c.remoteAddress,
-            port: c.remotePort,
-            localAddress: c.localAddress,
-            localPort: c.localPort,
-            connectionId: c.id,
-            path,
-          }),
+        message: (c, data) => this.receive(data, { ...connectionSource(c), path }),
         closed: (c) => this.pool.remove(c),
       },
       this.wsOpts,
@@ -524,15 +515,7 @@ export class TransportManager implements SipTransport {
       transport,
       inbound,
       {
-        message: (c, data) =>
-          this.receive(data, {
-            transport: c.transport,
-            address: c.remoteAddress,
-            port: c.remotePort,
-            localAddress: c.localAddress,
-            localPort: c.localPort,
-            connectionId: c.id,
-          }),
+        message: (c, data) => this.receive(data, connectionSource(c)),
         closed: (c) => this.connectionClosed(c),
       },
       this.streamOpts,
@@ -644,12 +627,7 @@ export class TransportManager implements SipTransport {
     const why = c.closeReason;
     if (why === 'transport closing') return;
     const lost: FlowLost = {
-      transport: c.transport,
-      address: c.remoteAddress,
-      port: c.remotePort,
-      localAddress: c.localAddress,
-      localPort: c.localPort,
-      connectionId: c.id,
+      ...connectionSource(c),
       reason: why === 'keepalive' ? 'keepalive' : why === 'idle timeout' ? 'idle' : 'closed',
     };
     this.flowLost(lost);
@@ -751,6 +729,18 @@ export class TransportManager implements SipTransport {
   private ensureOpen(): void {
     if (this.isClosed) throw new Error('transport closed');
   }
+}
+
+/** Where a message read from a connection came from: its peer, our end, the connection. */
+function connectionSource(c: Connection): Source {
+  return {
+    transport: c.transport,
+    address: c.remoteAddress,
+    port: c.remotePort,
+    localAddress: c.localAddress,
+    localPort: c.localPort,
+    connectionId: c.id,
+  };
 }
 
 /** A response's bytes and where §18.2.2 sends them when there is no connection to answer on. */
