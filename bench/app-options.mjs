@@ -29,7 +29,6 @@ import { mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative } from 'node:path';
 import {
-  benchDir,
   cleanup,
   fileExists,
   fmt,
@@ -40,6 +39,8 @@ import {
   MAX_FAILED,
   MIN_ACHIEVED,
   measureCpu,
+  profDir,
+  profiledCmd,
   root,
   searchMaxRate,
   sippArgs,
@@ -129,7 +130,6 @@ const cfg = loadConfig(quick, { budgetS: 150, quickBudgetS: 35 });
 // the CPU per request is only comparable at a rate every setup answers in full: the
 // conformance apps of some languages answer fewer than 2,000/s here
 if (args.includes('--langs') && !process.env.BENCH_FIXED_RATE) cfg.fixedRate = 500;
-const profDir = join(benchDir, 'results', 'profiles');
 
 installSignalHandlers();
 try {
@@ -185,13 +185,6 @@ async function main() {
     console.log(`profiles in ${relative(process.cwd(), profDir)}/ (node bench/profile-top.mjs FILE)`);
 }
 
-/** The node command, with --cpu-prof into bench/results/profiles/<setup>-<proc>/ when asked. */
-function nodeCmd(cmd, setup, proc) {
-  if (!cpuProf) return cmd;
-  const dir = join(profDir, `${setup}-${proc}`);
-  return [cmd[0], '--cpu-prof', `--cpu-prof-dir=${dir}`, ...cmd.slice(1)];
-}
-
 async function benchSetup(name) {
   const spec = APPS[name];
   const withApp = spec !== undefined;
@@ -199,7 +192,7 @@ async function benchSetup(name) {
   const grpc = await freeTcpPort();
   const fill = (s) => s.replaceAll('{port}', String(port)).replaceAll('{grpc}', String(grpc));
   console.log(`\n== ${name}: SIP on 127.0.0.1:${port} (UDP), gRPC on 127.0.0.1:${grpc}`);
-  const server = startChild('nksip-server', nodeCmd(SERVER_CMD.map(fill), name, 'server'), {
+  const server = startChild('nksip-server', profiledCmd(cpuProf, SERVER_CMD.map(fill), name, 'server'), {
     cwd: root,
     detached: true,
   });
@@ -287,7 +280,12 @@ function startApp(spec, fill, setup) {
           if (e.ev === 'callback' && e.kind === 'options') counted.options++;
           else if (e.ev === 'expired') counted.expired++;
         };
-  const app = startChild(setup, nodeCmd(spec.cmd, setup, 'app'), { cwd: root, detached: true, env, onLine });
+  const app = startChild(setup, profiledCmd(cpuProf, spec.cmd, setup, 'app'), {
+    cwd: root,
+    detached: true,
+    env,
+    onLine,
+  });
   app.command = `NKSIP_SERVER=${env.NKSIP_SERVER} NKSIP_APP=${env.NKSIP_APP} ${app.command}`;
   app.stats = async () => {
     if (spec.counts !== 'sigusr2') return { ...counted };

@@ -20,47 +20,17 @@
 // beside it. At most 200 requests are outstanding, so the stream carries batches as under load.
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { abRounds } from './lib/ab-rounds.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const withApp = process.argv.includes('--app');
 
-const withApp = args.includes('--app');
-
-if (args.includes('--child')) {
-  await child(resolve(opt('dir', root)), Number(opt('requests', withApp ? 50000 : 200000)));
-} else {
-  const base = opt('base', undefined);
-  const rounds = Number(opt('rounds', 3));
-  const dirs = base ? { base: resolve(base), this: root } : { this: root };
-  const runs = Object.fromEntries(Object.keys(dirs).map((k) => [k, []]));
-  for (let r = 0; r < rounds; r++) {
-    for (const [label, dir] of Object.entries(dirs)) {
-      const out = spawnSync(
-        process.execPath,
-        [
-          fileURLToPath(import.meta.url),
-          '--child',
-          `--dir=${dir}`,
-          `--requests=${opt('requests', withApp ? 50000 : 200000)}`,
-          ...(withApp ? ['--app'] : []),
-        ],
-        { encoding: 'utf8' },
-      );
-      if (out.status !== 0) throw new Error(`${label}: ${out.stderr}`);
-      const [us, appUs] = out.stdout.trim().split(/\s+/).map(Number);
-      runs[label].push(us);
-      const app = withApp ? `, app ${appUs.toFixed(2)} µs/request` : '';
-      console.log(`round ${r + 1} ${label.padEnd(5)} ${us.toFixed(2)} µs/request${app} (${dir})`);
-    }
-  }
-  const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-  for (const [label, a] of Object.entries(runs))
-    console.log(`${label.padEnd(5)} median ${median(a).toFixed(2)} µs/request`);
-  if (base) console.log(`this/base: ×${(median(runs.this) / median(runs.base)).toFixed(2)}`);
-}
+await abRounds(import.meta.url, 'request', child, {
+  count: 'requests',
+  dflt: withApp ? 50000 : 200000,
+  extra: withApp ? ['--app'] : [],
+});
 
 async function child(dir, n) {
   const load = (p) => import(pathToFileURL(join(dir, 'dist/server/src', p)).href);
@@ -133,7 +103,7 @@ async function child(dir, n) {
   if (process.env.DEBUG)
     console.error('live', layer.stats(), 'heap', process.memoryUsage().heapUsed, 'sends', sends);
   if (process.env.SNAP) (await import('node:v8')).writeHeapSnapshot(process.env.SNAP);
-  process.stdout.write(`${((c.user + c.system) / n).toFixed(3)} ${appUs.toFixed(3)}\n`);
+  process.stdout.write(`${((c.user + c.system) / n).toFixed(3)}${app ? ` ${appUs.toFixed(3)}` : ''}\n`);
   process.exit(0);
 }
 

@@ -1,7 +1,7 @@
 // Proxy and registrar load benchmark (issue 5 item 6): nksip-server against Kamailio, side by
 // side in one run, on 127.0.0.1.
 //
-//   make build && node bench/proxy-load.mjs [--quick] [--setups=a,b,...]
+//   make build && node bench/proxy-load.mjs [--quick] [--setups=a,b,...] [--cpu-prof]
 //
 // Work and setups (each with a fresh server, stopped by PID afterwards):
 //   calls: sipp UAC (bench/uac-rr.xml: INVITE, 100, 180, 200, ACK, BYE, 200, following the
@@ -38,8 +38,10 @@
 // BENCH_KAMAILIO_CHILDREN=2, BENCH_KAMAILIO_SHM=512 (MB), BENCH_PBX_CONFIG=bench/pbx.yaml,
 // BENCH_PBX_DOMAIN=127.0.0.1, BENCH_PBX_USER=uas, BENCH_PBX_PASS=uas-secret,
 // BENCH_PBX_CALLER=sipp, BENCH_PBX_CALLER_PASS=sipp-secret. --quick: 3 s steps, a 30 s budget,
-// 3 s fixed.
+// 3 s fixed. --cpu-prof: the Node processes run with --cpu-prof, profiles in
+// bench/results/profiles/<setup>-<server|app>/ (node bench/profile-top.mjs FILE).
 import dgram from 'node:dgram';
+import { mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative } from 'node:path';
 import {
@@ -55,6 +57,8 @@ import {
   installSignalHandlers,
   MAX_FAILED,
   MIN_ACHIEVED,
+  profDir,
+  profiledCmd,
   root,
   sleep,
   startChild,
@@ -98,8 +102,9 @@ const RATIOS = [
 ];
 
 const args = process.argv.slice(2);
-for (const a of args) if (!/^--(quick|setups=.*)$/.test(a)) throw new Error(`unknown argument ${a}`);
+for (const a of args) if (!/^--(quick|cpu-prof|setups=.*)$/.test(a)) throw new Error(`unknown argument ${a}`);
 const quick = args.includes('--quick');
+const cpuProf = args.includes('--cpu-prof');
 const chosen = (
   args.find((a) => a.startsWith('--setups='))?.slice('--setups='.length) ?? Object.keys(SETUPS).join(',')
 )
@@ -140,6 +145,10 @@ try {
 async function main() {
   for (const f of ['dist/server/src/cli.js', 'clients/typescript/dist/index.js']) {
     if (!fileExists(join(root, f))) throw new Error(`${f} is missing: run \`make build\` first`);
+  }
+  if (cpuProf) {
+    rmSync(profDir, { recursive: true, force: true });
+    mkdirSync(profDir, { recursive: true });
   }
   const started = Date.now();
   console.log(
@@ -290,7 +299,7 @@ async function benchSetup(name, s) {
         a.replaceAll('{port}', String(port)).replaceAll('{grpc}', String(grpc)),
       );
       if (s.pbx) cmd.push('--config', pbx.config);
-      const srv = start('nksip-server', cmd, { detached: true });
+      const srv = start('nksip-server', profiledCmd(cpuProf, cmd, name, 'server'), { detached: true });
       watch.push(srv);
       groups.server = srv.pid;
       if (s.pbx) {
@@ -311,7 +320,11 @@ async function benchSetup(name, s) {
         };
         // the server must listen on gRPC before the app connects: wait for its SIP side first
         await waitAnyFinal(watch, port);
-        const app = start('app', APP_CMD, { detached: true, env, onLine: (l) => lines.push(l) });
+        const app = start('app', profiledCmd(cpuProf, APP_CMD, name, 'app'), {
+          detached: true,
+          env,
+          onLine: (l) => lines.push(l),
+        });
         watch.push(app);
         groups.app = app.pid;
         await lineStarting(app, 'started', lines);

@@ -455,6 +455,15 @@ export async function searchMaxRate(cfg, port, watch, afterStep, sipp = {}) {
 // ---------------------------------------------------------------------------------------------
 // Small things
 
+/** Where `--cpu-prof` runs put their profiles: bench/results/profiles/<setup>-<proc>/. */
+export const profDir = join(benchDir, 'results', 'profiles');
+
+/** A node command run with --cpu-prof into profDir/<setup>-<proc>/ when `on`, else `cmd` as is. */
+export function profiledCmd(on, cmd, setup, proc) {
+  if (!on) return cmd;
+  return [cmd[0], '--cpu-prof', `--cpu-prof-dir=${join(profDir, `${setup}-${proc}`)}`, ...cmd.slice(1)];
+}
+
 export function fileExists(p) {
   try {
     readFileSync(p);

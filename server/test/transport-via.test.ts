@@ -158,3 +158,67 @@ describe('responseDestination (RFC 3261 §18.2.2, RFC 3581 §4)', () => {
     });
   });
 });
+
+/** A fresh parse of what `m` would send: what its cached views must agree with. */
+function reparsed(m: SipRequest): SipRequest {
+  const { msg } = parseMessage(serialize(m));
+  if (msg.kind !== 'request') throw new Error('not a request');
+  return msg;
+}
+
+describe('Via edits keep the parsed views in step with the text', () => {
+  it('setSentBy on a line of two Vias: the cached list changes its first value only', () => {
+    const r = req('SIP/2.0/UDP a.example.com;branch=z9hG4bK1, SIP/2.0/TCP b.example.com;branch=z9hG4bK2');
+    expect(r.vias).toHaveLength(2); // cached before the edit
+    setSentBy(r, 'udp', '192.0.2.1', 5070);
+    expect(r.vias.map((v) => [v.host, v.port])).toEqual([
+      ['192.0.2.1', 5070],
+      ['b.example.com', undefined],
+    ]);
+    expect(r.vias).toEqual(reparsed(r).vias);
+    expect(r.headerLines('via')).toHaveLength(1);
+  });
+
+  it('stampReceived without a cached list leaves the rest to be parsed from the new text', () => {
+    const r = req(
+      'SIP/2.0/UDP host.example.com;branch=z9hG4bK1;rport',
+      '\r\nVia: SIP/2.0/UDP c.example.com;branch=z9hG4bK3',
+    );
+    stampReceived(r, '198.51.100.7', 40000);
+    expect(r.vias).toEqual(reparsed(r).vias);
+    expect(r.vias).toHaveLength(2);
+    expect(r.topVia?.params).toContainEqual(['received', '198.51.100.7']);
+  });
+
+  it('shiftVia takes the first value off a shared line or a line of its own', () => {
+    const shared = req(
+      'SIP/2.0/UDP a.example.com;branch=z9hG4bK1, SIP/2.0/UDP b.example.com;branch=z9hG4bK2',
+    );
+    expect(shared.vias).toHaveLength(2);
+    shared.shiftVia();
+    expect(shared.vias.map((v) => v.host)).toEqual(['b.example.com']);
+    expect(shared.vias).toEqual(reparsed(shared).vias);
+    const own = req(
+      'SIP/2.0/UDP a.example.com;branch=z9hG4bK1',
+      '\r\nVia: SIP/2.0/UDP b.example.com;branch=z9hG4bK2',
+    );
+    own.shiftVia();
+    expect(own.headerLines('via')).toEqual(['SIP/2.0/UDP b.example.com;branch=z9hG4bK2']);
+    expect(own.topVia?.host).toBe('b.example.com');
+  });
+
+  it('a copy shares the views but not the edits', () => {
+    const r = req('SIP/2.0/UDP a.example.com;branch=z9hG4bK1');
+    const from = r.from;
+    const c = r.copy();
+    expect(c.from).toBe(from); // not parsed again
+    c.setHeader('to', '<sip:carol@example.com>');
+    setSentBy(c, 'tcp', '192.0.2.9', 5061);
+    c.shiftVia();
+    expect(r.to.uri).toMatchObject({ user: 'bob' });
+    expect(r.vias.map((v) => v.host)).toEqual(['a.example.com']);
+    expect(r.headerLines('via')).toEqual(['SIP/2.0/UDP a.example.com;branch=z9hG4bK1']);
+    expect(c.to.uri).toMatchObject({ user: 'carol' });
+    expect(c.vias).toEqual([]);
+  });
+});

@@ -3,7 +3,6 @@
 // 415/420/484, then other 4xx, then 5xx, lowest code first within a class and the earliest
 // among equals. A 503 goes up as 500, since it speaks of this hop, not of the target.
 import type { SipResponse } from '../sip/message.js';
-import { copyResponse } from './edit.js';
 
 function rank(status: number): number {
   if (status >= 600) return 1;
@@ -30,7 +29,7 @@ export function bestResponse(responses: readonly SipResponse[]): SipResponse | u
     if (a < b || (a === b && effective(r.status) < effective(best.status))) best = r;
   }
   if (!best) return undefined;
-  const out = copyResponse(best);
+  const out = best.copy();
   if (out.status === 503) {
     out.status = 500;
     out.reason = 'Server Internal Error';
@@ -43,7 +42,6 @@ export function bestResponse(responses: readonly SipResponse[]): SipResponse | u
         if (h.name === 'www-authenticate' || h.name === 'proxy-authenticate') out.headers.push({ ...h });
       }
     }
-    out.invalidate();
   }
   return out;
 }

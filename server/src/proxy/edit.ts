@@ -1,12 +1,12 @@
 // The proxy's edits to messages, pure: request copies per RFC 3261 §16.4 and §16.6, the
-// next hop of a request, our Via taken off a response, deterministic stateless branches
+// next hop of a request, deterministic stateless branches
 // (§16.11). Nothing here sends anything.
 import { createHash } from 'node:crypto';
 import type { ProxyOptions } from '../core/decision.js';
-import { getParam, removeParam, SipSyntaxError, splitTopLevel, unescapeUri } from '../sip/grammar.js';
+import { getParam, removeParam, SipSyntaxError, unescapeUri } from '../sip/grammar.js';
 import { formatVia, parseNameAddr, type Via, viaBranch } from '../sip/headers.js';
 import { MAGIC_COOKIE, newBranch } from '../sip/ids.js';
-import { type Header, type SipMessage, SipRequest, SipResponse } from '../sip/message.js';
+import type { Header, SipMessage, SipRequest } from '../sip/message.js';
 import { canonicalName } from '../sip/names.js';
 import { formatUri, isSipUri, parseUri, type SipUri, type Uri } from '../sip/uri.js';
 import { normalizeIp, stripBrackets } from '../transport/address.js';
@@ -16,26 +16,6 @@ import type { Endpoint } from '../transport/types.js';
 /** Branch prefixes: every Via this proxy adds starts with one, stateless ones with the second. */
 export const STATEFUL_MARK = `${MAGIC_COOKIE}nkp`;
 export const STATELESS_MARK = `${MAGIC_COOKIE}nks`;
-
-export function copyRequest(req: SipRequest): SipRequest {
-  return new SipRequest(
-    req.method,
-    req.uri,
-    req.headers.map((h) => ({ ...h })),
-    req.body,
-    req.version,
-  );
-}
-
-export function copyResponse(resp: SipResponse): SipResponse {
-  return new SipResponse(
-    resp.status,
-    resp.reason,
-    resp.headers.map((h) => ({ ...h })),
-    resp.body,
-    resp.version,
-  );
-}
 
 /** A target as an app writes it: a bare URI, `<URI>` or a name-addr with parameters. */
 export function parseTarget(s: string): Uri {
@@ -65,7 +45,7 @@ export function insertTop(msg: SipMessage, name: string, values: readonly string
   const n = canonicalName(name);
   const at = placeFor(msg, n);
   msg.headers.splice(at, 0, ...values.map((value): Header => ({ name: n, value })));
-  msg.invalidate();
+  msg.drop(n);
 }
 
 /** Replaces every value of a list header (one line per value), keeping its place. */
@@ -74,7 +54,7 @@ function setValues(msg: SipMessage, name: string, values: readonly string[]): vo
   const before = msg.headers.slice(0, at).filter((h) => h.name !== name);
   const after = msg.headers.slice(at).filter((h) => h.name !== name);
   msg.headers = [...before, ...values.map((value): Header => ({ name, value })), ...after];
-  msg.invalidate();
+  msg.drop(name);
 }
 
 export type IsLocal = (uri: SipUri) => boolean;
@@ -191,7 +171,7 @@ export function targetRequest(
   options: ProxyOptions,
   strictRouted = false,
 ): { req: SipRequest; hop: Uri } {
-  const req = copyRequest(base);
+  const req = base.copy();
   if (target) {
     req.uri = formatUri(
       isSipUri(target) && target.headers.length > 0 ? applyUriHeaders(req, target) : target,
@@ -278,17 +258,6 @@ export function statelessBranch(req: SipRequest, target: string): string {
 /** Whether a branch is one this proxy generated. */
 export function isOurBranch(branch: string | undefined): boolean {
   return branch !== undefined && (branch.startsWith(STATEFUL_MARK) || branch.startsWith(STATELESS_MARK));
-}
-
-/** Removes the first Via value (ours) from a message, in place. */
-export function popVia(msg: SipMessage): void {
-  const idx = msg.headers.findIndex((h) => h.name === 'via');
-  const line = msg.headers[idx];
-  if (!line) return;
-  const values = splitTopLevel(line.value);
-  if (values.length <= 1) msg.headers.splice(idx, 1);
-  else msg.headers[idx] = { name: 'via', value: values.slice(1).join(', ') };
-  msg.invalidate();
 }
 
 /** Option tags of a header, lowercase. */

@@ -41,13 +41,10 @@ import type { Endpoint, SipTransport, Source, TransportName } from '../transport
 import { bestResponse } from './best.js';
 import { DEFAULT_PROXY_DIALOG_TIMEOUT_MS, type ProxyDialogApp, ProxyDialogs } from './dialogs.js';
 import {
-  copyRequest,
-  copyResponse,
   insertTop,
   isOurBranch,
   optionTags,
   parseTarget,
-  popVia,
   preprocess,
   pushVia,
   statefulBranch,
@@ -282,7 +279,7 @@ export class SipProxy implements Forwarder {
         txn.respond(makeResponse(txn.request, rejection.status, responseOpts(rejection)));
         return;
       }
-      base = copyRequest(req);
+      base = req.copy();
       preprocess(base, this.oursFor(source), this.flowElsewhere(source));
       const step = timers ? proxyTimerRequest(base, timers) : undefined;
       if (step?.kind === 'reject') {
@@ -455,8 +452,8 @@ export class SipProxy implements Forwarder {
       if (!b.early) b.early = [d];
       else if (!b.early.includes(d)) b.early.push(d);
     }
-    const up = copyResponse(resp);
-    popVia(up);
+    const up = resp.copy();
+    up.shiftVia();
     if (s < 200) {
       b.provisional = true;
       if (b.state !== 'sent') return;
@@ -835,7 +832,7 @@ export class SipProxy implements Forwarder {
         answer(rejection);
         return;
       }
-      const base = copyRequest(req);
+      const base = req.copy();
       const ours = this.oursFor(source);
       preprocess(base, ours, this.flowElsewhere(source));
       const strict = options.strict === true && strictRoute(base, ours);
@@ -861,7 +858,7 @@ export class SipProxy implements Forwarder {
     try {
       if (ack.maxForwards === 0) return;
       if (ack.toTag !== undefined) this.dialogs.request(ack);
-      const base = copyRequest(ack);
+      const base = ack.copy();
       const ours = this.oursFor(source);
       preprocess(base, ours, this.flowElsewhere(source));
       const strict = options.strict === true && strictRoute(base, ours);
@@ -914,7 +911,7 @@ export class SipProxy implements Forwarder {
           const idx = out.headers.findIndex((x) => x.name === 'via');
           const via = out.headers[idx];
           if (via) out.headers[idx] = { name: 'via', value: `${via.value};nkc=${source.connectionId}` };
-          out.invalidate();
+          out.drop('via');
         }
         return this.transport.sendRequest(out, h.ep);
       })
@@ -970,8 +967,8 @@ export class SipProxy implements Forwarder {
       this.log?.debug({ transport }, 'proxy: stray response towards an unsupported transport');
       return;
     }
-    const up = copyResponse(resp);
-    popVia(up);
+    const up = resp.copy();
+    up.shiftVia();
     const received = getParam(next.params, 'received');
     const rport = getParam(next.params, 'rport');
     const dest: Source = {

@@ -100,8 +100,11 @@ abstract class SipMessageBase {
     return this;
   }
 
-  /** Forgets the parsed view of one header after it was edited. */
-  protected drop(name: string): void {
+  /**
+   * Forgets the parsed view of one header (lowercase full name) after its lines were edited
+   * in `headers` directly; the other views stay.
+   */
+  drop(name: string): void {
     switch (name) {
       case 'via':
         this._vias = undefined;
@@ -137,6 +140,52 @@ abstract class SipMessageBase {
     this._from ??= from._from;
     this._callId ??= from._callId;
     this._cseq ??= from._cseq;
+  }
+
+  /**
+   * Takes over every parsed view of a message whose header lines this one copies unchanged
+   * (the proxy's copies): the views are never edited in place, so both may hold them.
+   */
+  protected copyViews(from: SipMessageBase): void {
+    this.shareViews(from);
+    this._to = from._to;
+    this._contacts = from._contacts;
+    this._maxForwards = from._maxForwards;
+  }
+
+  /** Replaces the first Via value (keeping any others of its line); its parsed view follows. */
+  setTopVia(via: Via, text: string): void {
+    const idx = this.headers.findIndex((h) => h.name === 'via');
+    const line = this.headers[idx];
+    if (!line) throw new Error('message has no Via');
+    const comma = line.value.indexOf(',');
+    let value = text;
+    if (comma >= 0) {
+      const values = splitTopLevel(line.value);
+      values[0] = text;
+      value = values.join(', ');
+    }
+    this.headers[idx] = { name: 'via', value };
+    if (this._vias !== undefined) {
+      const vias = this._vias.slice();
+      vias[0] = via;
+      this._vias = vias;
+    }
+  }
+
+  /** Removes the first Via value (a proxy's own, from a response); its parsed view follows. */
+  shiftVia(): void {
+    const idx = this.headers.findIndex((h) => h.name === 'via');
+    const line = this.headers[idx];
+    if (!line) return;
+    if (line.value.indexOf(',') < 0) {
+      this.headers.splice(idx, 1);
+    } else {
+      const values = splitTopLevel(line.value);
+      if (values.length <= 1) this.headers.splice(idx, 1);
+      else this.headers[idx] = { name: 'via', value: values.slice(1).join(', ') };
+    }
+    if (this._vias !== undefined) this._vias = this._vias.slice(1);
   }
 
   /** All Via values, top first. Throws SipSyntaxError if any is malformed. */
@@ -274,6 +323,14 @@ export class SipRequest extends SipMessageBase {
 
   private parsedUri: { text: string; uri: Uri } | undefined;
 
+  /** A copy with its own header list (the header objects are shared: edits replace them). */
+  copy(): SipRequest {
+    const out = new SipRequest(this.method, this.uri, this.headers.slice(), this.body, this.version);
+    out.copyViews(this);
+    out.parsedUri = this.parsedUri;
+    return out;
+  }
+
   /** The Request-URI parsed; throws SipSyntaxError when malformed. */
   get ruri(): Uri {
     if (this.parsedUri?.text !== this.uri) this.parsedUri = { text: this.uri, uri: parseUri(this.uri) };
@@ -296,6 +353,13 @@ export class SipResponse extends SipMessageBase {
     super(headers, body, version);
     this.status = status;
     this.reason = reason;
+  }
+
+  /** A copy with its own header list (the header objects are shared: edits replace them). */
+  copy(): SipResponse {
+    const out = new SipResponse(this.status, this.reason, this.headers.slice(), this.body, this.version);
+    out.copyViews(this);
+    return out;
   }
 }
 

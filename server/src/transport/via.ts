@@ -1,6 +1,6 @@
 // The transport's edits to the top Via, and the §18.2.2 choice of where a response goes.
 // Pure: messages and addresses in, messages edited or a destination out.
-import { formatParams, getParam, removeParam, setParam, splitTopLevel } from '../sip/grammar.js';
+import { formatParams, getParam, removeParam, setParam } from '../sip/grammar.js';
 import { formatVia, type Via } from '../sip/headers.js';
 import type { SipMessage, SipRequest } from '../sip/message.js';
 import { defaultPort, hostText, ipFamily, normalizeIp, sameIp, stripBrackets } from './address.js';
@@ -13,17 +13,6 @@ export function safeTopVia(msg: SipMessage): Via | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Replaces the first Via value, keeping any others that share its header line. */
-export function replaceTopVia(msg: SipMessage, via: Via): void {
-  const idx = msg.headers.findIndex((h) => h.name === 'via');
-  const line = msg.headers[idx];
-  if (!line) throw new Error('message has no Via');
-  const values = splitTopLevel(line.value);
-  values[0] = formatVia(via);
-  msg.headers[idx] = { name: 'via', value: values.join(', ') };
-  msg.invalidate();
 }
 
 /**
@@ -44,7 +33,8 @@ export function stampReceived(req: SipRequest, address: string, port: number): v
   let params = setParam(via.params, 'received', normalizeIp(address));
   if (rport !== undefined) params = setParam(params, 'rport', String(port));
   if (formatParams(params) === formatParams(via.params)) return;
-  replaceTopVia(req, { ...via, params });
+  const stamped = { ...via, params };
+  req.setTopVia(stamped, formatVia(stamped));
 }
 
 /**
@@ -56,7 +46,8 @@ export function setSentBy(req: SipRequest, transport: TransportName, host: strin
   if (!via) throw new Error('request has no valid top Via');
   let params = removeParam(via.params, 'received');
   params = setParam(params, 'rport', null);
-  replaceTopVia(req, { ...via, transport: transport.toUpperCase(), host: hostText(host), port, params });
+  const ours = { ...via, transport: transport.toUpperCase(), host: hostText(host), port, params };
+  req.setTopVia(ours, formatVia(ours));
 }
 
 /** Where a response goes when there is no open connection to answer on. */
