@@ -36,7 +36,7 @@ build: $(BUILD)
 run: build
 	@scripts/make-test-cert.sh
 	@echo "Demo users: alice (password 1234), bob (password 5678)."
-	node dist/server/src/cli.js --config examples/pbx-demo.yaml
+	bin/nksip-server --config examples/pbx-demo.yaml
 
 # Tools the interop tests drive: sipp and chromium from Debian's packages when missing, and
 # the TLS-capable sipp of the `sipp -t l1` test in .tools/ (scripts/install-sipp-tls.sh).

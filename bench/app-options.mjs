@@ -35,6 +35,7 @@ import {
   freePort,
   freeTcpPort,
   installSignalHandlers,
+  LAUNCHER,
   loadConfig,
   MAX_FAILED,
   MIN_ACHIEVED,
@@ -53,8 +54,7 @@ import { writeResult } from './write-result.mjs';
 
 // {port} and {grpc} are replaced by the ports the script picked.
 const SERVER_CMD = [
-  'node',
-  'dist/server/src/cli.js',
+  LAUNCHER,
   '--listen',
   'sip:127.0.0.1:{port}',
   '--grpc',

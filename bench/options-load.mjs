@@ -37,6 +37,7 @@ import {
   freePort,
   groupPids,
   installSignalHandlers,
+  LAUNCHER,
   loadConfig,
   MAX_FAILED,
   MIN_ACHIEVED,
@@ -51,14 +52,7 @@ import {
 import { writeResult } from './write-result.mjs';
 
 // The nksip-server command line; {port} is replaced by the port the script picked.
-const NKSIP_CMD = [
-  'node',
-  'dist/server/src/cli.js',
-  '--listen',
-  'sip:127.0.0.1:{port}',
-  '--log-level',
-  'warn',
-];
+const NKSIP_CMD = [LAUNCHER, '--listen', 'sip:127.0.0.1:{port}', '--log-level', 'warn'];
 const STUB_CMD = ['node', 'bench/stub-options-server.mjs', '--listen', 'sip:127.0.0.1:{port}'];
 const STUB2_CMD = [...STUB_CMD, '--workers', '2'];
 
@@ -181,6 +175,11 @@ function startServer(name, port) {
   const cwd = name === 'nksip-base' ? resolve(baseDir) : root;
   if (name.startsWith('nksip') && !fileExists(join(cwd, 'dist/server/src/cli.js'))) {
     throw new Error(`${cwd}/dist/server/src/cli.js is missing: run \`npm run build\` there first`);
+  }
+  if (name.startsWith('nksip') && !fileExists(join(cwd, LAUNCHER))) {
+    throw new Error(
+      `${cwd} has no bin/nksip-server (it predates the launcher): compare with a later checkout`,
+    );
   }
   // Its own process group, so every process it forks (Kamailio's children) can be found
   // from /proc and stopped through the PID we hold.

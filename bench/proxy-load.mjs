@@ -55,6 +55,7 @@ import {
   freeTcpPort,
   groupPids,
   installSignalHandlers,
+  LAUNCHER,
   MAX_FAILED,
   MIN_ACHIEVED,
   profDir,
@@ -70,8 +71,7 @@ import { writeResult } from './write-result.mjs';
 
 // {port} and {grpc} are replaced by the ports the script picked.
 const SERVER_CMD = [
-  'node',
-  'dist/server/src/cli.js',
+  LAUNCHER,
   '--listen',
   'sip:127.0.0.1:{port}',
   '--grpc',

@@ -29,6 +29,7 @@ import {
   freePort,
   freeTcpPort,
   installSignalHandlers,
+  LAUNCHER,
   root,
   sleep,
   startChild,
@@ -185,7 +186,7 @@ async function main() {
       grpc: 'off',
     }),
   );
-  const server = startChild('nksip', ['node', 'dist/server/src/cli.js', '--config', config], { cwd: root });
+  const server = startChild('nksip', [LAUNCHER, '--config', config], { cwd: root });
   const rows = [];
   try {
     await waitReady(server, ports.udp);

@@ -458,11 +458,21 @@ export async function searchMaxRate(cfg, port, watch, afterStep, sipp = {}) {
 /** Where `--cpu-prof` runs put their profiles: bench/results/profiles/<setup>-<proc>/. */
 export const profDir = join(benchDir, 'results', 'profiles');
 
-/** A node command run with --cpu-prof into profDir/<setup>-<proc>/ when `on`, else `cmd` as is. */
+/**
+ * A node command, or bin/nksip-server's, with --cpu-prof into profDir/<setup>-<proc>/ when
+ * `on`, else `cmd` as is. The launcher takes node's flags from NKSIP_NODE_FLAGS, its own
+ * default (read from it) plus the profiler's; `env` execs the command, so the PID stays.
+ */
 export function profiledCmd(on, cmd, setup, proc) {
   if (!on) return cmd;
-  return [cmd[0], '--cpu-prof', `--cpu-prof-dir=${join(profDir, `${setup}-${proc}`)}`, ...cmd.slice(1)];
+  const prof = ['--cpu-prof', `--cpu-prof-dir=${join(profDir, `${setup}-${proc}`)}`];
+  if (cmd[0] !== LAUNCHER) return [cmd[0], ...prof, ...cmd.slice(1)];
+  const dflt = /\$\{NKSIP_NODE_FLAGS-([^}]*)\}/.exec(readFileSync(join(root, LAUNCHER), 'utf8'))?.[1] ?? '';
+  return ['env', `NKSIP_NODE_FLAGS=${[dflt, ...prof].join(' ').trim()}`, ...cmd];
 }
+
+/** The server's launcher (node with the flags the server runs with), relative to a checkout. */
+export const LAUNCHER = 'bin/nksip-server';
 
 export function fileExists(p) {
   try {
