@@ -89,37 +89,69 @@ export function splitTopLevel(value: string, sep = 44 /* , */): string[] {
  * the separators. Values may be tokens, quoted strings or bracketed IPv6 references.
  */
 export function parseParams(s: string): Param[] {
+  if (s.includes('"') || s.includes('<')) return checkedParams(splitTopLevel(s, 59 /* ; */));
+  // without quotes or brackets every ';' separates: one pass over the text, no part strings
   const params: Param[] = [];
-  // without quotes or brackets a plain split finds the same separators, much cheaper
-  const parts = s.includes('"') || s.includes('<') ? splitTopLevel(s, 59 /* ; */) : s.split(';').map(trimmed);
+  const n = s.length;
+  let semi = s.indexOf(';');
+  const lead = trimmedSlice(s, 0, semi < 0 ? n : semi);
+  if (lead !== '') throw new SipSyntaxError(`unexpected text before parameters: ${lead}`);
+  while (semi >= 0) {
+    let a = semi + 1;
+    semi = s.indexOf(';', a);
+    let b = semi < 0 ? n : semi;
+    while (a < b && isTrimmed(s.charCodeAt(a))) a++;
+    while (b > a && isTrimmed(s.charCodeAt(b - 1))) b--;
+    if (a === b) throw new SipSyntaxError('empty parameter');
+    const eq = s.indexOf('=', a);
+    if (eq < 0 || eq >= b) params.push(flagParam(s.slice(a, b)));
+    else params.push(valueParam(trimmedSlice(s, a, eq), trimmedSlice(s, eq + 1, b)));
+  }
+  return params;
+}
+
+/** The parameters of parts split at top-level ';' (the first one, before any ';', empty). */
+function checkedParams(parts: string[]): Param[] {
+  const params: Param[] = [];
   if (parts[0] !== '') throw new SipSyntaxError(`unexpected text before parameters: ${parts[0]}`);
   for (let i = 1; i < parts.length; i++) {
     const part = parts[i] as string;
     if (part === '') throw new SipSyntaxError('empty parameter');
     const eq = part.indexOf('=');
-    if (eq < 0) {
-      if (!isToken(part)) throw new SipSyntaxError(`bad parameter ${part}`);
-      params.push([part, null]);
-      continue;
-    }
-    const name = part.slice(0, eq).trim();
-    const value = part.slice(eq + 1).trim();
-    if (!isToken(name)) throw new SipSyntaxError(`bad parameter name ${name}`);
-    if (value === '') throw new SipSyntaxError(`empty value for parameter ${name}`);
-    if (value[0] === '"') {
-      if (skipQuoted(value, 0) !== value.length) throw new SipSyntaxError(`bad quoted value for ${name}`);
-    } else if (value[0] === '[') {
-      if (!/^\[[0-9a-fA-F:.]+\]$/.test(value)) throw new SipSyntaxError(`bad value for ${name}`);
-    } else if (!isParamValue(value)) {
-      throw new SipSyntaxError(`bad value for parameter ${name}`);
-    }
-    params.push([name, value]);
+    if (eq < 0) params.push(flagParam(part));
+    else params.push(valueParam(part.slice(0, eq).trim(), part.slice(eq + 1).trim()));
   }
   return params;
 }
 
-function trimmed(p: string): string {
-  return p.trim();
+function flagParam(part: string): Param {
+  if (!isToken(part)) throw new SipSyntaxError(`bad parameter ${part}`);
+  return [part, null];
+}
+
+function valueParam(name: string, value: string): Param {
+  if (!isToken(name)) throw new SipSyntaxError(`bad parameter name ${name}`);
+  if (value === '') throw new SipSyntaxError(`empty value for parameter ${name}`);
+  if (value[0] === '"') {
+    if (skipQuoted(value, 0) !== value.length) throw new SipSyntaxError(`bad quoted value for ${name}`);
+  } else if (value[0] === '[') {
+    if (!/^\[[0-9a-fA-F:.]+\]$/.test(value)) throw new SipSyntaxError(`bad value for ${name}`);
+  } else if (!isParamValue(value)) {
+    throw new SipSyntaxError(`bad value for parameter ${name}`);
+  }
+  return [name, value];
+}
+
+/** The characters String.prototype.trim removes that a binary (latin1) string can hold. */
+function isTrimmed(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 160;
+}
+
+/** `s.slice(a, b).trim()` without the untrimmed slice. */
+function trimmedSlice(s: string, a: number, b: number): string {
+  while (a < b && isTrimmed(s.charCodeAt(a))) a++;
+  while (b > a && isTrimmed(s.charCodeAt(b - 1))) b--;
+  return s.slice(a, b);
 }
 
 function isParamValue(v: string): boolean {

@@ -31,3 +31,8 @@ export function newTag(): string {
 export function newCallId(): string {
   return randomToken(22);
 }
+
+/** 16 characters of the alphabet above (95 bits): local identifiers such as dialog handles. */
+export function newId(): string {
+  return randomToken(16);
+}

@@ -4,8 +4,9 @@
 // no sockets, no transactions, no timers. Every transition returns the `sip_dialog_update`
 // notifications it implies; a `stop` notification means the dialog has no usage left and
 // must leave its table (DialogTable does that itself for the messages it is given).
-import { randomBytes } from 'node:crypto';
+
 import { formatNameAddr, type NameAddr, parseNameAddr } from '../../sip/headers.js';
+import { newId } from '../../sip/ids.js';
 import type { SipRequest, SipResponse } from '../../sip/message.js';
 import { formatUri, isSipUri, parseUri, type Uri } from '../../sip/uri.js';
 import { type Party, Session, type SessionUpdate } from '../session.js';
@@ -117,7 +118,7 @@ export function stopReason(code: number): StopReason {
 }
 
 function newHandle(): string {
-  return `D_${randomBytes(12).toString('base64url')}`;
+  return `D_${newId()}`;
 }
 
 function rawHeader(msg: SipRequest | SipResponse, name: string): string {
