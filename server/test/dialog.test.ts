@@ -680,3 +680,24 @@ describe('UAS checks of in-dialog requests', () => {
     expect(d.remoteSeq).toBe(before);
   });
 });
+
+describe('the table by Call-ID', () => {
+  it('finds a fork’s dialogs among other calls, and forgets a call once its dialogs left', () => {
+    const table = new DialogTable();
+    const inv = req({ callId: 'fork@atlanta.com' });
+    const other = req({ callId: 'other@atlanta.com' });
+    const b1 = table.uacResponse(inv, resp(inv, 180, 'b1', '<sip:bob@192.0.2.4>'), ctx()).dialog as Dialog;
+    table.uacResponse(other, resp(other, 180, 'c1', '<sip:carol@192.0.2.6>'), ctx());
+    const b2 = table.uacResponse(inv, resp(inv, 183, 'b2', '<sip:bob@192.0.2.5>'), ctx()).dialog as Dialog;
+    expect(table.forRequest('fork@atlanta.com', 'a1')).toEqual([b1, b2]);
+    expect(table.forRequest('fork@atlanta.com', 'x9')).toEqual([]);
+    expect(table.earlySiblings(b1)).toEqual([b2]);
+    expect(table.byCallId('other@atlanta.com').map((d) => d.remoteTag)).toEqual(['c1']);
+    expect(table.remove(b1)).toBe(true);
+    expect(table.byCallId('fork@atlanta.com')).toEqual([b2]);
+    expect(table.remove(b2)).toBe(true);
+    expect(table.byCallId('fork@atlanta.com')).toEqual([]);
+    expect(table.remove(b2)).toBe(false);
+    expect(table.size).toBe(1);
+  });
+});

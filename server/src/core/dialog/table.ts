@@ -25,6 +25,8 @@ export interface DialogStep {
 export class DialogTable {
   private readonly byId = new Map<string, Dialog>();
   private readonly byHandle = new Map<string, Dialog>();
+  /** The dialogs of each Call-ID (a fork's branches share one): lookups by call stay O(call). */
+  private readonly byCall = new Map<string, Dialog[]>();
   private readonly removedListeners: ((d: Dialog) => void)[] = [];
 
   /** `calls`: where each dialog holds its call live while it is in the table. */
@@ -39,6 +41,9 @@ export class DialogTable {
     if (this.byId.has(d.id)) throw new Error(`dialog ${d.handle} already in the table`);
     this.byId.set(d.id, d);
     this.byHandle.set(d.handle, d);
+    const call = this.byCall.get(d.callId);
+    if (call) call.push(d);
+    else this.byCall.set(d.callId, [d]);
     this.calls?.hold(d.owner, d.callId);
   }
 
@@ -46,6 +51,9 @@ export class DialogTable {
     if (this.byId.get(d.id) !== d) return false;
     this.byId.delete(d.id);
     this.byHandle.delete(d.handle);
+    const call = this.byCall.get(d.callId) ?? [];
+    if (call.length <= 1) this.byCall.delete(d.callId);
+    else call.splice(call.indexOf(d), 1);
     this.calls?.release(d.owner, d.callId);
     for (const fn of this.removedListeners) fn(d);
     return true;
@@ -77,9 +85,7 @@ export class DialogTable {
 
   /** Every dialog of one of our requests (same Call-ID and local tag): the branches of a fork. */
   forRequest(callId: string, localTag: string): Dialog[] {
-    const out: Dialog[] = [];
-    for (const d of this.byId.values()) if (d.callId === callId && d.localTag === localTag) out.push(d);
-    return out;
+    return this.byCallId(callId).filter((d) => d.localTag === localTag);
   }
 
   /** The other early dialogs of the same request as `d` (forked branches still ringing). */
@@ -89,9 +95,7 @@ export class DialogTable {
 
   /** NkSIP `nksip_dialog:get_all/2`: the dialogs of a Call-ID. */
   byCallId(callId: string): Dialog[] {
-    const out: Dialog[] = [];
-    for (const d of this.byId.values()) if (d.callId === callId) out.push(d);
-    return out;
+    return [...(this.byCall.get(callId) ?? [])];
   }
 
   all(): Dialog[] {
