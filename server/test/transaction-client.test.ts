@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ClientInviteTransaction } from '../src/transaction/client-invite.js';
+import type { ClientHandler } from '../src/transaction/types.js';
+import { collect } from './support/heap.js';
 import {
   endpoint,
   flush,
@@ -98,6 +100,25 @@ describe('client INVITE transaction, unreliable', () => {
     expect(strays.map((r) => r.status)).toEqual([486]);
     expect(transport.requests('ACK')).toHaveLength(3);
     expect(clock.pending).toBe(0);
+  });
+
+  it('in Completed after a non-2xx it keeps only its ACK: the TU’s handler is let go', async () => {
+    const { clock, transport, layer } = harness();
+    const inv = request();
+    let handler: WeakRef<ClientHandler> | undefined;
+    const txn = (() => {
+      const h = recordingHandler();
+      handler = new WeakRef(h);
+      return layer.sendRequest(inv, endpoint(), h);
+    })();
+    layer.receive(incoming(responseTo(inv, 486, 'busy')));
+    await collect();
+    expect(txn.state).toBe('completed');
+    expect(handler?.deref()).toBeUndefined();
+    layer.receive(incoming(responseTo(inv, 486, 'busy'))); // its ACK again
+    expect(transport.requests('ACK')).toHaveLength(2);
+    clock.advance(32_000); // Timer D
+    expect(txn.state).toBe('terminated');
   });
 
   it('passes the 2xx and every further 2xx in Accepted until Timer M (64*T1)', () => {
@@ -250,6 +271,28 @@ describe('client non-INVITE transaction', () => {
     expect(h.timeouts).toBe(0);
     expect(layer.stats().client).toBe(0);
     expect(clock.pending).toBe(0);
+  });
+
+  it('past the final it holds neither the TU’s handler nor the request, only what Timer K needs', async () => {
+    const { clock, transport, layer } = harness();
+    const req = request({ method: 'BYE', toTag: 'x' });
+    // the handler reachable only through the transaction, as a proxy's closures are
+    let handler: WeakRef<ClientHandler> | undefined;
+    const txn = (() => {
+      const h = recordingHandler();
+      handler = new WeakRef(h);
+      return layer.sendRequest(req, endpoint(), h);
+    })();
+    expect(txn.request).toBe(req);
+    layer.receive(incoming(responseTo(req, 200)));
+    await collect();
+    expect(txn.state).toBe('completed');
+    expect(handler?.deref()).toBeUndefined();
+    expect(() => txn.request).toThrow(/let go/);
+    layer.receive(incoming(responseTo(req, 200))); // still absorbed
+    clock.advance(5000);
+    expect(txn.state).toBe('terminated');
+    expect(transport.requests('BYE')).toHaveLength(1);
   });
 
   it('reliable: no Timer E, Timer K zero', () => {

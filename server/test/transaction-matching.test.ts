@@ -142,6 +142,20 @@ describe('RFC 2543 matching (no magic cookie)', () => {
     layer.close();
   });
 
+  it('passes the ACK for a 2xx with its Accepted transaction by the 2xx’s tag, the 2xx itself not kept', () => {
+    const { layer, requests, acks } = harness();
+    const inv = request({ branch: null });
+    layer.receive(incoming(inv));
+    const { txn } = requests[0]!;
+    txn.respond(makeResponse(inv, 200, { toTag: 'uas' }));
+    expect(txn.state).toBe('accepted');
+    expect(txn.lastResponse).toBeUndefined(); // a proxy's would hold the callee's whole 200
+    layer.receive(incoming(request({ method: 'ACK', branch: null, toTag: 'wrong' })));
+    layer.receive(incoming(request({ method: 'ACK', branch: null, toTag: 'uas' })));
+    expect(acks.map((a) => a.txn)).toEqual([undefined, txn]);
+    layer.close();
+  });
+
   it('absorbs the ACK for a non-2xx only with the To tag of the response', () => {
     const { clock, layer, requests, acks } = harness();
     const inv = request({ branch: null });

@@ -8,9 +8,12 @@ import type { TimerHandle } from './clock.js';
 import { initialRetransmit, sixtyFourT1 } from './timers.js';
 import type { ClientHandler, TxnEnv, TxnState } from './types.js';
 
+/** The handler of a transaction past its final response: nothing is passed up any more. */
+const SETTLED: ClientHandler = { onResponse: () => {}, onTimeout: () => {}, onTransportError: () => {} };
+
 export abstract class ClientTransactionBase extends Transaction {
-  readonly request: SipRequest;
-  readonly handler: ClientHandler;
+  private sent: SipRequest | undefined;
+  protected handler: ClientHandler;
   /** Where the request went: the endpoint the transport reports once sent (CANCEL goes there too). */
   target: Endpoint;
   protected reliable: boolean;
@@ -30,10 +33,27 @@ export abstract class ClientTransactionBase extends Transaction {
     handler: ClientHandler,
   ) {
     super(env, key, initial);
-    this.request = request;
+    this.sent = request;
     this.target = target;
     this.handler = handler;
     this.reliable = isReliable(target.transport);
+  }
+
+  /** The request as sent: what a CANCEL is built from while the transaction is pending. */
+  get request(): SipRequest {
+    if (this.sent === undefined)
+      throw new Error(`the request of finished transaction ${this.key} was let go`);
+    return this.sent;
+  }
+
+  /**
+   * Past the final response, while a timer (D, K) still absorbs retransmissions: the request
+   * and the TU's handler, whose closures hold the TU's whole state of the request (a proxy's
+   * fork), are let go, so thousands of such transactions a second hold little.
+   */
+  protected settled(keepRequest: boolean): void {
+    this.handler = SETTLED;
+    if (!keepRequest) this.sent = undefined;
   }
 
   /** Sends the request and starts the retransmission timer (unreliable only) and the timeout. */

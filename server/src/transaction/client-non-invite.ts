@@ -35,6 +35,7 @@ export class ClientNonInviteTransaction extends ClientTransactionBase {
       else this.timerK = this.timer(k, () => this.terminate());
     }
     this.handler.onResponse(resp);
+    if (resp.status >= 200) this.settled(false);
   }
 
   protected onRetransmit(): void {

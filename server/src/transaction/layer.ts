@@ -207,7 +207,7 @@ export class TransactionLayer {
       txn =
         inviteOnly(this.servers.get(serverKey(ack, 'INVITE', tag))) ??
         inviteOnly(this.servers.get(serverKey(ack, 'INVITE', '')));
-      if (txn && (txn.lastResponse?.toTag ?? '') !== tag) txn = undefined;
+      if (txn && (txn.sentTag ?? '') !== tag) txn = undefined;
     }
     if (txn) txn.receiveAck(ack, source);
     else this.passAck(ack, source, undefined);

@@ -21,9 +21,16 @@ export class ServerInviteTransaction extends ServerTransactionBase {
   private timerH: TimerHandle | undefined;
   private timerI: TimerHandle | undefined;
   private timerL: TimerHandle | undefined;
+  /** The To tag of the 2xx that took it to Accepted, whose response it does not keep. */
+  private acceptedTag: string | undefined;
 
   constructor(env: TxnEnv, key: string, request: SipRequest, source: Source) {
     super(env, key, request, source, 'proceeding');
+  }
+
+  /** The To tag of the last response sent (RFC 2543 ACK matching). */
+  get sentTag(): string | undefined {
+    return this.acceptedTag ?? this.lastResponse?.toTag;
   }
 
   /** §17.2.1: a 100 Trying at once, so the client stops retransmitting the INVITE. */
@@ -44,6 +51,12 @@ export class ServerInviteTransaction extends ServerTransactionBase {
     if (s >= 200 && s < 300) {
       this.state = 'accepted';
       this.timerL = this.timer(sixtyFourT1(this.env.timers), () => this.terminate());
+      // Accepted resends nothing of its own (the TU retransmits its 2xx): for the 32 s of
+      // Timer L only the tag is kept, not the response (a proxy's holds the callee's 200)
+      this.acceptedTag = resp.toTag;
+      this.send(resp);
+      this.lastResponse = undefined;
+      return true;
     } else if (s >= 300) {
       this.state = 'completed';
       const t = this.env.timers;

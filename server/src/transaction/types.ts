@@ -40,6 +40,7 @@ export interface ServerTxn {
   readonly request: SipRequest;
   readonly source: Source;
   readonly state: TxnState;
+  /** The last response sent, while resent on retransmissions (none kept once a 2xx accepted an INVITE). */
   readonly lastResponse: SipResponse | undefined;
   /**
    * Set when the request is a merged copy of the one in that transaction (§8.2.2.2); once

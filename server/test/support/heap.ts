@@ -6,6 +6,15 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 /**
+ * A full collection after the current job: objects only a WeakRef still points at are gone
+ * (a WeakRef keeps its target alive until the job that made or read it ends).
+ */
+export async function collect(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+}
+
+/**
  * Bytes still in the heap after `make` ran and a full GC, while what it returned is kept.
  * Whatever `make` built and dropped is gone by then; what it returned holds the rest.
  */
