@@ -137,6 +137,8 @@ describe('client INVITE transaction, unreliable', () => {
     layer.receive(incoming(responseTo(inv, 486, 'fork3'))); // no non-2xx after a 2xx
     layer.receive(incoming(responseTo(inv, 180, 'fork4')));
     expect(h.responses.map((r) => `${r.status}/${r.toTag}`)).toEqual(['200/fork1', '200/fork1', '200/fork2']);
+    // nothing to cancel any more: the request is let go, the handler kept for the 2xx
+    expect(() => layer.sendCancel(txn as ClientInviteTransaction, recordingHandler())).toThrow(/let go/);
     clock.advance(64 * T1 - 10_001);
     expect(txn.state).toBe('accepted');
     clock.advance(1); // Timer M

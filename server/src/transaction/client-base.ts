@@ -47,13 +47,14 @@ export abstract class ClientTransactionBase extends Transaction {
   }
 
   /**
-   * Past the final response, while a timer (D, K) still absorbs retransmissions: the request
-   * and the TU's handler, whose closures hold the TU's whole state of the request (a proxy's
-   * fork), are let go, so thousands of such transactions a second hold little.
+   * Past the final response, while a timer (D, K, M) still absorbs retransmissions, the
+   * request is let go (no CANCEL, no retransmission can need it), and unless the TU still
+   * gets responses (Accepted) its handler too, whose closures hold the TU's whole state of
+   * the request (a proxy's fork): thousands of such transactions a second then hold little.
    */
-  protected settled(keepRequest: boolean): void {
-    this.handler = SETTLED;
-    if (!keepRequest) this.sent = undefined;
+  protected letGo(keepHandler: boolean): void {
+    if (!keepHandler) this.handler = SETTLED;
+    this.sent = undefined;
   }
 
   /** Sends the request and starts the retransmission timer (unreliable only) and the timeout. */

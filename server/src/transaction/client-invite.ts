@@ -52,8 +52,8 @@ export class ClientInviteTransaction extends ClientTransactionBase {
           else this.timerD = this.timer(d, () => this.terminate());
         }
         this.handler.onResponse(resp);
-        // Completed only resends its ACK; Accepted passes on 2xx and keeps both
-        if (this.state === 'completed') this.settled(true);
+        // Completed only resends its ACK; Accepted still passes 2xx up
+        if (s >= 200) this.letGo(this.state === 'accepted');
         return;
       case 'accepted':
         if (s >= 200 && s < 300) this.handler.onResponse(resp);

@@ -35,7 +35,7 @@ export class ClientNonInviteTransaction extends ClientTransactionBase {
       else this.timerK = this.timer(k, () => this.terminate());
     }
     this.handler.onResponse(resp);
-    if (resp.status >= 200) this.settled(false);
+    if (resp.status >= 200) this.letGo(false);
   }
 
   protected onRetransmit(): void {

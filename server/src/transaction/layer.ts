@@ -145,7 +145,8 @@ export class TransactionLayer {
   /**
    * Sends a CANCEL for a client INVITE transaction (§9.1): same branch, to where the INVITE
    * went. §9.1 forbids it before a provisional arrived (`txn.gotProvisional`); holding it
-   * until then is the UAC core's decision, not made here.
+   * until then is the UAC core's decision, not made here. Throws once the INVITE has its
+   * final response (nothing is left to cancel, and its request was let go).
    */
   sendCancel(invite: ClientInviteTransaction, handler: ClientHandler, reason?: string): ClientTransaction {
     return this.sendRequest(makeCancel(invite.request, reason), invite.target, handler);
