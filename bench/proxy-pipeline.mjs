@@ -12,9 +12,10 @@
 // rounds, each in a fresh child process. Calls go in lockstep batches of 100 (each step of
 // every call, then the event loop's turn), as datagrams come in bursts under load; every
 // call is new (Call-ID, tags, branches) and T1 is 20 ms, so ended transactions and dialogs
-// are swept within the run (BENCH_T1=500: RFC 3261's, so they stay; with DEBUG=1 and node's
-// --expose-gc the server's stats and heap after a GC show what it holds per call). It reaches into the transport's private members (its UDP
-// listener's send, onDatagram): only a bench may.
+// are swept within the run. BENCH_T1=500 (RFC 3261's) keeps them for the whole run: with
+// DEBUG=1 and node's --expose-gc, the server's stats and its heap after a full GC then say
+// what it holds per call; SNAP=FILE writes a heap snapshot at the end. It reaches into the
+// transport's private members (its UDP listener's send, onDatagram): only a bench may.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';

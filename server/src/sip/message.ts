@@ -7,7 +7,15 @@
 // hot path pays only for the headers it reads; any edit through the methods below drops the
 // cache of the header it touches.
 import { getParam, SipSyntaxError, splitTopLevel } from './grammar.js';
-import { type CSeq, type NameAddr, parseCSeq, parseNameAddr, parseVia, type Via } from './headers.js';
+import {
+  type CSeq,
+  formatVia,
+  type NameAddr,
+  parseCSeq,
+  parseNameAddr,
+  parseVia,
+  type Via,
+} from './headers.js';
 import { canonicalName, isListHeader } from './names.js';
 import { parseUri, type Uri } from './uri.js';
 
@@ -154,7 +162,8 @@ abstract class SipMessageBase {
   }
 
   /** Replaces the first Via value (keeping any others of its line); its parsed view follows. */
-  setTopVia(via: Via, text: string): void {
+  setTopVia(via: Via): void {
+    const text = formatVia(via);
     const idx = this.headers.findIndex((h) => h.name === 'via');
     const line = this.headers[idx];
     if (!line) throw new Error('message has no Via');

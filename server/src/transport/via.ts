@@ -1,7 +1,7 @@
 // The transport's edits to the top Via, and the §18.2.2 choice of where a response goes.
 // Pure: messages and addresses in, messages edited or a destination out.
 import { formatParams, getParam, removeParam, setParam } from '../sip/grammar.js';
-import { formatVia, type Via } from '../sip/headers.js';
+import type { Via } from '../sip/headers.js';
 import type { SipMessage, SipRequest } from '../sip/message.js';
 import { defaultPort, hostText, ipFamily, normalizeIp, sameIp, stripBrackets } from './address.js';
 import { isReliable, type Source, type TransportName } from './types.js';
@@ -33,8 +33,7 @@ export function stampReceived(req: SipRequest, address: string, port: number): v
   let params = setParam(via.params, 'received', normalizeIp(address));
   if (rport !== undefined) params = setParam(params, 'rport', String(port));
   if (formatParams(params) === formatParams(via.params)) return;
-  const stamped = { ...via, params };
-  req.setTopVia(stamped, formatVia(stamped));
+  req.setTopVia({ ...via, params });
 }
 
 /**
@@ -46,8 +45,7 @@ export function setSentBy(req: SipRequest, transport: TransportName, host: strin
   if (!via) throw new Error('request has no valid top Via');
   let params = removeParam(via.params, 'received');
   params = setParam(params, 'rport', null);
-  const ours = { ...via, transport: transport.toUpperCase(), host: hostText(host), port, params };
-  req.setTopVia(ours, formatVia(ours));
+  req.setTopVia({ ...via, transport: transport.toUpperCase(), host: hostText(host), port, params });
 }
 
 /** Where a response goes when there is no open connection to answer on. */
