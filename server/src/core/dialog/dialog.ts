@@ -4,7 +4,6 @@
 // no sockets, no transactions, no timers. Every transition returns the `sip_dialog_update`
 // notifications it implies; a `stop` notification means the dialog has no usage left and
 // must leave its table (DialogTable does that itself for the messages it is given).
-
 import { formatNameAddr, type NameAddr, parseNameAddr } from '../../sip/headers.js';
 import { newId } from '../../sip/ids.js';
 import type { SipRequest, SipResponse } from '../../sip/message.js';
