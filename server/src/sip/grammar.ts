@@ -89,39 +89,36 @@ export function splitTopLevel(value: string, sep = 44 /* , */): string[] {
  * the separators. Values may be tokens, quoted strings or bracketed IPv6 references.
  */
 export function parseParams(s: string): Param[] {
-  if (s.includes('"') || s.includes('<')) return checkedParams(splitTopLevel(s, 59 /* ; */));
-  // without quotes or brackets every ';' separates: one pass over the text, no part strings
+  if (s.includes('"') || s.includes('<')) return paramsOfParts(splitTopLevel(s, 59 /* ; */));
+  // without quotes or brackets every ';' separates: one pass over the text, no split arrays
   const params: Param[] = [];
-  const n = s.length;
   let semi = s.indexOf(';');
-  const lead = trimmedSlice(s, 0, semi < 0 ? n : semi);
+  const lead = trimmedSlice(s, 0, semi < 0 ? s.length : semi);
   if (lead !== '') throw new SipSyntaxError(`unexpected text before parameters: ${lead}`);
   while (semi >= 0) {
-    let a = semi + 1;
+    const a = semi + 1;
     semi = s.indexOf(';', a);
-    let b = semi < 0 ? n : semi;
-    while (a < b && isTrimmed(s.charCodeAt(a))) a++;
-    while (b > a && isTrimmed(s.charCodeAt(b - 1))) b--;
-    if (a === b) throw new SipSyntaxError('empty parameter');
-    const eq = s.indexOf('=', a);
-    if (eq < 0 || eq >= b) params.push(flagParam(s.slice(a, b)));
-    else params.push(valueParam(trimmedSlice(s, a, eq), trimmedSlice(s, eq + 1, b)));
+    params.push(paramOf(trimmedSlice(s, a, semi < 0 ? s.length : semi)));
   }
   return params;
 }
 
-/** The parameters of parts split at top-level ';' (the first one, before any ';', empty). */
-function checkedParams(parts: string[]): Param[] {
-  const params: Param[] = [];
+/**
+ * The parameters of a value already split at its top-level `;` and trimmed (the first part,
+ * before any `;`, must be empty): what parseParams does with quoted or bracketed values.
+ */
+export function paramsOfParts(parts: readonly string[]): Param[] {
   if (parts[0] !== '') throw new SipSyntaxError(`unexpected text before parameters: ${parts[0]}`);
-  for (let i = 1; i < parts.length; i++) {
-    const part = parts[i] as string;
-    if (part === '') throw new SipSyntaxError('empty parameter');
-    const eq = part.indexOf('=');
-    if (eq < 0) params.push(flagParam(part));
-    else params.push(valueParam(part.slice(0, eq).trim(), part.slice(eq + 1).trim()));
-  }
+  const params: Param[] = [];
+  for (let i = 1; i < parts.length; i++) params.push(paramOf(parts[i] as string));
   return params;
+}
+
+/** One trimmed `name=value` or `flag`. */
+function paramOf(part: string): Param {
+  if (part === '') throw new SipSyntaxError('empty parameter');
+  const eq = part.indexOf('=');
+  return eq < 0 ? flagParam(part) : valueParam(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
 }
 
 function flagParam(part: string): Param {
