@@ -4,6 +4,7 @@
 // passes or the instance goes away, it is sent to another instance if one is left, else the
 // configured deadline reply or NkSIP's default applies, and the app is told. New requests are
 // shared round robin; a Call-ID stays with the instance handling it while that one lives.
+
 import type { Logger } from 'pino';
 import { defaultGetUserPass } from '../auth/server.js';
 import {
@@ -53,6 +54,7 @@ import { detached } from '../sip/strings.js';
 import type { Uri } from '../sip/uri.js';
 import type { Clock, TimerHandle } from '../transaction/clock.js';
 import type { Source } from '../transport/types.js';
+import { ChurnMap } from '../util/churn-map.js';
 import { type AppSettings, callbackName } from './app-config.js';
 import {
   INVALID_SERVICE_REPLY,
@@ -321,8 +323,8 @@ export class AppDispatcher implements AppHandler {
   private readonly live: InstanceLink[] = [];
   private rr = 0;
   private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
-  private readonly waiting = new Map<string, Waiting>();
+  private readonly pending = new ChurnMap<number, Pending>();
+  private readonly waiting = new ChurnMap<string, Waiting>();
   private readonly sticky = new Map<string, InstanceLink>();
   private closed = false;
 
@@ -381,7 +383,7 @@ export class AppDispatcher implements AppHandler {
       if (p.timer) this.clock.clearTimer(p.timer);
       this.fallback(p);
     }
-    for (const w of this.waiting.values()) {
+    for (const w of [...this.waiting.values()]) {
       this.clock.clearTimer(w.timer);
       this.fallback(w.pending);
     }
@@ -574,7 +576,8 @@ export class AppDispatcher implements AppHandler {
     source: Source,
     extra: DispatchExtra = {},
   ): Promise<Resolved> {
-    this.lastSources.set(req, source);
+    // only an INVITE is cancelled later; a WeakMap entry per request costs the GC
+    if (req.method === 'INVITE') this.lastSources.set(req, source);
     if ((purpose === 'route' || purpose === 'method') && this.overloaded()) {
       return Promise.resolve(purpose === 'route' ? { kind: 'reply', reply: OVERLOADED } : OVERLOADED);
     }

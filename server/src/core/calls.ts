@@ -9,6 +9,8 @@
 // the built-in app); the same Call-ID under two owners (a request spiralling through two apps)
 // is two calls, as it is two call processes in NkSIP.
 
+import { ChurnMap } from '../util/churn-map.js';
+
 /** An owner and its own limit on concurrent calls, if it set one. */
 export interface CallScope {
   owner: string;
@@ -20,7 +22,7 @@ export const BUILT_IN_CALLS: CallScope = Object.freeze({ owner: '' });
 
 export class CallCounter {
   /** References (waiting requests and dialogs) per Call-ID, per owner. */
-  private readonly owners = new Map<string, Map<string, number>>();
+  private readonly owners = new Map<string, ChurnMap<string, number>>();
   private total = 0;
 
   /** `max`: the server-wide limit (NkSIP `max_calls`). */
@@ -73,9 +75,9 @@ export class CallCounter {
     this.total--;
   }
 
-  private add(owner: string, calls: Map<string, number> | undefined, callId: string): void {
+  private add(owner: string, calls: ChurnMap<string, number> | undefined, callId: string): void {
     if (calls) calls.set(callId, 1);
-    else this.owners.set(owner, new Map([[callId, 1]]));
+    else this.owners.set(owner, new ChurnMap<string, number>().set(callId, 1));
     this.total++;
   }
 }

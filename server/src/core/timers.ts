@@ -4,9 +4,11 @@
 // dialog: the refresher is reminded at SE/2 (`invite_refresh` with the local SDP, the app
 // then refreshes with a re-INVITE or UPDATE) and a session not refreshed in time gets a BYE,
 // at SE for the refresher and SE - min(32, SE/3) for the other side (§10).
+
 import { newBranch } from '../sip/ids.js';
 import { SipRequest, type SipResponse } from '../sip/message.js';
 import type { Clock, TimerHandle } from '../transaction/clock.js';
+import { ChurnMap } from '../util/churn-map.js';
 import type { Dialog, DialogUpdate } from './dialog/dialog.js';
 import type { DialogTable } from './dialog/table.js';
 import { type Reply, reply } from './reply.js';
@@ -120,7 +122,7 @@ export interface SessionTimersOptions {
 
 /** The session timers of the dialogs, one set per dialog, dropped with the dialog. */
 export class SessionTimers {
-  private readonly armed = new Map<Dialog, Armed>();
+  private readonly armed = new ChurnMap<Dialog, Armed>();
 
   constructor(private readonly o: SessionTimersOptions) {
     o.dialogs.onRemoved((d) => this.disarm(d));

@@ -21,6 +21,7 @@
 // dialog's local CSeq), a new branch and the credentials (auth/client.ts); the listener sees
 // only the final outcome. The dialog a 2xx creates keeps the request that carried the
 // credentials, so its ACK carries them too. Where a 2xx came from is authorised in its dialog.
+
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { type AuthRetry, type Pass, UacAuth } from '../auth/client.js';
@@ -36,6 +37,7 @@ import type { ClientHandler } from '../transaction/types.js';
 import { hostText, ipFamily } from '../transport/address.js';
 import type { TransportManager } from '../transport/manager.js';
 import type { Endpoint, LocalAddress, SipTransport } from '../transport/types.js';
+import { ChurnMap } from '../util/churn-map.js';
 import { BUILT_IN_CALLS, type CallCounter } from './calls.js';
 import type { Dialog, DialogContext, DialogUpdate } from './dialog/dialog.js';
 import { buildInDialogRequest, DialogError, type InDialogSpec } from './dialog/request.js';
@@ -233,7 +235,7 @@ export class UacCore {
   private readonly resolver: Resolver;
   private readonly locator: Locate | undefined;
   private readonly clock: Clock;
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending = new ChurnMap<string, Pending>();
   /** The dialogs, UAC and UAS side. */
   readonly dialogs: DialogTable;
   private readonly isLocal: ((uri: Uri) => boolean) | undefined;

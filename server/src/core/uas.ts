@@ -6,6 +6,7 @@
 // them after the route decision (NkSIP step 5), every response sent on a server transaction
 // creates, updates or stops its dialog, and ACKs for 2xx confirm them. One periodic sweep
 // stops dialogs idle for longer than the dialog timeout; a 2xx never ACKed stops its dialog.
+
 import type { Logger } from 'pino';
 import { UasAuthorizer } from '../auth/authorize.js';
 import { DialogAuth } from '../auth/dialog-auth.js';
@@ -26,6 +27,7 @@ import {
 } from '../transaction/index.js';
 import { sixtyFourT1 } from '../transaction/timers.js';
 import { type Incoming, isReliable, type SipTransport, type Source } from '../transport/types.js';
+import { ChurnMap } from '../util/churn-map.js';
 import type { AppHandler, RequestContext } from './app.js';
 import { BUILT_IN_CALLS, type CallCounter } from './calls.js';
 import type { RouteDecision } from './decision.js';
@@ -110,11 +112,11 @@ export class UasCore {
   /** The request (and its source) that created each dialog, for updates with no request of their own. */
   private readonly origins = new WeakMap<Dialog, { req: SipRequest; source: Source }>();
   /** Dialogs whose INVITE was answered 2xx and waits for its ACK (64*T1), and the 2xx resends. */
-  private readonly ackWaits = new Map<Dialog, { timer: TimerHandle; resend?: TimerHandle }>();
+  private readonly ackWaits = new ChurnMap<Dialog, { timer: TimerHandle; resend?: TimerHandle }>();
   /** INVITEs carrying Expires, until their final response (RFC 3261 §13.3.1). */
-  private readonly inviteExpiries = new Map<ServerTxn, TimerHandle>();
+  private readonly inviteExpiries = new ChurnMap<ServerTxn, TimerHandle>();
   /** Requests handed to the app, until their final response: Timer C, or 64*T1 for non-INVITE. */
-  private readonly holds = new Map<ServerTxn, TimerHandle>();
+  private readonly holds = new ChurnMap<ServerTxn, TimerHandle>();
   private readonly timerCMs: number;
   /** The one periodic dialog timeout sweep; armed only while there are dialogs. */
   private sweepTimer: TimerHandle | undefined;

@@ -3,6 +3,7 @@
 // stateless relay of responses that match no client transaction. Every message goes out
 // through the transaction layer or the transport; the proxy owns timers (Timer C) and the
 // state of each fork, which it drops as soon as the fork is over.
+
 import { lookup } from 'node:dns/promises';
 import type { Logger } from 'pino';
 import type { AppHandler } from '../core/app.js';
@@ -38,6 +39,7 @@ import {
 } from '../transport/flow.js';
 import type { LocateInput } from '../transport/resolver.js';
 import type { Endpoint, SipTransport, Source, TransportName } from '../transport/types.js';
+import { ChurnMap } from '../util/churn-map.js';
 import { bestResponse } from './best.js';
 import { DEFAULT_PROXY_DIALOG_TIMEOUT_MS, type ProxyDialogApp, ProxyDialogs } from './dialogs.js';
 import {
@@ -180,7 +182,7 @@ export class SipProxy implements Forwarder {
   private readonly resolveHost: (host: string) => Promise<string>;
   private readonly locate: ((input: LocateInput) => Promise<Endpoint[]>) | undefined;
   private readonly local: LocalIdentity;
-  private readonly forks = new Map<ServerTxn, Fork>();
+  private readonly forks = new ChurnMap<ServerTxn, Fork>();
   private readonly live = new Set<Branch>();
   private readonly sameService: ((a: Source, b: Source) => boolean) | undefined;
   /** The dialogs of the requests this proxy record-routed statefully. */

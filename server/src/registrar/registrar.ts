@@ -43,6 +43,7 @@ import {
   type Uri,
 } from '../sip/uri.js';
 import { type Clock, realClock } from '../transaction/clock.js';
+import { ChurnMap } from '../util/churn-map.js';
 import {
   type Binding,
   type BindingSource,
@@ -97,7 +98,7 @@ export class Registrar {
   readonly maxTime: number;
   readonly maxBindings: number;
   private readonly gruuKey: Buffer;
-  private readonly locks = new Map<string, Promise<void>>();
+  private readonly locks = new ChurnMap<string, Promise<void>>();
 
   constructor(opts: RegistrarOptions = {}) {
     this.clock = opts.clock ?? realClock;

@@ -1,12 +1,14 @@
 // The transaction layer: matches what the transport delivers to transactions (RFC 3261
 // §17.1.3, §17.2.3), creates server transactions for new requests, runs client transactions
 // for the cores, and passes up only what the transaction user must see.
+
 import type { Logger } from 'pino';
 import { makeCancel, makeResponse } from '../sip/build.js';
 import { SipSyntaxError } from '../sip/grammar.js';
 import { viaBranch } from '../sip/headers.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
 import type { Endpoint, Incoming, PreparedResponse, SipTransport, Source } from '../transport/types.js';
+import { ChurnMap } from '../util/churn-map.js';
 import { WAITING } from './base.js';
 import { ClientInviteTransaction } from './client-invite.js';
 import { ClientNonInviteTransaction } from './client-non-invite.js';
@@ -50,11 +52,11 @@ export class TransactionLayer {
   private readonly no100: boolean;
   private readonly rejectMerged: boolean;
   private user: Partial<TransactionUser>;
-  private readonly clients = new Map<string, ClientTransaction>();
+  private readonly clients = new ChurnMap<string, ClientTransaction>();
   /** Server transactions by key; completed non-INVITE ones over UDP as their record. */
-  private readonly servers = new Map<string, ServerTransaction | CompletedRecord>();
+  private readonly servers = new ChurnMap<string, ServerTransaction | CompletedRecord>();
   /** Server transactions (or records) of requests without To tag, by mergeKey. */
-  private readonly merges = new Map<string, ServerTransaction | CompletedRecord>();
+  private readonly merges = new ChurnMap<string, ServerTransaction | CompletedRecord>();
   private readonly completed: CompletedQueue;
   private readonly env: TxnEnv;
 

@@ -4,7 +4,9 @@
 // it and drop the dialog when it stops, so the counts go back to zero with the calls.
 // NkSIP's `dialog_timeout` (a dialog not refreshed in time gets a BYE) stays with the
 // caller, which owns the timers: `updated` on each dialog says when it last saw activity.
+
 import type { SipRequest, SipResponse } from '../../sip/message.js';
+import { ChurnMap } from '../../util/churn-map.js';
 import type { CallCounter } from '../calls.js';
 import { createsDialog, Dialog, type DialogContext, type DialogUpdate, dialogId } from './dialog.js';
 
@@ -23,10 +25,10 @@ export interface DialogStep {
 }
 
 export class DialogTable {
-  private readonly byId = new Map<string, Dialog>();
-  private readonly byHandle = new Map<string, Dialog>();
+  private readonly byId = new ChurnMap<string, Dialog>();
+  private readonly byHandle = new ChurnMap<string, Dialog>();
   /** The dialogs of each Call-ID (a fork's branches share one): lookups by call stay O(call). */
-  private readonly byCall = new Map<string, Dialog[]>();
+  private readonly byCall = new ChurnMap<string, Dialog[]>();
   private readonly removedListeners: ((d: Dialog) => void)[] = [];
 
   /** `calls`: where each dialog holds its call live while it is in the table. */
