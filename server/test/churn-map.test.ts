@@ -18,7 +18,9 @@ describe('ChurnMap', () => {
     expect([...m.keys()]).toEqual(['a', 'c']);
     expect([...m.values()]).toEqual([10, 3]);
     const seen: string[] = [];
-    m.forEach((v, k, map) => seen.push(`${k}=${v}/${map.size}`));
+    m.forEach((v, k, map) => {
+      seen.push(`${k}=${v}/${map.size}`);
+    });
     expect(seen).toEqual(['a=10/2', 'c=3/2']);
     m.clear();
     expect(m.size).toBe(0);

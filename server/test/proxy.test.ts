@@ -8,6 +8,7 @@ import { makeResponse } from '../src/sip/build.js';
 import type { SipRequest, SipResponse } from '../src/sip/message.js';
 import { FlowFailedError, flowToken } from '../src/transport/flow.js';
 import type { Source } from '../src/transport/types.js';
+import { collect } from './support/heap.js';
 import { type ProxyHarness, proxyDecision, proxyHarness } from './support/proxy.js';
 import { request as baseRequest, parse, source } from './support/transaction.js';
 
@@ -377,6 +378,27 @@ describe('parallel and serial forking', () => {
     await t.answer(ib as SipRequest, 200, { toTag: 'other' });
     expect(statuses(t.transport.up())).toEqual([100, 180, 180, 200, 200]);
     expect(t.proxy.stats()).toEqual({ forks: 0, branches: 0, dialogs: 0 });
+  });
+
+  it('once a branch has its 2xx the fork is let go; later 2xx on it still go up for Timer M', async () => {
+    let options: WeakRef<object> | undefined;
+    const t = setup({
+      decide: () => {
+        // a fresh options object per fork, held by the fork alone
+        const o = { recordRoute: true };
+        options = new WeakRef(o);
+        return { kind: 'proxy', targets: [[`sip:a@${A}`]], options: o };
+      },
+    });
+    await t.send(request());
+    const ia = t.transport.to(A)[0] as SipRequest;
+    await t.answer(ia, 200);
+    await collect();
+    expect(options?.deref()).toBeUndefined();
+    await t.answer(ia, 200); // a retransmission
+    await t.answer(ia, 200, { toTag: 'other' }); // a fork further down
+    expect(statuses(t.transport.up())).toEqual([100, 200, 200, 200]);
+    expect(t.proxy.stats()).toEqual({ forks: 0, branches: 0, dialogs: 2 });
   });
 
   it('tries the next serial group when a group fails', async () => {

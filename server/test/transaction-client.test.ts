@@ -121,6 +121,30 @@ describe('client INVITE transaction, unreliable', () => {
     expect(txn.state).toBe('terminated');
   });
 
+  it('in Accepted the TU may hand the further 2xx to a function alone, letting its handler go', async () => {
+    const { clock, layer } = harness();
+    const inv = request();
+    const later: string[] = [];
+    let handler: WeakRef<ClientHandler> | undefined;
+    const txn = (() => {
+      const h = recordingHandler();
+      handler = new WeakRef(h);
+      return layer.sendRequest(inv, endpoint(), h) as ClientInviteTransaction;
+    })();
+    txn.passAcceptedTo(() => later.push('early')); // not Accepted yet: nothing changes
+    layer.receive(incoming(responseTo(inv, 200, 'fork1')));
+    expect(txn.state).toBe('accepted');
+    txn.passAcceptedTo((r) => later.push(`${r.status}/${r.toTag}`));
+    await collect();
+    expect(handler?.deref()).toBeUndefined();
+    layer.receive(incoming(responseTo(inv, 200, 'fork1'))); // retransmission
+    layer.receive(incoming(responseTo(inv, 200, 'fork2'))); // another fork
+    layer.receive(incoming(responseTo(inv, 486, 'fork3'))); // still no non-2xx after a 2xx
+    expect(later).toEqual(['200/fork1', '200/fork2']);
+    clock.advance(64 * T1); // Timer M
+    expect(txn.state).toBe('terminated');
+  });
+
   it('passes the 2xx and every further 2xx in Accepted until Timer M (64*T1)', () => {
     const { clock, transport, layer, strays } = harness();
     const h = recordingHandler();

@@ -437,19 +437,8 @@ export class SipProxy implements Forwarder {
   private onResponse(b: Branch, resp: SipResponse): void {
     const fork = b.fork;
     const s = resp.status;
-    const tag = resp.toTag;
-    const fresh = tag !== undefined && !b.tags?.has(tag);
-    if (fresh) {
-      if (!b.tags) b.tags = new Set();
-      b.tags.add(tag);
-    }
-    const d = this.dialogs.response(
-      fork.txn.request,
-      resp,
-      fork.source,
-      fresh && fork.options.recordRoute === true,
-      fork.txn.callOwner,
-    );
+    b.tags ??= new Set();
+    const d = this.track(fork.txn, fork.source, fork.options.recordRoute === true, b.tags, resp);
     if (d?.early) {
       if (!b.early) b.early = [d];
       else if (!b.early.includes(d)) b.early.push(d);
@@ -477,6 +466,7 @@ export class SipProxy implements Forwarder {
         fork.answered = true;
         this.cancelPending(fork, b, COMPLETED_ELSEWHERE);
       }
+      if (b.ctx instanceof ClientInviteTransaction) b.ctx.passAcceptedTo(this.acceptedRelay(fork, b));
       this.settle(b, undefined);
       return;
     }
@@ -504,6 +494,44 @@ export class SipProxy implements Forwarder {
       }
     }
     this.settle(b, up);
+  }
+
+  /**
+   * The dialog side of a response on a branch: a To tag not seen on it before may make a
+   * dialog (Record-Route asked), a known one updates it. `tags`: the branch's tags so far.
+   */
+  private track(
+    txn: ServerTxn,
+    source: Source,
+    recordRoute: boolean,
+    tags: Set<string>,
+    resp: SipResponse,
+  ): Dialog | undefined {
+    const tag = resp.toTag;
+    const fresh = tag !== undefined && !tags.has(tag);
+    if (fresh) tags.add(tag);
+    return this.dialogs.response(txn.request, resp, source, fresh && recordRoute, txn.callOwner);
+  }
+
+  /**
+   * What the INVITE transaction of a branch answered 2xx does with the 2xx still to come in
+   * Accepted (retransmissions, other forks downstream): each goes up as the first did. It
+   * holds only what that takes, not the fork: thousands of calls a second keep it 32 s.
+   */
+  private acceptedRelay(fork: Fork, b: Branch): (resp: SipResponse) => void {
+    const { txn, source } = fork;
+    const recordRoute = fork.options.recordRoute === true;
+    const base = fork.timers ? fork.base : undefined;
+    b.tags ??= new Set();
+    const tags = b.tags;
+    return (resp) => {
+      if (resp.status < 200 || resp.status >= 300) return;
+      this.track(txn, source, recordRoute, tags, resp);
+      const up = resp.copy();
+      up.shiftVia();
+      if (base) proxyTimerResponse(txn.request, base, up);
+      txn.respond(up);
+    };
   }
 
   /**

@@ -1,15 +1,22 @@
 // What both client transactions share: sending the request, the retransmission timer that
 // only unreliable transports need (A or E) next to the timeout (B or F), following the
 // transport when it moves a large request to a stream, and transport errors.
-import type { SipRequest } from '../sip/message.js';
+import type { SipRequest, SipResponse } from '../sip/message.js';
 import { type Endpoint, isReliable } from '../transport/types.js';
 import { Transaction } from './base.js';
 import type { TimerHandle } from './clock.js';
 import { initialRetransmit, sixtyFourT1 } from './timers.js';
 import type { ClientHandler, TxnEnv, TxnState } from './types.js';
 
+const nothing = (): void => {};
+
 /** The handler of a transaction past its final response: nothing is passed up any more. */
-const SETTLED: ClientHandler = { onResponse: () => {}, onTimeout: () => {}, onTransportError: () => {} };
+const SETTLED: ClientHandler = responsesOnly(nothing);
+
+/** A handler that only takes responses, made outside any TU scope so it holds nothing else. */
+export function responsesOnly(onResponse: (resp: SipResponse) => void): ClientHandler {
+  return { onResponse, onTimeout: nothing, onTransportError: nothing };
+}
 
 export abstract class ClientTransactionBase extends Transaction {
   private sent: SipRequest | undefined;

@@ -7,7 +7,7 @@
 import { makeNon2xxAck } from '../sip/build.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
 import type { Endpoint } from '../transport/types.js';
-import { ClientTransactionBase } from './client-base.js';
+import { ClientTransactionBase, responsesOnly } from './client-base.js';
 import type { TimerHandle } from './clock.js';
 import { sixtyFourT1, timerD } from './timers.js';
 import type { ClientHandler, TxnEnv } from './types.js';
@@ -23,6 +23,15 @@ export class ClientInviteTransaction extends ClientTransactionBase {
   constructor(env: TxnEnv, key: string, request: SipRequest, target: Endpoint, handler: ClientHandler) {
     // `request` is the INVITE as sent: what a CANCEL (makeCancel) is built from
     super(env, key, 'calling', request, target, handler);
+  }
+
+  /**
+   * In Accepted, the 2xx still to come (retransmissions, other forks downstream) go to
+   * `onResponse` alone from now on: the TU's handler, whose closures may hold all its state
+   * of the request (a proxy's whole fork), is let go for the 32 s of Timer M.
+   */
+  passAcceptedTo(onResponse: (resp: SipResponse) => void): void {
+    if (this.state === 'accepted') this.handler = responsesOnly(onResponse);
   }
 
   protected pending(): boolean {
