@@ -29,12 +29,17 @@ describe('ChurnMap', () => {
 
   it('moves a small, churning map to a fresh table now and then, losing nothing', () => {
     const m = new ChurnMap<number, string>();
+    const table = () => (m as unknown as { map: Map<number, string> }).map;
+    const tables = new Set([table()]);
     // a window of 50 live entries over 10,000 insertions, as pending callbacks are
     for (let i = 0; i < 10_000; i++) {
       m.set(i, `v${i}`);
+      tables.add(table());
       if (i >= 50) m.delete(i - 50);
     }
     expect(m.renewals).toBeGreaterThanOrEqual(9);
+    // each renewal is a Map of its own (a fresh table in the young generation)
+    expect(tables.size).toBe(m.renewals + 1);
     expect(m.size).toBe(50);
     expect([...m.keys()]).toEqual(Array.from({ length: 50 }, (_, k) => 9_950 + k));
     expect(m.get(9_999)).toBe('v9999');
