@@ -3,7 +3,6 @@
 // stateless relay of responses that match no client transaction. Every message goes out
 // through the transaction layer or the transport; the proxy owns timers (Timer C) and the
 // state of each fork, which it drops as soon as the fork is over.
-
 import { lookup } from 'node:dns/promises';
 import type { Logger } from 'pino';
 import type { AppHandler } from '../core/app.js';
@@ -165,7 +164,7 @@ interface Branch {
   /** Early dialogs its provisionals made: they end with the branch unless a 2xx confirms them. */
   early: Dialog[] | undefined;
   /** To tags its responses carried: a 2xx retransmitted after the BYE makes no new dialog. */
-  tags: Set<string> | undefined;
+  readonly tags: Set<string>;
   /** RFC 3263 §4.3: the next hop's other targets, tried in turn when this one fails. */
   alternatives?: Endpoint[];
 }
@@ -358,7 +357,7 @@ export class SipProxy implements Forwarder {
         timerCFired: false,
         guard: undefined,
         early: undefined,
-        tags: undefined,
+        tags: new Set(),
       };
       fork.active.add(b);
       this.live.add(b);
@@ -437,7 +436,6 @@ export class SipProxy implements Forwarder {
   private onResponse(b: Branch, resp: SipResponse): void {
     const fork = b.fork;
     const s = resp.status;
-    b.tags ??= new Set();
     const d = this.track(fork.txn, fork.source, fork.options.recordRoute === true, b.tags, resp);
     if (d?.early) {
       if (!b.early) b.early = [d];
@@ -459,9 +457,8 @@ export class SipProxy implements Forwarder {
       return;
     }
     if (s < 300) {
-      if (fork.timers) proxyTimerResponse(fork.txn.request, fork.base, up);
       // every 2xx goes up, even after another one (RFC 6026: the server txn is Accepted)
-      fork.txn.respond(up);
+      this.up2xx(fork.txn, fork.timers ? fork.base : undefined, up);
       if (!fork.answered) {
         fork.answered = true;
         this.cancelPending(fork, b, COMPLETED_ELSEWHERE);
@@ -522,16 +519,19 @@ export class SipProxy implements Forwarder {
     const { txn, source } = fork;
     const recordRoute = fork.options.recordRoute === true;
     const base = fork.timers ? fork.base : undefined;
-    b.tags ??= new Set();
     const tags = b.tags;
     return (resp) => {
-      if (resp.status < 200 || resp.status >= 300) return;
       this.track(txn, source, recordRoute, tags, resp);
       const up = resp.copy();
       up.shiftVia();
-      if (base) proxyTimerResponse(txn.request, base, up);
-      txn.respond(up);
+      this.up2xx(txn, base, up);
     };
+  }
+
+  /** A 2xx (our Via popped) up through the server transaction; `base` when timers run (RFC 4028 §8.2). */
+  private up2xx(txn: ServerTxn, base: SipRequest | undefined, up: SipResponse): void {
+    if (base) proxyTimerResponse(txn.request, base, up);
+    txn.respond(up);
   }
 
   /**
