@@ -4,7 +4,6 @@
 // passes or the instance goes away, it is sent to another instance if one is left, else the
 // configured deadline reply or NkSIP's default applies, and the app is told. New requests are
 // shared round robin; a Call-ID stays with the instance handling it while that one lives.
-
 import type { Logger } from 'pino';
 import { defaultGetUserPass } from '../auth/server.js';
 import {

@@ -4,7 +4,6 @@
 // arrives; after 64*T1 without one the INVITE is rejected with a 5xx. One reliable 1xx at a
 // time per INVITE: another while one is unacknowledged is refused (NkSIP `pending_prack`).
 // A 2xx that would overtake an unacknowledged 1xx carrying SDP waits for its PRACK (§3).
-
 import type { SipRequest, SipResponse } from '../sip/message.js';
 import type { Clock, TimerHandle } from '../transaction/clock.js';
 import type { ServerTxn } from '../transaction/types.js';

@@ -4,7 +4,6 @@
 // dialog: the refresher is reminded at SE/2 (`invite_refresh` with the local SDP, the app
 // then refreshes with a re-INVITE or UPDATE) and a session not refreshed in time gets a BYE,
 // at SE for the refresher and SE - min(32, SE/3) for the other side (§10).
-
 import { newBranch } from '../sip/ids.js';
 import { SipRequest, type SipResponse } from '../sip/message.js';
 import type { Clock, TimerHandle } from '../transaction/clock.js';

@@ -21,7 +21,6 @@
 // dialog's local CSeq), a new branch and the credentials (auth/client.ts); the listener sees
 // only the final outcome. The dialog a 2xx creates keeps the request that carried the
 // credentials, so its ACK carries them too. Where a 2xx came from is authorised in its dialog.
-
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { type AuthRetry, type Pass, UacAuth } from '../auth/client.js';

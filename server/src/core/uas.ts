@@ -6,7 +6,6 @@
 // them after the route decision (NkSIP step 5), every response sent on a server transaction
 // creates, updates or stops its dialog, and ACKs for 2xx confirm them. One periodic sweep
 // stops dialogs idle for longer than the dialog timeout; a 2xx never ACKed stops its dialog.
-
 import type { Logger } from 'pino';
 import { UasAuthorizer } from '../auth/authorize.js';
 import { DialogAuth } from '../auth/dialog-auth.js';

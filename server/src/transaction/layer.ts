@@ -1,7 +1,6 @@
 // The transaction layer: matches what the transport delivers to transactions (RFC 3261
 // §17.1.3, §17.2.3), creates server transactions for new requests, runs client transactions
 // for the cores, and passes up only what the transaction user must see.
-
 import type { Logger } from 'pino';
 import { makeCancel, makeResponse } from '../sip/build.js';
 import { SipSyntaxError } from '../sip/grammar.js';

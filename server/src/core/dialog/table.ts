@@ -4,7 +4,6 @@
 // it and drop the dialog when it stops, so the counts go back to zero with the calls.
 // NkSIP's `dialog_timeout` (a dialog not refreshed in time gets a BYE) stays with the
 // caller, which owns the timers: `updated` on each dialog says when it last saw activity.
-
 import type { SipRequest, SipResponse } from '../../sip/message.js';
 import { ChurnMap } from '../../util/churn-map.js';
 import type { CallCounter } from '../calls.js';
