@@ -82,6 +82,10 @@ export interface Config {
    * request waiting for its final response or a dialog. Beyond it, 503 and `too_many_calls`.
    */
   maxCalls: number;
+  /** Overload guard: route and method callbacks an app may have in flight per instance, at least. */
+  appMaxPending: number;
+  /** Overload guard: beyond the count, as many as the app answers in this many ms (0: the count alone). */
+  appOverloadDelay: number;
   /** The built-in PBX (registrar, digest auth, proxy to registered contacts) for these domains. */
   pbx?: PbxConfig;
   /** DNS servers for RFC 3263 (`IP` or `IP:PORT`, `[IPv6]:PORT`); the system's when absent. */
@@ -111,6 +115,8 @@ export const DEFAULTS: Config = {
   grpc: '127.0.0.1:50051',
   nonceTimeout: 30,
   maxCalls: 100000,
+  appMaxPending: 1000,
+  appOverloadDelay: 250,
   dnsCacheTtl: 300,
   keepAliveInterval: 0,
   wsMaxMessage: 65536 + 4 * 1024 * 1024,
@@ -205,6 +211,8 @@ const CHECKS: Record<keyof Config, Checker> = {
   grpcToken: str,
   nonceTimeout: int(1, 86400),
   maxCalls: int(0, 10_000_000),
+  appMaxPending: int(1, 1_000_000),
+  appOverloadDelay: int(0, 60_000),
   pbx: (key, v) => checkPbx(key, v),
   dnsServers: (key, v) => {
     const list = typeof v === 'string' ? [v] : v;

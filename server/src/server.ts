@@ -295,6 +295,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
             : core.stopDialog(d, 'forced'),
       },
       grpc: config.grpc,
+      overload: { maxPendingPerInstance: config.appMaxPending, delayMs: config.appOverloadDelay },
       ...(config.grpcTls ? { grpcTls: config.grpcTls } : {}),
       ...(config.grpcToken !== undefined ? { grpcToken: config.grpcToken } : {}),
       logger: log,

@@ -544,6 +544,8 @@ describe('dialogs', () => {
   });
 });
 
+const PROCESS = { $case: 'route', value: { decision: { $case: 'process', value: {} } } } as const;
+
 describe('overload guard', () => {
   it('past the callbacks in flight per instance, new requests get 503 at once; room again once answered', async () => {
     const clock = new FakeClock();
@@ -551,7 +553,7 @@ describe('overload guard', () => {
       settings: appSettings(start([K.CALLBACK_KIND_ROUTE, K.CALLBACK_KIND_OPTIONS])),
       clock,
       profile: () => ({ allow: 'INVITE,ACK,OPTIONS', supported: [] }),
-      maxPendingPerInstance: 2,
+      overload: { maxPendingPerInstance: 2 },
     });
     const inst = new FakeInstance('i1');
     d.addInstance(inst);
@@ -576,5 +578,80 @@ describe('overload guard', () => {
     expect(await first).toEqual({ kind: 'process' });
     void d.route(req(), source());
     expect(inst.callbacks().length + inst2.callbacks().length).toBe(4);
+  });
+
+  it('an app answering quickly may hold what it answers in the delay; once it stops answering, the count bounds it', async () => {
+    const clock = new FakeClock();
+    const d = new AppDispatcher({
+      settings: appSettings(start([K.CALLBACK_KIND_ROUTE])),
+      clock,
+      profile: () => ({ allow: 'INVITE,ACK,OPTIONS', supported: [] }),
+      overload: { maxPendingPerInstance: 10, delayMs: 250 },
+    });
+    const inst = new FakeInstance('i1');
+    d.addInstance(inst);
+    let answered = 0;
+    const answerAll = () => {
+      for (const cb of inst.callbacks().slice(answered)) d.answer(inst, { id: cb.id, answer: PROCESS });
+      answered = inst.callbacks().length;
+    };
+    const status = async (p: RouteDecision | Promise<RouteDecision>) =>
+      (await p).kind === 'reply' ? ((await p) as { reply: Reply }).reply.status : 0;
+    // 200 answered in 100 ms: about 2 per ms, room for about 500 in flight
+    for (let ms = 0; ms < 100; ms++) {
+      void d.route(req(), source());
+      void d.route(req(), source());
+      clock.advance(1);
+      answerAll();
+    }
+    // a pause in the answers: what comes meanwhile is taken up to the bound, not the count
+    const held: Promise<RouteDecision>[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const before = inst.callbacks().length;
+      const r = d.route(req(), source()) as Promise<RouteDecision>;
+      if (inst.callbacks().length === before) {
+        expect(await status(r)).toBe(503);
+        break;
+      }
+      held.push(r);
+    }
+    expect(held.length).toBeGreaterThanOrEqual(490);
+    expect(held.length).toBeLessThanOrEqual(500);
+    expect(inst.callbacks().length - answered).toBe(held.length);
+    answerAll();
+    await expect(held[0]).resolves.toEqual({ kind: 'process' });
+    // the app stops answering: 20 in flight are within the rate's bound while it lasts, and
+    // past the count (10) once a whole interval went by without an answer
+    for (let i = 0; i < 20; i++) void d.route(req(), source());
+    expect(inst.callbacks().length - answered).toBe(20);
+    clock.advance(100);
+    void d.route(req(), source());
+    clock.advance(100);
+    expect(await status(d.route(req(), source()))).toBe(503);
+    expect(inst.callbacks().length - answered).toBe(21);
+    answerAll();
+    void d.route(req(), source());
+    expect(inst.callbacks().length - answered).toBe(1);
+  });
+
+  it('with delayMs 0 the count alone bounds a fast app', async () => {
+    const clock = new FakeClock();
+    const d = new AppDispatcher({
+      settings: appSettings(start([K.CALLBACK_KIND_ROUTE])),
+      clock,
+      profile: () => ({ allow: 'INVITE,ACK,OPTIONS', supported: [] }),
+      overload: { maxPendingPerInstance: 3, delayMs: 0 },
+    });
+    const inst = new FakeInstance('i1');
+    d.addInstance(inst);
+    for (let ms = 0; ms < 200; ms++) {
+      void d.route(req(), source());
+      clock.advance(1);
+      const cb = inst.last();
+      d.answer(inst, { id: cb.id, answer: PROCESS });
+    }
+    for (let i = 0; i < 3; i++) void d.route(req(), source());
+    expect(inst.callbacks()).toHaveLength(203);
+    expect(((await d.route(req(), source())) as { reply: Reply }).reply.status).toBe(503);
   });
 });

@@ -124,4 +124,19 @@ describe('command line and config file', () => {
       expect(() => configFromArgs(['--config', f])).toThrow(/dnsServers\[0\]: not an IP address/);
     }
   });
+  it("appMaxPending and appOverloadDelay: the apps' overload guard, in range", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nksip-cfg-'));
+    const f = join(dir, 'overload.yaml');
+    writeFileSync(f, 'appMaxPending: 5000\nappOverloadDelay: 0\n');
+    expect(configFromArgs(['--config', f])).toMatchObject({ appMaxPending: 5000, appOverloadDelay: 0 });
+    expect([DEFAULTS.appMaxPending, DEFAULTS.appOverloadDelay]).toEqual([1000, 250]);
+    writeFileSync(f, 'appMaxPending: 0\n');
+    expect(() => configFromArgs(['--config', f])).toThrow(
+      /appMaxPending must be an integer from 1 to 1000000/,
+    );
+    writeFileSync(f, 'appOverloadDelay: -1\n');
+    expect(() => configFromArgs(['--config', f])).toThrow(
+      /appOverloadDelay must be an integer from 0 to 60000/,
+    );
+  });
 });

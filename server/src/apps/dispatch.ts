@@ -83,13 +83,29 @@ export interface DispatchOptions {
   lateReplyTtlMs?: number;
   /** Call-IDs remembered for stickiness (oldest forgotten first). Default 100 000. */
   stickyMax?: number;
-  /**
-   * Overload guard: route and method callbacks in flight per connected instance beyond which
-   * new requests get 503 at once instead of queueing behind callbacks whose deadlines will
-   * pass anyway. Default 1000.
-   */
-  maxPendingPerInstance?: number;
+  /** The overload guard's bounds; NkSIP's defaults (`OVERLOAD_DEFAULTS`) for those absent. */
+  overload?: Partial<OverloadLimits>;
 }
+
+/**
+ * When an app is sent no more callbacks: past its bound of callbacks in flight, new requests
+ * get 503 at once instead of queueing behind callbacks whose deadlines would pass anyway.
+ * The bound is what the app answers in `delayMs` at the rate it answered lately, and at
+ * least `maxPendingPerInstance` per connected instance: an app that keeps up at thousands of
+ * requests a second rides out a pause of its own or of the server (a garbage collection, a
+ * core busy elsewhere) without a 503, one that stopped answering is bounded by the count,
+ * and a slow decision holds a place without making others wait for it.
+ */
+export interface OverloadLimits {
+  maxPendingPerInstance: number;
+  /** 0: the count alone. */
+  delayMs: number;
+}
+
+export const OVERLOAD_DEFAULTS: OverloadLimits = { maxPendingPerInstance: 1000, delayMs: 250 };
+
+/** How long the answer rate the overload guard goes by is measured over, at least (ms). */
+const RATE_INTERVAL_MS = 100;
 
 type Purpose = 'route' | 'method' | 'notify' | 'authorize' | 'user_pass' | 'branch';
 
@@ -316,6 +332,11 @@ export class AppDispatcher implements AppHandler {
   private readonly lateReplyTtl: number;
   private readonly stickyMax: number;
   private readonly maxPending: number;
+  private readonly overloadDelay: number;
+  /** Answers counted since `rateSince`, and the answers per ms over the interval before. */
+  private answered = 0;
+  private rateSince = 0;
+  private answerRate = 0;
   /** Requests answered 503 by the overload guard since the last log line about it. */
   private shed = 0;
   private shedLogged = 0;
@@ -335,7 +356,9 @@ export class AppDispatcher implements AppHandler {
     this.log = opts.logger;
     this.lateReplyTtl = opts.lateReplyTtlMs ?? 900_000;
     this.stickyMax = opts.stickyMax ?? 100_000;
-    this.maxPending = opts.maxPendingPerInstance ?? 1000;
+    this.maxPending = opts.overload?.maxPendingPerInstance ?? OVERLOAD_DEFAULTS.maxPendingPerInstance;
+    this.overloadDelay = opts.overload?.delayMs ?? OVERLOAD_DEFAULTS.delayMs;
+    this.rateSince = opts.clock.now();
     const r = opts.settings.registrar;
     if (r) {
       this.store = new MemoryStore({ clock: opts.clock });
@@ -624,9 +647,11 @@ export class AppDispatcher implements AppHandler {
    * logs at most once a second) each request turned away.
    */
   private overloaded(): boolean {
-    if (this.pending.size < this.maxPending * Math.max(1, this.live.length)) return false;
-    this.shed++;
+    const n = this.pending.size;
+    if (n < this.maxPending * Math.max(1, this.live.length)) return false;
     const now = this.clock.now();
+    if (n < this.recentRate(now) * this.overloadDelay) return false;
+    this.shed++;
     if (now - this.shedLogged >= 1000) {
       this.log?.warn(
         { app: this.settings.name, pending: this.pending.size, shed: this.shed },
@@ -636,6 +661,27 @@ export class AppDispatcher implements AppHandler {
       this.shedLogged = now;
     }
     return true;
+  }
+
+  /** Counts an answer for the overload guard's answer rate. */
+  private noteAnswer(): void {
+    this.answered++;
+    const now = this.clock.now();
+    if (now - this.rateSince >= RATE_INTERVAL_MS) this.recentRate(now);
+  }
+
+  /**
+   * Answers per ms over the last interval: the one just ended when one has, so an app that
+   * stopped answering is seen to, an interval later.
+   */
+  private recentRate(now: number): number {
+    const elapsed = now - this.rateSince;
+    if (elapsed >= RATE_INTERVAL_MS) {
+      this.answerRate = this.answered / elapsed;
+      this.answered = 0;
+      this.rateSince = now;
+    }
+    return this.answerRate;
   }
 
   /** The sticky instance of a Call-ID while it lives, else the next in round robin. */
@@ -827,6 +873,7 @@ export class AppDispatcher implements AppHandler {
     this.pending.delete(p.id);
     if (p.timer) this.clock.clearTimer(p.timer);
     p.timer = undefined;
+    this.noteAnswer();
     try {
       this.apply(p, a);
     } catch (e) {

@@ -6,6 +6,7 @@ import type { UasProfile } from '../core/uas-checks.js';
 import type { Clock } from '../transaction/clock.js';
 import type { Source } from '../transport/types.js';
 import type { DialogPort } from './dialog-commands.js';
+import type { OverloadLimits } from './dispatch.js';
 import { type GrpcTls, startGrpc } from './grpc.js';
 import { AppRegistry, type ListenerPort, type ListenerRef } from './registry.js';
 import type { StunPort } from './stun-command.js';
@@ -28,6 +29,8 @@ export interface AppsOptions {
   stun?: StunPort;
   /** `HOST:PORT` for the gRPC service; false: no gRPC. */
   grpc: string | false;
+  /** Every app's overload guard. */
+  overload?: Partial<OverloadLimits>;
   grpcTls?: GrpcTls;
   grpcToken?: string;
   logger?: Logger;
@@ -50,6 +53,7 @@ export async function startApps(opts: AppsOptions): Promise<AppsLayer> {
     defaultApp: opts.defaultApp,
     profile: opts.profile,
     version: opts.version,
+    ...(opts.overload ? { overload: opts.overload } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
   });

@@ -28,7 +28,7 @@ import {
   DEFAULT_DEADLINE_MS,
   InvalidConfig,
 } from './app-config.js';
-import { AppDispatcher, type InstanceLink } from './dispatch.js';
+import { AppDispatcher, type InstanceLink, type OverloadLimits } from './dispatch.js';
 
 export type ListenTransport = TransportName;
 
@@ -70,6 +70,7 @@ export interface RegistryOptions {
   clock?: Clock;
   logger?: Logger;
   defaultDeadlineMs?: number;
+  overload?: Partial<OverloadLimits>;
 }
 
 interface AppEntry {
@@ -314,6 +315,7 @@ export class AppRegistry {
         settings,
         profile: this.opts.profile,
         clock: this.clock,
+        ...(this.opts.overload ? { overload: this.opts.overload } : {}),
         ...(this.log ? { logger: this.log } : {}),
       }),
       listeners,
