@@ -1,7 +1,12 @@
-// Long-lived strings must not keep the message text they were sliced from.
+// Long-lived strings and messages must not keep the message text or bytes they came from.
 import { describe, expect, it } from 'vitest';
+import { makeResponse } from '../src/sip/build.js';
+import type { SipRequest } from '../src/sip/message.js';
+import { parseMessage } from '../src/sip/parser.js';
+import { serialize, serializeOwned } from '../src/sip/serializer.js';
 import { detached, flat } from '../src/sip/strings.js';
 import { bigText, heldBy } from './support/heap.js';
+import { request } from './support/transaction.js';
 
 const TEXT = 4 * 1024 * 1024;
 
@@ -24,5 +29,66 @@ describe('long-lived strings', () => {
     const { held, kept } = heldBy(() => keepSlices((s) => flat(`${s}\n${s.length}`)));
     expect(held).toBeLessThan(TEXT / 8);
     expect(kept[2]).toBe(`${'2'.padEnd(40, 'x')}\n40`);
+  });
+});
+
+describe('long-lived messages', () => {
+  const PAD = 256 * 1024;
+  /** A received INVITE whose head is mostly one big header, with an SDP body. */
+  const received = (i: number) =>
+    request({
+      callId: `call-${i}-${'c'.repeat(40)}`,
+      headers: [`X-Pad: ${'p'.repeat(PAD)}`, `Subject: ${'s'.repeat(40)}`],
+    });
+
+  it('compacted: the same request; its values keep none of the received text', () => {
+    const orig = received(0);
+    const c = orig.compacted();
+    expect(c).not.toBe(orig);
+    expect([c.method, c.uri, c.version, c.callId]).toEqual([
+      orig.method,
+      orig.uri,
+      orig.version,
+      orig.callId,
+    ]);
+    expect(c.headers.map((h) => [h.name, h.value])).toEqual(orig.headers.map((h) => [h.name, h.value]));
+    expect(c.headers.every((h) => h.raw === undefined)).toBe(true);
+    expect(orig.headers.some((h) => h.raw !== undefined)).toBe(true);
+    // once the big header goes, the rest of a compacted copy is small; the control (the
+    // received request itself, less that header) shows the measure works
+    const keepRest = (make: (r: SipRequest) => SipRequest) => () =>
+      Array.from({ length: 8 }, (_, i) => make(received(i)).removeHeader('x-pad'));
+    expect(heldBy(keepRest((r) => r)).held).toBeGreaterThan(4 * PAD);
+    const { held, kept } = heldBy(keepRest((r) => r.compacted()));
+    expect(held).toBeLessThan(PAD);
+    expect(kept[3]?.header('subject')).toBe('s'.repeat(40));
+  });
+
+  it('compacted: the body in a buffer of its own, not a view of the datagram', () => {
+    const datagram = Buffer.from(
+      'MESSAGE sip:bob@biloxi.com SIP/2.0\r\nVia: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bKm1\r\n' +
+        'Max-Forwards: 70\r\nTo: <sip:bob@biloxi.com>\r\nFrom: <sip:alice@atlanta.com>;tag=1\r\n' +
+        'Call-ID: m1@pc33\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello',
+      'latin1',
+    );
+    const orig = parseMessage(datagram).msg as SipRequest;
+    expect(orig.body.buffer).toBe(datagram.buffer); // the control: a view
+    const c = orig.compacted();
+    expect(c.body.toString()).toBe('hello');
+    expect(c.body.buffer).not.toBe(datagram.buffer);
+    expect(c.body.buffer.byteLength).toBe(5);
+  });
+
+  it('serializeOwned: the bytes of serialize, in a buffer of their own rather than a pool slab', () => {
+    const req = request({ method: 'OPTIONS' });
+    const pooled = serialize(req);
+    expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.length); // the control: a slab
+    const owned = serializeOwned(req);
+    expect(owned.equals(pooled)).toBe(true);
+    expect(owned.buffer.byteLength).toBe(owned.length);
+    const withBody = parseMessage(serialize(makeResponse(req, 200, { body: Buffer.from('v=0\r\n') }))).msg;
+    const bytes = serializeOwned(withBody);
+    expect(bytes.equals(serialize(withBody))).toBe(true);
+    expect(bytes.buffer.byteLength).toBe(bytes.length);
   });
 });

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { makeResponse } from '../src/sip/build.js';
-import type { SipRequest } from '../src/sip/message.js';
-import { flush, harness, incoming, request, schedule, source } from './support/transaction.js';
+import type { SipRequest, SipResponse } from '../src/sip/message.js';
+import { serialize } from '../src/sip/serializer.js';
+import type { ServerInviteTransaction } from '../src/transaction/server-invite.js';
+import type { ServerTxn } from '../src/transaction/types.js';
+import { heldBy } from './support/heap.js';
+import { flush, harness, incoming, parse, request, schedule, source } from './support/transaction.js';
 
 const T1 = 500;
 
@@ -164,6 +168,43 @@ describe('server INVITE transaction', () => {
     layer.receive(incoming(request()));
     expect(requests).toHaveLength(2);
     layer.close();
+  });
+
+  it('Accepted keeps the INVITE compacted and nothing of the 2xx (a proxy relays a big one) for Timer L', () => {
+    const { transport, layer, requests } = harness();
+    const PAD = 256 * 1024;
+    const { held, kept } = heldBy(() => {
+      const txns: { txn: ServerTxn; inv: SipRequest }[] = [];
+      for (let i = 0; i < 8; i++) {
+        layer.receive(incoming(request({ branch: `z9hG4bKpad${i}`, callId: `pad-${i}@host` })));
+        const { txn, req: inv } = requests[i]!;
+        // the 2xx as it came from downstream: parsed, its To tag a slice of its text
+        const ok = makeResponse(inv, 200, {
+          toTag: `callee-tag-${i}-0123456789abcdef`,
+          headers: [['X-Pad', 'p'.repeat(PAD)]],
+        });
+        txn.respond(parse(serialize(ok).toString('latin1')) as SipResponse);
+        expect(txn.state).toBe('accepted');
+        txns.push({ txn, inv });
+      }
+      transport.sent.length = 0;
+      return txns;
+    });
+    // eight 2xx of 256 KiB went through; a To tag kept as sliced would keep each whole
+    expect(held).toBeLessThan(4 * PAD);
+    for (const { txn, inv } of kept) {
+      expect(txn.request).not.toBe(inv);
+      expect(txn.request.callId).toBe(inv.callId);
+      expect(txn.request.headers.some((h) => h.raw !== undefined)).toBe(false);
+    }
+    // what it still does with that: absorb copies, pass the ACK, match a CANCEL
+    layer.receive(incoming(request({ branch: 'z9hG4bKpad3', callId: 'pad-3@host' })));
+    expect(requests).toHaveLength(8);
+    expect(transport.sent).toHaveLength(0);
+    expect(
+      layer.findInviteForCancel(request({ method: 'CANCEL', branch: 'z9hG4bKpad3', callId: 'pad-3@host' })),
+    ).toBe(kept[3]?.txn);
+    expect((kept[3]!.txn as ServerInviteTransaction).sentTag).toBe('callee-tag-3-0123456789abcdef');
   });
 
   it('Timer L is 64*T1 on reliable transports too', () => {

@@ -16,6 +16,7 @@ import { makeResponse, reasonPhrase } from '../sip/build.js';
 import { getParam, quote, SipSyntaxError } from '../sip/grammar.js';
 import { viaBranch } from '../sip/headers.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
+import { detached } from '../sip/strings.js';
 import { bareHost, formatUri, isSipUri, type SipUri, type Uri } from '../sip/uri.js';
 import {
   type ClientHandler,
@@ -506,7 +507,8 @@ export class SipProxy implements Forwarder {
   ): Dialog | undefined {
     const tag = resp.toTag;
     const fresh = tag !== undefined && !tags.has(tag);
-    if (fresh) tags.add(tag);
+    // kept for Timer M: a slice of the response's text would keep all of it
+    if (fresh) tags.add(detached(tag));
     return this.dialogs.response(txn.request, resp, source, fresh && recordRoute, txn.callOwner);
   }
 

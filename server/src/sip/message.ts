@@ -17,6 +17,7 @@ import {
   type Via,
 } from './headers.js';
 import { canonicalName, isListHeader } from './names.js';
+import { detached } from './strings.js';
 import { parseUri, type Uri } from './uri.js';
 
 export interface Header {
@@ -338,6 +339,22 @@ export class SipRequest extends SipMessageBase {
     out.copyViews(this);
     out.parsedUri = this.parsedUri;
     return out;
+  }
+
+  /**
+   * The same request holding nothing else alive: header values copied out of the received
+   * message's text, without the lines as received (it is not forwarded again), no parsed
+   * views, the body in a buffer of its own. For a request kept long after it was handled.
+   */
+  compacted(): SipRequest {
+    const headers: Header[] = this.headers.map((h) => ({ name: h.name, value: detached(h.value) }));
+    let body = EMPTY;
+    if (this.body.length > 0) {
+      // a buffer of its own: a slice would keep the datagram, a small copy a pool slab
+      body = Buffer.allocUnsafeSlow(this.body.length);
+      this.body.copy(body);
+    }
+    return new SipRequest(this.method, detached(this.uri), headers, body, this.version);
   }
 
   /** The Request-URI parsed; throws SipSyntaxError when malformed. */

@@ -32,9 +32,21 @@ export function serializeHead(msg: SipMessage, contentLength = msg.body.length):
 export function serialize(msg: SipMessage): Buffer {
   const head = serializeHead(msg);
   if (msg.body.length === 0) return Buffer.from(head, 'latin1');
-  const headLen = head.length; // latin1: one octet per char
-  const out = Buffer.allocUnsafe(headLen + msg.body.length);
-  out.write(head, 0, 'latin1');
-  msg.body.copy(out, headLen);
+  return withBody(head, msg.body, Buffer.allocUnsafe(head.length + msg.body.length));
+}
+
+/**
+ * The bytes in a buffer of their own, for bytes kept for long (a response resent for Timer
+ * J's 32 s): a small buffer from Node's pool would keep the whole 8 KB slab it shares with
+ * the messages of the moment.
+ */
+export function serializeOwned(msg: SipMessage): Buffer {
+  const head = serializeHead(msg);
+  return withBody(head, msg.body, Buffer.allocUnsafeSlow(head.length + msg.body.length));
+}
+
+function withBody(head: string, body: Buffer, out: Buffer): Buffer {
+  out.write(head, 0, 'latin1'); // one octet per char
+  body.copy(out, head.length);
   return out;
 }

@@ -10,7 +10,8 @@ import type { ServerTxn, TxnEnv, TxnState } from './types.js';
 
 export abstract class ServerTransactionBase extends Transaction implements ServerTxn {
   abstract readonly isInvite: boolean;
-  readonly request: SipRequest;
+  /** Replaced by its compacted copy by an INVITE transaction when Accepted. */
+  request: SipRequest;
   /** Where the request came from; a retransmission on another connection moves it there. */
   source: Source;
   lastResponse: SipResponse | undefined;

@@ -8,6 +8,7 @@
 //                         +--Timer H--> Terminated (TU told)
 import { makeResponse } from '../sip/build.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
+import { detached } from '../sip/strings.js';
 import type { Source } from '../transport/types.js';
 import type { TimerHandle } from './clock.js';
 import { ServerTransactionBase } from './server-base.js';
@@ -53,9 +54,11 @@ export class ServerInviteTransaction extends ServerTransactionBase {
       this.timerL = this.timer(sixtyFourT1(this.env.timers), () => this.terminate());
       // Accepted resends nothing of its own (the TU retransmits its 2xx): for the 32 s of
       // Timer L only the tag is kept, not the response (a proxy's holds the callee's 200)
-      this.acceptedTag = resp.toTag;
+      const tag = resp.toTag;
+      this.acceptedTag = tag === undefined ? undefined : detached(tag);
       this.send(resp);
       this.lastResponse = undefined;
+      this.request = this.request.compacted();
       return true;
     } else if (s >= 300) {
       this.state = 'completed';

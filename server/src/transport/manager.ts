@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_HEADER_SIZE } from '../sip/framer.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
 import { parseMessage } from '../sip/parser.js';
-import { serialize } from '../sip/serializer.js';
+import { serialize, serializeOwned } from '../sip/serializer.js';
 import {
   hostText,
   ipFamily,
@@ -349,12 +349,11 @@ export class TransportManager implements SipTransport {
   }
 
   sendResponse(resp: SipResponse, source: Source): Promise<void> {
-    return this.sendPrepared(this.prepareResponse(resp, source), source);
+    return this.sendPrepared(prepared(resp, source, serialize(resp)), source);
   }
 
   prepareResponse(resp: SipResponse, source: Source): PreparedResponse {
-    // the §18.2.2 destination is read from the Via now, so the bytes alone go out again
-    return new PreparedSend(resp.status, serialize(resp), responseDestination(safeTopVia(resp), source));
+    return prepared(resp, source, serializeOwned(resp));
   }
 
   sendPrepared(prepared: PreparedResponse, source: Source): Promise<void> {
@@ -741,6 +740,11 @@ function connectionSource(c: Connection): Source {
     localPort: c.localPort,
     connectionId: c.id,
   };
+}
+
+/** The §18.2.2 destination is read from the Via now, so the bytes alone go out again. */
+function prepared(resp: SipResponse, source: Source, data: Buffer): PreparedSend {
+  return new PreparedSend(resp.status, data, responseDestination(safeTopVia(resp), source));
 }
 
 /** A response's bytes and where §18.2.2 sends them when there is no connection to answer on. */

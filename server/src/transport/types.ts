@@ -77,8 +77,8 @@ export interface SipTransport {
   /** Sends a response back along the path of RFC 3261 §18.2.2 / RFC 3581 for `source`. */
   sendResponse(resp: SipResponse, source: Source): Promise<void>;
   /**
-   * What `sendResponse` would send, made once: `sendPrepared` then sends it (again) for the
-   * same `source`, or the one a retransmission of the request came from.
+   * What `sendResponse` would send, made once to be kept: `sendPrepared` then sends it
+   * (again) for the same `source`, or the one a retransmission of the request came from.
    */
   prepareResponse(resp: SipResponse, source: Source): PreparedResponse;
   sendPrepared(prepared: PreparedResponse, source: Source): Promise<void>;
