@@ -8,6 +8,7 @@ import type { AppHandler } from '../src/core/app.js';
 import { PROCESS } from '../src/core/decision.js';
 import type { Reply } from '../src/core/reply.js';
 import { UasCore } from '../src/core/uas.js';
+import { makeStatelessResponse } from '../src/sip/build.js';
 import type { SipRequest } from '../src/sip/message.js';
 import { parseMessage } from '../src/sip/parser.js';
 import { FakeClock } from '../src/transaction/clock.js';
@@ -266,6 +267,28 @@ describe('route decisions', () => {
     expect(u.transport.responses().map((r) => [r.status, r.reason])).toEqual([[404, 'Nobody']]);
     // the transaction is gone at once: a retransmission is a new request
     expect(u.layer.stats().server).toBe(0);
+  });
+
+  it('an answer sent without a transaction has the same To tag for every copy of the request (§8.2.7)', async () => {
+    const u = setup(routed(() => ({ kind: 'reply_stateless', reply: { status: 404 } })));
+    const copy = { method: 'OPTIONS', branch: 'z9hG4bKsl1', callId: 'sl1' };
+    u.send(request(copy));
+    u.send(request(copy)); // a retransmission: answered again, the same tag
+    u.send(request({ ...copy, branch: 'z9hG4bKsl2' })); // another request
+    const bad = { method: 'INVITE', cseqMethod: 'OPTIONS', branch: 'z9hG4bKsl3', callId: 'sl3' };
+    u.send(request(bad)); // malformed, twice
+    u.send(request(bad));
+    await flush();
+    const tags = u.transport.responses().map((r) => r.toTag);
+    expect(u.transport.responses().map((r) => r.status)).toEqual([404, 404, 404, 400, 400]);
+    expect(tags.every((t) => t !== undefined && /^[A-Za-z0-9]{12}$/.test(t))).toBe(true);
+    expect(tags[1]).toBe(tags[0]);
+    expect(tags[4]).toBe(tags[3]);
+    expect(new Set(tags).size).toBe(3);
+    // a tag the answer names, or the request's own, stays; a 100 has none
+    expect(makeStatelessResponse(request({ ...copy, toTag: 'theirs' }), 404).toTag).toBe('theirs');
+    expect(makeStatelessResponse(request(copy), 404, { toTag: 'mine' }).toTag).toBe('mine');
+    expect(makeStatelessResponse(request(copy), 100).toTag).toBeUndefined();
   });
 
   it('process runs the checks then the method; process_stateless too, but never for INVITE', async () => {

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { UasAuthorizer } from '../auth/authorize.js';
 import { DialogAuth } from '../auth/dialog-auth.js';
 import { Authenticator } from '../auth/server.js';
-import { makeResponse, reasonPhrase } from '../sip/build.js';
+import { makeResponse, makeStatelessResponse, reasonPhrase } from '../sip/build.js';
 import { newTag } from '../sip/ids.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
 import type { Parsed } from '../sip/parser.js';
@@ -235,7 +235,7 @@ export class UasCore {
     this.log?.debug({ status, reason, source, method: req.method }, 'stateless answer');
     let resp: SipResponse;
     try {
-      resp = makeResponse(req, status, responseOptions(r ?? { status, reason }));
+      resp = makeStatelessResponse(req, status, responseOptions(r ?? { status, reason }));
     } catch {
       return;
     }

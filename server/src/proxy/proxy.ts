@@ -12,7 +12,7 @@ import type { Dialog } from '../core/dialog/dialog.js';
 import { stopReason } from '../core/dialog/dialog.js';
 import type { Forwarder } from '../core/forwarder.js';
 import { responseOptions } from '../core/reply.js';
-import { makeResponse, reasonPhrase } from '../sip/build.js';
+import { makeResponse, makeStatelessResponse, reasonPhrase } from '../sip/build.js';
 import { getParam, quote, SipSyntaxError } from '../sip/grammar.js';
 import { viaBranch } from '../sip/headers.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
@@ -958,7 +958,7 @@ export class SipProxy implements Forwarder {
     if (req.method === 'ACK') return;
     let resp: SipResponse;
     try {
-      resp = makeResponse(req, r.status, responseOpts(r));
+      resp = makeStatelessResponse(req, r.status, responseOpts(r));
     } catch {
       return;
     }

@@ -1,7 +1,7 @@
 // Messages derived from others: responses to a request (RFC 3261 §8.2.6), the ACK for a
 // non-2xx final response (§17.1.1.3) and CANCEL (§9.1).
 
-import { newTag } from './ids.js';
+import { newTag, statelessTag } from './ids.js';
 import { type Header, SipRequest, SipResponse } from './message.js';
 
 const REASONS: Record<number, string> = {
@@ -129,6 +129,20 @@ export function makeResponse(req: SipRequest, status: number, opts: ResponseOpti
     if (opts.contentType) resp.setHeader('content-type', opts.contentType);
   }
   return resp;
+}
+
+/**
+ * A response sent without a transaction (a stateless UAS or proxy, RFC 3261 §8.2.7): its To
+ * tag, unless given, is the same for each retransmission of the request.
+ */
+export function makeStatelessResponse(
+  req: SipRequest,
+  status: number,
+  opts: ResponseOptions = {},
+): SipResponse {
+  if (opts.toTag !== undefined || status === 100) return makeResponse(req, status, opts);
+  const identity = `${req.header('via')}\n${req.header('call-id')}\n${req.header('from')}\n${req.header('cseq')}`;
+  return makeResponse(req, status, { ...opts, toTag: statelessTag(identity) });
 }
 
 /** The ACK a client INVITE transaction sends for a non-2xx final response. */

@@ -2,7 +2,7 @@
 // §17.1.3, §17.2.3), creates server transactions for new requests, runs client transactions
 // for the cores, and passes up only what the transaction user must see.
 import type { Logger } from 'pino';
-import { makeCancel, makeResponse } from '../sip/build.js';
+import { makeCancel, makeResponse, makeStatelessResponse } from '../sip/build.js';
 import { SipSyntaxError } from '../sip/grammar.js';
 import { viaBranch } from '../sip/headers.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
@@ -278,7 +278,7 @@ export class TransactionLayer {
     if (req.method === 'ACK') return; // never answered
     let resp: SipResponse;
     try {
-      resp = makeResponse(req, 400, { reason });
+      resp = makeStatelessResponse(req, 400, { reason });
     } catch {
       return; // not even the headers of a response can be copied: drop (RFC 3261 §18.3)
     }
