@@ -604,7 +604,8 @@ describe('overload guard', () => {
       clock.advance(1);
       answerAll();
     }
-    // a pause in the answers: what comes meanwhile is taken up to the bound, not the count
+    // a pause in the answers (150 ms): what comes meanwhile is taken up to the bound, not the count
+    clock.advance(150);
     const held: Promise<RouteDecision>[] = [];
     for (let i = 0; i < 1000; i++) {
       const before = inst.callbacks().length;
@@ -620,13 +621,14 @@ describe('overload guard', () => {
     expect(inst.callbacks().length - answered).toBe(held.length);
     answerAll();
     await expect(held[0]).resolves.toEqual({ kind: 'process' });
-    // the app stops answering: 20 in flight are within the rate's bound while it lasts, and
-    // past the count (10) once a whole interval went by without an answer
+    // the app stops answering: 20 in flight are within the rate's bound while the pause is
+    // shorter than the half second it goes by, and past the count (10) after that
     for (let i = 0; i < 20; i++) void d.route(req(), source());
     expect(inst.callbacks().length - answered).toBe(20);
-    clock.advance(100);
+    clock.advance(400);
     void d.route(req(), source());
-    clock.advance(100);
+    expect(inst.callbacks().length - answered).toBe(21);
+    clock.advance(500);
     expect(await status(d.route(req(), source()))).toBe(503);
     expect(inst.callbacks().length - answered).toBe(21);
     answerAll();

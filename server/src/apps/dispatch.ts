@@ -83,18 +83,19 @@ export interface DispatchOptions {
   lateReplyTtlMs?: number;
   /** Call-IDs remembered for stickiness (oldest forgotten first). Default 100 000. */
   stickyMax?: number;
-  /** The overload guard's bounds; NkSIP's defaults (`OVERLOAD_DEFAULTS`) for those absent. */
+  /** The overload guard's bounds; `OVERLOAD_DEFAULTS` for those absent. */
   overload?: Partial<OverloadLimits>;
 }
 
 /**
  * When an app is sent no more callbacks: past its bound of callbacks in flight, new requests
  * get 503 at once instead of queueing behind callbacks whose deadlines would pass anyway.
- * The bound is what the app answers in `delayMs` at the rate it answered lately, and at
- * least `maxPendingPerInstance` per connected instance: an app that keeps up at thousands of
- * requests a second rides out a pause of its own or of the server (a garbage collection, a
- * core busy elsewhere) without a 503, one that stopped answering is bounded by the count,
- * and a slow decision holds a place without making others wait for it.
+ * The bound is what the app answers in `delayMs` at the best rate it answered over the last
+ * half second, and at least `maxPendingPerInstance` per connected instance: an app that
+ * keeps up at thousands of requests a second rides out a pause of its own or of the server
+ * (a garbage collection, a core busy elsewhere) without a 503, one that stopped answering is
+ * bounded by the count half a second later, and a slow decision holds a place without making
+ * others wait for it.
  */
 export interface OverloadLimits {
   maxPendingPerInstance: number;
@@ -104,8 +105,10 @@ export interface OverloadLimits {
 
 export const OVERLOAD_DEFAULTS: OverloadLimits = { maxPendingPerInstance: 1000, delayMs: 250 };
 
-/** How long the answer rate the overload guard goes by is measured over, at least (ms). */
+/** The overload guard measures the answer rate over intervals of at least this (ms)... */
 const RATE_INTERVAL_MS = 100;
+/** ...and goes by the best of the last this many. */
+const RATE_INTERVALS = 5;
 
 type Purpose = 'route' | 'method' | 'notify' | 'authorize' | 'user_pass' | 'branch';
 
@@ -333,10 +336,11 @@ export class AppDispatcher implements AppHandler {
   private readonly stickyMax: number;
   private readonly maxPending: number;
   private readonly overloadDelay: number;
-  /** Answers counted since `rateSince`, and the answers per ms over the interval before. */
+  /** Answers counted since `rateSince`; answers per ms in the last intervals (a ring). */
   private answered = 0;
   private rateSince = 0;
-  private answerRate = 0;
+  private readonly rates = new Float64Array(RATE_INTERVALS);
+  private rateAt = 0;
   /** Requests answered 503 by the overload guard since the last log line about it. */
   private shed = 0;
   private shedLogged = 0;
@@ -671,17 +675,26 @@ export class AppDispatcher implements AppHandler {
   }
 
   /**
-   * Answers per ms over the last interval: the one just ended when one has, so an app that
-   * stopped answering is seen to, an interval later.
+   * The best answers per ms of the last intervals, the one just ended included: a pause in
+   * the answers lowers it only once it outlasts them all.
    */
   private recentRate(now: number): number {
     const elapsed = now - this.rateSince;
     if (elapsed >= RATE_INTERVAL_MS) {
-      this.answerRate = this.answered / elapsed;
+      // a span of several intervals without a roll (no answers came to roll it) counts as
+      // that many intervals at its average rate
+      const rate = this.answered / elapsed;
+      const spans = Math.min(RATE_INTERVALS, Math.floor(elapsed / RATE_INTERVAL_MS));
+      for (let i = 0; i < spans; i++) {
+        this.rates[this.rateAt] = rate;
+        this.rateAt = (this.rateAt + 1) % RATE_INTERVALS;
+      }
       this.answered = 0;
       this.rateSince = now;
     }
-    return this.answerRate;
+    let best = 0;
+    for (const r of this.rates) if (r > best) best = r;
+    return best;
   }
 
   /** The sticky instance of a Call-ID while it lives, else the next in round robin. */
