@@ -4,7 +4,12 @@
 import { describe, expect, it } from 'vitest';
 import { appConfig } from '../../test/apps/support.js';
 import { type AppSettings, appSettings } from '../src/apps/app-config.js';
-import { AppDispatcher, dialogUpdateToPb, type InstanceLink } from '../src/apps/dispatch.js';
+import {
+  AppDispatcher,
+  dialogUpdateToPb,
+  type InstanceLink,
+  type OverloadLimits,
+} from '../src/apps/dispatch.js';
 import type { RouteDecision } from '../src/core/decision.js';
 import { Dialog } from '../src/core/dialog/dialog.js';
 import type { Reply } from '../src/core/reply.js';
@@ -546,17 +551,23 @@ describe('dialogs', () => {
 
 const PROCESS = { $case: 'route', value: { decision: { $case: 'process', value: {} } } } as const;
 
+/** A dispatcher for route and OPTIONS callbacks with these overload bounds, one instance in. */
+function guarded(overload: Partial<OverloadLimits>) {
+  const clock = new FakeClock();
+  const d = new AppDispatcher({
+    settings: appSettings(start([K.CALLBACK_KIND_ROUTE, K.CALLBACK_KIND_OPTIONS])),
+    clock,
+    profile: () => ({ allow: 'INVITE,ACK,OPTIONS', supported: [] }),
+    overload,
+  });
+  const inst = new FakeInstance('i1');
+  d.addInstance(inst);
+  return { clock, d, inst };
+}
+
 describe('overload guard', () => {
   it('past the callbacks in flight per instance, new requests get 503 at once; room again once answered', async () => {
-    const clock = new FakeClock();
-    const d = new AppDispatcher({
-      settings: appSettings(start([K.CALLBACK_KIND_ROUTE, K.CALLBACK_KIND_OPTIONS])),
-      clock,
-      profile: () => ({ allow: 'INVITE,ACK,OPTIONS', supported: [] }),
-      overload: { maxPendingPerInstance: 2 },
-    });
-    const inst = new FakeInstance('i1');
-    d.addInstance(inst);
+    const { d, inst } = guarded({ maxPendingPerInstance: 2 });
     const first = d.route(req(), source()) as Promise<RouteDecision>;
     void d.method(req(), source());
     expect(inst.callbacks()).toHaveLength(2);
@@ -574,22 +585,14 @@ describe('overload guard', () => {
     expect(inst.callbacks().length + inst2.callbacks().length).toBe(3);
     // answering frees a place
     const id = inst.callbacks()[0]?.id as number;
-    d.answer(inst, { id, answer: { $case: 'route', value: { decision: { $case: 'process', value: {} } } } });
+    d.answer(inst, { id, answer: PROCESS });
     expect(await first).toEqual({ kind: 'process' });
     void d.route(req(), source());
     expect(inst.callbacks().length + inst2.callbacks().length).toBe(4);
   });
 
   it('an app answering quickly may hold what it answers in the delay; once it stops answering, the count bounds it', async () => {
-    const clock = new FakeClock();
-    const d = new AppDispatcher({
-      settings: appSettings(start([K.CALLBACK_KIND_ROUTE])),
-      clock,
-      profile: () => ({ allow: 'INVITE,ACK,OPTIONS', supported: [] }),
-      overload: { maxPendingPerInstance: 10, delayMs: 250 },
-    });
-    const inst = new FakeInstance('i1');
-    d.addInstance(inst);
+    const { clock, d, inst } = guarded({ maxPendingPerInstance: 10, delayMs: 250 });
     let answered = 0;
     const answerAll = () => {
       for (const cb of inst.callbacks().slice(answered)) d.answer(inst, { id: cb.id, answer: PROCESS });
@@ -637,15 +640,7 @@ describe('overload guard', () => {
   });
 
   it('with delayMs 0 the count alone bounds a fast app', async () => {
-    const clock = new FakeClock();
-    const d = new AppDispatcher({
-      settings: appSettings(start([K.CALLBACK_KIND_ROUTE])),
-      clock,
-      profile: () => ({ allow: 'INVITE,ACK,OPTIONS', supported: [] }),
-      overload: { maxPendingPerInstance: 3, delayMs: 0 },
-    });
-    const inst = new FakeInstance('i1');
-    d.addInstance(inst);
+    const { clock, d, inst } = guarded({ maxPendingPerInstance: 3, delayMs: 0 });
     for (let ms = 0; ms < 200; ms++) {
       void d.route(req(), source());
       clock.advance(1);
