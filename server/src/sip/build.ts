@@ -141,8 +141,13 @@ export function makeStatelessResponse(
   opts: ResponseOptions = {},
 ): SipResponse {
   if (opts.toTag !== undefined || status === 100) return makeResponse(req, status, opts);
-  const identity = `${req.header('via')}\n${req.header('call-id')}\n${req.header('from')}\n${req.header('cseq')}`;
-  return makeResponse(req, status, { ...opts, toTag: statelessTag(identity) });
+  const tag = statelessTag([
+    req.header('via') ?? '',
+    req.header('call-id') ?? '',
+    req.header('from') ?? '',
+    req.header('cseq') ?? '',
+  ]);
+  return makeResponse(req, status, { ...opts, toTag: tag });
 }
 
 /** The ACK a client INVITE transaction sends for a non-2xx final response. */

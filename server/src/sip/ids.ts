@@ -31,10 +31,8 @@ export function newTag(): string {
 // Per process: the tags of stateless answers are not guessable from the requests alone.
 const SEEDS = [randomBytes(4).readUInt32LE(0), randomBytes(4).readUInt32LE(0)] as const;
 
-/** FNV-1a over the char codes, from `basis`, then MurmurHash3's finaliser to spread the bits. */
-function hash32(s: string, basis: number): number {
-  let h = basis;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+/** MurmurHash3's finaliser: every input bit moves about half the output bits. */
+function spread(h: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
@@ -53,10 +51,23 @@ function token32(n: number): string {
 /**
  * The To tag of a response sent without a transaction: the same for every copy of one
  * request, as RFC 3261 §8.2.7 wants of a stateless UAS, and 64 bits apart for any other.
- * `identity` is what the copies share (their Via, Call-ID, From and CSeq).
+ * `parts` are what the copies share (their Via, Call-ID, From and CSeq). Two multiply-xor
+ * lanes (FNV-1a's prime and another odd one) in one pass over them.
  */
-export function statelessTag(identity: string): string {
-  return token32(hash32(identity, SEEDS[0])) + token32(hash32(identity, SEEDS[1]));
+export function statelessTag(parts: readonly string[]): string {
+  let a = SEEDS[0];
+  let b = SEEDS[1];
+  for (const s of parts) {
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x5bd1e995);
+    }
+    // a separator: ("ab", "c") and ("a", "bc") differ
+    a = Math.imul(a ^ 0x100, 0x01000193);
+    b = Math.imul(b ^ 0x100, 0x5bd1e995);
+  }
+  return token32(spread(a)) + token32(spread(b));
 }
 
 export function newCallId(): string {
