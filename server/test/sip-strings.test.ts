@@ -55,12 +55,13 @@ describe('long-lived messages', () => {
     expect(c.headers.every((h) => h.raw === undefined)).toBe(true);
     expect(orig.headers.some((h) => h.raw !== undefined)).toBe(true);
     // once the big header goes, the rest of a compacted copy is small; the control (the
-    // received request itself, less that header) shows the measure works
+    // received request itself, less that header) shows the measure works. The bound leaves
+    // room for what a full collection leaves of the test's own allocations (up to ~450 KB).
     const keepRest = (make: (r: SipRequest) => SipRequest) => () =>
-      Array.from({ length: 8 }, (_, i) => make(received(i)).removeHeader('x-pad'));
-    expect(heldBy(keepRest((r) => r)).held).toBeGreaterThan(4 * PAD);
+      Array.from({ length: 16 }, (_, i) => make(received(i)).removeHeader('x-pad'));
+    expect(heldBy(keepRest((r) => r)).held).toBeGreaterThan(12 * PAD);
     const { held, kept } = heldBy(keepRest((r) => r.compacted()));
-    expect(held).toBeLessThan(PAD);
+    expect(held).toBeLessThan(4 * PAD);
     expect(kept[3]?.header('subject')).toBe('s'.repeat(40));
   });
 

@@ -50,7 +50,8 @@ function token32(n: number): string {
 
 /**
  * The To tag of a response sent without a transaction: the same for every copy of one
- * request, as RFC 3261 §8.2.7 wants of a stateless UAS, and 64 bits apart for any other.
+ * request, as RFC 3261 §8.2.7 wants of a stateless UAS; 64 bits of hash tell other requests'
+ * tags apart.
  * `parts` are what the copies share (their Via, Call-ID, From and CSeq). Two multiply-xor
  * lanes (FNV-1a's prime and another odd one) in one pass over them.
  */
