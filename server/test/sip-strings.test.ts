@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { makeResponse } from '../src/sip/build.js';
 import type { SipRequest } from '../src/sip/message.js';
 import { parseMessage } from '../src/sip/parser.js';
-import { serialize, serializeOwned } from '../src/sip/serializer.js';
+import { serialize, serializeKept } from '../src/sip/serializer.js';
 import { detached, flat } from '../src/sip/strings.js';
 import { bigText, heldBy } from './support/heap.js';
 import { request } from './support/transaction.js';
@@ -80,16 +80,21 @@ describe('long-lived messages', () => {
     expect(c.body.buffer.byteLength).toBe(5);
   });
 
-  it('serializeOwned: the bytes of serialize, in a buffer of their own rather than a pool slab', () => {
+  it("serializeKept: the bytes of serialize, in a slab of kept bytes only, not Node's pool", () => {
     const req = request({ method: 'OPTIONS' });
     const pooled = serialize(req);
-    expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.length); // the control: a slab
-    const owned = serializeOwned(req);
-    expect(owned.equals(pooled)).toBe(true);
-    expect(owned.buffer.byteLength).toBe(owned.length);
+    const kept = serializeKept(req);
+    expect(kept.equals(pooled)).toBe(true);
     const withBody = parseMessage(serialize(makeResponse(req, 200, { body: Buffer.from('v=0\r\n') }))).msg;
-    const bytes = serializeOwned(withBody);
-    expect(bytes.equals(serialize(withBody))).toBe(true);
-    expect(bytes.buffer.byteLength).toBe(bytes.length);
+    const kept2 = serializeKept(withBody);
+    expect(kept2.equals(serialize(withBody))).toBe(true);
+    // the pool's slab holds the messages of the moment; kept bytes share one of their own
+    const moment = Buffer.from('INVITE sip:x SIP/2.0\r\n', 'latin1');
+    expect(moment.buffer).toBe(pooled.buffer); // the control: small buffers share Node's pool
+    expect(kept.buffer).not.toBe(moment.buffer);
+    expect(kept2.buffer).toBe(kept.buffer);
+    // bytes too big to share a slab get their own buffer
+    const big = makeResponse(req, 200, { body: Buffer.alloc(16 * 1024, 97) });
+    expect(serializeKept(big).buffer.byteLength).toBe(serialize(big).length);
   });
 });

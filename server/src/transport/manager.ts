@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_HEADER_SIZE } from '../sip/framer.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
 import { parseMessage } from '../sip/parser.js';
-import { serialize, serializeOwned } from '../sip/serializer.js';
+import { serialize, serializeKept } from '../sip/serializer.js';
 import {
   hostText,
   ipFamily,
@@ -353,7 +353,7 @@ export class TransportManager implements SipTransport {
   }
 
   prepareResponse(resp: SipResponse, source: Source): PreparedResponse {
-    return prepared(resp, source, serializeOwned(resp));
+    return prepared(resp, source, serializeKept(resp));
   }
 
   sendPrepared(prepared: PreparedResponse, source: Source): Promise<void> {
