@@ -61,7 +61,10 @@ test-python: build python-deps
 # The Go SDK's own checks: gofmt, go vet, and go test with the race detector (its
 # integration tests start the built server, so `build` comes first).
 go-test: build
-	@test -z "$$(gofmt -l clients/go examples/go | tee /dev/stderr)"
+	@# the unformatted files go to stderr by dup (>&2): `tee /dev/stderr` reopened a log file
+	@# that stderr was redirected to, truncating everything logged before it
+	@unformatted="$$(gofmt -l clients/go examples/go)"; \
+	if [ -n "$$unformatted" ]; then echo "$$unformatted" >&2; exit 1; fi
 	cd clients/go && go vet ./... && go test -race -count=1 ./...
 	cd examples/go && go vet ./...
 
