@@ -84,7 +84,7 @@ export interface Config {
   maxCalls: number;
   /** Overload guard: route and method callbacks an app may have in flight per instance, at least. */
   appMaxPending: number;
-  /** Overload guard: beyond the count, as many as the app answers in this many ms (0: the count alone). */
+  /** Overload guard: as many as the app answers in this many ms, where more than the count (0: the count alone). */
   appOverloadDelay: number;
   /** The built-in PBX (registrar, digest auth, proxy to registered contacts) for these domains. */
   pbx?: PbxConfig;
