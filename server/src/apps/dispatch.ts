@@ -334,8 +334,7 @@ export class AppDispatcher implements AppHandler {
   private readonly log: Logger | undefined;
   private readonly lateReplyTtl: number;
   private readonly stickyMax: number;
-  private readonly maxPending: number;
-  private readonly overloadDelay: number;
+  private readonly overload: OverloadLimits;
   /** Answers counted since `rateSince`; answers per ms in the last intervals (a ring). */
   private answered = 0;
   private rateSince = 0;
@@ -360,8 +359,7 @@ export class AppDispatcher implements AppHandler {
     this.log = opts.logger;
     this.lateReplyTtl = opts.lateReplyTtlMs ?? 900_000;
     this.stickyMax = opts.stickyMax ?? 100_000;
-    this.maxPending = opts.overload?.maxPendingPerInstance ?? OVERLOAD_DEFAULTS.maxPendingPerInstance;
-    this.overloadDelay = opts.overload?.delayMs ?? OVERLOAD_DEFAULTS.delayMs;
+    this.overload = { ...OVERLOAD_DEFAULTS, ...opts.overload };
     this.rateSince = opts.clock.now();
     const r = opts.settings.registrar;
     if (r) {
@@ -652,9 +650,9 @@ export class AppDispatcher implements AppHandler {
    */
   private overloaded(): boolean {
     const n = this.pending.size;
-    if (n < this.maxPending * Math.max(1, this.live.length)) return false;
+    if (n < this.overload.maxPendingPerInstance * Math.max(1, this.live.length)) return false;
     const now = this.clock.now();
-    if (n < this.recentRate(now) * this.overloadDelay) return false;
+    if (n < this.recentRate(now) * this.overload.delayMs) return false;
     this.shed++;
     if (now - this.shedLogged >= 1000) {
       this.log?.warn(

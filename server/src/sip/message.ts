@@ -16,6 +16,7 @@ import {
   parseVia,
   type Via,
 } from './headers.js';
+import { keptCopy } from './kept.js';
 import { canonicalName, isListHeader } from './names.js';
 import { detached } from './strings.js';
 import { parseUri, type Uri } from './uri.js';
@@ -344,16 +345,11 @@ export class SipRequest extends SipMessageBase {
   /**
    * The same request holding nothing else alive: header values copied out of the received
    * message's text, without the lines as received (it is not forwarded again), no parsed
-   * views, the body in a buffer of its own. For a request kept long after it was handled.
+   * views, the body among kept bytes (kept.ts). For a request kept long after it was handled.
    */
   compacted(): SipRequest {
     const headers: Header[] = this.headers.map((h) => ({ name: h.name, value: detached(h.value) }));
-    let body = EMPTY;
-    if (this.body.length > 0) {
-      // a buffer of its own: a slice would keep the datagram, a small copy a pool slab
-      body = Buffer.allocUnsafeSlow(this.body.length);
-      this.body.copy(body);
-    }
+    const body = this.body.length > 0 ? keptCopy(this.body) : EMPTY;
     return new SipRequest(this.method, detached(this.uri), headers, body, this.version);
   }
 

@@ -1,6 +1,7 @@
 // Messages back to bytes. Headers that still carry their received line are written as they
 // came, so a message passed on unchanged keeps what it carried; the rest are written with
 // the canonical spelling of their name.
+import { keptBuffer } from './kept.js';
 import type { SipMessage } from './message.js';
 import { displayName } from './names.js';
 
@@ -35,31 +36,10 @@ export function serialize(msg: SipMessage): Buffer {
   return withBody(head, msg.body, Buffer.allocUnsafe(head.length + msg.body.length));
 }
 
-/**
- * The bytes of a message kept for long (a response resent for Timer J's 32 s), in a slab of
- * kept bytes only. From Node's pool they would keep its 8 KB slab, shared with the messages
- * of the moment, alive with them; a buffer of their own costs an allocation and some hundred
- * bytes more each. Kept bytes are let go about in the order they were made, so their slabs
- * empty one after the other.
- */
+/** The bytes of a message kept for long (a response resent for Timer J's 32 s): see kept.ts. */
 export function serializeKept(msg: SipMessage): Buffer {
   const head = serializeHead(msg);
   return withBody(head, msg.body, keptBuffer(head.length + msg.body.length));
-}
-
-const KEPT_SLAB = 64 * 1024;
-let keptSlab = Buffer.allocUnsafeSlow(0);
-let keptOffset = 0;
-
-function keptBuffer(size: number): Buffer {
-  if (size > KEPT_SLAB / 8) return Buffer.allocUnsafeSlow(size);
-  if (keptOffset + size > keptSlab.length) {
-    keptSlab = Buffer.allocUnsafeSlow(KEPT_SLAB);
-    keptOffset = 0;
-  }
-  const out = keptSlab.subarray(keptOffset, keptOffset + size);
-  keptOffset += (size + 7) & ~7;
-  return out;
 }
 
 function withBody(head: string, body: Buffer, out: Buffer): Buffer {
