@@ -73,7 +73,7 @@ export function uriToPb(raw: string, parsed?: Uri): PbUri {
 }
 
 /** The raw URI text of a parsed name-addr value: between the angle brackets, or the addr-spec. */
-function rawUriOf(value: string): string {
+export function rawUriOf(value: string): string {
   const lt = value.indexOf('<');
   if (lt >= 0) {
     const gt = value.indexOf('>', lt);
@@ -101,7 +101,7 @@ export function nameAddrToPb(value: string, parsed?: NameAddr): PbNameAddr {
 }
 
 /** Parsed views the message already holds (validation made them), or undefined when bad. */
-function cachedOr<T>(view: () => T): T | undefined {
+export function cachedOr<T>(view: () => T): T | undefined {
   try {
     return view();
   } catch {

@@ -62,10 +62,10 @@ import {
   proxyOptionsFromPb,
   type ReplyContext,
   replyFromPb,
-  requestToPb,
   responseToPb,
   uriSetFromPb,
 } from './convert.js';
+import { wireRequest } from './wire-request.js';
 
 /** One connected instance of an app, as dispatch sees it: an id and a way to talk to it. */
 export interface InstanceLink {
@@ -745,12 +745,12 @@ export class AppDispatcher implements AppHandler {
     const cb: Callback = {
       id: p.id,
       kind: p.kind,
-      request: requestToPb(p.req, p.source),
+      request: wireRequest(p.req, p.source),
       requestHandle: p.handle,
       dialogHandle: p.dialog,
       deadlineMs: deadline,
       extra: p.cancel
-        ? { $case: 'cancel', value: requestToPb(p.cancel) }
+        ? { $case: 'cancel', value: wireRequest(p.cancel) }
         : p.update
           ? { $case: 'dialogUpdate', value: p.update }
           : p.auth
