@@ -73,6 +73,14 @@ interface WriterState {
   ensureCapacity(size: number): void;
 }
 
+/** Whether this version of the writer has that shape; if not, text takes its public path. */
+const DIRECT = ((): boolean => {
+  const st = new BinaryWriter() as unknown as Partial<WriterState>;
+  return (
+    typeof st.ensureCapacity === 'function' && typeof st.pos === 'number' && st.buffer instanceof Uint8Array
+  );
+})();
+
 /**
  * Writes an ASCII string with its length prefix straight into the writer's bytes; false
  * (nothing written) for other text. The writer's own fast path stops at 32 characters and
@@ -80,7 +88,7 @@ interface WriterState {
  */
 function ascii(w: BinaryWriter, s: string): boolean {
   const len = s.length;
-  if (len >= 0x4000) return false;
+  if (!DIRECT || len >= 0x4000) return false;
   const st = w as unknown as WriterState;
   st.ensureCapacity(len + 2);
   const buf = st.buffer;
