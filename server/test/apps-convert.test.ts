@@ -14,7 +14,7 @@ import {
 import { HeaderOp_Kind, NamedReply, Reply as PbReply } from '../src/gen/nksip/v1/decisions.js';
 import { CallbackKind, type Start } from '../src/gen/nksip/v1/service.js';
 import type { SipRequest } from '../src/sip/message.js';
-import { parse, request, source } from './support/transaction.js';
+import { parse, request, richInvite, source } from './support/transaction.js';
 
 function pb(extra: Partial<PbReply>): PbReply {
   return PbReply.fromPartial(extra);
@@ -29,23 +29,7 @@ const ctx = (req: SipRequest = request({ method: 'OPTIONS' })): ReplyContext => 
 
 describe('requestToPb', () => {
   it('carries the essentials, every header in order, the body and the transport', () => {
-    const text = [
-      'INVITE sip:bob@biloxi.com;transport=udp SIP/2.0',
-      'Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bKx;rport',
-      'Max-Forwards: 69',
-      'To: Bob <sip:bob@biloxi.com>',
-      'From: "Alicé" <sip:alice@atlanta.com>;tag=1928',
-      'Call-ID: abc@x',
-      'CSeq: 7 INVITE',
-      'Contact: <sip:alice@pc33.atlanta.com>;expires=60',
-      'Route: <sip:p1@proxy;lr>, <sip:p2@proxy;lr>',
-      'Content-Type: application/sdp',
-      'X-Custom: 1',
-      'Content-Length: 4',
-      '',
-      'v=0\n',
-    ].join('\r\n');
-    const req = parse(Buffer.from(text, 'utf8').toString('latin1')) as SipRequest;
+    const req = richInvite();
     const r = requestToPb(req, source());
     expect(r.method).toBe('INVITE');
     expect(r.ruri).toMatchObject({ scheme: 'sip', user: 'bob', host: 'biloxi.com', port: 0 });

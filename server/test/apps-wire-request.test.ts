@@ -11,7 +11,7 @@ import { Callback, CallbackKind, ConnectResponse } from '../src/gen/nksip/v1/ser
 import { Request as PbRequest } from '../src/gen/nksip/v1/sip.js';
 import type { SipRequest } from '../src/sip/message.js';
 import { parseMessage } from '../src/sip/parser.js';
-import { parse, request, source } from './support/transaction.js';
+import { parse, request, richInvite, source } from './support/transaction.js';
 
 const TORTURE = join(import.meta.dirname, '../../test/fixtures/sip-torture');
 
@@ -55,22 +55,6 @@ const TYPICAL = [
     '',
   ],
   [
-    'INVITE sip:bob@biloxi.com;transport=udp SIP/2.0',
-    'Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bKx;rport, SIP/2.0/TCP [2001:db8::1]:5070;branch=z9hG4bKy',
-    'Max-Forwards: 69',
-    'To: Bob <sip:bob@biloxi.com>',
-    'From: "Alicé" <sip:alice@atlanta.com>;tag=1928',
-    'Call-ID: abc@x',
-    'CSeq: 7 INVITE',
-    'Contact: <sip:alice@pc33.atlanta.com>;expires=60',
-    'Route: <sip:p1@proxy;lr>, <sip:p2@proxy;lr>',
-    'Content-Type: application/sdp',
-    'X-Custom: 1',
-    'Content-Length: 4',
-    '',
-    'v=0\n',
-  ],
-  [
     'REGISTER sip:example.com SIP/2.0',
     'Via: SIP/2.0/UDP 192.0.2.4;branch=z9hG4bKstar',
     'From: <sip:a@example.com>;tag=1',
@@ -100,7 +84,12 @@ const TYPICAL = [
 
 describe('writeRequest', () => {
   it('writes what requestToPb and the generated encoder make of typical requests', () => {
-    for (const req of [...TYPICAL, request({ method: 'OPTIONS' }), request({ method: 'BYE', toTag: 'x' })]) {
+    for (const req of [
+      ...TYPICAL,
+      richInvite(),
+      request({ method: 'OPTIONS' }),
+      request({ method: 'BYE', toTag: 'x' }),
+    ]) {
       for (const withSource of [true, false]) {
         expect(Buffer.from(written(req, withSource)), req.method).toEqual(
           Buffer.from(reference(req, withSource)),
@@ -120,7 +109,7 @@ describe('writeRequest', () => {
 
 describe('WireRequest', () => {
   it('is written by the generated encoders wherever a message holds it', () => {
-    const req = TYPICAL[1] as SipRequest;
+    const req = richInvite();
     const cb = (request: PbRequest) =>
       ConnectResponse.encode({
         msg: {

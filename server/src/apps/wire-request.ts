@@ -204,22 +204,16 @@ export function writeRequest(w: BinaryWriter, req: SipRequest, source: Source | 
     req.uri,
     cachedOr(() => req.ruri),
   );
-  const from = req.header('from');
-  if (from !== undefined)
-    nameAddr(
-      w,
-      Tag.From,
-      from,
-      cachedOr(() => req.from),
-    );
-  const to = req.header('to');
-  if (to !== undefined)
-    nameAddr(
-      w,
-      Tag.To,
-      to,
-      cachedOr(() => req.to),
-    );
+  for (const name of ['from', 'to'] as const) {
+    const value = req.header(name);
+    if (value !== undefined)
+      nameAddr(
+        w,
+        name === 'from' ? Tag.From : Tag.To,
+        value,
+        cachedOr(() => req[name]),
+      );
+  }
   txt(w, Tag.CallId, req.header('call-id') ?? '');
   const cseq = cachedOr(() => req.cseq);
   uint(w, Tag.CSeq, cseq?.seq ?? 0);

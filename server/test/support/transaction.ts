@@ -66,6 +66,31 @@ export function parse(text: string): SipRequest | SipResponse {
   return parseMessage(Buffer.from(text, 'latin1')).msg;
 }
 
+/**
+ * An INVITE with some of everything an app is shown: two Via values, a UTF-8 display name,
+ * Contact and URI params, two Routes, an unknown header and a body.
+ */
+export function richInvite(): SipRequest {
+  const text = [
+    'INVITE sip:bob@biloxi.com;transport=udp SIP/2.0',
+    'Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bKx;rport, SIP/2.0/TCP [2001:db8::1]:5070;branch=z9hG4bKy',
+    'Max-Forwards: 69',
+    'To: Bob <sip:bob@biloxi.com>',
+    'From: "Alicé" <sip:alice@atlanta.com>;tag=1928',
+    'Call-ID: abc@x',
+    'CSeq: 7 INVITE',
+    'Contact: <sip:alice@pc33.atlanta.com>;expires=60',
+    'Route: <sip:p1@proxy;lr>, <sip:p2@proxy;lr>',
+    'Content-Type: application/sdp',
+    'X-Custom: 1',
+    'Content-Length: 4',
+    '',
+    'v=0\n',
+  ].join('\r\n');
+  // header text is binary (latin1) in the server: the UTF-8 bytes as they arrive
+  return parse(Buffer.from(text, 'utf8').toString('latin1')) as SipRequest;
+}
+
 export interface RequestSpec {
   method?: string;
   uri?: string;
