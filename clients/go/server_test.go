@@ -307,14 +307,14 @@ func TestServerRefusedReliableProvisionalIsPendingPrack(t *testing.T) {
 			if err := req.Reply(RelRinging(nil)); err != nil {
 				return nil, err
 			}
-			// at once: the 180 still waits for its PRACK, so the server refuses this one
+			// the caller sends no PRACK: the 180 still waits for one, so the server refuses this
 			if err := req.Reply(RelSessionProgress(nil)); err != nil {
 				return nil, err
 			}
 			return NoReply(), nil
 		},
 	}, Events{OnError: func(e *ServerError) { errs <- e }})
-	call := uac.Send("INVITE", ToURI(target), nil)
+	call := uac.Send("INVITE", ToURI(target), &UacOptions{ManualPrack: true})
 	var codes []int
 	for p := range call.Provisionals() {
 		codes = append(codes, p.Code)

@@ -277,7 +277,8 @@ class ServerTest {
         errors.add(e);
       }
     });
-    Call call = p.uac().send("INVITE", Target.uri(p.target()), null);
+    // no PRACK from the caller: the 180 waits for one however the two replies are timed
+    Call call = p.uac().send("INVITE", Target.uri(p.target()), new UacOptions().manualPrack(true));
     ServerException e = errors.poll(10, TimeUnit.SECONDS);
     assertTrue(e != null, "no error for the refused 183");
     assertEquals("pendingPrack", e.code());
