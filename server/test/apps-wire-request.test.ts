@@ -133,6 +133,16 @@ describe('WireRequest', () => {
     );
   });
 
+  it('is the request as it was when the callback was made, whatever happens to it before it is sent', () => {
+    const req = richInvite();
+    const before = reference(req, true);
+    const w = wireRequest(req, source());
+    req.addHeader('X-Later', 'changed').prependHeader('Route', '<sip:later@proxy;lr>');
+    req.uri = 'sip:someone-else@example.com';
+    expect(Buffer.from(PbRequest.encode(w).finish())).toEqual(Buffer.from(before));
+    expect(w.headers.some((h) => h.name === 'x-later')).toBe(false);
+  });
+
   it('plain Request objects still go through the generated encoder', () => {
     const plain = PbRequest.fromPartial({ method: 'OPTIONS', callId: 'c' });
     expect(PbRequest.decode(PbRequest.encode(plain).finish())).toEqual(plain);

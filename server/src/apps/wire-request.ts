@@ -4,13 +4,14 @@
 // objects made per request (URIs, name-addrs, params, headers), walked once by the generated
 // encoder and dropped. At tens of thousands of callbacks a second those objects were about a
 // fifth of what the server allocated on the app path, and their walk through the generated
-// code's megamorphic loads a good part of the encoding. `WireRequest` writes the same fields,
-// in the same order, from the message itself; the generated `Request.encode` hands it over
-// (below), so the messages that carry a request need no other change.
+// code's megamorphic loads a good part of the encoding. `writeRequest` writes the same fields,
+// in the same order, from the message itself, into a `WireRequest`; the generated
+// `Request.encode` copies those bytes (below), so the messages that carry a request need no
+// other change.
 //
 // `requestToPb` stays the reference: the bytes written here must be exactly its encoding
-// (test/apps-wire-request.test.ts checks the torture corpus and typical traffic). Reading a
-// field of a WireRequest (tests do) decodes its own encoding, so it shows what an app reads.
+// (server/test/apps-wire-request.test.ts checks the torture corpus and typical traffic).
+// Reading a field of a WireRequest (tests do) decodes its bytes: what an app reads.
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { type Request as PbRequest, Request as PbRequestCodec } from '../gen/nksip/v1/sip.js';
 import type { Param } from '../sip/grammar.js';
@@ -270,20 +271,40 @@ export function writeRequest(w: BinaryWriter, req: SipRequest, source: Source | 
   }
 }
 
+/** Where requests are written, one at a time; their bytes are then copied out. */
+let scratch = new BinaryWriter();
+
+/** What `w` holds, copied out (into Node's pool: these bytes live only until they are sent). */
+function take(w: BinaryWriter): Uint8Array {
+  if (!DIRECT) return w.finish();
+  const st = w as unknown as WriterState;
+  const out = Buffer.allocUnsafe(st.pos);
+  out.set(st.buffer.subarray(0, st.pos));
+  st.pos = 0;
+  return out;
+}
+
 /**
- * A proto Request that is the SIP request itself: encoding writes it with `writeRequest`;
- * reading a field decodes that encoding once (what an app would read).
+ * A proto Request encoded from the SIP request when the callback is made (what the app sees
+ * is the request as it was then, though the message waits for the end of the event loop's
+ * turn to be sent): the generated encoders copy its bytes; reading a field decodes them.
  */
 export class WireRequest {
+  readonly bytes: Uint8Array;
   #decoded: PbRequest | undefined;
 
-  constructor(
-    readonly sip: SipRequest,
-    readonly source: Source | undefined,
-  ) {}
+  constructor(req: SipRequest, source: Source | undefined) {
+    try {
+      writeRequest(scratch, req, source);
+    } catch (err) {
+      scratch = new BinaryWriter(); // not left half written for the next one
+      throw err;
+    }
+    this.bytes = take(scratch);
+  }
 
   get decoded(): PbRequest {
-    this.#decoded ??= PbRequestCodec.decode(PbRequestCodec.encode(this.asPb()).finish());
+    this.#decoded ??= PbRequestCodec.decode(this.bytes);
     return this.#decoded;
   }
 
@@ -294,7 +315,7 @@ export class WireRequest {
 }
 
 // Every field of the proto Request, read through the decoding; the Record makes the compiler
-// ask for a field added to the proto.
+// ask for a field added to the proto (which `writeRequest` must then write too).
 const FIELDS: Record<keyof PbRequest, true> = {
   method: true,
   ruri: true,
@@ -329,10 +350,6 @@ export function wireRequest(req: SipRequest, source?: Source): PbRequest {
 // The generated encoder writes a WireRequest its own way, wherever a message holds one.
 const generatedEncode = PbRequestCodec.encode;
 PbRequestCodec.encode = (message, writer) => {
-  if (message instanceof WireRequest) {
-    const w = writer ?? new BinaryWriter();
-    writeRequest(w, message.sip, message.source);
-    return w;
-  }
+  if (message instanceof WireRequest) return (writer ?? new BinaryWriter()).raw(message.bytes);
   return generatedEncode(message, writer);
 };
