@@ -571,11 +571,11 @@ describe('overload guard', () => {
     const first = d.route(req(), source()) as Promise<RouteDecision>;
     void d.method(req(), source());
     expect(inst.callbacks()).toHaveLength(2);
-    // a third route and a third method are turned away without a callback
-    expect(await d.route(req(), source())).toEqual({
-      kind: 'reply',
-      reply: { status: 503, reason: 'Service Unavailable', headers: [['Retry-After', '1']] },
-    });
+    // a third route and a third method are turned away without a callback; from route, a
+    // non-INVITE without a transaction, an INVITE through its own
+    const overloaded = { status: 503, reason: 'Service Unavailable', headers: [['Retry-After', '1']] };
+    expect(await d.route(req(), source())).toEqual({ kind: 'reply_stateless', reply: overloaded });
+    expect(await d.route(req('INVITE'), source())).toEqual({ kind: 'reply', reply: overloaded });
     expect(((await d.method(req(), source())) as Reply).status).toBe(503);
     expect(inst.callbacks()).toHaveLength(2);
     // a second instance doubles the room
@@ -598,8 +598,10 @@ describe('overload guard', () => {
       for (const cb of inst.callbacks().slice(answered)) d.answer(inst, { id: cb.id, answer: PROCESS });
       answered = inst.callbacks().length;
     };
-    const status = async (p: RouteDecision | Promise<RouteDecision>) =>
-      (await p).kind === 'reply' ? ((await p) as { reply: Reply }).reply.status : 0;
+    const status = async (p: RouteDecision | Promise<RouteDecision>) => {
+      const d = await p;
+      return d.kind === 'reply' || d.kind === 'reply_stateless' ? d.reply.status : 0;
+    };
     // 200 answered in 100 ms: about 2 per ms, room for about 500 in flight
     for (let ms = 0; ms < 100; ms++) {
       void d.route(req(), source());

@@ -603,7 +603,15 @@ export class AppDispatcher implements AppHandler {
     // only an INVITE is cancelled later; a WeakMap entry per request costs the GC
     if (req.method === 'INVITE') this.lastSources.set(req, source);
     if ((purpose === 'route' || purpose === 'method') && this.overloaded()) {
-      return Promise.resolve(purpose === 'route' ? { kind: 'reply', reply: OVERLOADED } : OVERLOADED);
+      if (purpose === 'method') return Promise.resolve(OVERLOADED);
+      // Turned away from route, a non-INVITE is answered without a transaction: one kept for
+      // Timer J per request turned away is memory and GC work just when the server has none
+      // to spare, and a copy of the request is a new try anyway. An INVITE's 503 goes through
+      // its transaction, which absorbs the ACK.
+      return Promise.resolve({
+        kind: req.method === 'INVITE' ? 'reply' : 'reply_stateless',
+        reply: OVERLOADED,
+      });
     }
     return new Promise((resolve) => {
       const callId = callIdOf(req);
