@@ -164,6 +164,10 @@ export function transportToPb(source: Source): PbTransportInfo {
   };
 }
 
+/**
+ * A request as proto objects: the reference `writeRequest` (wire-request.ts) is tested
+ * against byte for byte; the server itself sends requests through that writer.
+ */
 export function requestToPb(req: SipRequest, source?: Source): PbRequest {
   const cseq = cseqOf(req);
   const { contacts, star } = contactsToPb(req);

@@ -196,6 +196,12 @@ function via(w: BinaryWriter, v: Via): void {
   w.join();
 }
 
+/** From and To, in field order. */
+const ADDRS = [
+  ['from', Tag.From],
+  ['to', Tag.To],
+] as const;
+
 /** As `requestToPb` followed by the generated encoder, field by field in number order. */
 export function writeRequest(w: BinaryWriter, req: SipRequest, source: Source | undefined): void {
   str(w, Tag.Method, req.method);
@@ -205,12 +211,12 @@ export function writeRequest(w: BinaryWriter, req: SipRequest, source: Source | 
     req.uri,
     cachedOr(() => req.ruri),
   );
-  for (const name of ['from', 'to'] as const) {
+  for (const [name, tag] of ADDRS) {
     const value = req.header(name);
     if (value !== undefined)
       nameAddr(
         w,
-        name === 'from' ? Tag.From : Tag.To,
+        tag,
         value,
         cachedOr(() => req[name]),
       );
