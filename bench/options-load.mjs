@@ -17,7 +17,9 @@
 // sent from a tm server transaction, stateful as nksip-server is) and `stub`
 // (bench/stub-options-server.mjs: our parser on a bare UDP socket, to test this script
 // without the CLI and as a floor for nksip) and `stub2` (the same on two cluster workers
-// sharing the socket: what a second Node process brings while sipp shares the cores).
+// sharing the socket: what a second Node process brings while sipp shares the cores) and
+// `stub-mmsg` (the stub on recvmmsg/sendmmsg through bench/native-udp/mmsg.c, built with gcc:
+// what Node's per-datagram dgram path costs against batched system calls).
 //
 // Environment (seconds unless said): BENCH_STEP_S=10, BENCH_BUDGET_S=180 (search time per
 // server), BENCH_FIXED_RATE=2000 (/s), BENCH_FIXED_S=10, BENCH_START_RATE=2000 (/s),
@@ -55,6 +57,7 @@ import { writeResult } from './write-result.mjs';
 const NKSIP_CMD = [LAUNCHER, '--listen', 'sip:127.0.0.1:{port}', '--log-level', 'warn'];
 const STUB_CMD = ['node', 'bench/stub-options-server.mjs', '--listen', 'sip:127.0.0.1:{port}'];
 const STUB2_CMD = [...STUB_CMD, '--workers', '2'];
+const STUB_MMSG_CMD = [...STUB_CMD, '--mmsg'];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -69,7 +72,7 @@ const cfg = {
 const baseDir = args.find((a) => a.startsWith('--base='))?.slice('--base='.length);
 const servers = (serversArg ?? (baseDir ? 'nksip-base,nksip' : 'kamailio,nksip')).split(',').filter(Boolean);
 for (const s of servers) {
-  if (!['kamailio', 'kamailio-tm', 'nksip', 'nksip-base', 'stub', 'stub2'].includes(s))
+  if (!['kamailio', 'kamailio-tm', 'nksip', 'nksip-base', 'stub', 'stub2', 'stub-mmsg'].includes(s))
     throw new Error(`unknown server ${s}`);
   if (s === 'nksip-base' && !baseDir) throw new Error('server nksip-base needs --base=DIR');
 }
@@ -170,7 +173,9 @@ function startServer(name, port) {
       ? NKSIP_CMD
       : name === 'stub2'
         ? STUB2_CMD
-        : STUB_CMD;
+        : name === 'stub-mmsg'
+          ? STUB_MMSG_CMD
+          : STUB_CMD;
   const cmd = template.map((a) => a.replaceAll('{port}', String(port)));
   const cwd = name === 'nksip-base' ? resolve(baseDir) : root;
   if (name.startsWith('nksip') && !fileExists(join(cwd, 'dist/server/src/cli.js'))) {
@@ -190,7 +195,7 @@ function startServer(name, port) {
 function ratios(results) {
   const r = (a, b) => (a && b ? Number((a / b).toFixed(2)) : null);
   const out = [];
-  for (const ours of ['nksip', 'stub', 'stub2']) {
+  for (const ours of ['nksip', 'stub', 'stub2', 'stub-mmsg']) {
     for (const theirs of ['kamailio', 'kamailio-tm', 'nksip-base']) {
       const a = results[ours];
       const b = results[theirs];
