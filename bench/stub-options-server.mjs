@@ -84,7 +84,12 @@ function serveMmsg() {
   // N-API and libuv symbols resolve against the node binary that loads it
   const headers = join(dirname(process.execPath), '..', 'include', 'node');
   const source = join(here, 'native-udp', 'mmsg.c');
-  execFileSync('gcc', ['-O2', '-shared', '-fPIC', '-I', headers, '-o', addon, source]);
+  try {
+    execFileSync('gcc', ['-O2', '-shared', '-fPIC', '-I', headers, '-o', addon, source], { stdio: 'pipe' });
+  } catch (err) {
+    console.error(`--mmsg: cannot build ${source} with gcc and node's headers in ${headers}: ${err.message}`);
+    process.exit(2);
+  }
   const native = createRequire(import.meta.url)(addon);
   rmSync(tmp, { recursive: true, force: true }); // loaded: the file is no longer needed
   const slot = 4096; // DGRAM in mmsg.c
