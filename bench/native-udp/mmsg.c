@@ -7,7 +7,8 @@
 //
 // open(port, onBatch) binds 127.0.0.1:port and returns { rx, meta }: the receive arena
 // (BATCH slots of DGRAM bytes) and, per datagram of a batch, [length, port, IPv4 address].
-// onBatch(n) runs once per recvmmsg with n datagrams; they are valid until it returns.
+// onBatch(n) runs once per recvmmsg with n datagrams; they are valid until it returns (a
+// datagram over DGRAM bytes is cut short: OPTIONS never are).
 // send(buffer, port, address) queues a copy during onBatch (sent by one sendmmsg when it
 // returns) and sends at once outside it.
 #define _GNU_SOURCE
