@@ -56,8 +56,11 @@ import { writeResult } from './write-result.mjs';
 // The nksip-server command line; {port} is replaced by the port the script picked.
 const NKSIP_CMD = [LAUNCHER, '--listen', 'sip:127.0.0.1:{port}', '--log-level', 'warn'];
 const STUB_CMD = ['node', 'bench/stub-options-server.mjs', '--listen', 'sip:127.0.0.1:{port}'];
-const STUB2_CMD = [...STUB_CMD, '--workers', '2'];
-const STUB_MMSG_CMD = [...STUB_CMD, '--mmsg'];
+const STUB_CMDS = {
+  stub: STUB_CMD,
+  stub2: [...STUB_CMD, '--workers', '2'],
+  'stub-mmsg': [...STUB_CMD, '--mmsg'],
+};
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -72,7 +75,7 @@ const cfg = {
 const baseDir = args.find((a) => a.startsWith('--base='))?.slice('--base='.length);
 const servers = (serversArg ?? (baseDir ? 'nksip-base,nksip' : 'kamailio,nksip')).split(',').filter(Boolean);
 for (const s of servers) {
-  if (!['kamailio', 'kamailio-tm', 'nksip', 'nksip-base', 'stub', 'stub2', 'stub-mmsg'].includes(s))
+  if (!['kamailio', 'kamailio-tm', 'nksip', 'nksip-base', ...Object.keys(STUB_CMDS)].includes(s))
     throw new Error(`unknown server ${s}`);
   if (s === 'nksip-base' && !baseDir) throw new Error('server nksip-base needs --base=DIR');
 }
@@ -171,11 +174,7 @@ function startServer(name, port) {
     ? kamailioCmd('{port}', name === 'kamailio-tm')
     : name.startsWith('nksip')
       ? NKSIP_CMD
-      : name === 'stub2'
-        ? STUB2_CMD
-        : name === 'stub-mmsg'
-          ? STUB_MMSG_CMD
-          : STUB_CMD;
+      : STUB_CMDS[name];
   const cmd = template.map((a) => a.replaceAll('{port}', String(port)));
   const cwd = name === 'nksip-base' ? resolve(baseDir) : root;
   if (name.startsWith('nksip') && !fileExists(join(cwd, 'dist/server/src/cli.js'))) {
@@ -195,7 +194,7 @@ function startServer(name, port) {
 function ratios(results) {
   const r = (a, b) => (a && b ? Number((a / b).toFixed(2)) : null);
   const out = [];
-  for (const ours of ['nksip', 'stub', 'stub2', 'stub-mmsg']) {
+  for (const ours of ['nksip', ...Object.keys(STUB_CMDS)]) {
     for (const theirs of ['kamailio', 'kamailio-tm', 'nksip-base']) {
       const a = results[ours];
       const b = results[theirs];

@@ -58,18 +58,23 @@ if (process.argv.includes('--mmsg')) {
   serve();
 }
 
+/** The serialized answer to a datagram: 200 to OPTIONS, 405 to others; none to ACK or garbage. */
+function answer(buf) {
+  try {
+    const { msg } = parseMessage(buf);
+    if (msg.kind !== 'request' || msg.method === 'ACK') return undefined;
+    return serialize(makeResponse(msg, msg.method === 'OPTIONS' ? 200 : 405));
+  } catch {
+    return undefined; // garbage is dropped, as a server would
+  }
+}
+
 function serve() {
   // same hint as Kamailio's MAXBUF: bursts at high rates must not overflow the socket queue
   const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
   sock.on('message', (buf, rinfo) => {
-    try {
-      const { msg } = parseMessage(buf);
-      if (msg.kind !== 'request' || msg.method === 'ACK') return;
-      const resp = makeResponse(msg, msg.method === 'OPTIONS' ? 200 : 405);
-      sock.send(serialize(resp), rinfo.port, rinfo.address);
-    } catch {
-      // garbage is dropped, as a server would
-    }
+    const out = answer(buf);
+    if (out) sock.send(out, rinfo.port, rinfo.address);
   });
   sock.bind(Number(m[2]), m[1]);
   const stop = () => sock.close(() => process.exit(0));
@@ -99,15 +104,8 @@ function serveMmsg() {
     for (let k = 0; k < n; k++) {
       const len = meta[k * 3];
       // a copy, as dgram hands out: the arena is reused by the next batch
-      const buf = Buffer.from(rx.subarray(k * slot, k * slot + len));
-      try {
-        const { msg } = parseMessage(buf);
-        if (msg.kind !== 'request' || msg.method === 'ACK') continue;
-        const resp = makeResponse(msg, msg.method === 'OPTIONS' ? 200 : 405);
-        native.send(serialize(resp), meta[k * 3 + 1], meta[k * 3 + 2] >>> 0);
-      } catch {
-        // garbage is dropped, as a server would
-      }
+      const out = answer(Buffer.from(rx.subarray(k * slot, k * slot + len)));
+      if (out) native.send(out, meta[k * 3 + 1], meta[k * 3 + 2] >>> 0);
     }
   });
   rx = Buffer.from(io.rx);

@@ -63,15 +63,8 @@ static void on_readable(uv_poll_t* h, int status, int events) {
   napi_get_reference_value(g_env, on_batch, &cb);
   napi_get_global(g_env, &recv);
   for (int round = 0; round < ROUNDS; round++) {
-    for (int i = 0; i < BATCH; i++) {
-      riov[i].iov_base = rx + i * DGRAM;
-      riov[i].iov_len = DGRAM;
-      memset(&rmsgs[i].msg_hdr, 0, sizeof(struct msghdr));
-      rmsgs[i].msg_hdr.msg_iov = &riov[i];
-      rmsgs[i].msg_hdr.msg_iovlen = 1;
-      rmsgs[i].msg_hdr.msg_name = &raddr[i];
-      rmsgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
-    }
+    /* recvmmsg writes each address length back: the rest of the headers stays as set up */
+    for (int i = 0; i < BATCH; i++) rmsgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
     int n = recvmmsg(fd, rmsgs, BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0) break;
     for (int i = 0; i < n; i++) {
@@ -106,6 +99,14 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (fd < 0 || bind(fd, (struct sockaddr*)&a, sizeof a) < 0) {
     napi_throw_error(env, NULL, "cannot bind 127.0.0.1 to that port");
     return NULL;
+  }
+  for (int i = 0; i < BATCH; i++) {
+    riov[i].iov_base = rx + i * DGRAM;
+    riov[i].iov_len = DGRAM;
+    memset(&rmsgs[i].msg_hdr, 0, sizeof(struct msghdr));
+    rmsgs[i].msg_hdr.msg_iov = &riov[i];
+    rmsgs[i].msg_hdr.msg_iovlen = 1;
+    rmsgs[i].msg_hdr.msg_name = &raddr[i];
   }
   g_env = env;
   napi_create_reference(env, argv[1], 1, &on_batch);
